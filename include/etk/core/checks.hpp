@@ -1,0 +1,88 @@
+// etk/core/checks.hpp: argument checks shared by every public entry point.
+//
+// Each helper reports through ETK_THROW (etk/config.hpp), naming the argument, the
+// expectation and the actual value, so all of etk fails in the same way.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+
+#include "etk/config.hpp"
+#include "etk/core/tensor_view.hpp"
+
+ETK_BEGIN_NAMESPACE
+namespace check {
+
+// Every element of the [rows, cols] block with row stride `stride` is finite.
+template <typename T>
+void finite(const char* name, const T* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
+            std::ptrdiff_t stride) {
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const T* p = data + r * stride;
+    for (std::ptrdiff_t c = 0; c < cols; ++c) {
+      if (!std::isfinite(static_cast<double>(p[c]))) {
+        ETK_THROW("argument '" << name << "' holds a non-finite value (" << p[c]
+                               << ") at row " << r << ", column " << c);
+      }
+    }
+  }
+}
+
+template <typename Derived>
+void finite(const char* name, const Eigen::DenseBase<Derived>& x) {
+  for (Eigen::Index r = 0; r < x.rows(); ++r)
+    for (Eigen::Index c = 0; c < x.cols(); ++c)
+      if (!std::isfinite(static_cast<double>(x(r, c))))
+        ETK_THROW("argument '" << name << "' holds a non-finite value (" << x(r, c)
+                               << ") at (" << r << ", " << c << ")");
+}
+
+template <typename T>
+void finite(const char* name, const HeadsView<T>& v) {
+  for (std::ptrdiff_t h = 0; h < v.heads; ++h)
+    finite(name, v.data + h * v.head_stride, v.seq, v.dim, v.row_stride);
+}
+
+inline void positive(const char* name, std::ptrdiff_t value) {
+  ETK_CHECK(value > 0, "argument '" << name << "' must be > 0, got " << value);
+}
+
+inline void equal(const char* name, std::ptrdiff_t actual, const char* what,
+                  std::ptrdiff_t expected) {
+  ETK_CHECK(actual == expected, "argument '" << name << "': " << what << " must be "
+                                             << expected << ", got " << actual);
+}
+
+// A finite scalar strictly greater than zero (scales, temperatures, ...).
+inline void positive_finite(const char* name, double value) {
+  ETK_CHECK(std::isfinite(value) && value > 0,
+            "argument '" << name << "' must be finite and > 0, got " << value);
+}
+
+// A bit width within [lo, hi].
+inline void bits_in_range(const char* name, int bits, int lo, int hi) {
+  ETK_CHECK(bits >= lo && bits <= hi, "argument '" << name << "' must be a bit width in ["
+                                                   << lo << ", " << hi << "], got " << bits);
+}
+
+// A well-formed heads view: positive sizes, strides that do not overlap rows or heads.
+template <typename T>
+void heads_layout(const char* name, const HeadsView<T>& v) {
+  ETK_CHECK(v.data != nullptr || v.heads * v.seq * v.dim == 0,
+            "argument '" << name << "' has a null data pointer");
+  ETK_CHECK(v.heads > 0, "argument '" << name << "' must have at least one head, got "
+                                      << v.heads);
+  ETK_CHECK(v.seq > 0, "argument '" << name << "' is an empty sequence (seq = " << v.seq
+                                    << ")");
+  ETK_CHECK(v.dim > 0, "argument '" << name << "' has dim " << v.dim << ", expected > 0");
+  ETK_CHECK(v.row_stride >= v.dim, "argument '" << name << "' row stride " << v.row_stride
+                                                << " is smaller than dim " << v.dim);
+  ETK_CHECK(v.heads == 1 || v.head_stride >= v.seq * v.row_stride,
+            "argument '" << name << "' head stride " << v.head_stride
+                         << " overlaps rows (needs >= seq * row_stride = "
+                         << v.seq * v.row_stride << ")");
+}
+
+}  // namespace check
+ETK_END_NAMESPACE

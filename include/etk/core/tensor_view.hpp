@@ -1,0 +1,75 @@
+// etk/core/tensor_view.hpp: the two shapes of data every etk kernel takes.
+//
+//  * a single head: a row-major [rows, cols] matrix, viewed as an unaligned Eigen::Map
+//    with an outer (row) stride >= cols, so slices of larger buffers work without copies;
+//  * multi-head data: one contiguous row-major [heads, seq, dim] buffer, where head h is
+//    rows [h*seq, (h+1)*seq) of a [heads*seq, dim] matrix (optionally with a row stride).
+// Views never own memory and never require alignment.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstddef>
+
+#include "etk/config.hpp"
+
+ETK_BEGIN_NAMESPACE
+
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrixXf = RowMatrix<float>;
+
+template <typename T>
+using MatrixView = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using ConstMatrixView = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// A [rows, cols] row-major view of `data` whose consecutive rows are `row_stride`
+// elements apart (row_stride == cols for a dense matrix).
+template <typename T>
+MatrixView<T> matrix_view(T* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
+                          std::ptrdiff_t row_stride) {
+  return MatrixView<T>(data, rows, cols, Eigen::OuterStride<>(row_stride));
+}
+template <typename T>
+ConstMatrixView<T> matrix_view(const T* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
+                               std::ptrdiff_t row_stride) {
+  return ConstMatrixView<T>(data, rows, cols, Eigen::OuterStride<>(row_stride));
+}
+
+// Multi-head [heads, seq, dim] data. `row_stride` is the distance between consecutive
+// rows (>= dim); `head_stride` the distance between heads (>= seq * row_stride).
+template <typename T>
+struct HeadsView {
+  T* data = nullptr;
+  std::ptrdiff_t heads = 0;
+  std::ptrdiff_t seq = 0;
+  std::ptrdiff_t dim = 0;
+  std::ptrdiff_t row_stride = 0;
+  std::ptrdiff_t head_stride = 0;
+
+  HeadsView() = default;
+  // Dense, contiguous [heads, seq, dim].
+  HeadsView(T* d, std::ptrdiff_t h, std::ptrdiff_t s, std::ptrdiff_t k)
+      : data(d), heads(h), seq(s), dim(k), row_stride(k), head_stride(s * k) {}
+  HeadsView(T* d, std::ptrdiff_t h, std::ptrdiff_t s, std::ptrdiff_t k, std::ptrdiff_t rs,
+            std::ptrdiff_t hs)
+      : data(d), heads(h), seq(s), dim(k), row_stride(rs), head_stride(hs) {}
+  // A mutable view converts to a read-only one.
+  template <typename U, typename = std::enable_if_t<std::is_same<const U, T>::value &&
+                                                    !std::is_same<U, T>::value>>
+  HeadsView(const HeadsView<U>& o)  // NOLINT(google-explicit-constructor)
+      : data(o.data), heads(o.heads), seq(o.seq), dim(o.dim), row_stride(o.row_stride),
+        head_stride(o.head_stride) {}
+
+  auto head(std::ptrdiff_t h) const {
+    return matrix_view(data + h * head_stride, seq, dim, row_stride);
+  }
+  T* row(std::ptrdiff_t h, std::ptrdiff_t i) const { return data + h * head_stride + i * row_stride; }
+};
+
+template <typename T>
+HeadsView<T> heads_view(T* data, std::ptrdiff_t heads, std::ptrdiff_t seq, std::ptrdiff_t dim) {
+  return HeadsView<T>(data, heads, seq, dim);
+}
+
+ETK_END_NAMESPACE

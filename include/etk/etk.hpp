@@ -1,0 +1,6 @@
+// etk/etk.hpp: the umbrella header. Includes every module of etk.
+#pragma once
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/core/tensor_view.hpp"

@@ -1,0 +1,2 @@
+#define ODR_UNIT unit_avx2
+#include "unit.inc"

@@ -1,0 +1,2 @@
+#define ODR_UNIT unit_plain
+#include "unit.inc"

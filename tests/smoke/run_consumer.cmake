@@ -1,0 +1,30 @@
+# cmake -P driver for one consumer smoke test: configure SOURCE into BUILD, build it, run
+# its `consumer` executable. MODE=find_package points CMAKE_PREFIX_PATH at PREFIX;
+# MODE=add_subdirectory passes ETK_SOURCE for the consumer to add. With EXPECT_ABORT_WITH,
+# the program must fail and print that text on stderr.
+set(args -S ${SOURCE} -B ${BUILD} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
+    -DCMAKE_BUILD_TYPE=${SMOKE_BUILD_TYPE} -DETK_SOURCE=${ETK_SOURCE})
+if(MODE STREQUAL "find_package")
+  list(APPEND args -DCMAKE_PREFIX_PATH=${PREFIX} -DETK_USE_FIND_PACKAGE=ON)
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} ${args} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring ${SOURCE} failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building ${SOURCE} failed")
+endif()
+execute_process(COMMAND ${BUILD}/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(DEFINED EXPECT_ABORT_WITH)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "expected the consumer to abort, it exited 0")
+  endif()
+  string(FIND "${err}" "${EXPECT_ABORT_WITH}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "expected '${EXPECT_ABORT_WITH}' on stderr")
+  endif()
+elseif(NOT rc EQUAL 0)
+  message(FATAL_ERROR "consumer exited with ${rc}")
+endif()
