@@ -36,6 +36,9 @@ inline constexpr Function kAllFunctions[] = {
     Function::silu, Function::sigmoid,   Function::tanh,       Function::exp,
     Function::reciprocal, Function::rsqrt};
 
+// min(max(v, 0), 6), keeping NaN (std::fmin/fmax would drop it).
+inline double relu6(double v) { return v < 0.0 ? 0.0 : (v > 6.0 ? 6.0 : v); }
+
 inline double evaluate(Function f, double x) {
   switch (f) {
     case Function::gelu:
@@ -45,9 +48,9 @@ inline double evaluate(Function f, double x) {
       return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
     }
     case Function::hswish:
-      return x * std::fmin(std::fmax(x + 3.0, 0.0), 6.0) / 6.0;
+      return x * relu6(x + 3.0) / 6.0;
     case Function::hsigmoid:
-      return std::fmin(std::fmax(x + 3.0, 0.0), 6.0) / 6.0;
+      return relu6(x + 3.0) / 6.0;
     case Function::silu:
       return x / (1.0 + std::exp(-x));
     case Function::sigmoid:
@@ -117,6 +120,8 @@ inline Range secant_anchors(Function f, Range r) {
     case Function::sigmoid:
     case Function::tanh:
       return {-1e4, 1e4};
+    case Function::exp:  // the reference anchors exp on [-8, 0] at -16 and 0
+      return {r.lo - (r.hi - r.lo), r.hi};
     default:
       return r;
   }

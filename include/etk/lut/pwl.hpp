@@ -98,6 +98,32 @@ ETK_END_NAMESPACE
 ETK_BEGIN_NAMESPACE
 namespace lut {
 
+// A table from sorted (non-decreasing) breakpoints that may repeat: a segment between two
+// equal breakpoints is empty under the left-closed convention, so it is dropped together
+// with the repeated breakpoint. This is how tables with repeated breakpoints (e.g. the
+// reference code's rounded ones) are brought to the strict form PwlTable requires.
+inline PwlTable table_dropping_empty_segments(const std::vector<float>& breakpoints,
+                                              const std::vector<float>& slopes,
+                                              const std::vector<float>& intercepts, double lo,
+                                              double hi) {
+  ETK_CHECK(!slopes.empty() && slopes.size() == intercepts.size() &&
+                breakpoints.size() + 1 == slopes.size(),
+            "argument 'slopes': sizes do not match (" << breakpoints.size() << " breakpoints, "
+            << slopes.size() << " slopes, " << intercepts.size() << " intercepts)");
+  std::vector<float> b, s{slopes[0]}, k{intercepts[0]};
+  for (std::size_t i = 0; i < breakpoints.size(); ++i) {
+    if (!b.empty() && breakpoints[i] == b.back()) {  // segment i is empty: keep segment i+1
+      s.back() = slopes[i + 1];
+      k.back() = intercepts[i + 1];
+      continue;
+    }
+    b.push_back(breakpoints[i]);
+    s.push_back(slopes[i + 1]);
+    k.push_back(intercepts[i + 1]);
+  }
+  return PwlTable(b, s, k, lo, hi);
+}
+
 // y[i] = table(x[i]) for i < n, on the fastest path compiled in. x and y may alias.
 inline void pwl_eval(const PwlTable& table, const float* x, float* y, std::ptrdiff_t n) {
   ETK_CHECK(n >= 0, "argument 'n' must be >= 0, got " << n);
