@@ -20,16 +20,6 @@ std::vector<std::int8_t> all_int8() {
   return q;
 }
 
-// The float path at x = q 2^-j, rounded half up to 2^-k and saturated to `bits`. The
-// scaling by powers of two and the +0.5 are exact in double for these magnitudes.
-std::int64_t float_expected(const PwlTable& t, int q, int j, int k, int bits) {
-  const float x = std::ldexp(static_cast<float>(q), -j);
-  float y;
-  etk::lut::pwl_eval(t, &x, &y, 1);
-  const double r = std::floor(std::ldexp(static_cast<double>(y), k) + 0.5);
-  const double lo = -std::ldexp(1.0, bits - 1), hi = std::ldexp(1.0, bits - 1) - 1;
-  return static_cast<std::int64_t>(std::min(std::max(r, lo), hi));
-}
 }  // namespace
 
 TEST_CASE("integer pwl: int8 fast path equals the reference, narrow and wide tables") {
@@ -87,7 +77,7 @@ TEST_CASE("integer pwl: integer output == float output on all 256 int8 inputs") 
     for (int i = 0; i < 256; ++i) {
       const std::int64_t got = bits == 8 ? y8[i] : (bits == 16 ? y16[i] : y32[i]);
       INFO("trial " << trial << " q " << int(q[i]) << " j " << j << " k " << k);
-      REQUIRE(got == float_expected(tq, q[i], j, k, bits));
+      REQUIRE(got == lut_test::float_expected(tq, q[i], j, k, bits));
     }
   }
 }
