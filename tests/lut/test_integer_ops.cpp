@@ -27,7 +27,7 @@ double unit_relative_error(const TableSet& set, Function f, std::int64_t lo, std
 }
 }  // namespace
 
-TEST_CASE("integer GELU: equals its table's float path, error vs exact GELU bounded") {
+TEST_CASE("integer GELU: equals its table's float path - error vs exact GELU bounded") {
   for (int segments : {8, 16}) {
     for (int j = 0; j <= 6; ++j) {
       const int k = 5;

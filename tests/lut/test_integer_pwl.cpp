@@ -22,7 +22,7 @@ std::vector<std::int8_t> all_int8() {
 
 }  // namespace
 
-TEST_CASE("integer pwl: int8 fast path equals the reference, narrow and wide tables") {
+TEST_CASE("integer pwl: int8 fast path equals the reference - narrow and wide tables") {
   std::mt19937 rng(11);
   int narrow_seen = 0;
   for (int trial = 0; trial < 60; ++trial) {
@@ -96,7 +96,7 @@ TEST_CASE("integer pwl: unrepresentable coefficients saturate and are reported")
   CHECK(it.report().summary().find("slopes saturated 1") != std::string::npos);
 }
 
-TEST_CASE("integer pwl: saturating outputs are clamped and counted, never wrapped") {
+TEST_CASE("integer pwl: saturating outputs are clamped and counted - never wrapped") {
   // y = 1.5 x on [-4, 4) at j = 5: x in [-4, 3.97]; output int8 at 2^-6 holds [-2, 1.98].
   const PwlTable t({}, {1.5f}, {0.0f}, -4.0, 4.0);
   const auto it = etk::lut::quantize_pwl(t, {5, {8, 6}, 6, 8});

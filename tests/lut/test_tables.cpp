@@ -71,7 +71,7 @@ TEST_CASE("shipped tables: integer path == float path on all 256 int8 inputs") {
   CHECK(checked == 18 * 7);
 }
 
-TEST_CASE("shipped tables: lookup by function, bad lookups rejected") {
+TEST_CASE("shipped tables: lookup by function - bad lookups rejected") {
   CHECK(shipped_table(Function::gelu, 8).segments == 8);
   CHECK(shipped_table(Function::silu, 16).function == "silu");
   CHECK_THROWS_WITH(shipped_table(Function::gelu, 12), Catch::Contains("'function'"));
