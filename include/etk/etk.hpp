@@ -4,3 +4,5 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
+#include "etk/quant/quant_params.hpp"
+#include "etk/quant/uniform.hpp"
