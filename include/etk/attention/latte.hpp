@@ -97,19 +97,21 @@ inline float exp_shifted(float* w, std::ptrdiff_t n) {
   return a.sum();
 }
 
-// One head of LATTE, arguments already checked.
-inline void head(const HeadsView<const float>& Q, const HeadsView<const float>& K,
-                 const HeadsView<const float>& V, const HeadsView<float>& O,
-                 const LatteParams& params, std::ptrdiff_t h, Workspace& ws,
-                 LatteStats* stats) {
-  const std::ptrdiff_t nq = Q.seq, nk = K.seq, d = Q.dim, dv = V.dim;
-  const HeadScales sc = head_scales(params, h, Q, K);
+// Packs head h's keys, then walks the queries in tiles of kQueryTile, forming the offset
+// estimates E'_ij = qH.(kH + 8) of every visible key. For each query with at least one
+// visible key it calls row(i, n, r, E) with n visible keys and the tile row r (whose
+// query codes are in ws.qh / ws.qh16 / ws.ql / ws.corr); rows with no visible key get
+// row(i, 0, r, nullptr). Shared by the kernel and by the threshold calibration/training.
+template <typename RowFn>
+void for_each_estimate_row(const HeadsView<const float>& Q, const HeadsView<const float>& K,
+                           const LatteParams& params, std::ptrdiff_t h, const HeadScales& sc,
+                           Workspace& ws, RowFn&& row) {
+  const std::ptrdiff_t nq = Q.seq, nk = K.seq, d = Q.dim;
   ws.resize(nk, d);
   for (std::ptrdiff_t j = 0; j < nk; ++j) {
     quantize_row(K.row(h, j), d, sc.k, ws.codes.data());
     pack_key_codes(ws.codes.data(), j, d, ws);
   }
-  const float* vbase = V.row(h, 0);
   for (std::ptrdiff_t i0 = 0; i0 < nq; i0 += kQueryTile) {
     const int nr = int(std::min<std::ptrdiff_t>(kQueryTile, nq - i0));
     std::ptrdiff_t nmax = 0;
@@ -121,45 +123,57 @@ inline void head(const HeadsView<const float>& Q, const HeadsView<const float>& 
     simd::estimate_tile(ws.qh.data(), 4 * ws.G, nr, ws.kpack.data(), ws.G, (nmax + 15) / 16,
                         ws.E.data(), ws.ldE);
     for (int r = 0; r < nr; ++r) {
-      const std::ptrdiff_t i = i0 + r, n = allowed_keys(i, nq, nk, params);
-      float* o = O.row(h, i);
-      if (n == 0) {
-        for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
-        continue;
-      }
-      const std::int32_t* E = ws.E.data() + r * ws.ldE;
-      const std::int64_t cut = std::int64_t(simd::row_max(E, n)) - sc.cut;
-      const auto cut32 = static_cast<std::int32_t>(
-          std::max<std::int64_t>(cut, std::numeric_limits<std::int32_t>::min()));
-      std::int32_t* idx = ws.idx.data();
-      const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
-      float* w = ws.w.data();
-      if (params.scores == LatteScores::int8_reuse) {
-        simd::rest_dots(ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp, ws.k8.data(),
-                        ws.kl.data(), ws.Dp, idx, m, ws.rest.data());
-        const std::int32_t corr = ws.corr[std::size_t(r)];
-        for (std::ptrdiff_t s = 0; s < m; ++s) {
-          w[s] = static_cast<float>(exact_score(E[idx[s]], corr, ws.rest[std::size_t(s)])) *
-                 sc.logit;
-        }
-      } else {
-        const float* q = Q.row(h, i);
-        for (std::ptrdiff_t s = 0; s < m; ++s) {
-          const float* k = K.row(h, idx[s]);
-          float acc = 0.0f;
-          for (std::ptrdiff_t t = 0; t < d; ++t) acc += q[t] * k[t];
-          w[s] = acc * sc.softmax_scale;
-        }
-      }
-      const float inv_z = 1.0f / exp_shifted(w, m);
-      simd::gather_pv(w, idx, m, vbase, V.row_stride, dv, o);
-      for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= inv_z;
-      if (stats) {
-        stats->considered[std::size_t(h)] += n;
-        stats->kept[std::size_t(h)] += m;
-      }
+      const std::ptrdiff_t n = allowed_keys(i0 + r, nq, nk, params);
+      row(i0 + r, n, r, n ? ws.E.data() + r * ws.ldE : nullptr);
     }
   }
+}
+
+// One head of LATTE, arguments already checked.
+inline void head(const HeadsView<const float>& Q, const HeadsView<const float>& K,
+                 const HeadsView<const float>& V, const HeadsView<float>& O,
+                 const LatteParams& params, std::ptrdiff_t h, Workspace& ws,
+                 LatteStats* stats) {
+  const std::ptrdiff_t d = Q.dim, dv = V.dim;
+  const HeadScales sc = head_scales(params, h, Q, K);
+  const float* vbase = V.row(h, 0);
+  for_each_estimate_row(Q, K, params, h, sc, ws, [&](std::ptrdiff_t i, std::ptrdiff_t n, int r,
+                                                     const std::int32_t* E) {
+    float* o = O.row(h, i);
+    if (n == 0) {
+      for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
+      return;
+    }
+    const std::int64_t cut = std::int64_t(simd::row_max(E, n)) - sc.cut;
+    const auto cut32 = static_cast<std::int32_t>(
+        std::max<std::int64_t>(cut, std::numeric_limits<std::int32_t>::min()));
+    std::int32_t* idx = ws.idx.data();
+    const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
+    float* w = ws.w.data();
+    if (params.scores == LatteScores::int8_reuse) {
+      simd::rest_dots(ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp, ws.k8.data(),
+                      ws.kl.data(), ws.Dp, idx, m, ws.rest.data());
+      const std::int32_t corr = ws.corr[std::size_t(r)];
+      for (std::ptrdiff_t s = 0; s < m; ++s)
+        w[s] = static_cast<float>(exact_score(E[idx[s]], corr, ws.rest[std::size_t(s)])) *
+               sc.logit;
+    } else {
+      const float* q = Q.row(h, i);
+      for (std::ptrdiff_t s = 0; s < m; ++s) {
+        const float* k = K.row(h, idx[s]);
+        float acc = 0.0f;
+        for (std::ptrdiff_t t = 0; t < d; ++t) acc += q[t] * k[t];
+        w[s] = acc * sc.softmax_scale;
+      }
+    }
+    const float inv_z = 1.0f / exp_shifted(w, m);
+    simd::gather_pv(w, idx, m, vbase, V.row_stride, dv, o);
+    for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= inv_z;
+    if (stats) {
+      stats->considered[std::size_t(h)] += n;
+      stats->kept[std::size_t(h)] += m;
+    }
+  });
 }
 
 }  // namespace latte
