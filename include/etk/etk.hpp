@@ -4,3 +4,7 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
+#include "etk/pruning/token_importance.hpp"
+#include "etk/pruning/ltp.hpp"
+#include "etk/pruning/compact.hpp"
+#include "etk/pruning/adaptive.hpp"
