@@ -8,3 +8,4 @@
 #include "etk/pruning/ltp.hpp"
 #include "etk/pruning/compact.hpp"
 #include "etk/pruning/adaptive.hpp"
+#include "etk/pruning/token_merging.hpp"
