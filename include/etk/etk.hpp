@@ -6,3 +6,8 @@
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/quant_params.hpp"
 #include "etk/quant/uniform.hpp"
+#include "etk/pruning/token_importance.hpp"
+#include "etk/pruning/ltp.hpp"
+#include "etk/pruning/compact.hpp"
+#include "etk/pruning/adaptive.hpp"
+#include "etk/pruning/token_merging.hpp"
