@@ -4,3 +4,4 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
+#include "etk/attention/dense.hpp"
