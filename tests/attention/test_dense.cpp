@@ -359,6 +359,12 @@ TEST_CASE("the fast kernel's memory does not grow with n_q * n_k") {
   k.fill_normal(rng, 1.0f);
   v.fill_normal(rng, 1.0f);
   out.fill(0.0f);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed blocks in quarantine, so the peak RSS counts every block
+  // Eigen's GEMMs ever freed: the measurement says nothing about the kernel there.
+  WARN("AddressSanitizer build: only the workspace size was checked");
+  return;
+#endif
   if (!reset_peak_rss() || status_kib("VmHWM:") < 0) {
     WARN("cannot reset the peak RSS (/proc/self/clear_refs); only the workspace size was checked");
     return;
