@@ -11,3 +11,4 @@
 #include "etk/pruning/compact.hpp"
 #include "etk/pruning/adaptive.hpp"
 #include "etk/pruning/token_merging.hpp"
+#include "etk/attention/dense.hpp"
