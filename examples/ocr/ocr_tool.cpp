@@ -33,6 +33,27 @@ int main(int argc, char** argv) try {
                 << " block=" << l.info.block << "\n";
     return 0;
   }
+  if (cmd == "profile") {  // profile IMAGES.f32 W N: time per step
+    const int W = std::atoi(argv[3]), N = std::atoi(argv[4]);
+    Model m = Model::load(mdir + "/ch_PP-OCRv4_rec_infer.onnx");
+    std::ifstream in(argv[2], std::ios::binary);
+    std::vector<float> img(size_t(3) * 48 * W * N);
+    in.read(reinterpret_cast<char*>(img.data()), img.size() * 4);
+    Runner r(m);
+    std::vector<double> prof;
+    r.profile = &prof;
+    Probs p;
+    for (int i = 0; i < N; ++i) r.run(img.data() + size_t(i) * 3 * 48 * W, W, Hooks{}, p);
+    double total = 0;
+    for (double v : prof) total += v;
+    for (size_t i = 0; i < m.steps.size(); ++i) {
+      const Step& s = m.steps[i];
+      std::printf("%3zu %-16s %-8d %-20s %8.3f ms\n", i, s.name.c_str(), int(s.kind),
+                  s.layer >= 0 ? m.layers[s.layer].info.name.c_str() : "", 1e3 * prof[i] / N);
+    }
+    std::printf("total %.3f ms/line\n", 1e3 * total / N);
+    return 0;
+  }
   if (cmd == "probs") {
     if (argc < 6) throw std::invalid_argument("probs IMAGES.f32 W N OUT.f32");
     const int W = std::atoi(argv[3]), N = std::atoi(argv[4]);

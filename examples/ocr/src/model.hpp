@@ -119,6 +119,8 @@ class Runner {
   const Model& model() const { return *m_; }
   // Wall time of the backbone part of the last run() (everything before the blocks).
   double last_backbone_seconds() const { return backbone_s_; }
+  // When set, exec adds each step's wall time to (*profile)[step index].
+  std::vector<double>* profile = nullptr;
 
  private:
   void exec(size_t first, size_t last, const Hooks& hooks);

@@ -50,7 +50,16 @@ void Runner::run_cached(const BackboneCache& cache, const Hooks& hooks, Probs& o
 }
 
 void Runner::exec(size_t first, size_t last, const Hooks& hooks) {
-  for (size_t i = first; i < last; ++i) exec_step(m_->steps[i], hooks);
+  if (!profile) {
+    for (size_t i = first; i < last; ++i) exec_step(m_->steps[i], hooks);
+    return;
+  }
+  profile->resize(m_->steps.size());
+  for (size_t i = first; i < last; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    exec_step(m_->steps[i], hooks);
+    (*profile)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 }
 
 void Runner::exec_step(const Step& s, const Hooks& hooks) {
