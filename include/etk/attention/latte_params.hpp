@@ -87,9 +87,7 @@ inline int nibble_lo(std::int8_t x) { return static_cast<int>(x) & 15; }
 // Max-abs / 127 of a [rows, cols] block; 1 for an all-zero block (any scale codes it).
 inline float maxabs_scale(const float* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
                           std::ptrdiff_t stride) {
-  float m = 0.0f;
-  for (std::ptrdiff_t r = 0; r < rows; ++r)
-    for (std::ptrdiff_t c = 0; c < cols; ++c) m = std::max(m, std::abs(data[r * stride + c]));
+  const float m = matrix_view(data, rows, cols, stride).cwiseAbs().maxCoeff();
   return m > 0.0f ? m / 127.0f : 1.0f;
 }
 
