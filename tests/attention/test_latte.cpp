@@ -38,10 +38,10 @@ std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
   etk::latte::simd::estimate_tile(ws.qh.data(), 4 * ws.G, 1, ws.kpack.data(), ws.G, ws.nblk,
                                   ws.E.data(), ws.ldE);
   const std::int32_t lowest = std::numeric_limits<std::int32_t>::min();
-  REQUIRE(etk::latte::simd::select(ws.E.data(), nk, lowest, ws.idx.data(), ws.esel.data()) == nk);
+  REQUIRE(etk::latte::simd::select(ws.E.data(), nk, lowest, ws.idx.data()) == nk);
   std::vector<std::int32_t> S(std::size_t(nk) + 16);
   etk::latte::simd::exact_scores(ws.qh16.data(), ws.ql.data(), ws.k8.data(), ws.kl.data(), ws.Dp,
-                                 ws.idx.data(), ws.esel.data(), nk, corr, S.data());
+                                 ws.E.data(), ws.idx.data(), nk, corr, S.data());
   S.resize(std::size_t(nk));
   return S;
 }

@@ -28,7 +28,7 @@ struct Workspace {
   std::ptrdiff_t G = 0, Dp = 0, nblk = 0, ldE = 0;
   std::vector<std::uint8_t> kpack, kl, ql;
   std::vector<std::int8_t> k8, qh, qh16;
-  std::vector<std::int32_t> E, idx, esel, scores, corr;
+  std::vector<std::int32_t> E, idx, scores, corr;
   std::vector<float> w;
 
   void resize(std::ptrdiff_t nk, std::ptrdiff_t d) {
@@ -45,15 +45,18 @@ struct Workspace {
     corr.assign(kQueryTile, 0);
     E.resize(std::size_t(kQueryTile * ldE));
     idx.resize(std::size_t(ldE + 16));
-    esel.resize(std::size_t(ldE + 16));
     scores.resize(std::size_t(ldE + 16));
     w.resize(std::size_t(ldE + 16));
   }
 };
 
-// Softmax weights in place over n logits: w <- exp(w - max); returns their sum.
+// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. The
+// buffer is padded to a multiple of 16 with very negative logits (weights exactly 0) so
+// Eigen's vectorised exp covers the tail too. w must have room for n + 15 entries.
 inline float exp_shifted(float* w, std::ptrdiff_t n) {
-  Eigen::Map<Eigen::ArrayXf> a(w, n);
+  const std::ptrdiff_t padded = (n + 15) / 16 * 16;
+  for (std::ptrdiff_t s = n; s < padded; ++s) w[s] = -1e30f;
+  Eigen::Map<Eigen::ArrayXf> a(w, padded);
   a = (a - a.maxCoeff()).exp();
   return a.sum();
 }
@@ -108,12 +111,12 @@ inline void head(const HeadsView<const float>& Q, const HeadsView<const float>& 
     const auto cut32 = static_cast<std::int32_t>(
         std::max<std::int64_t>(cut, std::numeric_limits<std::int32_t>::min()));
     std::int32_t* idx = ws.idx.data();
-    const std::ptrdiff_t m = simd::select(E, n, cut32, idx, ws.esel.data());
+    const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
     float* w = ws.w.data();
     if (params.scores == LatteScores::int8_reuse) {
       std::int32_t* S = ws.scores.data();
       simd::exact_scores(ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp, ws.k8.data(),
-                         ws.kl.data(), ws.Dp, idx, ws.esel.data(), m, ws.corr[std::size_t(r)], S);
+                         ws.kl.data(), ws.Dp, E, idx, m, ws.corr[std::size_t(r)], S);
       for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(S[s]) * sc.logit;
     } else {
       const float* q = Q.row(h, i);

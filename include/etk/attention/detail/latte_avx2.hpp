@@ -101,12 +101,12 @@ inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
 }
 
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* idx,
-                         const std::int32_t* esel, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* E,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
                          std::int32_t* S) {
   scalar::exact_scores_with([&](std::int32_t* out, std::ptrdiff_t n) {
     rest_dots(qh16, ql, k8, kl, Dp, idx, n, out);
-  }, esel, m, corr, S);
+  }, E, idx, m, corr, S);
 }
 
 }  // namespace avx2

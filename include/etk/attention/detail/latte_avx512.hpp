@@ -97,7 +97,7 @@ inline std::int32_t row_max(const std::int32_t* E, std::ptrdiff_t n) {
 }
 
 inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32_t cut,
-                             std::int32_t* idx, std::int32_t* esel) {
+                             std::int32_t* idx) {
   const __m512i vcut = _mm512_set1_epi32(cut);
   __m512i j16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i step = _mm512_set1_epi32(16);
@@ -109,7 +109,6 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
     // Compress in registers and store whole vectors (compress-to-memory is slow on some
     // cores); the buffers have 16 entries of slack.
     _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, j16));
-    _mm512_storeu_si512(esel + m, _mm512_maskz_compress_epi32(keep, e));
     m += __builtin_popcount(keep);
     j16 = _mm512_add_epi32(j16, step);
   }
@@ -135,10 +134,11 @@ inline __m512i reduce16(__m512i* a) {
 }
 
 // Exact scores of the survivors, 16 at a time: remainders by vpdpbusd per survivor, one
-// batched reduction, then 256*(E' - corr) + rest in vector form.
+// batched reduction, the survivors' estimates picked up, then 256*(E' - corr) + rest in
+// vector form. (kl is not read: kL = k & 15 is formed in register.)
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* idx,
-                         const std::int32_t* esel, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t* E,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
                          std::int32_t* S) {
   const __m512i vcorr = _mm512_set1_epi32(corr);
   for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
@@ -146,7 +146,12 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
     // A full group of 16 rows (missing ones read row 0 and are not stored) keeps the 16
     // accumulators in registers.
     std::ptrdiff_t rows[16];
-    for (int u = 0; u < 16; ++u) rows[u] = u < cnt ? std::ptrdiff_t(idx[s0 + u]) * Dp : 0;
+    alignas(64) std::int32_t est[16];
+    for (int u = 0; u < 16; ++u) {
+      const std::int32_t j = u < cnt ? idx[s0 + u] : 0;
+      rows[u] = std::ptrdiff_t(j) * Dp;
+      est[u] = E[j];  // scalar loads: faster than vpgatherdd on some cores
+    }
     __m512i acc[16];
     for (int u = 0; u < 16; ++u) acc[u] = _mm512_setzero_si512();
     for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
@@ -160,7 +165,7 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
     }
     const __m512i rest = reduce16(acc);
     const __mmask16 live = tail16(cnt);
-    const __m512i e = _mm512_maskz_loadu_epi32(live, esel + s0);
+    const __m512i e = _mm512_load_si512(est);
     const __m512i exact = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(e, vcorr), 8), rest);
     _mm512_mask_storeu_epi32(S + s0, live, exact);
   }
@@ -226,6 +231,11 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
     }
     std::ptrdiff_t s = 0;
     for (; s + 2 <= n; s += 2) {
+      if (s + 8 < n) {  // the rows a few survivors ahead: random rows defeat the prefetcher
+        const float* ahead = V + std::ptrdiff_t(idx[s + 8]) * stride + c0;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
+      }
       const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
       const float* v1 = V + std::ptrdiff_t(idx[s + 1]) * stride + c0;
       const __m512 w0 = _mm512_set1_ps(p[s]), w1 = _mm512_set1_ps(p[s + 1]);

@@ -123,14 +123,12 @@ inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
                          E, ldE, nvalid, rmax);
 }
 
-// Writes the indices j < n with E[j] >= cut to idx and their E[j] to esel (each with
-// room for n + 16), returns how many.
+// Writes the indices j < n with E[j] >= cut to idx (room for n + 16), returns how many.
 inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32_t cut,
-                             std::int32_t* idx, std::int32_t* esel) {
+                             std::int32_t* idx) {
   std::ptrdiff_t m = 0;
   for (std::ptrdiff_t j = 0; j < n; ++j) {
     idx[m] = static_cast<std::int32_t>(j);
-    esel[m] = E[j];
     m += E[j] >= cut;
   }
   return m;
@@ -150,22 +148,22 @@ inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std
   }
 }
 
-// Exact int8 scores of the m survivors from their offset estimates esel, given the
-// remainder function rest(idx, m, out) of the ISA.
+// Exact int8 scores S[s] of the m survivors idx[s], reusing their offset estimates
+// E[idx[s]], given the ISA's remainder function rest(out, m).
 template <typename RestFn>
-void exact_scores_with(RestFn&& rest, const std::int32_t* esel, std::ptrdiff_t m,
-                       std::int32_t corr, std::int32_t* S) {
+void exact_scores_with(RestFn&& rest, const std::int32_t* E, const std::int32_t* idx,
+                       std::ptrdiff_t m, std::int32_t corr, std::int32_t* S) {
   rest(S, m);
-  for (std::ptrdiff_t s = 0; s < m; ++s) S[s] = exact_score(esel[s], corr, S[s]);
+  for (std::ptrdiff_t s = 0; s < m; ++s) S[s] = exact_score(E[idx[s]], corr, S[s]);
 }
 
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* idx,
-                         const std::int32_t* esel, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* E,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
                          std::int32_t* S) {
   exact_scores_with([&](std::int32_t* out, std::ptrdiff_t n) {
     rest_dots(qh16, ql, k8, kl, Dp, idx, n, out);
-  }, esel, m, corr, S);
+  }, E, idx, m, corr, S);
 }
 
 // o[c] = sum_s p[s] * V[idx[s]][c] over the survivors only.
