@@ -4,6 +4,8 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
+#include "etk/quant/quant_params.hpp"
+#include "etk/quant/uniform.hpp"
 #include "etk/pruning/token_importance.hpp"
 #include "etk/pruning/ltp.hpp"
 #include "etk/pruning/compact.hpp"
