@@ -90,19 +90,24 @@ void BM_ImportanceColumnSums(benchmark::State& state) {
   bytes_counter(state, double(kHeads * n * n * sizeof(float)));
 }
 
-// Baseline: one dense attention layer (12 heads x 64) at the same length.
+// Baseline: one dense attention layer (12 heads x 64) at the same length. WithImportance:
+// what the LTP encoder runs instead (probabilities per head + their column sums).
+template <bool WithImportance>
 void BM_DenseAttentionLayer(benchmark::State& state) {
   const std::ptrdiff_t n = state.range(0);
   std::mt19937 rng(1);
   const RowMatrixXf q = pruning_bench::random_matrix(kHeads * n, kHeadDim, 1.0f, rng);
   const RowMatrixXf k = pruning_bench::random_matrix(kHeads * n, kHeadDim, 1.0f, rng);
   const RowMatrixXf v = pruning_bench::random_matrix(kHeads * n, kHeadDim, 1.0f, rng);
-  RowMatrixXf o(kHeads * n, kHeadDim);
+  RowMatrixXf o(kHeads * n, kHeadDim), probs(n, n);
+  etk::ImportanceAccumulator<float> acc;
   for (auto _ : state) {
+    acc.reset(n);
     pruning_bench::dense_attention_all_heads(etk::HeadsView<const float>(q.data(), kHeads, n, kHeadDim),
                                              etk::HeadsView<const float>(k.data(), kHeads, n, kHeadDim),
                                              etk::HeadsView<const float>(v.data(), kHeads, n, kHeadDim),
-                                             etk::HeadsView<float>(o.data(), kHeads, n, kHeadDim));
+                                             etk::HeadsView<float>(o.data(), kHeads, n, kHeadDim),
+                                             WithImportance ? &acc : nullptr, probs.data());
     benchmark::DoNotOptimize(o.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * kHeads * n * n * kHeadDim * double(state.iterations()) * 1e-9,
@@ -124,7 +129,8 @@ void BM_TopK(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_DenseAttentionLayer)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_DenseAttentionLayer, false)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_DenseAttentionLayer, true)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Compact)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CompactInPlace)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Scatter)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);

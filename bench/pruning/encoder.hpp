@@ -73,17 +73,38 @@ inline void attend(etk::HeadsView<const float> q, etk::HeadsView<const float> k,
 }
 #endif
 
-// All heads of contiguous [heads, n, dh] q, k, v: the dense attention layer baseline.
+// Multi-head attention of q, k, v (any head and row strides, e.g. interleaved heads of a
+// QKV GEMM output), head by head. With `acc`: probabilities of each head into `probs`
+// [n_q, n_k] and their column sums into acc (what the LTP encoder needs), the time spent
+// in the sums added to *acc_seconds.
 inline void dense_attention_all_heads(etk::HeadsView<const float> q, etk::HeadsView<const float> k,
-                                      etk::HeadsView<const float> v, etk::HeadsView<float> o) {
-#if defined(PRUNING_BENCH_ETK_DENSE)
-  etk::dense_attention(q, k, v, o);
-#else
+                                      etk::HeadsView<const float> v, etk::HeadsView<float> o,
+                                      etk::ImportanceAccumulator<float>* acc = nullptr,
+                                      float* probs = nullptr, double* acc_seconds = nullptr) {
+  auto one = [](auto view, std::ptrdiff_t h) {
+    view.data += h * view.head_stride;
+    view.heads = 1;
+    view.head_stride = view.seq * view.row_stride;
+    return view;
+  };
   for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
-    auto one = [h](auto view) { view.data += h * view.head_stride; view.heads = 1; return view; };
-    attend(one(q), one(k), one(v), one(o), nullptr);
-  }
+#if defined(PRUNING_BENCH_ETK_DENSE)
+    etk::AttentionParams p;
+    p.check_finite = false;
+    if (!acc) {
+      etk::dense_attention(one(q, h), one(k, h), one(v, h), one(o, h), p);
+      continue;
+    }
+    etk::dense_attention_with_probs(one(q, h), one(k, h), one(v, h), one(o, h),
+                                    etk::HeadsView<float>(probs, 1, q.seq, k.seq), p);
+#else
+    attend(one(q, h), one(k, h), one(v, h), one(o, h), acc ? probs : nullptr);
+    if (!acc) continue;
 #endif
+    const auto t0 = Clock::now();
+    acc->add(probs, q.seq, k.seq);
+    if (acc_seconds) *acc_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
 }
 
 class Encoder {
@@ -137,7 +158,7 @@ class Encoder {
         const auto t0 = Clock::now();
         scores_.resize(n);
         acc_.finish(float(s_.heads * n), scores_.data());
-        etk::ltp_keep(scores_, thresholds[static_cast<std::size_t>(l)], local);
+        etk::ltp_keep(scores_, thresholds[static_cast<std::size_t>(l)], local, cls_);
         if (static_cast<std::ptrdiff_t>(local.size()) < n) {
           // Freeze: every current row's layer input goes to the full output (kept rows are
           // overwritten later), then compact context and residual in place.
@@ -187,28 +208,12 @@ class Encoder {
   // ctx [n, hidden] = multi-head attention of qkv; with probabilities into acc_ if prune.
   void attention(std::ptrdiff_t n, bool prune, ForwardStats* stats) {
     const std::ptrdiff_t H = s_.hidden, dh = s_.head_dim(), ld = 3 * H;
-    for (std::ptrdiff_t h = 0; h < s_.heads; ++h) {
-      etk::HeadsView<const float> q(qkv_.data() + h * dh, 1, n, dh, ld, n * ld);
-      etk::HeadsView<const float> k(qkv_.data() + H + h * dh, 1, n, dh, ld, n * ld);
-      etk::HeadsView<const float> v(qkv_.data() + 2 * H + h * dh, 1, n, dh, ld, n * ld);
-      etk::HeadsView<float> o(ctx_.data() + h * dh, 1, n, dh, H, n * H);
-#if defined(PRUNING_BENCH_ETK_DENSE)
-      etk::AttentionParams p;
-      p.check_finite = false;
-      if (!prune) {
-        etk::dense_attention(q, k, v, o, p);
-        continue;
-      }
-      etk::HeadsView<float> pr(probs_.data(), 1, n, n, n, n * n);
-      etk::dense_attention_with_probs(q, k, v, o, pr, p);
-#else
-      attend(q, k, v, o, prune ? probs_.data() : nullptr);
-      if (!prune) continue;
-#endif
-      const auto t0 = Clock::now();
-      acc_.add(probs_.data(), n, n);
-      if (stats) stats->prune_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    }
+    double ignored = 0;
+    dense_attention_all_heads(etk::HeadsView<const float>(qkv_.data(), s_.heads, n, dh, ld, dh),
+                              etk::HeadsView<const float>(qkv_.data() + H, s_.heads, n, dh, ld, dh),
+                              etk::HeadsView<const float>(qkv_.data() + 2 * H, s_.heads, n, dh, ld, dh),
+                              etk::HeadsView<float>(ctx_.data(), s_.heads, n, dh, H, dh),
+                              prune ? &acc_ : nullptr, probs_.data(), stats ? &stats->prune_seconds : &ignored);
   }
 
   static void layer_norm(RowMatrixXf& m, std::ptrdiff_t n, const Eigen::RowVectorXf& g,
@@ -233,6 +238,12 @@ class Encoder {
   RowMatrixXf x_, qkv_, ctx_, a_, f_, probs_;
   Eigen::VectorXf scores_;
   etk::ImportanceAccumulator<float> acc_;
+  // Token 0 plays BERT's [CLS]: protected, so it stays at row 0 of every compacted layer.
+  etk::LtpHardOptions cls_ = [] {
+    etk::LtpHardOptions o;
+    o.selection.protected_indices = {0};
+    return o;
+  }();
 };
 
 }  // namespace pruning_bench
