@@ -3,11 +3,13 @@
 // buffer, the inverse scatter, and the LTP importance column sums over 12 heads' [seq,
 // seq] probabilities, each beside one dense attention layer (12 heads x 64, the
 // baseline) at the same seq. The bar: compaction under 5% of the attention layer
-// at seq 1024. Also top-k selection (nth_element) beside its sorting reference.
+// at seq 1024. Also the importance sums and top-k selection (nth_element) beside their
+// plain references.
 #include <benchmark/benchmark.h>
 
 #include <etk/pruning/adaptive.hpp>
 #include <etk/pruning/reference/adaptive.hpp>
+#include <etk/pruning/reference/token_importance.hpp>
 
 #include "pruning/encoder.hpp"
 
@@ -90,6 +92,18 @@ void BM_ImportanceColumnSums(benchmark::State& state) {
   bytes_counter(state, double(kHeads * n * n * sizeof(float)));
 }
 
+// Its plain reference (double loops over a [12, n, n] buffer).
+void BM_ImportanceReference(benchmark::State& state) {
+  const std::ptrdiff_t n = state.range(0);
+  std::mt19937 rng(1);
+  const RowMatrixXf p = pruning_bench::random_matrix(kHeads * n, n, 1.0f, rng).cwiseAbs();
+  for (auto _ : state) {
+    const Eigen::VectorXf s = etk::reference::token_importance(etk::HeadsView<const float>(p.data(), kHeads, n, n));
+    benchmark::DoNotOptimize(s.data());
+  }
+  bytes_counter(state, double(kHeads * n * n * sizeof(float)));
+}
+
 // Baseline: one dense attention layer (12 heads x 64) at the same length. WithImportance:
 // what the LTP encoder runs instead (probabilities per head + their column sums).
 template <bool WithImportance>
@@ -135,5 +149,6 @@ BENCHMARK(BM_Compact)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CompactInPlace)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Scatter)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ImportanceColumnSums)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ImportanceReference)->Arg(512)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK_TEMPLATE(BM_TopK, false)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK_TEMPLATE(BM_TopK, true)->Arg(1024)->Unit(benchmark::kMicrosecond);
