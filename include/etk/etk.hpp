@@ -6,3 +6,5 @@
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/quant_params.hpp"
 #include "etk/quant/uniform.hpp"
+#include "etk/quant/requantize.hpp"
+#include "etk/quant/int8_gemm.hpp"
