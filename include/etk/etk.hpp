@@ -8,3 +8,4 @@
 #include "etk/quant/uniform.hpp"
 #include "etk/quant/requantize.hpp"
 #include "etk/quant/int8_gemm.hpp"
+#include "etk/quant/observers.hpp"
