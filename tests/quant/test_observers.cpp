@@ -15,11 +15,17 @@ using quant_test::cview;
 
 TEST_CASE("ACIQ reproduces the published optimal clipping values") {
   // Banner et al.: Laplace(b = 1) alpha* = 2.83, 3.89, 5.03 at 2, 3, 4 bits; Gaussian
-  // (sigma = 1) alpha* = 1.71, 2.15, 2.55. The published values have two decimals.
+  // (sigma = 1) alpha* = 1.71, 2.15, 2.55. The published values have two decimals, some
+  // rounded and some truncated (3.897 is printed 3.89, 2.559 as 2.55): accept
+  // [published - 0.005, published + 0.01).
   const double lap[] = {2.83, 3.89, 5.03}, gau[] = {1.71, 2.15, 2.55};
   for (int i = 0; i < 3; ++i) {
-    CHECK(etk::aciq_alpha(2 + i, etk::Prior::laplace) == Approx(lap[i]).margin(0.005));
-    CHECK(etk::aciq_alpha(2 + i, etk::Prior::gaussian) == Approx(gau[i]).margin(0.005));
+    const double l = etk::aciq_alpha(2 + i, etk::Prior::laplace);
+    const double g = etk::aciq_alpha(2 + i, etk::Prior::gaussian);
+    CHECK(l >= lap[i] - 0.005);
+    CHECK(l < lap[i] + 0.01);
+    CHECK(g >= gau[i] - 0.005);
+    CHECK(g < gau[i] + 0.01);
     // The model scales with the spread.
     CHECK(etk::aciq_alpha(2 + i, etk::Prior::laplace, 3.0) == Approx(3.0 * etk::aciq_alpha(2 + i, etk::Prior::laplace)).epsilon(1e-6));
   }
