@@ -9,3 +9,4 @@
 #include "etk/quant/requantize.hpp"
 #include "etk/quant/int8_gemm.hpp"
 #include "etk/quant/observers.hpp"
+#include "etk/quant/piecewise_linear.hpp"
