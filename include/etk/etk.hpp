@@ -10,3 +10,4 @@
 #include "etk/quant/int8_gemm.hpp"
 #include "etk/quant/observers.hpp"
 #include "etk/quant/piecewise_linear.hpp"
+#include "etk/quant/two_scaled.hpp"
