@@ -11,3 +11,4 @@
 #include "etk/quant/observers.hpp"
 #include "etk/quant/piecewise_linear.hpp"
 #include "etk/quant/two_scaled.hpp"
+#include "etk/quant/smooth_quant.hpp"
