@@ -3,11 +3,14 @@
 //   ocr_tool dump OUTDIR [data options]    images.f32 ([N,3,48,W] float32) + lines.txt
 //   ocr_tool read [data options]           read the lines, print truth / output / time
 //   ocr_tool probs IMAGES.f32 W N OUT.f32  run N images of width W, write [N,T,C] probs
+//   ocr_tool bench IMAGES.f32 W N THREADS  ms per line, lines shared out to THREADS runners
+//   ocr_tool profile IMAGES.f32 W N        wall time per compiled step
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "cli.hpp"
 #include "ctc.hpp"
@@ -52,6 +55,32 @@ int main(int argc, char** argv) try {
                   s.layer >= 0 ? m.layers[s.layer].info.name.c_str() : "", 1e3 * prof[i] / N);
     }
     std::printf("total %.3f ms/line\n", 1e3 * total / N);
+    return 0;
+  }
+  if (cmd == "bench") {  // bench IMAGES.f32 W N THREADS: ms per line (after 3 warm-ups)
+    if (argc < 6) throw std::invalid_argument("bench IMAGES.f32 W N THREADS");
+    const int W = std::atoi(argv[3]), N = std::atoi(argv[4]), threads = std::atoi(argv[5]);
+    if (W <= 0 || N <= 0 || threads <= 0) throw std::invalid_argument("bench: W, N, THREADS must be positive");
+    Model m = Model::load(mdir + "/ch_PP-OCRv4_rec_infer.onnx");
+    std::ifstream in(argv[2], std::ios::binary);
+    const size_t per = size_t(3) * 48 * W;
+    std::vector<float> img(per * N);
+    in.read(reinterpret_cast<char*>(img.data()), img.size() * 4);
+    if (!in) throw std::runtime_error("bench: fewer than N images in the file");
+    // Lines are shared out to `threads` runners (one per thread).
+    auto work = [&](int tid, int count) {
+      Runner r(m);
+      Probs p;
+      for (int i = tid; i < count; i += threads) r.run(img.data() + per * size_t(i % N), W, Hooks{}, p);
+    };
+    work(0, std::min(3, N));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t, N);
+    work(0, N);
+    for (auto& t : pool) t.join();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%.3f\n", ms / N);
     return 0;
   }
   if (cmd == "probs") {
