@@ -1,0 +1,195 @@
+// etk/quant/uniform.hpp: the uniform affine quantizer (quantize, dequantize,
+// fake-quantize, packed int4 storage) over a QuantParams grid.
+//
+//     q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)
+//     x' = float(q - zero_point) * scale
+// Symmetric or asymmetric, signed or unsigned, 2..8 or 16 bits, per tensor or per channel
+// (axis 0: rows, axis 1: columns of a row-major matrix view). Inside the grid's range
+// |x - x'| <= scale / 2 (before the final float rounding of x'); outside it x' is the
+// clamp. The fast paths (detail/uniform_kernels.hpp) return the reference's codes bit for
+// bit. NaN inputs are rejected; +-Inf saturate.
+//
+// Code types: int8_t (signed, bits <= 8), uint8_t (unsigned, bits <= 8), int16_t / uint16_t
+// (any bits up to 16). Sub-byte codes can be packed two per byte (PackedInt4).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/core/tensor_view.hpp"
+#include "etk/quant/detail/uniform_kernels.hpp"
+#include "etk/quant/quant_params.hpp"
+
+ETK_BEGIN_NAMESPACE
+
+namespace quant_detail {
+template <typename T>
+void check_code_type(const char* name, const QuantParams& p) {
+  static_assert(std::is_same<T, std::int8_t>::value || std::is_same<T, std::uint8_t>::value ||
+                    std::is_same<T, std::int16_t>::value || std::is_same<T, std::uint16_t>::value,
+                "etk: quantization codes are int8_t, uint8_t, int16_t or uint16_t");
+  ETK_CHECK(p.qmin() >= std::numeric_limits<T>::min() && p.qmax() <= std::numeric_limits<T>::max(),
+            "argument '" << name << "': codes [" << p.qmin() << ", " << p.qmax()
+                         << "] do not fit the code type (" << sizeof(T) * 8 << "-bit "
+                         << (std::is_signed<T>::value ? "signed" : "unsigned") << ")");
+}
+
+inline void check_nonempty(const char* name, std::ptrdiff_t rows, std::ptrdiff_t cols) {
+  ETK_CHECK(rows > 0 && cols > 0,
+            "argument '" << name << "' is empty ([" << rows << ", " << cols << "])");
+}
+
+// Apply `run(row, scale*, zero_point*, per_element)` to every row with the right params.
+template <typename Run>
+void for_each_row(const QuantParams& p, std::ptrdiff_t rows, Run&& run) {
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const std::size_t ch = p.axis == 0 ? static_cast<std::size_t>(r) : 0;
+    run(r, p.scale.data() + ch, p.zero_point.data() + ch, p.axis == 1);
+  }
+}
+
+// Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block.
+template <typename T>
+void quantize_block(ConstMatrixView<float> x, const QuantParams& p, T* out, std::ptrdiff_t out_stride) {
+  bool nan = false;
+  for_each_row(p, x.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp, bool per_el) {
+    const float* xr = x.data() + r * x.outerStride();
+    T* o = out + r * out_stride;
+    nan |= per_el ? uq::quantize_run<T, true>(xr, x.cols(), s, zp, p.qmin(), p.qmax(), o)
+                  : uq::quantize_run<T, false>(xr, x.cols(), s, zp, p.qmin(), p.qmax(), o);
+  });
+  ETK_CHECK(!nan, "argument 'x' holds NaN");
+}
+}  // namespace quant_detail
+
+// Codes of x on grid p, written to q ([rows, cols] like x).
+template <typename T>
+void quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<T> q) {
+  quant_detail::check_nonempty("x", x.rows(), x.cols());
+  check::quant_params("p", p, x.rows(), x.cols());
+  quant_detail::check_code_type<T>("p", p);
+  check::equal("q", q.rows(), "rows", x.rows());
+  check::equal("q", q.cols(), "cols", x.cols());
+  quant_detail::quantize_block<T>(x, p, q.data(), q.outerStride());
+}
+
+template <typename T>
+RowMatrix<T> quantize(ConstMatrixView<float> x, const QuantParams& p) {
+  RowMatrix<T> q(x.rows(), x.cols());
+  quantize<T>(x, p, matrix_view(q.data(), q.rows(), q.cols(), q.cols()));
+  return q;
+}
+
+// Real values of codes q on grid p.
+template <typename T>
+void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x) {
+  quant_detail::check_nonempty("q", q.rows(), q.cols());
+  check::quant_params("p", p, q.rows(), q.cols());
+  quant_detail::check_code_type<T>("p", p);
+  check::equal("x", x.rows(), "rows", q.rows());
+  check::equal("x", x.cols(), "cols", q.cols());
+  quant_detail::for_each_row(p, q.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp, bool per_el) {
+    const T* qr = q.data() + r * q.outerStride();
+    float* o = x.data() + r * x.outerStride();
+    if (per_el)
+      quant_detail::uq::dequantize_run<T, true>(qr, q.cols(), s, zp, o);
+    else
+      quant_detail::uq::dequantize_run<T, false>(qr, q.cols(), s, zp, o);
+  });
+}
+
+template <typename T>
+RowMatrixXf dequantize(ConstMatrixView<T> q, const QuantParams& p) {
+  RowMatrixXf x(q.rows(), q.cols());
+  dequantize<T>(q, p, matrix_view(x.data(), x.rows(), x.cols(), x.cols()));
+  return x;
+}
+
+// dequantize(quantize(x)) in one pass, bit-identical to the two-step version.
+inline void fake_quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<float> y) {
+  quant_detail::check_nonempty("x", x.rows(), x.cols());
+  check::quant_params("p", p, x.rows(), x.cols());
+  check::equal("y", y.rows(), "rows", x.rows());
+  check::equal("y", y.cols(), "cols", x.cols());
+  quant_detail::quantize_block<float>(x, p, y.data(), y.outerStride());
+}
+
+inline RowMatrixXf fake_quantize(ConstMatrixView<float> x, const QuantParams& p) {
+  RowMatrixXf y(x.rows(), x.cols());
+  fake_quantize(x, p, matrix_view(y.data(), y.rows(), y.cols(), y.cols()));
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------
+// Packed int4: codes of at most 4 bits, two per byte. Row r holds its codes in
+// bytes[r * row_bytes ...]; code c sits in the low nibble of byte c/2 when c is even, in
+// the high nibble when odd (an odd last column leaves the high nibble 0). Signed codes are
+// stored as two's-complement nibbles.
+struct PackedInt4 {
+  std::vector<std::uint8_t> bytes;
+  std::ptrdiff_t rows = 0;
+  std::ptrdiff_t cols = 0;
+  bool is_signed = true;
+
+  std::ptrdiff_t row_bytes() const { return (cols + 1) / 2; }
+  std::int32_t code(std::ptrdiff_t r, std::ptrdiff_t c) const {
+    const std::uint8_t b = bytes[static_cast<std::size_t>(r * row_bytes() + c / 2)];
+    const std::int32_t nib = (c % 2 == 0) ? (b & 0xF) : (b >> 4);
+    return (is_signed && nib >= 8) ? nib - 16 : nib;
+  }
+};
+
+// Pack int8 (signed) or uint8 (unsigned) codes that fit in 4 bits.
+template <typename T>
+PackedInt4 pack_int4(ConstMatrixView<T> codes) {
+  static_assert(std::is_same<T, std::int8_t>::value || std::is_same<T, std::uint8_t>::value,
+                "etk: pack_int4 takes int8_t or uint8_t codes");
+  quant_detail::check_nonempty("codes", codes.rows(), codes.cols());
+  PackedInt4 out;
+  out.rows = codes.rows();
+  out.cols = codes.cols();
+  out.is_signed = std::is_signed<T>::value;
+  out.bytes.assign(static_cast<std::size_t>(out.rows * out.row_bytes()), 0);
+  const int lo = out.is_signed ? -8 : 0, hi = out.is_signed ? 7 : 15;
+  for (std::ptrdiff_t r = 0; r < out.rows; ++r)
+    for (std::ptrdiff_t c = 0; c < out.cols; ++c) {
+      const int v = codes(r, c);
+      ETK_CHECK(v >= lo && v <= hi, "argument 'codes' (" << r << ", " << c << ") = " << v
+                                                         << " does not fit 4 bits");
+      std::uint8_t& b = out.bytes[static_cast<std::size_t>(r * out.row_bytes() + c / 2)];
+      b = static_cast<std::uint8_t>(b | ((v & 0xF) << (4 * (c % 2))));
+    }
+  return out;
+}
+
+// Codes of a PackedInt4 as int8_t (also for unsigned codes 0..15).
+inline RowMatrix<std::int8_t> unpack_int4(const PackedInt4& packed) {
+  RowMatrix<std::int8_t> out(packed.rows, packed.cols);
+  for (std::ptrdiff_t r = 0; r < packed.rows; ++r)
+    for (std::ptrdiff_t c = 0; c < packed.cols; ++c)
+      out(r, c) = static_cast<std::int8_t>(packed.code(r, c));
+  return out;
+}
+
+// Quantize to a grid of at most 4 bits and pack.
+inline PackedInt4 quantize_int4(ConstMatrixView<float> x, const QuantParams& p) {
+  ETK_CHECK(p.bits <= 4, "argument 'p': packed int4 needs bits <= 4, got " << p.bits);
+  if (p.is_signed) {
+    const RowMatrix<std::int8_t> q = quantize<std::int8_t>(x, p);
+    return pack_int4<std::int8_t>(matrix_view(q.data(), q.rows(), q.cols(), q.cols()));
+  }
+  const RowMatrix<std::uint8_t> q = quantize<std::uint8_t>(x, p);
+  return pack_int4<std::uint8_t>(matrix_view(q.data(), q.rows(), q.cols(), q.cols()));
+}
+
+inline RowMatrixXf dequantize(const PackedInt4& packed, const QuantParams& p) {
+  ETK_CHECK(p.bits <= 4 && p.is_signed == packed.is_signed,
+            "argument 'p': needs bits <= 4 and the packing's signedness");
+  const RowMatrix<std::int8_t> q = unpack_int4(packed);
+  return dequantize<std::int8_t>(matrix_view(q.data(), q.rows(), q.cols(), q.cols()), p);
+}
+
+ETK_END_NAMESPACE
