@@ -17,6 +17,7 @@
 
 #include "etk/attention/detail/latte_kernels.hpp"
 #include "etk/attention/latte_params.hpp"
+#include "etk/attention/softmax.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace latte {
@@ -29,7 +30,7 @@ struct Workspace {
   std::vector<std::uint8_t> kpack, kl, ql;
   std::vector<std::int8_t> k8, qh, qh16;
   std::vector<std::int32_t> E, idx, scores, corr;
-  std::vector<float, Eigen::aligned_allocator<float>> w;  // aligned: see exp_shifted
+  std::vector<float> w;
 
   void resize(std::ptrdiff_t nk, std::ptrdiff_t d) {
     G = (d + 3) / 4;
@@ -50,16 +51,10 @@ struct Workspace {
   }
 };
 
-// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. The
-// buffer is padded to a multiple of 16 with very negative logits (weights exactly 0) so
-// Eigen's vectorised exp covers the tail too; w must be aligned to EIGEN_MAX_ALIGN_BYTES
-// (no scalar peeling at the head either) and have room for n + 15 entries.
+// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. Uses
+// the shared vectorised softmax pieces of etk/attention/softmax.hpp (base-2 exponent).
 inline float exp_shifted(float* w, std::ptrdiff_t n) {
-  const std::ptrdiff_t padded = (n + 15) / 16 * 16;
-  for (std::ptrdiff_t s = n; s < padded; ++s) w[s] = -1e30f;
-  Eigen::Map<Eigen::ArrayXf, Eigen::AlignedMax> a(w, padded);
-  a = (a - a.maxCoeff()).exp();
-  return a.sum();
+  return detail::exp2_shift_sum(w, n, detail::row_max(w, nullptr, n), detail::kLog2e);
 }
 
 // Packs head h's keys, then walks the queries in tiles of kQueryTile, forming the offset
