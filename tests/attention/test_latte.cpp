@@ -22,19 +22,28 @@ std::int64_t int_dot(const std::vector<std::int8_t>& a, const std::vector<std::i
   return s;
 }
 
-// Runs the kernel's own estimate + reuse path on raw int8 codes (one query, one key).
-std::int32_t kernel_exact(const std::vector<std::int8_t>& q, const std::vector<std::int8_t>& k) {
+// Runs the kernel's own estimate + select + reuse path on raw int8 codes: one query, the
+// given keys (theta = +inf: every key survives); returns the exact scores.
+std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
+                                       const std::vector<std::vector<std::int8_t>>& keys) {
   const auto d = std::ptrdiff_t(q.size());
+  const auto nk = std::ptrdiff_t(keys.size());
   etk::latte::Workspace ws;
-  ws.resize(1, d);
-  etk::latte::pack_key_codes(k.data(), 0, d, ws);
-  etk::latte::pack_query_codes(q.data(), d, 0, ws);
-  etk::latte::simd::estimate_tile(ws.qh.data(), 4 * ws.G, 1, ws.kpack.data(), ws.G, 1,
+  ws.resize(nk, d);
+  for (std::ptrdiff_t j = 0; j < nk; ++j)
+    etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.G, ws.Dp,
+                                       ws.kpack.data(), ws.k8.data(), ws.kl.data());
+  const std::int32_t corr =
+      etk::latte::scalar::pack_query_codes(q.data(), d, ws.qh.data(), ws.qh16.data(), ws.ql.data());
+  etk::latte::simd::estimate_tile(ws.qh.data(), 4 * ws.G, 1, ws.kpack.data(), ws.G, ws.nblk,
                                   ws.E.data(), ws.ldE);
-  std::int32_t idx[17] = {0}, rest[17] = {0};
-  etk::latte::simd::rest_dots(ws.qh16.data(), ws.ql.data(), ws.k8.data(), ws.kl.data(), ws.Dp,
-                              idx, 1, rest);
-  return etk::latte::exact_score(ws.E[0], ws.corr[0], rest[0]);
+  const std::int32_t lowest = std::numeric_limits<std::int32_t>::min();
+  REQUIRE(etk::latte::simd::select(ws.E.data(), nk, lowest, ws.idx.data()) == nk);
+  std::vector<std::int32_t> S(std::size_t(nk) + 16);
+  etk::latte::simd::exact_scores(ws.qh16.data(), ws.ql.data(), ws.k8.data(), ws.kl.data(), ws.Dp,
+                                 ws.E.data(), ws.idx.data(), nk, corr, S.data());
+  S.resize(std::size_t(nk));
+  return S;
 }
 
 struct Case {
@@ -79,16 +88,24 @@ TEST_CASE("reuse identity: 256*qH.kH + 16*(qH.kL + qL.kH) + qL.kL == q.k, length
         mix += qh * kl + ql * kh;
         ll += ql * kl;
       }
-      const std::int64_t dot = int_dot(q, k);
-      REQUIRE(256 * hh + 16 * mix + ll == dot);
-      REQUIRE(std::int64_t(kernel_exact(q, k)) == dot);
+      REQUIRE(256 * hh + 16 * mix + ll == int_dot(q, k));
+      // The kernel's path, on this key and 18 more (random, all -128, all 127), so that
+      // the batched survivor reduction and the 16-key blocks see full and ragged groups.
+      std::vector<std::vector<std::int8_t>> keys{k};
+      for (int extra = 0; extra < 18; ++extra) {
+        std::vector<std::int8_t> x(static_cast<std::size_t>(d));
+        for (auto& v : x) v = std::int8_t(extra == 0 ? -128 : extra == 1 ? 127 : code(rng));
+        keys.push_back(x);
+      }
+      const auto S = kernel_exact(q, keys);
+      for (std::size_t j = 0; j < keys.size(); ++j) REQUIRE(std::int64_t(S[j]) == int_dot(q, keys[j]));
     }
   }
   // Every extreme pair, alone.
   for (int a : {-128, -127, -1, 0, 1, 127})
     for (int b : {-128, -127, -1, 0, 1, 127}) {
       std::vector<std::int8_t> q{std::int8_t(a)}, k{std::int8_t(b)};
-      REQUIRE(std::int64_t(kernel_exact(q, k)) == std::int64_t(a) * b);
+      REQUIRE(std::int64_t(kernel_exact(q, {k})[0]) == std::int64_t(a) * b);
     }
 }
 

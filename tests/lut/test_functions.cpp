@@ -35,14 +35,14 @@ TEST_CASE("functions: identities hold and the tanh form of GELU is within 1e-3 o
   }
 }
 
-TEST_CASE("functions: NaN propagates, reciprocal/rsqrt domain edges as the C library") {
+TEST_CASE("functions: NaN propagates - reciprocal/rsqrt domain edges as the C library") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (Function f : kAllFunctions) CHECK(std::isnan(evaluate(f, nan)));
   CHECK(std::isinf(evaluate(Function::reciprocal, 0.0)));
   CHECK(std::isnan(evaluate(Function::rsqrt, -1.0)));
 }
 
-TEST_CASE("functions: names round-trip, unknown names are rejected") {
+TEST_CASE("functions: names round-trip - unknown names are rejected") {
   for (Function f : kAllFunctions) CHECK(function_from_name(name(f)) == f);
   CHECK_THROWS_AS(function_from_name("relu"), etk::invalid_argument);
   CHECK_THROWS_WITH(function_from_name(""), Catch::Contains("'function'"));

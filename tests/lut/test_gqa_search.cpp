@@ -31,7 +31,7 @@ void require_representable(const PwlTable& t, FixedFormat fmt) {
 }
 }  // namespace
 
-TEST_CASE("gqa search: the same seed gives the same table, another seed another") {
+TEST_CASE("gqa search: the same seed gives the same table - another seed another") {
   GqaConfig c;
   c.generations = 60;
   c.restarts = 2;
@@ -45,7 +45,7 @@ TEST_CASE("gqa search: the same seed gives the same table, another seed another"
   CHECK(d.table.breakpoints() != a.table.breakpoints());
 }
 
-TEST_CASE("gqa search: 8-segment GELU on [-4, 4) vs the reference's published table") {
+TEST_CASE("gqa search: 8-segment GELU on -4..4 vs the reference's published table") {
   const auto ref = lut_test::reference_tables()[0];
   REQUIRE(std::string(ref.function) == "gelu");
   REQUIRE(ref.segments == 8);
@@ -69,7 +69,7 @@ TEST_CASE("gqa search: 8-segment GELU on [-4, 4) vs the reference's published ta
   }
 }
 
-TEST_CASE("gqa search: secant search reproduces, least squares beats, every published table") {
+TEST_CASE("gqa search: secant search reproduces - least squares beats - every published table") {
   for (const auto& ref : lut_test::reference_tables()) {
     const Function f = function_from_name(ref.function);
     const Samples dense = dense_samples(f, ref.lo, ref.hi);

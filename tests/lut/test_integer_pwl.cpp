@@ -20,19 +20,9 @@ std::vector<std::int8_t> all_int8() {
   return q;
 }
 
-// The float path at x = q 2^-j, rounded half up to 2^-k and saturated to `bits`. The
-// scaling by powers of two and the +0.5 are exact in double for these magnitudes.
-std::int64_t float_expected(const PwlTable& t, int q, int j, int k, int bits) {
-  const float x = std::ldexp(static_cast<float>(q), -j);
-  float y;
-  etk::lut::pwl_eval(t, &x, &y, 1);
-  const double r = std::floor(std::ldexp(static_cast<double>(y), k) + 0.5);
-  const double lo = -std::ldexp(1.0, bits - 1), hi = std::ldexp(1.0, bits - 1) - 1;
-  return static_cast<std::int64_t>(std::min(std::max(r, lo), hi));
-}
 }  // namespace
 
-TEST_CASE("integer pwl: int8 fast path equals the reference, narrow and wide tables") {
+TEST_CASE("integer pwl: int8 fast path equals the reference - narrow and wide tables") {
   std::mt19937 rng(11);
   int narrow_seen = 0;
   for (int trial = 0; trial < 60; ++trial) {
@@ -87,7 +77,7 @@ TEST_CASE("integer pwl: integer output == float output on all 256 int8 inputs") 
     for (int i = 0; i < 256; ++i) {
       const std::int64_t got = bits == 8 ? y8[i] : (bits == 16 ? y16[i] : y32[i]);
       INFO("trial " << trial << " q " << int(q[i]) << " j " << j << " k " << k);
-      REQUIRE(got == float_expected(tq, q[i], j, k, bits));
+      REQUIRE(got == lut_test::float_expected(tq, q[i], j, k, bits));
     }
   }
 }
@@ -106,7 +96,7 @@ TEST_CASE("integer pwl: unrepresentable coefficients saturate and are reported")
   CHECK(it.report().summary().find("slopes saturated 1") != std::string::npos);
 }
 
-TEST_CASE("integer pwl: saturating outputs are clamped and counted, never wrapped") {
+TEST_CASE("integer pwl: saturating outputs are clamped and counted - never wrapped") {
   // y = 1.5 x on [-4, 4) at j = 5: x in [-4, 3.97]; output int8 at 2^-6 holds [-2, 1.98].
   const PwlTable t({}, {1.5f}, {0.0f}, -4.0, 4.0);
   const auto it = etk::lut::quantize_pwl(t, {5, {8, 6}, 6, 8});

@@ -58,7 +58,7 @@ TEST_CASE("pwl float: a value on a breakpoint belongs to the segment on its righ
   CHECK(y[4] == 55.0f);
 }
 
-TEST_CASE("pwl float: NaN input gives NaN on every path, infinities use the outer lines") {
+TEST_CASE("pwl float: NaN input gives NaN on every path - infinities use the outer lines") {
   const PwlTable t({-1.0f, 1.0f}, {0.5f, 1.0f, 2.0f}, {-1.0f, 0.0f, 1.0f}, -2.0, 2.0);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();

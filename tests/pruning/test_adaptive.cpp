@@ -3,6 +3,8 @@
 // switchable policy (rate 1 = every token), and bad input.
 #include <catch2/catch.hpp>
 #include <etk/pruning/adaptive.hpp>
+#include <etk/pruning/compact.hpp>
+#include <etk/pruning/token_importance.hpp>
 #include <etk/pruning/reference/adaptive.hpp>
 
 #include <limits>
@@ -113,4 +115,31 @@ TEST_CASE("adaptive selection rejects bad input") {
   s[1] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH(etk::keep_top_k(s, 0.5), Catch::Contains("non-finite"));
   CHECK_THROWS_WITH(etk::keep_coverage(s, 0.5), Catch::Contains("non-finite"));
+}
+
+TEST_CASE("keep rate 1 through select + compact gives exactly the dense result") {
+  // A two-layer toy model: y = tanh(x W1) per layer with attention-derived importance
+  // between layers. With rate 1 (or fraction 1, or threshold 0) the policy keeps every
+  // token, compaction is a row copy, and the output is bit-identical to the dense run.
+  std::mt19937 rng(12);
+  const std::ptrdiff_t n = 17, d = 8;
+  etk::RowMatrixXf x = etk::RowMatrixXf::Random(n, d), w = etk::RowMatrixXf::Random(d, d);
+  auto dense_layer = [&](const etk::RowMatrixXf& in) -> etk::RowMatrixXf { return (in * w).array().tanh().matrix(); };
+  const etk::RowMatrixXf dense = dense_layer(dense_layer(x));
+  for (etk::PruneMode mode : {etk::PruneMode::dense, etk::PruneMode::top_k, etk::PruneMode::coverage,
+                              etk::PruneMode::ltp_threshold}) {
+    etk::PruningPolicy p;
+    p.mode = mode;
+    p.thresholds = {0.0f, 0.0f};
+    etk::RowMatrixXf h = dense_layer(x);
+    // Importance from the toy's own "attention": softmax of h h^T rows.
+    etk::RowMatrixXf a = (h * h.transpose()).array().exp().matrix();
+    for (Eigen::Index i = 0; i < n; ++i) a.row(i) /= a.row(i).sum();
+    const Eigen::VectorXf s = etk::token_importance(etk::HeadsView<const float>(a.data(), 1, n, n));
+    KeepSet keep;
+    CHECK_FALSE(p.select(s, 1, keep));
+    const etk::RowMatrixXf c = etk::compact_rows<float>(etk::matrix_view(static_cast<const float*>(h.data()), n, d, d), keep);
+    const etk::RowMatrixXf out = dense_layer(c);
+    CHECK((out.array() == dense.array()).all());
+  }
 }

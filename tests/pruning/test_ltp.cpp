@@ -175,6 +175,8 @@ TEST_CASE("replayed token counts cascade through the layers") {
   const etk::LayerCostModel quad{0.0, 1.0};
   CHECK(etk::budget_achieved({d}, etk::BudgetKind::flops_ratio, quad) == Approx(35.0 / 75.0));
   CHECK_THROWS_WITH(etk::ltp_replay_counts(sc, {0.1f, 0.2f}), Catch::Contains("'scores'"));
+  o.selection.protected_indices = {5};
+  CHECK_THROWS_WITH(etk::ltp_replay_counts(sc, {0.15f, 0.25f, 0.0f}, o), Catch::Contains("'protected_indices'"));
 }
 
 TEST_CASE("the calibrator meets a keep-ratio and a FLOPs budget") {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <set>
 #include <vector>
@@ -38,6 +39,18 @@ inline etk::lut::PwlTable random_table(std::mt19937& rng, int segments, double l
     b.push_back(static_cast<float>(bv));
   }
   return etk::lut::PwlTable(std::vector<float>(points.begin(), points.end()), s, b, lo, hi);
+}
+
+// The float path at x = q 2^-j, rounded half up to 2^-k and saturated to `bits`: what
+// the integer path must return. The scaling by powers of two and the +0.5 are exact in
+// double for these magnitudes (the float result has at most 24 significant bits).
+inline std::int64_t float_expected(const etk::lut::PwlTable& t, int q, int j, int k, int bits) {
+  const float x = std::ldexp(static_cast<float>(q), -j);
+  float y;
+  etk::lut::pwl_eval(t, &x, &y, 1);
+  const double r = std::floor(std::ldexp(static_cast<double>(y), k) + 0.5);
+  const double lo = -std::ldexp(1.0, bits - 1), hi = std::ldexp(1.0, bits - 1) - 1;
+  return static_cast<std::int64_t>(std::min(std::max(r, lo), hi));
 }
 
 // The sizes every fast-vs-reference test sweeps (odd, 1, non-multiples of the widths).

@@ -28,9 +28,8 @@ struct Workspace {
   std::ptrdiff_t G = 0, Dp = 0, nblk = 0, ldE = 0;
   std::vector<std::uint8_t> kpack, kl, ql;
   std::vector<std::int8_t> k8, qh, qh16;
-  std::vector<std::int32_t> E, idx, rest, corr;
+  std::vector<std::int32_t> E, idx, scores, corr;
   std::vector<float> w;
-  std::vector<std::int8_t> codes;
 
   void resize(std::ptrdiff_t nk, std::ptrdiff_t d) {
     G = (d + 3) / 4;
@@ -46,86 +45,50 @@ struct Workspace {
     corr.assign(kQueryTile, 0);
     E.resize(std::size_t(kQueryTile * ldE));
     idx.resize(std::size_t(ldE + 16));
-    rest.resize(std::size_t(ldE + 16));
+    scores.resize(std::size_t(ldE + 16));
     w.resize(std::size_t(ldE + 16));
-    codes.resize(std::size_t(d));
   }
 };
 
-// Writes key j's int8 codes (d of them) into the layouts of detail/latte_scalar.hpp.
-inline void pack_key_codes(const std::int8_t* c, std::ptrdiff_t j, std::ptrdiff_t d,
-                           Workspace& ws) {
-  for (std::ptrdiff_t t = 0; t < d; ++t) {
-    ws.k8[std::size_t(j * ws.Dp + t)] = c[t];
-    ws.kl[std::size_t(j * ws.Dp + t)] = static_cast<std::uint8_t>(nibble_lo(c[t]));
-    ws.kpack[std::size_t((((j / 16) * ws.G + t / 4) * 16 + j % 16) * 4 + t % 4)] =
-        static_cast<std::uint8_t>(nibble_hi(c[t]) + 8);
-  }
-}
-
-// Writes a query's codes as row r of the tile; corr[r] = 8 * sum_t qH_t, the share of the
-// key-side offset (+8) in that row's estimates.
-inline void pack_query_codes(const std::int8_t* c, std::ptrdiff_t d, int r, Workspace& ws) {
-  std::int32_t sum_hi = 0;
-  for (std::ptrdiff_t t = 0; t < d; ++t) {
-    const int hi = nibble_hi(c[t]);
-    sum_hi += hi;
-    ws.qh[std::size_t(r * 4 * ws.G + t)] = static_cast<std::int8_t>(hi);
-    ws.qh16[std::size_t(r * ws.Dp + t)] = static_cast<std::int8_t>(16 * hi);
-    ws.ql[std::size_t(r * ws.Dp + t)] = static_cast<std::uint8_t>(nibble_lo(c[t]));
-  }
-  ws.corr[std::size_t(r)] = 8 * sum_hi;
-}
-
-// Codes a float row with the head's scale.
-inline void quantize_row(const float* x, std::ptrdiff_t d, float scale, std::int8_t* c) {
-  const float inv = 1.0f / scale;
-  for (std::ptrdiff_t t = 0; t < d; ++t) c[t] = quantize(x[t], inv);
-}
-
-// The reuse identity: from a row's offset estimate E' = qH.(kH + 8), its correction
-// corr = 8 * sum qH and the remainder rest = 16*qH.kL + qL.k, the exact int8 dot product
-// 256*(qH.kH) + 16*(qH.kL + qL.kH) + qL.kL.
-inline std::int32_t exact_score(std::int32_t est_offset, std::int32_t corr, std::int32_t rest) {
-  return 256 * (est_offset - corr) + rest;
-}
-
-// Softmax weights in place over n logits: w <- exp(w - max); returns their sum.
+// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. The
+// buffer is padded to a multiple of 16 with very negative logits (weights exactly 0) so
+// Eigen's vectorised exp covers the tail too. w must have room for n + 15 entries.
 inline float exp_shifted(float* w, std::ptrdiff_t n) {
-  Eigen::Map<Eigen::ArrayXf> a(w, n);
+  const std::ptrdiff_t padded = (n + 15) / 16 * 16;
+  for (std::ptrdiff_t s = n; s < padded; ++s) w[s] = -1e30f;
+  Eigen::Map<Eigen::ArrayXf> a(w, padded);
   a = (a - a.maxCoeff()).exp();
   return a.sum();
 }
 
 // Packs head h's keys, then walks the queries in tiles of kQueryTile, forming the offset
-// estimates E'_ij = qH.(kH + 8) of every visible key. For each query with at least one
-// visible key it calls row(i, n, r, E) with n visible keys and the tile row r (whose
-// query codes are in ws.qh / ws.qh16 / ws.ql / ws.corr); rows with no visible key get
-// row(i, 0, r, nullptr). Shared by the kernel and by the threshold calibration/training.
+// estimates E'_ij = qH.(kH + 8) of every visible key and their row maximum. It calls
+// row(i, n, r, E, emax) with n visible keys and the tile row r (whose query codes are in
+// ws.qh / ws.qh16 / ws.ql / ws.corr); rows with no visible key get n = 0, E = nullptr. Shared by the kernel and by the threshold calibration/training.
 template <typename RowFn>
 void for_each_estimate_row(const HeadsView<const float>& Q, const HeadsView<const float>& K,
                            const LatteParams& params, std::ptrdiff_t h, const HeadScales& sc,
                            Workspace& ws, RowFn&& row) {
   const std::ptrdiff_t nq = Q.seq, nk = K.seq, d = Q.dim;
   ws.resize(nk, d);
-  for (std::ptrdiff_t j = 0; j < nk; ++j) {
-    quantize_row(K.row(h, j), d, sc.k, ws.codes.data());
-    pack_key_codes(ws.codes.data(), j, d, ws);
-  }
+  for (std::ptrdiff_t j = 0; j < nk; ++j)
+    simd::pack_key(K.row(h, j), d, 1.0f / sc.k, j, ws.G, ws.Dp, ws.kpack.data(), ws.k8.data(),
+                   ws.kl.data());
   for (std::ptrdiff_t i0 = 0; i0 < nq; i0 += kQueryTile) {
     const int nr = int(std::min<std::ptrdiff_t>(kQueryTile, nq - i0));
-    std::ptrdiff_t nmax = 0;
+    std::ptrdiff_t nmax = 0, nvalid[kQueryTile];
+    std::int32_t rmax[kQueryTile];
     for (int r = 0; r < nr; ++r) {
-      quantize_row(Q.row(h, i0 + r), d, sc.q, ws.codes.data());
-      pack_query_codes(ws.codes.data(), d, r, ws);
-      nmax = std::max(nmax, allowed_keys(i0 + r, nq, nk, params));
+      ws.corr[std::size_t(r)] =
+          simd::pack_query(Q.row(h, i0 + r), d, 1.0f / sc.q, ws.qh.data() + r * 4 * ws.G,
+                           ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp);
+      nvalid[r] = allowed_keys(i0 + r, nq, nk, params);
+      nmax = std::max(nmax, nvalid[r]);
     }
-    simd::estimate_tile(ws.qh.data(), 4 * ws.G, nr, ws.kpack.data(), ws.G, (nmax + 15) / 16,
-                        ws.E.data(), ws.ldE);
-    for (int r = 0; r < nr; ++r) {
-      const std::ptrdiff_t n = allowed_keys(i0 + r, nq, nk, params);
-      row(i0 + r, n, r, n ? ws.E.data() + r * ws.ldE : nullptr);
-    }
+    simd::estimate_tile_max(ws.qh.data(), 4 * ws.G, nr, ws.kpack.data(), ws.G, (nmax + 15) / 16,
+                            ws.E.data(), ws.ldE, nvalid, rmax);
+    for (int r = 0; r < nr; ++r)
+      row(i0 + r, nvalid[r], r, nvalid[r] ? ws.E.data() + r * ws.ldE : nullptr, rmax[r]);
   }
 }
 
@@ -138,25 +101,23 @@ inline void head(const HeadsView<const float>& Q, const HeadsView<const float>& 
   const HeadScales sc = head_scales(params, h, Q, K);
   const float* vbase = V.row(h, 0);
   for_each_estimate_row(Q, K, params, h, sc, ws, [&](std::ptrdiff_t i, std::ptrdiff_t n, int r,
-                                                     const std::int32_t* E) {
+                                                     const std::int32_t* E, std::int32_t emax) {
     float* o = O.row(h, i);
     if (n == 0) {
       for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
       return;
     }
-    const std::int64_t cut = std::int64_t(simd::row_max(E, n)) - sc.cut;
+    const std::int64_t cut = std::int64_t(emax) - sc.cut;
     const auto cut32 = static_cast<std::int32_t>(
         std::max<std::int64_t>(cut, std::numeric_limits<std::int32_t>::min()));
     std::int32_t* idx = ws.idx.data();
     const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
     float* w = ws.w.data();
     if (params.scores == LatteScores::int8_reuse) {
-      simd::rest_dots(ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp, ws.k8.data(),
-                      ws.kl.data(), ws.Dp, idx, m, ws.rest.data());
-      const std::int32_t corr = ws.corr[std::size_t(r)];
-      for (std::ptrdiff_t s = 0; s < m; ++s)
-        w[s] = static_cast<float>(exact_score(E[idx[s]], corr, ws.rest[std::size_t(s)])) *
-               sc.logit;
+      std::int32_t* S = ws.scores.data();
+      simd::exact_scores(ws.qh16.data() + r * ws.Dp, ws.ql.data() + r * ws.Dp, ws.k8.data(),
+                         ws.kl.data(), ws.Dp, E, idx, m, ws.corr[std::size_t(r)], S);
+      for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(S[s]) * sc.logit;
     } else {
       const float* q = Q.row(h, i);
       for (std::ptrdiff_t s = 0; s < m; ++s) {

@@ -87,9 +87,7 @@ inline int nibble_lo(std::int8_t x) { return static_cast<int>(x) & 15; }
 // Max-abs / 127 of a [rows, cols] block; 1 for an all-zero block (any scale codes it).
 inline float maxabs_scale(const float* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
                           std::ptrdiff_t stride) {
-  float m = 0.0f;
-  for (std::ptrdiff_t r = 0; r < rows; ++r)
-    for (std::ptrdiff_t c = 0; c < cols; ++c) m = std::max(m, std::abs(data[r * stride + c]));
+  const float m = matrix_view(data, rows, cols, stride).cwiseAbs().maxCoeff();
   return m > 0.0f ? m / 127.0f : 1.0f;
 }
 
@@ -175,9 +173,12 @@ void check_args(const HeadsView<T>& Q, const HeadsView<T>& K, const HeadsView<T>
   ETK_CHECK(p.key_length >= -1 && p.key_length <= K.seq,
             "argument 'params.key_length' must be -1 or in [0, " << K.seq << "], got "
                                                                  << p.key_length);
-  check::finite("Q", Q);
-  check::finite("K", K);
-  check::finite("V", V);
+  // A vectorised scan first (sum of x * 0 is NaN iff some x is NaN or +-inf); the
+  // element-wise check, which names the bad element, only when it finds something.
+  for (const auto* x : {&Q, &K, &V})
+    for (std::ptrdiff_t h = 0; h < x->heads; ++h)
+      if (!std::isfinite((x->head(h).array() * 0.0f).sum()))
+        check::finite(x == &Q ? "Q" : x == &K ? "K" : "V", *x);
 }
 
 inline void reset_stats(LatteStats* st, std::ptrdiff_t heads) {

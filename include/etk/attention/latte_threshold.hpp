@@ -87,9 +87,9 @@ void for_each_margin_row(const std::vector<LatteSample>& samples, const LattePar
       const HeadScales sc = head_scales(p, h, s.Q, s.K);
       const double step = 256.0 * double(sc.logit);
       for_each_estimate_row(s.Q, s.K, p, h, sc, ws,
-                            [&](std::ptrdiff_t i, std::ptrdiff_t n, int, const std::int32_t* E) {
+                            [&](std::ptrdiff_t i, std::ptrdiff_t n, int, const std::int32_t* E,
+                                std::int32_t emax) {
                               if (n == 0) return;
-                              const std::int32_t emax = simd::row_max(E, n);
                               mu.resize(std::size_t(n));
                               for (std::ptrdiff_t j = 0; j < n; ++j)
                                 mu[std::size_t(j)] = double(emax - E[j]) * step;
@@ -213,11 +213,10 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
   Workspace ws;
   std::vector<double> l, e, m, u;
   for_each_estimate_row(s.Q, s.K, p, h, sc, ws, [&](std::ptrdiff_t i, std::ptrdiff_t n, int,
-                                                    const std::int32_t* E) {
+                                                    const std::int32_t* E, std::int32_t emax) {
     if (n == 0) return;
     const float* q = s.Q.row(h, i);
     l.resize(std::size_t(n)), e.resize(std::size_t(n)), m.resize(std::size_t(n));
-    const std::int32_t emax = simd::row_max(E, n);
     double lmax = -std::numeric_limits<double>::infinity();
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       double acc = 0;

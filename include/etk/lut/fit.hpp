@@ -132,11 +132,13 @@ struct Line {
 };
 
 // The secant through f at a and b, both coefficients rounded to the format (saturating).
-// A zero-width segment gets the zero line, as in the reference code.
+// A zero-width segment gets the zero line, as in the reference code, and so does a
+// secant through a non-finite value.
 inline Line secant_line(Function f, double a, double b, FixedFormat fmt) {
   if (!(b > a)) return {};
   const double fa = evaluate(f, a), fb = evaluate(f, b);
   const double s = (fb - fa) / (b - a);
+  if (!std::isfinite(s) || !std::isfinite(fa - a * s)) return {};  // e.g. 1/x at 0
   return {round_to_format(s, fmt), round_to_format(fa - a * s, fmt)};
 }
 

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -71,7 +72,7 @@ struct GqaConfig {
 struct GqaScaleTable {
   int frac_bits;       // j: the table serves inputs at scale 2^-j
   PwlTable table;      // breakpoints on the 2^-j grid
-  double mse_int8;     // on the int8 inputs q 2^-j in [lo, hi)
+  double mse_int8;     // on the int8 inputs q 2^-j in [lo, hi) (NaN if there are none)
   double mse_dense;    // on the dense grid
 };
 
@@ -104,6 +105,13 @@ class GqaRandom {
 };
 
 inline double snap(double v, int j) { return std::ldexp(std::round(std::ldexp(v, j)), -j); }
+
+// v snapped to the 2^-j grid, kept inside the grid points of [lo, hi].
+inline double snap_inside(double v, int j, double lo, double hi) {
+  const double first = std::ldexp(std::ceil(std::ldexp(lo, j)), -j);
+  const double last = std::ldexp(std::floor(std::ldexp(hi, j)), -j);
+  return std::min(std::max(snap(v, j), first), std::max(first, last));
+}
 
 // The lines of the table with sorted breakpoints `bp` under the configured rule.
 inline std::vector<Line> fit_lines(const GqaConfig& c, const Samples& samples,
@@ -152,7 +160,7 @@ inline GqaRun run_ga(const GqaConfig& c, const Samples& samples, int snap_bits,
   GqaRun run{{}, 0.0, 0};
   auto decode = [&](std::vector<double> g) {
     if (snap_bits >= 0)
-      for (auto& v : g) v = snap(v, snap_bits);
+      for (auto& v : g) v = snap_inside(v, snap_bits, c.lo, c.hi);
     std::sort(g.begin(), g.end());
     return g;
   };
@@ -220,7 +228,7 @@ inline void polish(const GqaConfig& c, const Samples& samples, int snap_bits, Gq
   const double n = static_cast<double>(samples.size());
   auto mse_of = [&](std::vector<double> bp) {
     if (snap_bits >= 0)
-      for (auto& v : bp) v = snap(v, snap_bits);
+      for (auto& v : bp) v = snap_inside(v, snap_bits, c.lo, c.hi);
     std::sort(bp.begin(), bp.end());
     ++run.evaluations;
     return std::make_pair(segments_sse(samples, bp, fit_lines(c, samples, bp)) / n, bp);
@@ -287,8 +295,11 @@ inline void validate(const GqaConfig& c) {
 inline GqaResult gqa_search(const GqaConfig& c) {
   detail::validate(c);
   const Samples dense = dense_samples(c.function, c.lo, c.hi, c.grid_step);
-  auto scale_entry = [&](int j, const PwlTable& t) {
-    return GqaScaleTable{j, t, table_mse(t, int8_samples(c.function, c.lo, c.hi, j)),
+  auto scale_entry = [&](int j, const PwlTable& t) {  // NaN: no int8 input in the range
+    const bool any = std::ceil(std::ldexp(c.lo, j)) <= 127 && std::ldexp(c.hi, j) > -128;
+    return GqaScaleTable{j, t,
+                         any ? table_mse(t, int8_samples(c.function, c.lo, c.hi, j))
+                             : std::numeric_limits<double>::quiet_NaN(),
                          table_mse(t, dense)};
   };
   if (c.fitness == Fitness::dense_grid) {
@@ -298,7 +309,7 @@ inline GqaResult gqa_search(const GqaConfig& c) {
     r.mse_dense = table_mse(r.table, dense);
     for (int j = c.min_frac_bits; j <= c.max_frac_bits; ++j) {
       std::vector<double> bp = run.best;
-      for (auto& v : bp) v = detail::snap(v, j);
+      for (auto& v : bp) v = detail::snap_inside(v, j, c.lo, c.hi);
       r.scales.push_back(scale_entry(j, detail::make_table(c, bp, lines)));
     }
     return r;

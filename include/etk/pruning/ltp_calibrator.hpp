@@ -15,6 +15,8 @@
 #include <functional>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "etk/config.hpp"
 #include "etk/pruning/ltp.hpp"
 
@@ -127,8 +129,8 @@ TokenCounts ltp_replay_counts(const std::vector<Eigen::Matrix<T, Eigen::Dynamic,
                static_cast<std::ptrdiff_t>(thresholds.size()));
   TokenCounts c;
   c.full = scores[0].size();
-  KeepSet alive(static_cast<std::size_t>(c.full)), keep;
-  for (std::size_t j = 0; j < alive.size(); ++j) alive[j] = static_cast<TokenIndex>(j);
+  KeepSet alive = all_kept(c.full), keep;
+  pruning_detail::protected_flags(opt.selection, c.full);  // validates the indices
   LtpHardOptions local = opt;
   for (std::size_t l = 0; l < scores.size(); ++l) {
     check::equal("scores", scores[l].size(), "tokens per layer", c.full);

@@ -92,6 +92,23 @@ inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std
   }
 }
 
+inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
+                              const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
+                              std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
+                              std::int32_t* rmax) {
+  scalar::estimate_tile_max_with([&] { estimate_tile(qh, ldq, nq, kpack, G, nblk, E, ldE); },
+                                 row_max, nq, E, ldE, nvalid, rmax);
+}
+
+inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* E,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
+                         std::int32_t* S) {
+  scalar::exact_scores_with([&](std::int32_t* out, std::ptrdiff_t n) {
+    rest_dots(qh16, ql, k8, kl, Dp, idx, n, out);
+  }, E, idx, m, corr, S);
+}
+
 }  // namespace avx2
 }  // namespace latte
 ETK_END_NAMESPACE

@@ -11,20 +11,29 @@ namespace latte {
 namespace simd {
 #if defined(ETK_HAS_AVX512VNNI)
 using avx512::estimate_tile;
+using avx512::estimate_tile_max;
+using avx512::exact_scores;
 using avx512::gather_pv;
-using avx512::rest_dots;
+using avx512::pack_key;
+using avx512::pack_query;
 using avx512::row_max;
 using avx512::select;
 #elif defined(ETK_HAS_AVX2)
 using avx2::estimate_tile;
-using avx2::rest_dots;
+using avx2::estimate_tile_max;
+using avx2::exact_scores;
 using avx2::row_max;
 using scalar::gather_pv;
+using scalar::pack_key;
+using scalar::pack_query;
 using scalar::select;
 #else
 using scalar::estimate_tile;
+using scalar::estimate_tile_max;
+using scalar::exact_scores;
 using scalar::gather_pv;
-using scalar::rest_dots;
+using scalar::pack_key;
+using scalar::pack_query;
 using scalar::row_max;
 using scalar::select;
 #endif

@@ -18,11 +18,70 @@
 #include <cstdint>
 #include <limits>
 
-#include "etk/config.hpp"
+#include "etk/attention/latte_params.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace latte {
 namespace scalar {
+
+// Writes key j's int8 codes c[0..d) into kpack / k8 / kl.
+inline void pack_key_codes(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t j,
+                           std::ptrdiff_t G, std::ptrdiff_t Dp, std::uint8_t* kpack,
+                           std::int8_t* k8, std::uint8_t* kl) {
+  for (std::ptrdiff_t t = 0; t < d; ++t) {
+    k8[j * Dp + t] = c[t];
+    kl[j * Dp + t] = static_cast<std::uint8_t>(nibble_lo(c[t]));
+    kpack[(((j / 16) * G + t / 4) * 16 + j % 16) * 4 + t % 4] =
+        static_cast<std::uint8_t>(nibble_hi(c[t]) + 8);
+  }
+}
+
+// Writes a query's codes into its qh (4*G bytes), qh16 and ql rows; returns 8 * sum qH,
+// the share of the key-side offset (+8) in each of the row's estimates.
+inline std::int32_t pack_query_codes(const std::int8_t* c, std::ptrdiff_t d, std::int8_t* qh,
+                                     std::int8_t* qh16, std::uint8_t* ql) {
+  std::int32_t sum_hi = 0;
+  for (std::ptrdiff_t t = 0; t < d; ++t) {
+    const int hi = nibble_hi(c[t]);
+    sum_hi += hi;
+    qh[t] = static_cast<std::int8_t>(hi);
+    qh16[t] = static_cast<std::int8_t>(16 * hi);
+    ql[t] = static_cast<std::uint8_t>(nibble_lo(c[t]));
+  }
+  return 8 * sum_hi;
+}
+
+// Quantizes and packs key j (float row x, inv = 1 / scale).
+inline void pack_key(const float* x, std::ptrdiff_t d, float inv, std::ptrdiff_t j,
+                     std::ptrdiff_t G, std::ptrdiff_t Dp, std::uint8_t* kpack, std::int8_t* k8,
+                     std::uint8_t* kl) {
+  for (std::ptrdiff_t t0 = 0; t0 < d; t0 += 64) {
+    std::int8_t c[64];
+    const std::ptrdiff_t len = d - t0 < 64 ? d - t0 : 64;
+    for (std::ptrdiff_t t = 0; t < len; ++t) c[t] = quantize(x[t0 + t], inv);
+    // Offsetting every pointer by t0 columns keeps the layout (t0 is a multiple of 4).
+    pack_key_codes(c, len, j, G, Dp, kpack + (t0 / 4) * 64, k8 + t0, kl + t0);
+  }
+}
+
+inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std::int8_t* qh,
+                               std::int8_t* qh16, std::uint8_t* ql) {
+  std::int32_t corr = 0;
+  for (std::ptrdiff_t t0 = 0; t0 < d; t0 += 64) {
+    std::int8_t c[64];
+    const std::ptrdiff_t len = d - t0 < 64 ? d - t0 : 64;
+    for (std::ptrdiff_t t = 0; t < len; ++t) c[t] = quantize(x[t0 + t], inv);
+    corr += pack_query_codes(c, len, qh + t0, qh16 + t0, ql + t0);
+  }
+  return corr;
+}
+
+// The reuse identity: from a row's offset estimate E' = qH.(kH + 8), its correction
+// corr = 8 * sum qH and the remainder rest = 16*qH.kL + qL.k, the exact int8 dot product
+// 256*(qH.kH) + 16*(qH.kL + qL.kH) + qL.kL.
+inline std::int32_t exact_score(std::int32_t est_offset, std::int32_t corr, std::int32_t rest) {
+  return 256 * (est_offset - corr) + rest;
+}
 
 // E[r*ldE + j] = sum_t qh[r][t] * ((k_j >> 4) + 8) for r < nq and the 16*nblk keys of
 // blocks [0, nblk). Magnitude <= 8*15*4*G: int32 for any accepted dim.
@@ -44,6 +103,24 @@ inline std::int32_t row_max(const std::int32_t* E, std::ptrdiff_t n) {
   std::int32_t m = std::numeric_limits<std::int32_t>::min();
   for (std::ptrdiff_t j = 0; j < n; ++j) m = E[j] > m ? E[j] : m;
   return m;
+}
+
+// estimate_tile, then each row's maximum over its nvalid[r] visible keys (INT32_MIN when
+// none), from the ISA's estimate_tile and row_max.
+template <typename EstFn, typename MaxFn>
+void estimate_tile_max_with(EstFn&& est, MaxFn&& mx, int nq, std::int32_t* E, std::ptrdiff_t ldE,
+                            const std::ptrdiff_t* nvalid, std::int32_t* rmax) {
+  est();
+  for (int r = 0; r < nq; ++r)
+    rmax[r] = nvalid[r] > 0 ? mx(E + r * ldE, nvalid[r]) : std::numeric_limits<std::int32_t>::min();
+}
+
+inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
+                              const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
+                              std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
+                              std::int32_t* rmax) {
+  estimate_tile_max_with([&] { estimate_tile(qh, ldq, nq, kpack, G, nblk, E, ldE); }, row_max, nq,
+                         E, ldE, nvalid, rmax);
 }
 
 // Writes the indices j < n with E[j] >= cut to idx (room for n + 16), returns how many.
@@ -69,6 +146,24 @@ inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std
       acc += std::int32_t(qh16[t]) * l[t] + std::int32_t(ql[t]) * k[t];
     out[s] = acc;
   }
+}
+
+// Exact int8 scores S[s] of the m survivors idx[s], reusing their offset estimates
+// E[idx[s]], given the ISA's remainder function rest(out, m).
+template <typename RestFn>
+void exact_scores_with(RestFn&& rest, const std::int32_t* E, const std::int32_t* idx,
+                       std::ptrdiff_t m, std::int32_t corr, std::int32_t* S) {
+  rest(S, m);
+  for (std::ptrdiff_t s = 0; s < m; ++s) S[s] = exact_score(E[idx[s]], corr, S[s]);
+}
+
+inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* E,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
+                         std::int32_t* S) {
+  exact_scores_with([&](std::int32_t* out, std::ptrdiff_t n) {
+    rest_dots(qh16, ql, k8, kl, Dp, idx, n, out);
+  }, E, idx, m, corr, S);
 }
 
 // o[c] = sum_s p[s] * V[idx[s]][c] over the survivors only.

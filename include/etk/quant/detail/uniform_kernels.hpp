@@ -85,10 +85,11 @@ inline __m512 round_code16(__m512 x, __m512 s, __m512 lo, __m512 hi, __mmask16 m
   return _mm512_min_ps(_mm512_max_ps(r, lo), hi);
 }
 
-inline void store_codes16(std::int8_t* p, __m512i v, __mmask16 m) { _mm512_mask_cvtepi32_storeu_epi8(p, m, v); }
-inline void store_codes16(std::uint8_t* p, __m512i v, __mmask16 m) { _mm512_mask_cvtepi32_storeu_epi8(p, m, v); }
-inline void store_codes16(std::int16_t* p, __m512i v, __mmask16 m) { _mm512_mask_cvtepi32_storeu_epi16(p, m, v); }
-inline void store_codes16(std::uint16_t* p, __m512i v, __mmask16 m) { _mm512_mask_cvtepi32_storeu_epi16(p, m, v); }
+// Narrow in registers, then store (the memory form of vpmovdb is slow on some cores).
+inline void store_codes16(std::int8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, _mm512_cvtepi32_epi8(v)); }
+inline void store_codes16(std::uint8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, _mm512_cvtepi32_epi8(v)); }
+inline void store_codes16(std::int16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(v)); }
+inline void store_codes16(std::uint16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(v)); }
 
 inline __m512i load_codes16(const std::int8_t* p, __mmask16 m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
 inline __m512i load_codes16(const std::uint8_t* p, __mmask16 m) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }

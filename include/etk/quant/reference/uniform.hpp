@@ -3,8 +3,8 @@
 //     q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)
 //     dequantize(q) = float(q - zero_point) * scale          (one float rounding)
 // The double quotient of two floats is never close enough to a half-integer to round onto
-// it by mistake (for |x / scale| < 2^28, see docs/numerics.md), so this is round half to
-// even of the exact real quotient.
+// it by mistake (for |x / scale| <= 2^17, beyond which codes clamp; see docs/numerics.md),
+// so this is round half to even of the exact real quotient.
 #pragma once
 
 #include <algorithm>

@@ -1,0 +1,287 @@
+// etk/quant/two_scaled.hpp: two-scaled quantizers for vision-transformer activations
+// (TSPTQ-ViT), with FQ-ViT's power-of-two factor as the comparison.
+//
+// V-2SF (post-softmax, post-GELU). A b-bit code is one region bit plus k = b-1 payload
+// bits. Small values use the fine step s_S = s_L / 2^r, large values the coarse step s_L:
+// on the fine integer grid, the small region keeps the low-order bits and the large
+// region the high-order bits (bits r .. r+k-1). The region is chosen per value by the
+// split t (x < t: small), so each value is quantized by exactly one scale (a public
+// implementation adds both branches' outputs instead, which does worse than plain uint8).
+// The post-GELU variant gives the small region a zero point so that it also covers GELU's
+// small negative range [-0.17, 0) (the large region stays non-negative). The large step, the ratio 2^r and the split are
+// searched to minimise the MSE on calibration data (OPT-m: the data-dependent search of
+// the ratio between the two scales); for each (s_L, r) the best split over all data
+// points is found exactly from prefix sums of the per-region errors.
+//
+// O-2SF (LayerNorm in/outputs with outlier channels). Channels of a [tokens, channels]
+// tensor share one zero point; normal channels share one scale s, outlier channels use
+// s * 2^r (one bit per channel says which), r and s searched, each channel taking the
+// scale with the lower L2 error. FQ-ViT's power-of-two factor (PTF) instead lets every
+// channel pick s * 2^a, a in 0..3. Both produce a per-channel QuantParams (axis 1) for the
+// uniform quantizer and integer kernels.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/core/tensor_view.hpp"
+#include "etk/quant/quant_params.hpp"
+#include "etk/quant/reference/uniform.hpp"
+#include "etk/quant/uniform.hpp"
+
+ETK_BEGIN_NAMESPACE
+
+// ---- V-2SF ----------------------------------------------------------------------------
+struct TwoScaleParams {
+  int bits = 8;               // total code bits, 3..8 (1 region bit + bits-1 payload bits)
+  float scale = 1.0f / 127;   // large-region step s_L
+  int ratio_log2 = 4;         // r: s_S = s_L / 2^r, r in [1, 16]
+  float split = 0.0f;         // x < split: small region
+  std::int32_t small_zero_point = 0;  // post-GELU: small region covers [-zp, 2^k-1-zp] * s_S
+
+  int payload_bits() const { return bits - 1; }
+  float small_scale() const { return std::ldexp(scale, -ratio_log2); }
+  QuantParams small_grid() const {
+    return QuantParams::per_tensor(small_scale(), small_zero_point, payload_bits(), false);
+  }
+  QuantParams large_grid() const { return QuantParams::per_tensor(scale, 0, payload_bits(), false); }
+};
+
+namespace quant_detail {
+inline float dequantize_value_of(std::int32_t q, float scale, std::int32_t zp) {
+  return reference::dequantize_value(q, scale, zp);
+}
+
+inline void check_two_scale(const TwoScaleParams& p) {
+  check::bits_in_range("p.bits", p.bits, 3, 8);
+  check::positive_finite("p.scale", p.scale);
+  ETK_CHECK(p.ratio_log2 >= 1 && p.ratio_log2 <= 16,
+            "argument 'p': ratio_log2 must be in [1, 16], got " << p.ratio_log2);
+  ETK_CHECK(std::isfinite(p.split), "argument 'p': split must be finite, got " << p.split);
+  check::quant_params("p (small region)", p.small_grid());
+}
+
+inline void check_data(const char* name, ConstMatrixView<float> x) {
+  ETK_CHECK(x.rows() > 0 && x.cols() > 0,
+            "argument '" << name << "' is empty ([" << x.rows() << ", " << x.cols() << "])");
+  check::finite(name, x.data(), x.rows(), x.cols(), x.outerStride());
+}
+}  // namespace quant_detail
+
+// Codes: bit (bits-1) is the region (1 = large), the low bits the payload (with the small
+// region's zero point added).
+inline RowMatrix<std::uint8_t> two_scale_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
+  quant_detail::check_two_scale(p);
+  quant_detail::check_data("x", x);
+  const int k = p.payload_bits();
+  const std::uint8_t payload_mask = static_cast<std::uint8_t>((1u << k) - 1);
+  RowMatrix<std::uint8_t> out(x.rows(), x.cols());
+  // Both grids through the fast uniform quantizer.
+  const RowMatrix<std::uint8_t> qs = quantize<std::uint8_t>(x, p.small_grid());
+  const RowMatrix<std::uint8_t> ql = quantize<std::uint8_t>(x, p.large_grid());
+  for (Eigen::Index r = 0; r < x.rows(); ++r)
+    for (Eigen::Index c = 0; c < x.cols(); ++c)
+      out(r, c) = x(r, c) < p.split
+                      ? static_cast<std::uint8_t>(qs(r, c) & payload_mask)
+                      : static_cast<std::uint8_t>((1u << k) | (static_cast<std::uint32_t>(ql(r, c)) & payload_mask));
+  return out;
+}
+
+inline RowMatrixXf two_scale_dequantize(ConstMatrixView<std::uint8_t> q, const TwoScaleParams& p) {
+  quant_detail::check_two_scale(p);
+  ETK_CHECK(q.rows() > 0 && q.cols() > 0, "argument 'q' is empty");
+  const int k = p.payload_bits();
+  const std::int32_t mask = (1 << k) - 1;
+  RowMatrixXf out(q.rows(), q.cols());
+  for (Eigen::Index r = 0; r < q.rows(); ++r)
+    for (Eigen::Index c = 0; c < q.cols(); ++c) {
+      const std::int32_t code = q(r, c);
+      ETK_CHECK(code < (2 << k), "argument 'q' (" << r << ", " << c << ") = " << code << " has more than "
+                                                  << p.bits << " bits");
+      const std::int32_t v = code & mask;
+      out(r, c) = (code >> k) ? quant_detail::dequantize_value_of(v, p.scale, 0)
+                              : quant_detail::dequantize_value_of(v, p.small_scale(), p.small_zero_point);
+    }
+  return out;
+}
+
+// dequantize(quantize(x)), vectorised: both grids' fake quantization, selected per value.
+inline RowMatrixXf two_scale_fake_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
+  quant_detail::check_two_scale(p);
+  quant_detail::check_data("x", x);
+  const RowMatrixXf fs = fake_quantize(x, p.small_grid());
+  const RowMatrixXf fl = fake_quantize(x, p.large_grid());
+  return (x.array() < p.split).select(fs, fl);
+}
+
+enum class TwoScaleKind { post_softmax, post_gelu };
+
+// Search s_L (clip factors of max / (2^k - 1)), r (1 .. k + 4) and the exact best split,
+// minimising the MSE on x.
+inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, TwoScaleKind kind) {
+  quant_detail::check_data("x", x);
+  check::bits_in_range("bits", bits, 3, 8);
+  RowMatrixXf flat(1, x.size());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) flat.block(0, r * x.cols(), 1, x.cols()) = x.row(r);
+  const auto xv = matrix_view(static_cast<const float*>(flat.data()), 1, flat.cols(), flat.cols());
+  const float top = flat.maxCoeff();
+  ETK_CHECK(top > 0, "argument 'x' has no positive value to calibrate on");
+  const std::ptrdiff_t n = flat.cols();
+  std::vector<std::ptrdiff_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::ptrdiff_t a, std::ptrdiff_t b) { return flat(0, a) < flat(0, b); });
+
+  TwoScaleParams best;
+  best.bits = bits;
+  double best_err = std::numeric_limits<double>::infinity();
+  const int k = bits - 1;
+  std::vector<double> prefix_small(static_cast<std::size_t>(n) + 1), prefix_large(static_cast<std::size_t>(n) + 1);
+  for (int fi = 0; fi < 8; ++fi) {
+    TwoScaleParams p = best;
+    p.scale = QuantParams::safe_scale(top * (1.0f - 0.05f * static_cast<float>(fi)) / static_cast<float>((1 << k) - 1));
+    const RowMatrixXf fl = fake_quantize(xv, p.large_grid());
+    for (int r = 1; r <= k + 4; ++r) {
+      p.ratio_log2 = r;
+      if (!(p.small_scale() >= std::numeric_limits<float>::min())) break;
+      if (kind == TwoScaleKind::post_gelu)  // cover the negative range, at most all codes
+        p.small_zero_point = static_cast<std::int32_t>(std::min<double>(
+            (1 << k) - 1, std::ceil(std::max(0.0f, -flat.minCoeff()) / p.small_scale())));
+      const RowMatrixXf fs = fake_quantize(xv, p.small_grid());
+      for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const std::ptrdiff_t j = order[static_cast<std::size_t>(i)];
+        const double es = static_cast<double>(flat(0, j)) - fs(0, j), el = static_cast<double>(flat(0, j)) - fl(0, j);
+        prefix_small[static_cast<std::size_t>(i) + 1] = prefix_small[static_cast<std::size_t>(i)] + es * es;
+        prefix_large[static_cast<std::size_t>(i) + 1] = prefix_large[static_cast<std::size_t>(i)] + el * el;
+      }
+      // Split before sorted position i: the first i values small, the rest large. A split
+      // must fall between distinct values (ties go to one region together).
+      for (std::ptrdiff_t i = 0; i <= n; ++i) {
+        if (i > 0 && i < n && flat(0, order[static_cast<std::size_t>(i)]) == flat(0, order[static_cast<std::size_t>(i) - 1])) continue;
+        const double err = prefix_small[static_cast<std::size_t>(i)] + (prefix_large[static_cast<std::size_t>(n)] - prefix_large[static_cast<std::size_t>(i)]);
+        if (err < best_err) {
+          best_err = err;
+          best = p;
+          best.split = i == n ? std::numeric_limits<float>::max() : flat(0, order[static_cast<std::size_t>(i)]);
+          if (i == 0) best.split = -std::numeric_limits<float>::max();
+        }
+      }
+    }
+  }
+  return best;
+}
+
+// ---- O-2SF and FQ-ViT's power-of-two factor -------------------------------------------
+// Per-channel scales s * 2^exponent[c] with one shared zero point, for [tokens, channels].
+struct ChannelPow2Params {
+  int bits = 8;
+  float scale = 1.0f;              // base scale s
+  std::int32_t zero_point = 0;     // shared, unsigned grid [0, 2^b - 1]
+  std::vector<int> exponent;       // per channel
+
+  QuantParams quant_params() const {
+    QuantParams p;
+    p.bits = bits;
+    p.is_signed = false;
+    p.axis = 1;
+    p.scale.clear();
+    p.zero_point.clear();
+    for (int e : exponent) {
+      p.scale.push_back(std::ldexp(scale, e));
+      p.zero_point.push_back(zero_point);
+    }
+    return p;
+  }
+};
+
+namespace quant_detail {
+// Sum of squared errors of channel c under a per-tensor grid.
+inline double channel_sse(ConstMatrixView<float> x, Eigen::Index c, float scale, std::int32_t zp, int bits) {
+  const std::int32_t qmax = (1 << bits) - 1;
+  double e = 0;
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    const float v = x(r, c);
+    const float d = reference::dequantize_value(reference::quantize_value(v, scale, zp, 0, qmax), scale, zp);
+    e += (static_cast<double>(v) - d) * (static_cast<double>(v) - d);
+  }
+  return e;
+}
+
+// Best exponent per channel from `choices` for base scale s; returns the total error.
+inline double assign_exponents(ConstMatrixView<float> x, float s, std::int32_t zp, int bits,
+                               const std::vector<int>& choices, std::vector<int>& exponent) {
+  exponent.assign(static_cast<std::size_t>(x.cols()), choices.front());
+  double total = 0;
+  for (Eigen::Index c = 0; c < x.cols(); ++c) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int e : choices) {
+      const double err = channel_sse(x, c, std::ldexp(s, e), zp, bits);
+      if (err < best) {
+        best = err;
+        exponent[static_cast<std::size_t>(c)] = e;
+      }
+    }
+    total += best;
+  }
+  return total;
+}
+
+// Shared zero point from the global range, as FQ-ViT does.
+inline std::int32_t shared_zero_point(ConstMatrixView<float> x, int bits) {
+  const float lo = std::min(x.minCoeff(), 0.0f), hi = std::max(x.maxCoeff(), 0.0f);
+  const double qmax = (1 << bits) - 1;
+  if (!(hi - lo > 0)) return 0;
+  return static_cast<std::int32_t>(std::min(std::max(std::nearbyint(-lo / (hi - lo) * qmax), 0.0), qmax));
+}
+}  // namespace quant_detail
+
+// FQ-ViT PTF: s = global-range scale / 2^max_exponent, every channel picks a in 0..max.
+inline ChannelPow2Params fqvit_ptf_calibrate(ConstMatrixView<float> x, int bits, int max_exponent = 3) {
+  quant_detail::check_data("x", x);
+  check::bits_in_range("bits", bits, 2, 8);
+  ETK_CHECK(max_exponent >= 0 && max_exponent <= 8, "argument 'max_exponent' must be in [0, 8], got " << max_exponent);
+  ChannelPow2Params p;
+  p.bits = bits;
+  p.zero_point = quant_detail::shared_zero_point(x, bits);
+  const float lo = std::min(x.minCoeff(), 0.0f), hi = std::max(x.maxCoeff(), 0.0f);
+  p.scale = QuantParams::safe_scale(std::ldexp((hi - lo) / static_cast<float>((1 << bits) - 1), -max_exponent));
+  std::vector<int> choices(static_cast<std::size_t>(max_exponent) + 1);
+  std::iota(choices.begin(), choices.end(), 0);
+  quant_detail::assign_exponents(x, p.scale, p.zero_point, bits, choices, p.exponent);
+  return p;
+}
+
+// O-2SF: two scales, s for normal channels and s * 2^r for outliers; s (as a fraction of
+// the global-range scale) and r in 1..max_ratio_log2 searched (OPT-m), each channel taking
+// the better of the two.
+inline ChannelPow2Params o2sf_calibrate(ConstMatrixView<float> x, int bits, int max_ratio_log2 = 8) {
+  quant_detail::check_data("x", x);
+  check::bits_in_range("bits", bits, 2, 8);
+  ETK_CHECK(max_ratio_log2 >= 1 && max_ratio_log2 <= 12, "argument 'max_ratio_log2' must be in [1, 12], got " << max_ratio_log2);
+  ChannelPow2Params best;
+  best.bits = bits;
+  best.zero_point = quant_detail::shared_zero_point(x, bits);
+  const float lo = std::min(x.minCoeff(), 0.0f), hi = std::max(x.maxCoeff(), 0.0f);
+  const float top = QuantParams::safe_scale((hi - lo) / static_cast<float>((1 << bits) - 1));
+  double best_err = std::numeric_limits<double>::infinity();
+  std::vector<int> exponent;
+  for (int r = 1; r <= max_ratio_log2; ++r)
+    for (int f = 0; f < 8; ++f) {
+      // Outlier scale s * 2^r spans between the full range and a bit less.
+      const float s = QuantParams::safe_scale(std::ldexp(top * (1.0f - 0.06f * static_cast<float>(f)), -r));
+      const double err = quant_detail::assign_exponents(x, s, best.zero_point, bits, {0, r}, exponent);
+      if (err < best_err) {
+        best_err = err;
+        best.scale = s;
+        best.exponent = exponent;
+      }
+    }
+  return best;
+}
+
+ETK_END_NAMESPACE

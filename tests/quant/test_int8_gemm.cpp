@@ -1,0 +1,244 @@
+// etk:isa-variants
+// Tests of etk/quant/int8_gemm.hpp and requantize.hpp: every output form (int32, float,
+// requantized u8/s8) matches the int64 reference bit for bit on awkward shapes (integer
+// results: no tolerance; the float output is one int->float conversion and one multiply
+// in both, so identical bits too), the accumulator bound is enforced exactly at its limit,
+// and bad input throws.
+#include <catch2/catch.hpp>
+#include <etk/quant/int8_gemm.hpp>
+#include <etk/quant/reference/int8_gemm.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "support/quant_util.hpp"
+
+using quant_test::cview;
+using quant_test::view;
+
+namespace {
+
+template <typename T>
+etk::RowMatrix<T> random_codes(std::ptrdiff_t rows, std::ptrdiff_t cols, std::mt19937& gen) {
+  std::uniform_int_distribution<int> d(std::numeric_limits<T>::min(), std::numeric_limits<T>::max());
+  etk::RowMatrix<T> m(rows, cols);
+  for (std::ptrdiff_t i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(d(gen));
+  return m;
+}
+
+etk::Requantization random_requant(std::ptrdiff_t n, bool per_channel, bool u8_out, std::mt19937& gen) {
+  std::uniform_real_distribution<double> lm(-20.0, -0.01);
+  etk::Requantization r;
+  const std::ptrdiff_t c = per_channel ? n : 1;
+  r.multiplier.resize(static_cast<std::size_t>(c));
+  r.shift.resize(static_cast<std::size_t>(c));
+  for (std::ptrdiff_t j = 0; j < c; ++j)
+    etk::Requantization::quantize_multiplier(std::exp2(lm(gen)), r.multiplier[static_cast<std::size_t>(j)],
+                                             r.shift[static_cast<std::size_t>(j)]);
+  r.qmin = u8_out ? 0 : -128;
+  r.qmax = u8_out ? 255 : 127;
+  r.zero_point = u8_out ? 77 : -5;
+  return r;
+}
+
+template <typename TA>
+void compare_all(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, int wzp_mode, bool with_bias,
+                 std::mt19937& gen) {
+  // Strided activations: 5 padding columns that must never be read.
+  etk::RowMatrix<TA> abuf = random_codes<TA>(m, k + 5, gen);
+  const auto a = etk::matrix_view(static_cast<const TA*>(abuf.data()), m, k, k + 5);
+  const etk::RowMatrix<std::int8_t> w = random_codes<std::int8_t>(n, k, gen);
+  std::uniform_int_distribution<int> zd(std::numeric_limits<TA>::min(), std::numeric_limits<TA>::max());
+  const std::int32_t a_zp = zd(gen);
+  std::vector<std::int32_t> w_zp{0};
+  std::uniform_int_distribution<int> wz(-20, 20);
+  if (wzp_mode == 1) w_zp = {wz(gen)};
+  if (wzp_mode == 2) {
+    w_zp.resize(static_cast<std::size_t>(n));
+    for (auto& z : w_zp) z = wz(gen);
+  }
+  std::vector<std::int32_t> bias;
+  std::uniform_int_distribution<int> bd(-100000, 100000);
+  if (with_bias)
+    for (std::ptrdiff_t j = 0; j < n; ++j) bias.push_back(bd(gen));
+  const etk::PackedWeightsS8 packed(cview(w), w_zp);
+  INFO("M " << m << " N " << n << " K " << k << " signed " << std::is_signed<TA>::value << " wzp "
+            << wzp_mode << " bias " << with_bias);
+
+  etk::RowMatrix<std::int32_t> s32(m, n), s32_ref(m, n);
+  etk::int8_gemm_s32<TA>(a, a_zp, packed, bias, view(s32));
+  etk::reference::int8_gemm_s32(a.data(), m, k, k + 5, a_zp, w.data(), n, k, w_zp,
+                                bias.empty() ? nullptr : bias.data(), s32_ref.data(), n);
+  REQUIRE((s32.array() == s32_ref.array()).all());
+
+  std::vector<float> scale{0.0123f};
+  if (n % 2) {
+    scale.clear();
+    for (std::ptrdiff_t j = 0; j < n; ++j) scale.push_back(0.001f * static_cast<float>(j + 1));
+  }
+  etk::RowMatrixXf f32(m, n), f32_ref(m, n);
+  etk::int8_gemm_f32<TA>(a, a_zp, packed, bias, scale, view(f32));
+  etk::reference::int8_gemm_f32(a.data(), m, k, k + 5, a_zp, w.data(), n, k, w_zp,
+                                bias.empty() ? nullptr : bias.data(), scale, f32_ref.data(), n);
+  REQUIRE((f32.array() == f32_ref.array()).all());
+
+  for (bool per_channel : {false, true}) {
+    const etk::Requantization rq_u = random_requant(n, per_channel, true, gen);
+    etk::RowMatrix<std::uint8_t> u8(m, n), u8_ref(m, n);
+    etk::int8_gemm<TA, std::uint8_t>(a, a_zp, packed, bias, rq_u, view(u8));
+    etk::reference::int8_gemm_requantized(a.data(), m, k, k + 5, a_zp, w.data(), n, k, w_zp,
+                                          bias.empty() ? nullptr : bias.data(), rq_u, u8_ref.data(), n);
+    REQUIRE((u8.array() == u8_ref.array()).all());
+    const etk::Requantization rq_s = random_requant(n, per_channel, false, gen);
+    etk::RowMatrix<std::int8_t> s8(m, n), s8_ref(m, n);
+    etk::int8_gemm<TA, std::int8_t>(a, a_zp, packed, bias, rq_s, view(s8));
+    etk::reference::int8_gemm_requantized(a.data(), m, k, k + 5, a_zp, w.data(), n, k, w_zp,
+                                          bias.empty() ? nullptr : bias.data(), rq_s, s8_ref.data(), n);
+    REQUIRE((s8.array() == s8_ref.array()).all());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("int8 GEMM matches the reference bit for bit on awkward shapes") {
+  std::mt19937 gen(2024);
+  for (std::ptrdiff_t m : {1, 2, 5, 6, 7, 13, 17, 31, 33})
+    for (std::ptrdiff_t n : {1, 3, 16, 17, 63, 64, 65, 129})
+      for (std::ptrdiff_t k : {1, 3, 4, 5, 17, 64, 65, 257}) {
+        const int mode = static_cast<int>((m + n + k) % 3);
+        compare_all<std::uint8_t>(m, n, k, mode, (m + k) % 2 == 0, gen);
+        compare_all<std::int8_t>(m, n, k, (mode + 1) % 3, (n + k) % 2 == 0, gen);
+      }
+  // Larger blocks: several column blocks of the packed weights, deep K.
+  compare_all<std::uint8_t>(65, 700, 1031, 0, true, gen);
+  compare_all<std::int8_t>(19, 130, 3000, 2, true, gen);
+}
+
+TEST_CASE("SIMD requantization handles accumulators at the int32 extremes") {
+  // K = 1 with a bias near the int32 limits drives the epilogue's 64-bit products and
+  // shifts to their edges; every multiplier / shift pair from 2^-1 to 2^-31.
+  const std::ptrdiff_t n = 48;
+  etk::RowMatrix<std::int8_t> w(n, 1);
+  etk::RowMatrix<std::uint8_t> a(3, 1);
+  a << 0, 255, 128;
+  w.setConstant(127);
+  w(0, 0) = -128;
+  const etk::PackedWeightsS8 packed(cview(w));
+  const std::int32_t big = std::numeric_limits<std::int32_t>::max() - 255 * 128;
+  for (std::int32_t sign : {1, -1}) {
+    std::vector<std::int32_t> bias;
+    for (std::ptrdiff_t j = 0; j < n; ++j) bias.push_back(sign * (big - static_cast<std::int32_t>(j) * 977));
+    etk::Requantization rq;
+    rq.qmin = -128;
+    rq.qmax = 127;
+    rq.multiplier.clear();
+    rq.shift.clear();
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      std::int32_t m0 = 0, sh = 0;
+      etk::Requantization::quantize_multiplier(std::ldexp(0.75 + 0.005 * static_cast<double>(j), -static_cast<int>(j % 32)) * 0.999,
+                                               m0, sh);
+      rq.multiplier.push_back(m0);
+      rq.shift.push_back(sh);
+    }
+    etk::RowMatrix<std::int8_t> out(3, n), ref(3, n);
+    etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), 0, packed, bias, rq, view(out));
+    etk::reference::int8_gemm_requantized(a.data(), 3, 1, 1, 0, w.data(), n, 1, {0}, bias.data(), rq,
+                                          ref.data(), n);
+    REQUIRE((out.array() == ref.array()).all());
+  }
+}
+
+TEST_CASE("requantization helpers follow gemmlowp's definition") {
+  // SRDHM: round(a * b / 2^31) with ties upward on the nudged product.
+  CHECK(etk::saturating_rounding_doubling_high_mul(std::numeric_limits<std::int32_t>::min(),
+                                                   std::numeric_limits<std::int32_t>::min()) ==
+        std::numeric_limits<std::int32_t>::max());
+  CHECK(etk::saturating_rounding_doubling_high_mul(1 << 30, 1 << 30) == (1 << 29));
+  CHECK(etk::saturating_rounding_doubling_high_mul(-3, 1 << 30) == -1);  // -1.5 -> -1
+  CHECK(etk::saturating_rounding_doubling_high_mul(3, 1 << 30) == 2);    // 1.5 -> 2
+  // Rounding divide by 2^n: ties away from zero.
+  CHECK(etk::rounding_divide_by_pot(5, 1) == 3);
+  CHECK(etk::rounding_divide_by_pot(-5, 1) == -3);
+  CHECK(etk::rounding_divide_by_pot(-6, 2) == -2);
+  CHECK(etk::rounding_divide_by_pot(6, 2) == 2);
+  // Quantized multiplier is within 2^-31 relative of the real one.
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<double> lm(-31.0, -0.0001);
+  for (int i = 0; i < 1000; ++i) {
+    const double m = std::exp2(lm(gen));
+    std::int32_t m0 = 0, sh = 0;
+    etk::Requantization::quantize_multiplier(m, m0, sh);
+    REQUIRE(m0 >= (1 << 30));
+    REQUIRE(sh >= 0);
+    REQUIRE(sh <= 31);
+    REQUIRE(std::fabs(std::ldexp(static_cast<double>(m0), -31 - sh) - m) <= m * std::ldexp(1.0, -31));
+  }
+  std::int32_t m0 = 0, sh = 0;
+  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(1.5, m0, sh), Catch::Contains("multiplier"));
+  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(0.0, m0, sh), Catch::Contains("multiplier"));
+}
+
+TEST_CASE("int8 GEMM accepts the deepest safe K and rejects one more") {
+  // u8 x s8, zero points 0, no bias: K * 255 * 128 <= 2^31 - 1 gives K <= 65793. With every
+  // a = 255 and w = -128 the true accumulator is -K * 32640, the most negative possible.
+  const std::ptrdiff_t kmax = 65793;
+  etk::RowMatrix<std::uint8_t> a(1, kmax + 1);
+  a.setConstant(255);
+  etk::RowMatrix<std::int8_t> w(2, kmax + 1);
+  w.setConstant(-128);
+  {
+    const etk::PackedWeightsS8 packed(etk::matrix_view(static_cast<const std::int8_t*>(w.data()), 2, kmax, kmax + 1));
+    etk::RowMatrix<std::int32_t> out(1, 2);
+    etk::int8_gemm_s32<std::uint8_t>(etk::matrix_view(static_cast<const std::uint8_t*>(a.data()), 1, kmax, kmax + 1),
+                                     0, packed, {}, view(out));
+    CHECK(out(0, 0) == -kmax * 32640);
+    CHECK(out(0, 1) == -kmax * 32640);
+  }
+  const etk::PackedWeightsS8 packed(cview(w));
+  etk::RowMatrix<std::int32_t> out(1, 2);
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(cview(a), 0, packed, {}, view(out)),
+                    Catch::Contains("overflow"));
+  // A bias eats into the budget too.
+  const etk::PackedWeightsS8 packed_k(etk::matrix_view(static_cast<const std::int8_t*>(w.data()), 2, kmax, kmax + 1));
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(etk::matrix_view(static_cast<const std::uint8_t*>(a.data()), 1, kmax, kmax + 1),
+                                                     0, packed_k, {1 << 20, 0}, view(out)),
+                    Catch::Contains("overflow"));
+}
+
+TEST_CASE("int8 GEMM rejects bad input") {
+  std::mt19937 gen(3);
+  const auto a = random_codes<std::uint8_t>(4, 8, gen);
+  const auto w = random_codes<std::int8_t>(5, 8, gen);
+  const etk::PackedWeightsS8 packed(cview(w));
+  etk::RowMatrix<std::int32_t> out(4, 5);
+  const auto av = cview(a);
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(etk::matrix_view(a.data(), 0, 8, 8), 0, packed, {}, view(out)),
+                    Catch::Contains("empty"));
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(etk::matrix_view(a.data(), 4, 7, 8), 0, packed, {}, view(out)),
+                    Catch::Contains("depth"));
+  etk::RowMatrix<std::int32_t> wrong(4, 6);
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(av, 0, packed, {}, view(wrong)), Catch::Contains("'out'"));
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(av, 0, packed, {1, 2}, view(out)), Catch::Contains("'bias'"));
+  CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(av, 256, packed, {}, view(out)), Catch::Contains("a_zero_point"));
+  CHECK_THROWS_WITH(etk::PackedWeightsS8(cview(w), {200}), Catch::Contains("zero_point"));
+  CHECK_THROWS_WITH(etk::PackedWeightsS8(cview(w), {1, 2}), Catch::Contains("zero_point"));
+  CHECK_THROWS_WITH(etk::PackedWeightsS8(etk::matrix_view(w.data(), 0, 8, 8)), Catch::Contains("empty"));
+  etk::RowMatrixXf f(4, 5);
+  CHECK_THROWS_WITH(etk::int8_gemm_f32<std::uint8_t>(av, 0, packed, {}, {0.0f}, view(f)), Catch::Contains("out_scale"));
+  CHECK_THROWS_WITH(etk::int8_gemm_f32<std::uint8_t>(av, 0, packed, {}, {1.0f, 2.0f}, view(f)), Catch::Contains("out_scale"));
+  etk::RowMatrix<std::int8_t> o8(4, 5);
+  etk::Requantization rq;
+  rq.multiplier = {12345};  // not normalised
+  CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("Q0.31"));
+  rq = etk::Requantization{};
+  rq.shift = {40};
+  CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("shift"));
+  rq = etk::Requantization{};
+  rq.qmin = 0;
+  rq.qmax = 255;
+  CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("output type"));
+  rq.multiplier = {1 << 30, 1 << 30};
+  rq.shift = {0, 0};
+  CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("multipliers"));
+}
