@@ -79,7 +79,9 @@ class invalid_argument : public std::invalid_argument {
   explicit invalid_argument(const std::string& what) : std::invalid_argument(what) {}
 };
 
-namespace detail {
+// Not named `detail`: every module has an `etk::<isa>::detail`, and a second `etk::detail`
+// outside the inline namespace would make `etk::detail` ambiguous.
+namespace error_hub {
 [[noreturn]] inline void fail(const char* where, const std::string& message) {
   std::string full = std::string("etk: ") + where + ": " + message;
 #if defined(ETK_EXCEPTIONS)
@@ -89,7 +91,7 @@ namespace detail {
   std::abort();
 #endif
 }
-}  // namespace detail
+}  // namespace error_hub
 }  // namespace etk
 
 // ETK_THROW("message " << value): report a bad argument from the current function.
@@ -97,7 +99,7 @@ namespace detail {
   do {                                                         \
     std::ostringstream etk_msg_;                               \
     etk_msg_ << stream_expr;                                   \
-    ::etk::detail::fail(__func__, etk_msg_.str());             \
+    ::etk::error_hub::fail(__func__, etk_msg_.str());             \
   } while (0)
 
 // ETK_CHECK(cond, "message " << value): ETK_THROW unless cond holds.

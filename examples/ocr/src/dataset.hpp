@@ -1,0 +1,34 @@
+// dataset.hpp: a set of rendered, preprocessed lines with their ground truth, plus the
+// common command-line options that choose them (--text, --font, --lines, --width).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ocr {
+
+struct DataOptions {
+  std::string text_file;           // --text: any UTF-8 file instead of Reuters
+  std::vector<std::string> fonts;  // --font (repeatable); default DejaVu Sans + Serif
+  int lines = 400;                 // --lines
+  int width = 320;                 // --width: model input width (tokens = width / 8)
+  int max_chars = 22;              // --chars: word-wrap limit
+  int skip = 0;                    // lines skipped before the first one taken
+  std::string reuters_dir;         // ETK_REUTERS_DIR
+};
+
+struct Dataset {
+  std::string name;
+  int width = 0;
+  std::vector<std::string> truth;
+  std::vector<std::vector<float>> images;  // [3, 48, width] each
+  size_t size() const { return truth.size(); }
+};
+
+Dataset make_dataset(const DataOptions& o, const std::string& name);
+
+// The environment's model / data locations (with the error messages the tests print).
+std::string model_dir_from_env();    // ETK_MODEL_DIR
+std::string reuters_dir_from_env();  // ETK_REUTERS_DIR (or the default cache path)
+
+}  // namespace ocr

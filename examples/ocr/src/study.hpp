@@ -1,0 +1,146 @@
+// study.hpp: the report's engine and THE interface through which techniques add rows.
+//
+// A technique is one file examples/ocr/techniques/<name>.cpp (globbed by CMake) with
+//
+//   ETK_OCR_TECHNIQUE(my_technique, 40) {          // name, order in the table
+//     for (float t : {0.01f, 0.05f})
+//       study.add("my technique", "t=" + ocr::fmt(t), ocr::Set::Short, [t](ocr::Run& run) {
+//         auto kept = std::make_shared<double>(0);
+//         run.hooks.attention = [t, kept](const ocr::AttentionCall& c) { ... };
+//         run.effect = [kept] { return ocr::Effect{"keys filtered %", *kept}; };
+//       });
+//   }
+//
+// The body runs once at start-up and declares rows; each row's setup function runs when
+// the row is evaluated (so state lives in the Run: capture shared_ptrs, not locals).
+// Rows whose hooks leave the backbone alone (see Hooks::uses_backbone) start from the
+// cached backbone output of every line. Study::forward gives the probabilities of any
+// configuration on any lines (calibration, sensitivity search). See TECHNIQUES.md.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctc.hpp"
+#include "dataset.hpp"
+#include "hooks.hpp"
+#include "model.hpp"
+
+namespace ocr {
+
+enum class Set { Short, Long };
+const char* set_name(Set s);
+
+// What a row changes, for the "effect" column and the chart's x axis.
+struct Effect {
+  std::string kind;  // "keys filtered %", "tokens kept %", "bits per value", "LUT segments", ...
+  double value = 0;
+};
+
+// One evaluated configuration, filled by a row's setup function.
+struct Run {
+  Hooks hooks;
+  std::function<Effect()> effect;  // read after the run (stats gathered by the hooks)
+  // A model with other weights (e.g. Study::model().with_weights(fn)); hooks.weights does
+  // the same without building it yourself. nullptr = the float model.
+  std::shared_ptr<const Model> model;
+};
+
+struct RowResult {
+  std::string technique, setting;
+  Set set = Set::Short;
+  Effect effect;
+  double char_acc = 0, line_acc = 0;  // fractions
+  double delta_char = 0;              // char_acc - float char_acc (same set)
+  double mean_kl = 0;                 // mean over lines and steps of KL(float || row)
+  double ms_per_line = 0;
+  double agreement = -1;              // vs the reference runtime's strings (float rows), or -1
+  bool cached = false;                // started from the cached backbone
+};
+
+struct StudyOptions {
+  DataOptions data;          // the short set (width 320 by default)
+  int long_lines = 60;       // the long set: lines of up to long_chars at long_width
+  int long_width = 1280;
+  int long_chars = 56;
+  std::string reference_strings;  // the reference runtime's strings for the short set
+  std::vector<std::string> only;  // technique names to run (empty = all)
+  bool progress = true;
+};
+
+class Study {
+ public:
+  Study(const Model& model, const Dictionary& dict, StudyOptions opts);
+
+  // ---- for techniques --------------------------------------------------------------
+  using Setup = std::function<void(Run&)>;
+  void add(const std::string& technique, const std::string& setting, Set set, Setup setup);
+  const Model& model() const { return *model_; }
+  const Dataset& data(Set s);
+  // Output probabilities of a configuration on the given lines of a set (all if empty).
+  std::vector<Probs> forward(const Run& run, Set s, const std::vector<int>& lines = {});
+  // The float model's probabilities of every line of a set.
+  const std::vector<Probs>& float_probs(Set s);
+  // Mean KL(p || q) over steps (q floored at 1e-12).
+  static double kl(const Probs& p, const Probs& q);
+  std::string decode(const Probs& p) const;
+
+  // ---- for the report driver -------------------------------------------------------
+  void declare_all();                   // runs every registered technique's body
+  std::vector<RowResult> evaluate_all();
+  const StudyOptions& options() const { return opts_; }
+  size_t rows_declared() const { return rows_.size(); }
+
+ private:
+  struct Row {
+    std::string technique, setting;
+    Set set;
+    Setup setup;
+  };
+  struct SetState {
+    bool ready = false;
+    Dataset data;
+    std::vector<BackboneCache> cache;
+    std::vector<Probs> probs;
+    std::vector<std::string> strings;
+    double ms_full = 0, ms_backbone = 0;  // float model, mean per line
+  };
+  SetState& state(Set s);
+  void prepare(Set s);
+  RowResult evaluate(const Row& row);
+  void progress(size_t done_lines, const std::string& what);
+
+  const Model* model_;
+  const Dictionary* dict_;
+  StudyOptions opts_;
+  std::vector<Row> rows_;
+  std::map<Set, SetState> sets_;
+  std::vector<std::string> reference_;
+  size_t total_lines_ = 0, done_lines_ = 0;
+  double t_start_ = 0;
+};
+
+// Technique registration (see the top of this file).
+using TechniqueBody = std::function<void(Study&)>;
+struct TechniqueRegistrar {
+  TechniqueRegistrar(const char* name, int order, TechniqueBody body);
+};
+struct RegisteredTechnique {
+  std::string name;
+  int order;
+  TechniqueBody body;
+};
+std::vector<RegisteredTechnique>& technique_registry();
+
+// Short number formatting for settings ("0.05", "4", "1e-03").
+std::string fmt(double v);
+
+}  // namespace ocr
+
+#define ETK_OCR_TECHNIQUE(id, order)                                              \
+  static void etk_ocr_technique_##id(::ocr::Study& study);                        \
+  static ::ocr::TechniqueRegistrar etk_ocr_registrar_##id(#id, order, etk_ocr_technique_##id); \
+  static void etk_ocr_technique_##id(::ocr::Study& study)

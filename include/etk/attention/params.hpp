@@ -1,0 +1,119 @@
+// etk/attention/params.hpp: what every multi-head attention entry point of etk takes
+// besides its tensors, and the one place their arguments are checked.
+//
+// Tensors are HeadsView<const float> (etk/core/tensor_view.hpp): q [heads, n_q, dk],
+// k [heads, n_k, dk], v [heads, n_k, dv], out [heads, n_q, dv], probs [heads, n_q, n_k].
+// n_q may differ from n_k and dv from dk; any row and head strides the view allows.
+//
+// Masks (both optional, combined by "masked if either says so"):
+//  * causal: query i sees key j iff j <= i + (n_k - n_q), i.e. the queries are the last
+//    n_q positions of the key sequence (the usual causal mask when n_q == n_k; a decoder
+//    step with a KV cache when n_q < n_k). With n_q > n_k the first n_q - n_k queries
+//    see no key at all.
+//  * key padding: one byte per key, nonzero = this key is masked out for every query.
+//    `size` is n_k (one mask shared by all heads) or heads * n_k (row h for head h, e.g.
+//    a batch folded into the heads dimension, each batch with its own padding).
+// A query that sees no key (fully masked row) gets an output row of zeros and a
+// probability row of zeros; never NaN.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/core/tensor_view.hpp"
+
+ETK_BEGIN_NAMESPACE
+
+// Per-key padding mask: data[h_row * n_k + j] != 0 masks key j (see above).
+struct KeyPaddingMask {
+  const std::uint8_t* data = nullptr;  // null: no key padding
+  std::ptrdiff_t size = 0;             // n_k or heads * n_k
+};
+
+struct AttentionParams {
+  float scale = 0.0f;           // logits are scale * q·k; 0 selects 1/sqrt(dk)
+  bool causal = false;          // causal mask, aligned as documented above
+  KeyPaddingMask key_padding;   // optional per-key mask
+  int threads = 1;              // worker threads over heads (>= 1); the result is
+                                // bit-identical for every thread count
+  bool check_finite = true;     // reject NaN/Inf in q, k, v (O(size) scan)
+};
+
+namespace detail {
+
+// The checked, resolved problem size of one attention call.
+struct AttentionShape {
+  std::ptrdiff_t heads = 0, n_q = 0, n_k = 0, dk = 0, dv = 0;
+  float scale = 0.0f;  // resolved (never 0)
+};
+
+// Exclusive end of the keys query i can see under the causal mask, in [0, n_k].
+inline std::ptrdiff_t causal_key_end(std::ptrdiff_t i, std::ptrdiff_t n_q, std::ptrdiff_t n_k) {
+  const std::ptrdiff_t end = i + (n_k - n_q) + 1;
+  return end < 0 ? 0 : (end > n_k ? n_k : end);
+}
+
+// The key padding row for head h, or null.
+inline const std::uint8_t* key_padding_row(const AttentionParams& p, std::ptrdiff_t h,
+                                           std::ptrdiff_t n_k) {
+  if (!p.key_padding.data) return nullptr;
+  return p.key_padding.data + (p.key_padding.size == n_k ? 0 : h * n_k);
+}
+
+inline void check_output(const char* name, const HeadsView<float>& out, std::ptrdiff_t heads,
+                         std::ptrdiff_t rows, const char* rows_what, std::ptrdiff_t cols,
+                         const char* cols_what) {
+  check::heads_layout(name, HeadsView<const float>(out));
+  check::equal(name, out.heads, "heads (= q.heads)", heads);
+  check::equal(name, out.seq, rows_what, rows);
+  check::equal(name, out.dim, cols_what, cols);
+}
+
+// Checks q, k, (v unless null) and p; returns the resolved shape.
+inline AttentionShape check_attention(const HeadsView<const float>& q,
+                                      const HeadsView<const float>& k,
+                                      const HeadsView<const float>* v,
+                                      const AttentionParams& p) {
+  check::heads_layout("q", q);
+  check::heads_layout("k", k);
+  check::equal("k", k.heads, "heads (= q.heads)", q.heads);
+  check::equal("k", k.dim, "dim (= q.dim)", q.dim);
+  AttentionShape s;
+  s.heads = q.heads;
+  s.n_q = q.seq;
+  s.n_k = k.seq;
+  s.dk = q.dim;
+  s.dv = 0;
+  if (v) {
+    check::heads_layout("v", *v);
+    check::equal("v", v->heads, "heads (= q.heads)", q.heads);
+    check::equal("v", v->seq, "seq (= k.seq)", k.seq);
+    s.dv = v->dim;
+  }
+  ETK_CHECK(p.scale == 0.0f || (std::isfinite(p.scale) && p.scale > 0.0f),
+            "argument 'params.scale' must be 0 (meaning 1/sqrt(dk)) or finite and > 0, got "
+                << p.scale);
+  s.scale = p.scale == 0.0f ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.dk)))
+                            : p.scale;
+  ETK_CHECK(p.threads >= 1, "argument 'params.threads' must be >= 1, got " << p.threads);
+  if (p.key_padding.data) {
+    ETK_CHECK(p.key_padding.size == s.n_k || p.key_padding.size == s.heads * s.n_k,
+              "argument 'params.key_padding' must have n_k = " << s.n_k << " or heads * n_k = "
+                  << s.heads * s.n_k << " entries, got " << p.key_padding.size);
+  } else {
+    ETK_CHECK(p.key_padding.size == 0, "argument 'params.key_padding' has size "
+                                           << p.key_padding.size << " but no data");
+  }
+  if (p.check_finite) {
+    check::finite("q", q);
+    check::finite("k", k);
+    if (v) check::finite("v", *v);
+  }
+  return s;
+}
+
+}  // namespace detail
+ETK_END_NAMESPACE

@@ -1,0 +1,22 @@
+// etk/pruning/detail/ranking.hpp: the order every ranking rule uses: higher score first,
+// the lower index first on equal scores (so results never depend on sort stability).
+#pragma once
+
+#include "etk/config.hpp"
+#include "etk/pruning/selection.hpp"
+
+ETK_BEGIN_NAMESPACE
+namespace pruning_detail {
+
+template <typename Scores>
+struct ScoreDescending {
+  const Scores& s;
+  bool operator()(TokenIndex a, TokenIndex b) const {
+    return s[a] > s[b] || (s[a] == s[b] && a < b);
+  }
+};
+template <typename Scores>
+ScoreDescending<Scores> score_descending(const Scores& s) { return {s}; }
+
+}  // namespace pruning_detail
+ETK_END_NAMESPACE

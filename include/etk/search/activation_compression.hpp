@@ -1,0 +1,359 @@
+// etk/search/activation_compression.hpp: a codec for activations moved between layers.
+//
+// Activation rows [rows, C] are stored in a real byte buffer, so the bytes moved are
+// measured, not estimated:
+//  1. optional dimension reduction z = (x - mean) E to k coefficients (PCA, or the
+//     compression-aware projection that minimises the next layer's output error; see
+//     etk/search/projection.hpp);
+//  2. the k coded channels are ranked by importance from calibration statistics,
+//     range_j^2 * w_j with range_j the calibration range of channel j and w_j the squared
+//     norm of what one unit of error in it does downstream (its row of D W with the next
+//     layer's weight W, of D without W, 1 without projection), and cut into groups of
+//     `group_size` channels, most important first;
+//  3. each group gets its own bit-width (2..8): by default the least predicted error
+//     sum_j range_j^2 w_j / (12 (2^b - 1)^2) for a target average width, solved exactly
+//     with etk/search/allocation.hpp;
+//  4. each channel has a static affine grid from its calibration range (etk/quant's
+//     QuantParams, unsigned codes), so rows carry no per-row scales; values outside the
+//     calibrated range saturate;
+//  5. each group's codes are packed at its width (etk/search/bit_packing.hpp), starting
+//     on a byte boundary. A row takes row_bytes() = sum_g ceil(group_size * bits_g / 8)
+//     bytes and the buffer rows * row_bytes() bytes, exactly.
+// Decoding reverses the steps. allocate_compression_ratios() then chooses a codec per
+// layer (greedy, by measured damage per byte saved) under a total byte budget.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/core/tensor_view.hpp"
+#include "etk/quant/uniform.hpp"
+#include "etk/search/allocation.hpp"
+#include "etk/search/bit_packing.hpp"
+#include "etk/search/projection.hpp"
+
+ETK_BEGIN_NAMESPACE
+namespace search {
+
+enum class ProjectionKind { none, pca, compression_aware };
+
+struct CodecOptions {
+  ProjectionKind projection = ProjectionKind::none;
+  std::ptrdiff_t reduced_dim = 0;  // k, with a projection (0: keep all C channels)
+  std::ptrdiff_t group_size = 0;   // coded channels per group, must divide k (0: one group)
+  double average_bits = 4.0;       // target width over the coded values
+  std::vector<int> bit_choices = {8, 7, 6, 5, 4, 3, 2};  // widths a group may take
+  std::vector<int> group_bits;     // one width per group: overrides average_bits
+};
+
+class ActivationCodec {
+ public:
+  std::ptrdiff_t channels() const { return channels_; }
+  std::ptrdiff_t coded_dim() const { return coded_dim_; }
+  std::ptrdiff_t group_size() const { return group_size_; }
+  std::ptrdiff_t groups() const { return std::ptrdiff_t(grids_.size()); }
+  int group_bits(std::ptrdiff_t g) const { return grids_[std::size_t(g)].bits; }
+  bool projected() const { return projected_; }
+  const LinearProjection& projection() const { return projection_; }
+  // order()[p]: the coded channel stored at position p (groups are consecutive runs).
+  const std::vector<std::ptrdiff_t>& order() const { return order_; }
+  const QuantParams& grid(std::ptrdiff_t g) const { return grids_[std::size_t(g)]; }
+
+  std::size_t row_bytes() const { return row_bytes_; }
+  std::size_t encoded_bytes(std::ptrdiff_t rows) const { return std::size_t(rows) * row_bytes_; }
+  // Average stored bits per activation value (per one of the C original channels).
+  double bits_per_value() const { return 8.0 * double(row_bytes_) / double(channels_); }
+
+  // out must hold encoded_bytes(x.rows()) bytes.
+  void encode(ConstMatrixView<float> x, std::uint8_t* out, std::size_t out_bytes) const {
+    ETK_CHECK(x.rows() > 0 && x.cols() == channels_,
+              "argument 'x' must be [rows >= 1, " << channels_ << "], got [" << x.rows() << ", "
+                                                  << x.cols() << "]");
+    ETK_CHECK(out != nullptr && out_bytes == encoded_bytes(x.rows()),
+              "argument 'out' must hold " << encoded_bytes(x.rows()) << " bytes, got "
+                                          << out_bytes);
+    Scratch s(*this);
+    for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
+      const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
+      const ConstMatrixView<float> xb = matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride());
+      if (projected_) s.z.topRows(n).noalias() = (xb.rowwise() - projection_.mean) * projection_.encoder;
+      const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z.data()), n, coded_dim_, coded_dim_) : xb;
+      for (std::ptrdiff_t g = 0; g < groups(); ++g) {
+        auto values = group_values(z, g, n, s);
+        auto codes = matrix_view(s.codes.data(), n, group_size_, group_size_);
+        quantize<std::uint8_t>(values, grids_[std::size_t(g)], codes);
+        for (std::ptrdiff_t r = 0; r < n; ++r)
+          pack_bits(s.codes.data() + r * group_size_, std::size_t(group_size_), group_bits(g),
+                    out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
+      }
+    }
+  }
+
+  std::vector<std::uint8_t> encode(ConstMatrixView<float> x) const {
+    std::vector<std::uint8_t> out(encoded_bytes(x.rows()));
+    encode(x, out.data(), out.size());
+    return out;
+  }
+
+  // x: [rows, C] with in_bytes == encoded_bytes(rows).
+  void decode(const std::uint8_t* in, std::size_t in_bytes, MatrixView<float> x) const {
+    ETK_CHECK(x.rows() > 0 && x.cols() == channels_,
+              "argument 'x' must be [rows >= 1, " << channels_ << "], got [" << x.rows() << ", "
+                                                  << x.cols() << "]");
+    ETK_CHECK(in != nullptr && in_bytes == encoded_bytes(x.rows()),
+              "argument 'in' must hold " << encoded_bytes(x.rows()) << " bytes for " << x.rows()
+                                         << " rows, got " << in_bytes);
+    Scratch s(*this);
+    for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
+      const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
+      float* zdata = projected_ ? s.z.data() : x.data() + r0 * x.outerStride();
+      const std::ptrdiff_t zstride = projected_ ? coded_dim_ : x.outerStride();
+      for (std::ptrdiff_t g = 0; g < groups(); ++g) {
+        for (std::ptrdiff_t r = 0; r < n; ++r)
+          unpack_bits(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+                      std::size_t(group_size_), group_bits(g), s.codes.data() + r * group_size_);
+        const auto codes = matrix_view(static_cast<const std::uint8_t*>(s.codes.data()), n,
+                                       group_size_, group_size_);
+        if (contiguous_) {
+          dequantize<std::uint8_t>(codes, grids_[std::size_t(g)],
+                                   matrix_view(zdata + g * group_size_, n, group_size_, zstride));
+        } else {
+          dequantize<std::uint8_t>(codes, grids_[std::size_t(g)],
+                                   matrix_view(s.values.data(), n, group_size_, group_size_));
+          const std::ptrdiff_t* idx = order_.data() + g * group_size_;
+          for (std::ptrdiff_t r = 0; r < n; ++r)
+            for (std::ptrdiff_t j = 0; j < group_size_; ++j)
+              zdata[r * zstride + idx[j]] = s.values[std::size_t(r * group_size_ + j)];
+        }
+      }
+      if (projected_)
+        x.middleRows(r0, n).noalias() =
+            (s.z.topRows(n) * projection_.decoder).rowwise() + projection_.mean;
+    }
+  }
+
+  RowMatrixXf decode(const std::vector<std::uint8_t>& in, std::ptrdiff_t rows) const {
+    RowMatrixXf x(rows, channels_);
+    decode(in.data(), in.size(), matrix_view(x.data(), rows, channels_, channels_));
+    return x;
+  }
+
+ private:
+  friend ActivationCodec calibrate_codec(ConstMatrixView<float>, const CodecOptions&,
+                                         ConstMatrixView<float>);
+  static constexpr std::ptrdiff_t kBlock = 64;  // rows per pass: scratch stays in L1/L2
+
+  struct Scratch {
+    RowMatrixXf z;
+    std::vector<float> values;
+    std::vector<std::uint8_t> codes;
+    explicit Scratch(const ActivationCodec& c)
+        : z(c.projected_ ? kBlock : 0, c.coded_dim_),
+          values(c.contiguous_ ? 0 : std::size_t(kBlock * c.group_size_)),
+          codes(std::size_t(kBlock * c.group_size_)) {}
+  };
+
+  // Group g's values of the n rows of z: a view of z itself when groups are contiguous,
+  // else gathered into scratch in group order.
+  ConstMatrixView<float> group_values(ConstMatrixView<float> z, std::ptrdiff_t g, std::ptrdiff_t n,
+                                      Scratch& s) const {
+    if (contiguous_) return matrix_view(z.data() + g * group_size_, n, group_size_, z.outerStride());
+    const std::ptrdiff_t* idx = order_.data() + g * group_size_;
+    for (std::ptrdiff_t r = 0; r < n; ++r) {
+      const float* row = z.data() + r * z.outerStride();
+      float* dst = s.values.data() + r * group_size_;
+      for (std::ptrdiff_t j = 0; j < group_size_; ++j) dst[j] = row[idx[j]];
+    }
+    return matrix_view(static_cast<const float*>(s.values.data()), n, group_size_, group_size_);
+  }
+
+  std::ptrdiff_t channels_ = 0;
+  std::ptrdiff_t coded_dim_ = 0;
+  std::ptrdiff_t group_size_ = 0;
+  bool projected_ = false;
+  bool contiguous_ = true;  // order_ is the identity
+  LinearProjection projection_;
+  std::vector<std::ptrdiff_t> order_;
+  std::vector<QuantParams> grids_;     // per group: per-column grid (axis 1), unsigned
+  std::vector<std::size_t> offsets_;   // per group: byte offset inside a row
+  std::size_t row_bytes_ = 0;
+};
+
+namespace detail {
+inline void check_codec_options(const CodecOptions& o, std::ptrdiff_t channels) {
+  ETK_CHECK(o.projection == ProjectionKind::none || (o.reduced_dim >= 1 && o.reduced_dim <= channels),
+            "argument 'options.reduced_dim' must be in [1, " << channels << "] with a projection, got "
+                                                             << o.reduced_dim);
+  ETK_CHECK(o.projection != ProjectionKind::none || o.reduced_dim == 0 || o.reduced_dim == channels,
+            "argument 'options.reduced_dim' needs a projection (got " << o.reduced_dim << ")");
+  const std::ptrdiff_t k = o.projection == ProjectionKind::none ? channels : o.reduced_dim;
+  ETK_CHECK(o.group_size >= 0 && (o.group_size == 0 || k % o.group_size == 0),
+            "argument 'options.group_size' (" << o.group_size << ") must divide the "
+                                              << k << " coded channels");
+  ETK_CHECK(!o.bit_choices.empty(), "argument 'options.bit_choices' is an empty candidate list");
+  for (int b : o.bit_choices) check::bits_in_range("options.bit_choices", b, 2, 8);
+  for (int b : o.group_bits) check::bits_in_range("options.group_bits", b, 2, 8);
+}
+}  // namespace detail
+
+// Builds a codec from calibration rows [N, C]. next_weight ([C, C_out], y = x W) is the
+// layer that consumes the activation: needed by the compression-aware projection, and
+// used by every variant to weigh channel importance; pass an empty (0 x 0) view without.
+inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const CodecOptions& opt,
+                                       ConstMatrixView<float> next_weight) {
+  ETK_CHECK(calib.rows() > 0 && calib.cols() > 0,
+            "argument 'calib' is empty ([" << calib.rows() << ", " << calib.cols() << "])");
+  check::finite("calib", calib.data(), calib.rows(), calib.cols(), calib.outerStride());
+  const std::ptrdiff_t channels = calib.cols();
+  detail::check_codec_options(opt, channels);
+  const bool has_w = next_weight.size() > 0;
+  ETK_CHECK(!has_w || next_weight.rows() == channels,
+            "argument 'next_weight' must have " << channels << " rows, got " << next_weight.rows());
+  ETK_CHECK(has_w || opt.projection != ProjectionKind::compression_aware,
+            "argument 'next_weight' is needed by the compression-aware projection");
+  if (has_w)
+    check::finite("next_weight", next_weight.data(), next_weight.rows(), next_weight.cols(),
+                  next_weight.outerStride());
+
+  ActivationCodec c;
+  c.channels_ = channels;
+  c.projected_ = opt.projection != ProjectionKind::none;
+  if (opt.projection == ProjectionKind::pca) c.projection_ = pca_projection(calib, opt.reduced_dim);
+  if (opt.projection == ProjectionKind::compression_aware)
+    c.projection_ = compression_aware_projection(calib, next_weight, opt.reduced_dim);
+  c.coded_dim_ = c.projected_ ? opt.reduced_dim : channels;
+  const std::ptrdiff_t k = c.coded_dim_;
+  c.group_size_ = opt.group_size == 0 ? k : opt.group_size;
+  const std::ptrdiff_t groups = k / c.group_size_;
+  ETK_CHECK(opt.group_bits.empty() || std::ptrdiff_t(opt.group_bits.size()) == groups,
+            "argument 'options.group_bits' has " << opt.group_bits.size() << " entries, expected one per group ("
+                                                 << groups << ")");
+
+  // Calibration statistics of the coded channels.
+  RowMatrixXf z = calib;
+  if (c.projected_) z = (calib.rowwise() - c.projection_.mean) * c.projection_.encoder;
+  const Eigen::RowVectorXf lo0 = z.colwise().minCoeff(), hi0 = z.colwise().maxCoeff();
+  Eigen::VectorXd weight = Eigen::VectorXd::Ones(k);  // downstream gain of each coded channel
+  if (c.projected_ && has_w)
+    weight = (c.projection_.decoder.cast<double>() * next_weight.cast<double>()).rowwise().squaredNorm();
+  else if (c.projected_)
+    weight = c.projection_.decoder.cast<double>().rowwise().squaredNorm();
+  else if (has_w)
+    weight = next_weight.cast<double>().rowwise().squaredNorm();
+  std::vector<double> importance(static_cast<std::size_t>(k));
+  for (std::ptrdiff_t j = 0; j < k; ++j) {
+    const double range = double(hi0(j)) - double(lo0(j));
+    importance[std::size_t(j)] = range * range * weight(j) / 12.0;
+  }
+  c.order_.resize(std::size_t(k));
+  std::iota(c.order_.begin(), c.order_.end(), std::ptrdiff_t(0));
+  std::stable_sort(c.order_.begin(), c.order_.end(), [&](std::ptrdiff_t a, std::ptrdiff_t b) {
+    return importance[std::size_t(a)] > importance[std::size_t(b)];
+  });
+  // Inside a group the order does not matter (one width): keep channel order there, so
+  // a single group, or groups that happen to be runs, need no gather.
+  for (std::ptrdiff_t g = 0; g < groups; ++g)
+    std::sort(c.order_.begin() + g * c.group_size_, c.order_.begin() + (g + 1) * c.group_size_);
+  // A projection absorbs the permutation: reorder the encoder's columns and the decoder's
+  // rows so that coefficients come out in group order.
+  Eigen::RowVectorXf lo = lo0, hi = hi0;
+  if (c.projected_) {
+    LinearProjection p = c.projection_;
+    std::vector<double> imp(importance.size());
+    for (std::ptrdiff_t j = 0; j < k; ++j) {
+      const std::ptrdiff_t from = c.order_[std::size_t(j)];
+      p.encoder.col(j) = c.projection_.encoder.col(from);
+      p.decoder.row(j) = c.projection_.decoder.row(from);
+      lo(j) = lo0(from);
+      hi(j) = hi0(from);
+      imp[std::size_t(j)] = importance[std::size_t(from)];
+      c.order_[std::size_t(j)] = j;
+    }
+    c.projection_ = std::move(p);
+    importance = std::move(imp);
+  }
+  c.contiguous_ = true;
+  for (std::ptrdiff_t j = 0; j < k; ++j) c.contiguous_ = c.contiguous_ && c.order_[std::size_t(j)] == j;
+
+  // Bits per group: given, or the exact least predicted error at the target average.
+  std::vector<int> bits = opt.group_bits;
+  if (bits.empty()) {
+    std::vector<int> choices = opt.bit_choices;
+    std::sort(choices.begin(), choices.end(), std::greater<int>());
+    choices.erase(std::unique(choices.begin(), choices.end()), choices.end());
+    ETK_CHECK(opt.average_bits >= choices.back() - 1e-12 && opt.average_bits <= choices.front() + 1e-12,
+              "argument 'options.average_bits' (" << opt.average_bits << ") is outside the bit choices ["
+                                                  << choices.back() << ", " << choices.front() << "]");
+    OptionTable table(static_cast<std::size_t>(groups));
+    for (std::ptrdiff_t g = 0; g < groups; ++g) {
+      double imp = 0;
+      for (std::ptrdiff_t j = 0; j < c.group_size_; ++j)
+        imp += importance[std::size_t(c.order_[std::size_t(g * c.group_size_ + j)])];
+      for (int b : choices) {
+        const double levels = double((1 << b) - 1);
+        table[std::size_t(g)].push_back(Option{double(c.group_size_ * b), imp / (levels * levels)});
+      }
+    }
+    const AllocationResult a = exact_allocate(table, opt.average_bits * double(k));
+    for (int j : a.choice) bits.push_back(choices[std::size_t(j)]);
+  }
+
+  // Per-group grids over the calibration range of each channel, and the row layout.
+  for (std::ptrdiff_t g = 0; g < groups; ++g) {
+    std::vector<QuantParams> per_channel;
+    for (std::ptrdiff_t j = 0; j < c.group_size_; ++j) {
+      const std::ptrdiff_t ch = c.order_[std::size_t(g * c.group_size_ + j)];
+      per_channel.push_back(QuantParams::from_range(lo(ch), hi(ch), bits[std::size_t(g)], false));
+    }
+    c.grids_.push_back(QuantParams::stack(per_channel, 1));
+    c.offsets_.push_back(c.row_bytes_);
+    c.row_bytes_ += packed_bytes(std::size_t(c.group_size_), bits[std::size_t(g)]);
+  }
+  return c;
+}
+
+inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const CodecOptions& opt) {
+  return calibrate_codec(calib, opt, ConstMatrixView<float>(nullptr, 0, 0, Eigen::OuterStride<>(1)));
+}
+
+// Layer-wise allocation of compression ratios: candidates[l] lists layer l's options as
+// (bytes moved, measured damage) in any order; greedy (MPTQ-ViT style, by damage per byte
+// saved) from each layer's largest option down, under a total byte budget. The result's
+// choice indexes the caller's lists.
+struct CompressionCandidate {
+  double bytes = 0;
+  double damage = 0;
+};
+
+inline AllocationResult allocate_compression_ratios(
+    const std::vector<std::vector<CompressionCandidate>>& candidates, double budget_bytes) {
+  ETK_CHECK(!candidates.empty(), "argument 'candidates' is empty");
+  OptionTable table(candidates.size());
+  std::vector<std::vector<int>> index(candidates.size());
+  for (std::size_t l = 0; l < candidates.size(); ++l) {
+    ETK_CHECK(!candidates[l].empty(), "argument 'candidates': layer " << l << " has an empty candidate list");
+    index[l].resize(candidates[l].size());
+    std::iota(index[l].begin(), index[l].end(), 0);
+    std::stable_sort(index[l].begin(), index[l].end(), [&](int a, int b) {
+      return candidates[l][std::size_t(a)].bytes > candidates[l][std::size_t(b)].bytes;
+    });
+    for (int j : index[l]) table[l].push_back(Option{candidates[l][std::size_t(j)].bytes,
+                                                     candidates[l][std::size_t(j)].damage});
+  }
+  AllocationResult r = greedy_allocate(table, budget_bytes);
+  auto remap = [&](std::vector<int>& choice) {
+    for (std::size_t l = 0; l < choice.size(); ++l) choice[l] = index[l][std::size_t(choice[l])];
+  };
+  remap(r.choice);
+  for (auto& p : r.path) remap(p.choice);
+  return r;
+}
+
+}  // namespace search
+ETK_END_NAMESPACE

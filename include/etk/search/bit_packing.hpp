@@ -1,0 +1,42 @@
+// etk/search/bit_packing.hpp: codes of any width 1..8 packed end to end into bytes.
+//
+// The activation codec stores each channel group's codes at the group's own width, so it
+// needs every width, not only the two-per-byte int4 of etk/quant/uniform.hpp (whose
+// nibble order this layout shares at 4 bits). Layout: code i occupies bits
+// [i*bits, (i+1)*bits) of a little-endian bit stream (bit t is bit t%8 of byte t/8), so
+// n codes take exactly packed_bytes(n, bits) = ceil(n*bits/8) bytes and the unused high
+// bits of the last byte are 0. Codes wider than `bits` keep only their low bits.
+// Reference twin: reference/bit_packing.hpp; fast paths: detail/bit_packing_kernels.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "etk/config.hpp"
+#include "etk/core/checks.hpp"
+#include "etk/search/detail/bit_packing_kernels.hpp"
+
+ETK_BEGIN_NAMESPACE
+namespace search {
+
+inline std::size_t packed_bytes(std::size_t n, int bits) {
+  check::bits_in_range("bits", bits, 1, 8);
+  return (n * std::size_t(bits) + 7) / 8;
+}
+
+// out must hold packed_bytes(n, bits) bytes.
+inline void pack_bits(const std::uint8_t* codes, std::size_t n, int bits, std::uint8_t* out) {
+  check::bits_in_range("bits", bits, 1, 8);
+  ETK_CHECK(n == 0 || (codes != nullptr && out != nullptr), "argument 'codes' or 'out' is null");
+  detail::pack_bits_fast(codes, n, bits, out);
+}
+
+// codes must hold n bytes; each gets a value in [0, 2^bits).
+inline void unpack_bits(const std::uint8_t* in, std::size_t n, int bits, std::uint8_t* codes) {
+  check::bits_in_range("bits", bits, 1, 8);
+  ETK_CHECK(n == 0 || (codes != nullptr && in != nullptr), "argument 'in' or 'codes' is null");
+  detail::unpack_bits_fast(in, n, bits, codes);
+}
+
+}  // namespace search
+ETK_END_NAMESPACE

@@ -1,0 +1,352 @@
+// Tests of the LATTE kernel against its reference twin and against dense attention.
+// etk:isa-variants (built scalar, AVX2 and AVX-512 VNNI; each compared with the reference)
+#include <catch2/catch.hpp>
+#include <etk/attention/latte.hpp>
+#include <etk/attention/reference/latte.hpp>
+
+#include <limits>
+
+#include "support/latte_util.hpp"
+
+using latte_test::Heads;
+using latte_test::random_heads;
+
+namespace {
+
+const float kInf = std::numeric_limits<float>::infinity();
+const double kEps = std::numeric_limits<float>::epsilon();
+
+std::int64_t int_dot(const std::vector<std::int8_t>& a, const std::vector<std::int8_t>& b) {
+  std::int64_t s = 0;
+  for (std::size_t t = 0; t < a.size(); ++t) s += std::int64_t(a[t]) * b[t];
+  return s;
+}
+
+// Runs the kernel's own estimate + select + reuse path on raw int8 codes: one query, the
+// given keys (theta = +inf: every key survives); returns the exact scores.
+std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
+                                       const std::vector<std::vector<std::int8_t>>& keys) {
+  const auto d = std::ptrdiff_t(q.size());
+  const auto nk = std::ptrdiff_t(keys.size());
+  etk::latte::Workspace ws;
+  ws.resize(nk, d);
+  for (std::ptrdiff_t j = 0; j < nk; ++j)
+    etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.G, ws.Dp,
+                                       ws.kpack.data(), ws.k8.data(), ws.kl.data());
+  const std::int32_t corr =
+      etk::latte::scalar::pack_query_codes(q.data(), d, ws.qh.data(), ws.qh16.data(), ws.ql.data());
+  etk::latte::simd::estimate_tile(ws.qh.data(), 4 * ws.G, 1, ws.kpack.data(), ws.G, ws.nblk,
+                                  ws.E.data(), ws.ldE);
+  const std::int32_t lowest = std::numeric_limits<std::int32_t>::min();
+  REQUIRE(etk::latte::simd::select(ws.E.data(), nk, lowest, ws.idx.data()) == nk);
+  std::vector<std::int32_t> S(std::size_t(nk) + 16);
+  etk::latte::simd::exact_scores(ws.qh16.data(), ws.ql.data(), ws.k8.data(), ws.kl.data(), ws.Dp,
+                                 ws.E.data(), ws.idx.data(), nk, corr, S.data());
+  S.resize(std::size_t(nk));
+  return S;
+}
+
+struct Case {
+  std::ptrdiff_t heads, nq, nk, d, dv;
+};
+
+// |O_fast - O_ref| bound when both use the same logits l (int8 mode). The fast path's
+// weights 2^(l*log2e - lmax*log2e) (etk/attention/softmax.hpp): the fused exponent is
+// off by <= eps*(|lmax| + |l - lmax|)*log2e, i.e. a relative weight error <= 3*Lmax*eps
+// with Lmax bounding |l|, plus <= 8 eps from the polynomial and the scaling; the sum of
+// m <= nk weights and the P*V sums over m terms add <= m*eps each (relative to z and to
+// z*max|v|), the final scaling 1 eps; the double reference is exact at this scale.
+double same_logit_tol(std::ptrdiff_t nk, double lmax_abs, double vmax) {
+  return (2.0 * double(nk) + 16.0 + 3.0 * lmax_abs) * kEps * vmax;
+}
+
+}  // namespace
+
+TEST_CASE("reuse identity: 256*qH.kH + 16*(qH.kL + qL.kH) + qL.kL == q.k, lengths 1..257") {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (std::ptrdiff_t d = 1; d <= 257; ++d) {
+    std::vector<std::int8_t> q(static_cast<std::size_t>(d)), k(static_cast<std::size_t>(d));
+    for (int trial = 0; trial < 3; ++trial) {
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        q[std::size_t(t)] = std::int8_t(code(rng));
+        k[std::size_t(t)] = std::int8_t(code(rng));
+      }
+      if (trial == 1) std::fill(q.begin(), q.end(), std::int8_t(-128));
+      if (trial == 2) {
+        std::fill(q.begin(), q.end(), std::int8_t(127));
+        std::fill(k.begin(), k.end(), std::int8_t(-128));
+      }
+      std::int64_t hh = 0, mix = 0, ll = 0;
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        const int qh = etk::latte::nibble_hi(q[std::size_t(t)]), ql = etk::latte::nibble_lo(q[std::size_t(t)]);
+        const int kh = etk::latte::nibble_hi(k[std::size_t(t)]), kl = etk::latte::nibble_lo(k[std::size_t(t)]);
+        REQUIRE(qh >= -8);
+        REQUIRE(qh <= 7);
+        REQUIRE(ql >= 0);
+        REQUIRE(ql <= 15);
+        hh += qh * kh;
+        mix += qh * kl + ql * kh;
+        ll += ql * kl;
+      }
+      REQUIRE(256 * hh + 16 * mix + ll == int_dot(q, k));
+      // The kernel's path, on this key and 18 more (random, all -128, all 127), so that
+      // the batched survivor reduction and the 16-key blocks see full and ragged groups.
+      std::vector<std::vector<std::int8_t>> keys{k};
+      for (int extra = 0; extra < 18; ++extra) {
+        std::vector<std::int8_t> x(static_cast<std::size_t>(d));
+        for (auto& v : x) v = std::int8_t(extra == 0 ? -128 : extra == 1 ? 127 : code(rng));
+        keys.push_back(x);
+      }
+      const auto S = kernel_exact(q, keys);
+      for (std::size_t j = 0; j < keys.size(); ++j) REQUIRE(std::int64_t(S[j]) == int_dot(q, keys[j]));
+    }
+  }
+  // Every extreme pair, alone.
+  for (int a : {-128, -127, -1, 0, 1, 127})
+    for (int b : {-128, -127, -1, 0, 1, 127}) {
+      std::vector<std::int8_t> q{std::int8_t(a)}, k{std::int8_t(b)};
+      REQUIRE(std::int64_t(kernel_exact(q, {k})[0]) == std::int64_t(a) * b);
+    }
+}
+
+TEST_CASE("fast LATTE equals the reference: same kept sets, outputs within float rounding") {
+  std::mt19937 rng(11);
+  const std::ptrdiff_t lens[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 33, 63, 65};
+  const std::ptrdiff_t dims[] = {1, 3, 4, 15, 16, 17, 63, 64, 65, 130};
+  const float thetas[] = {0.0f, 0.3f, 1.5f, 4.0f, kInf};
+  std::uniform_int_distribution<int> pick(0, 1000);
+  for (int trial = 0; trial < 120; ++trial) {
+    Case c{1 + pick(rng) % 3, lens[pick(rng) % 14], lens[pick(rng) % 14], dims[pick(rng) % 10],
+           dims[pick(rng) % 10]};
+    const float sigma = 0.5f + 0.01f * float(pick(rng) % 300);
+    Heads Q = random_heads(c.heads, c.nq, c.d, rng, sigma), K = random_heads(c.heads, c.nk, c.d, rng, sigma),
+          V = random_heads(c.heads, c.nk, c.dv, rng);
+    Heads Of(c.heads, c.nq, c.dv), Or(c.heads, c.nq, c.dv);
+    etk::LatteParams p;
+    for (std::ptrdiff_t h = 0; h < c.heads; ++h) p.theta.push_back(thetas[pick(rng) % 5]);
+    p.causal = pick(rng) % 3 == 0;
+    if (pick(rng) % 4 == 0) p.key_length = pick(rng) % (c.nk + 1);
+    INFO("heads " << c.heads << " nq " << c.nq << " nk " << c.nk << " d " << c.d << " dv " << c.dv
+                  << " causal " << p.causal << " key_length " << p.key_length);
+    etk::LatteStats sf, sr;
+    etk::latte_attention(Q.view(), K.view(), V.view(), Of.mview(), p, &sf);
+    etk::reference::latte_attention(Q.view(), K.view(), V.view(), Or.mview(), p, &sr);
+    REQUIRE(sf.considered == sr.considered);
+    REQUIRE(sf.kept == sr.kept);
+    // Logits are at most softmax_scale * max|q| * max|k| * 1.01 (int8 rounding slack).
+    const double lmax = 1.01 * latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) /
+                        std::sqrt(double(c.d));
+    const double tol = same_logit_tol(c.nk, lmax, latte_test::max_abs(V.data));
+    for (std::size_t e = 0; e < Of.data.size(); ++e) REQUIRE(std::abs(Of.data[e] - Or.data[e]) <= tol);
+  }
+}
+
+TEST_CASE("theta = +inf keeps every key and reproduces dense attention") {
+  std::mt19937 rng(3);
+  for (std::ptrdiff_t n : {1, 7, 33, 65, 130}) {
+    for (std::ptrdiff_t d : {15, 64}) {
+      Heads Q = random_heads(2, n, d, rng), K = random_heads(2, n, d, rng), V = random_heads(2, n, d, rng);
+      Heads O(2, n, d);
+      etk::LatteParams p;
+      p.theta = {kInf};
+      p.scores = etk::LatteScores::fp32;
+      for (bool causal : {false, true}) {
+        p.causal = causal;
+        etk::LatteStats st;
+        etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+        for (std::size_t h = 0; h < 2; ++h) REQUIRE(st.kept[h] == st.considered[h]);
+        // Float logits differ from the double ones by <= d*eps*scale*|q||k| (dot product
+        // rounding, plus 1 eps for the scaling); that moves every p_j/z by <= 2 of it
+        // (relative), hence O by <= 2*dl*max|v|, on top of same_logit_tol.
+        const double qk = latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) / std::sqrt(double(d));
+        const double dl = (double(d) + 1.0) * kEps * qk;
+        const double vmax = latte_test::max_abs(V.data);
+        const double tol = 2.0 * dl * vmax + same_logit_tol(n, qk, vmax);
+        for (std::ptrdiff_t h = 0; h < 2; ++h)
+          for (std::ptrdiff_t i = 0; i < n; ++i) {
+            const auto ref = latte_test::dense_row(Q, K, V, h, i, 1.0 / std::sqrt(double(d)),
+                                                   causal ? i + 1 : n);
+            for (std::ptrdiff_t c = 0; c < d; ++c)
+              REQUIRE(std::abs(O.row(h, i)[c] - ref[std::size_t(c)]) <= tol);
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged") {
+  // Appending a component a_i to query i and a constant b to every key adds a_i*b to every
+  // score of row i (and a_i_H * b_H to every estimate of the row). With fixed scales the
+  // other codes do not move, so the kept set must be the same.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int trial = 0; trial < 60; ++trial) {
+    const std::ptrdiff_t nk = 40 + trial, d = 16;
+    Heads Q = random_heads(1, 1, d, rng, 1.5f), K = random_heads(1, nk, d, rng, 1.5f), V = random_heads(1, nk, 8, rng);
+    Heads Q2(1, 1, d + 1), K2(1, nk, d + 1), O(1, 1, 8);
+    for (std::ptrdiff_t t = 0; t < d; ++t) Q2.data[std::size_t(t)] = Q.data[std::size_t(t)];
+    Q2.data[std::size_t(d)] = 3.0f * nd(rng);
+    const float b = 2.0f * nd(rng);
+    for (std::ptrdiff_t j = 0; j < nk; ++j) {
+      for (std::ptrdiff_t t = 0; t < d; ++t) K2.row(0, j)[t] = K.row(0, j)[t];
+      K2.row(0, j)[d] = b;
+    }
+    etk::LatteParams p;
+    p.theta = {0.2f + 0.1f * float(trial % 20)};
+    p.q_scale = {0.05f};
+    p.k_scale = {0.05f};
+    p.softmax_scale = 0.25f;
+    etk::LatteStats s1, s2;
+    etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &s1);
+    etk::latte_attention(Q2.view(), K2.view(), V.view(), O.mview(), p, &s2);
+    REQUIRE(s1.kept[0] == s2.kept[0]);
+    REQUIRE(s1.kept[0] >= 1);
+    REQUIRE(s1.kept[0] < nk);  // the property is not vacuous: something was filtered
+  }
+}
+
+TEST_CASE("theta = 0 keeps exactly the best-estimate key(s); ties survive") {
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::ptrdiff_t nk = 1 + trial * 3, d = 17;
+    Heads Q = random_heads(1, 1, d, rng), K = random_heads(1, nk, d, rng), V = random_heads(1, nk, 5, rng);
+    // Duplicate a key so that ties occur.
+    if (nk > 2) std::copy(K.row(0, 0), K.row(0, 0) + d, K.row(0, nk - 1));
+    Heads O(1, 1, 5);
+    etk::LatteParams p;
+    p.theta = {0.0f};
+    etk::LatteStats st;
+    etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+    // Count the keys with the maximal MS4B estimate directly.
+    const float sq = etk::latte::maxabs_scale(Q.data.data(), 1, d, d);
+    const float sk = etk::latte::maxabs_scale(K.data.data(), nk, d, d);
+    std::vector<int> e(std::size_t(nk), 0);
+    for (std::ptrdiff_t j = 0; j < nk; ++j)
+      for (std::ptrdiff_t t = 0; t < d; ++t)
+        e[std::size_t(j)] += etk::latte::nibble_hi(etk::latte::quantize(Q.data[std::size_t(t)], 1.0f / sq)) *
+                             etk::latte::nibble_hi(etk::latte::quantize(K.row(0, j)[t], 1.0f / sk));
+    const int emax = *std::max_element(e.begin(), e.end());
+    REQUIRE(st.kept[0] == std::count(e.begin(), e.end(), emax));
+  }
+}
+
+TEST_CASE("zero rows: every score ties, every key survives") {
+  std::mt19937 rng(2);
+  const std::ptrdiff_t n = 37, d = 15;
+  Heads Q = random_heads(1, n, d, rng), K = random_heads(1, n, d, rng), V = random_heads(1, n, 4, rng);
+  std::fill(Q.row(0, 5), Q.row(0, 5) + d, 0.0f);
+  Heads O(1, n, 4);
+  etk::LatteParams p;
+  p.theta = {0.0f};
+  etk::LatteStats st;
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+  // Row 5 keeps all n keys; every other row keeps >= 1.
+  REQUIRE(st.kept[0] >= n + (n - 1));
+  // Row 5's output is the plain mean of V (all scores exactly 0, all weights exactly 1,
+  // so only the sums round: <= (2n + 1) eps * max|v|).
+  for (std::ptrdiff_t c = 0; c < 4; ++c) {
+    double mean = 0;
+    for (std::ptrdiff_t j = 0; j < n; ++j) mean += V.row(0, j)[c];
+    mean /= double(n);
+    REQUIRE(std::abs(O.row(0, 5)[c] - mean) <= (2.0 * n + 8) * kEps * latte_test::max_abs(V.data));
+  }
+  // All-zero K: all n*n pairs tie and survive.
+  std::fill(K.data.begin(), K.data.end(), 0.0f);
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+  REQUIRE(st.kept[0] == n * n);
+  REQUIRE(st.filtered(0) == 0);
+}
+
+TEST_CASE("masks: padding keys and fully masked rows") {
+  std::mt19937 rng(4);
+  const std::ptrdiff_t n = 20, d = 8;
+  Heads Q = random_heads(1, n, d, rng), K = random_heads(1, n, d, rng), V = random_heads(1, n, d, rng);
+  Heads O(1, n, d);
+  etk::LatteParams p;
+  p.theta = {kInf};
+  p.key_length = 0;
+  etk::LatteStats st;
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+  for (float v : O.data) REQUIRE(v == 0.0f);
+  REQUIRE(st.considered[0] == 0);
+  p.key_length = 6;
+  p.causal = true;  // query i sees min(6, i + 1) keys
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+  std::int64_t expect = 0;
+  for (std::ptrdiff_t i = 0; i < n; ++i) expect += std::min<std::ptrdiff_t>(6, i + 1);
+  REQUIRE(st.considered[0] == expect);
+  REQUIRE(st.kept[0] == expect);
+}
+
+TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument") {
+  std::mt19937 rng(1);
+  Heads Q = random_heads(2, 5, 4, rng), K = random_heads(2, 6, 4, rng), V = random_heads(2, 6, 3, rng);
+  Heads O(2, 5, 3);
+  etk::LatteParams ok;
+  ok.theta = {1.0f, 2.0f};
+  using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
+                      etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
+                      etk::LatteStats*);
+  for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)}) {
+    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), ok, nullptr));
+    auto expect = [&](etk::HeadsView<const float> q, etk::HeadsView<const float> k,
+                      etk::HeadsView<const float> v, etk::HeadsView<float> o,
+                      const etk::LatteParams& p, const char* name) {
+      CHECK_THROWS_AS(fn(q, k, v, o, p, nullptr), etk::invalid_argument);
+      CHECK_THROWS_WITH(fn(q, k, v, o, p, nullptr), Catch::Contains(name));
+    };
+    Heads K3 = random_heads(3, 6, 4, rng), Kd = random_heads(2, 6, 5, rng), V5 = random_heads(2, 5, 3, rng);
+    Heads Ow(2, 5, 4);
+    expect(Q.view(), K3.view(), V.view(), O.mview(), ok, "'K'");
+    expect(Q.view(), Kd.view(), V.view(), O.mview(), ok, "'K'");
+    expect(Q.view(), K.view(), V5.view(), O.mview(), ok, "'V'");
+    expect(Q.view(), K.view(), V.view(), Ow.mview(), ok, "'O'");
+    // dim 0 and empty sequences.
+    expect({Q.data.data(), 2, 5, 0}, K.view(), V.view(), O.mview(), ok, "'Q'");
+    expect(Q.view(), {K.data.data(), 2, 0, 4}, V.view(), O.mview(), ok, "'K'");
+    expect({Q.data.data(), 2, 0, 4}, K.view(), V.view(), O.mview(), ok, "'Q'");
+    // Thresholds.
+    for (float bad : {-0.5f, std::numeric_limits<float>::quiet_NaN(), -kInf}) {
+      etk::LatteParams p = ok;
+      p.theta[1] = bad;
+      expect(Q.view(), K.view(), V.view(), O.mview(), p, "params.theta");
+    }
+    etk::LatteParams p3 = ok;
+    p3.theta = {1.0f, 1.0f, 1.0f};
+    expect(Q.view(), K.view(), V.view(), O.mview(), p3, "params.theta");
+    // Scales.
+    for (float bad : {0.0f, -1.0f, kInf, std::numeric_limits<float>::quiet_NaN()}) {
+      etk::LatteParams p = ok;
+      p.q_scale = {1.0f, bad};
+      expect(Q.view(), K.view(), V.view(), O.mview(), p, "params.q_scale");
+      p = ok;
+      p.k_scale = {bad, 1.0f};
+      expect(Q.view(), K.view(), V.view(), O.mview(), p, "params.k_scale");
+    }
+    etk::LatteParams ps = ok;
+    ps.k_scale = {1.0f};
+    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.k_scale");
+    ps = ok;
+    ps.softmax_scale = -1.0f;
+    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.softmax_scale");
+    ps = ok;
+    ps.key_length = 7;
+    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.key_length");
+    // Non-finite data.
+    for (Heads* x : {&Q, &K, &V}) {
+      const float keep = x->data[3];
+      x->data[3] = std::numeric_limits<float>::quiet_NaN();
+      const char* name = x == &Q ? "'Q'" : x == &K ? "'K'" : "'V'";
+      expect(Q.view(), K.view(), V.view(), O.mview(), ok, name);
+      x->data[3] = keep;
+    }
+    // A head dim beyond the int32 bound.
+    const std::ptrdiff_t big = etk::latte::kMaxDim + 1;
+    Heads Qb(1, 1, big), Kb(1, 1, big), Vb(1, 1, 1);
+    Heads Ob(1, 1, 1);
+    etk::LatteParams p1;
+    p1.theta = {1.0f};
+    expect(Qb.view(), Kb.view(), Vb.view(), Ob.mview(), p1, "'Q'");
+  }
+}
