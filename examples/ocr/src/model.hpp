@@ -132,6 +132,7 @@ class Runner {
   void layer_norm_hooked(const LayerNormWeights& w, const float* x, int rows, float* y, int block, int index,
                          const Hooks& hooks);
   void block(int b, int& T, const Hooks& hooks, float* canvas);
+  void prune(const PruneFn& fn, int b, const float* probs, int& T, float* canvas);
   void transformer(const Step& s, const Hooks& hooks);
   void head(const Step& s, const Hooks& hooks, Probs& out);
   const Model* m_;

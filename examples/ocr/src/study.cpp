@@ -20,7 +20,7 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 bool hooks_empty(const Hooks& h) {
-  if (h.attention || h.on_probs || h.prune || h.weights || h.activation || h.gemm) return false;
+  if (h.attention || h.on_probs || h.prune || h.prune_after_block || h.weights || h.activation || h.gemm) return false;
   for (const auto& f : h.nonlinearity)
     if (f) return false;
   return true;
