@@ -33,7 +33,7 @@ std::string xml(const std::string& s) {
 
 void write_markdown(std::ostream& os, const std::vector<RowResult>& rows) {
   os << "| technique | setting | set | effect | char acc % | exact lines % | change vs float (pp chars) "
-        "| mean KL vs float | ms/line | agreement w/ reference % |\n";
+        "| mean KL vs float | ms/line (CPU) | agreement w/ reference % |\n";
   os << "|---|---|---|---|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     os << "| " << r.technique << " | " << r.setting << " | " << set_name(r.set) << " | " << effect_text(r.effect)
@@ -42,7 +42,8 @@ void write_markdown(std::ostream& os, const std::vector<RowResult>& rows) {
        << (r.cached ? "*" : "") << " | " << (r.agreement < 0 ? std::string("-") : f("%.2f", 100 * r.agreement))
        << " |\n";
   }
-  os << "\n`*` started from the cached backbone output: time = float backbone time + the measured rest.\n";
+  os << "\nms/line: CPU time of the thread per line (single-threaded). `*`: started from the cached backbone "
+        "output; time = the float backbone's time + the measured rest.\n";
 }
 
 void write_csv(std::ostream& os, const std::vector<RowResult>& rows) {
