@@ -12,12 +12,9 @@
 // key) pairs per second; filtered = measured share of keys filtered.
 #include <benchmark/benchmark.h>
 
+#include <etk/attention/dense.hpp>
 #include <etk/attention/latte.hpp>
 #include <etk/attention/latte_threshold.hpp>
-#if __has_include(<etk/attention/dense.hpp>)
-#include <etk/attention/dense.hpp>
-#define ETK_BM_HAVE_DENSE 1
-#endif
 
 #include <map>
 #include <memory>
@@ -92,7 +89,6 @@ void BM_latte(benchmark::State& state) {
   state.counters["filtered"] = st.filtered_fraction();
 }
 
-#if defined(ETK_BM_HAVE_DENSE)
 void BM_dense(benchmark::State& state) {
   const std::ptrdiff_t n = state.range(0);
   Inputs& in = const_cast<Inputs&>(inputs(n));
@@ -102,7 +98,6 @@ void BM_dense(benchmark::State& state) {
   }
   set_counters(state, n);
 }
-#endif
 
 void sweep(benchmark::internal::Benchmark* b, bool latte) {
   for (std::int64_t n : {256, 512, 1024, 2048, 4096}) {
@@ -116,9 +111,9 @@ void sweep(benchmark::internal::Benchmark* b, bool latte) {
 
 }  // namespace
 
-#if defined(ETK_BM_HAVE_DENSE)
-BENCHMARK(BM_dense)->Apply([](benchmark::internal::Benchmark* b) { sweep(b, false); });
-#endif
+BENCHMARK(BM_dense)->ArgNames({"seq"})->Apply([](benchmark::internal::Benchmark* b) {
+  sweep(b, false);
+});
 BENCHMARK(BM_latte)->ArgNames({"seq", "keep%"})->Apply([](benchmark::internal::Benchmark* b) {
   sweep(b, true);
 });

@@ -28,3 +28,7 @@
 #include "etk/lut/table_io.hpp"
 #include "etk/lut/tables.hpp"
 #include "etk/lut/integer_ops.hpp"
+#include "etk/attention/latte_params.hpp"
+#include "etk/attention/latte.hpp"
+#include "etk/attention/latte_threshold.hpp"
+#include "etk/attention/reference/latte.hpp"
