@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "render.hpp"
 
@@ -28,6 +29,13 @@ bool hooks_empty(const Hooks& h) {
   for (const auto& f : h.nonlinearity)
     if (f) return false;
   return true;
+}
+}  // namespace
+
+namespace {
+std::mutex& prepare_mutex() {
+  static std::mutex m;
+  return m;
 }
 }  // namespace
 
@@ -65,6 +73,9 @@ void Study::add(const std::string& technique, const std::string& setting, Set se
 }
 
 Study::SetState& Study::state(Set s) {
+  auto it = sets_.find(s);  // no insertion once rows run: sets are prepared before
+  if (it != sets_.end() && it->second.ready) return it->second;
+  std::lock_guard<std::mutex> lock(prepare_mutex());
   SetState& st = sets_[s];
   if (!st.ready) prepare(s);
   return st;
@@ -220,8 +231,27 @@ std::vector<RowResult> Study::evaluate_all() {
   for (const auto& u : used)
     if (!sets_[u.first].ready) total_lines_ += count(u.first);
   for (const auto& r : rows_) total_lines_ += count(r.set);
-  std::vector<RowResult> out;
-  for (const auto& r : rows_) out.push_back(evaluate(r));
+  for (const auto& u : used) state(u.first);  // the float pass first, single-threaded
+  std::vector<RowResult> out(rows_.size());
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < rows_.size();) {
+      try {
+        out[i] = evaluate(rows_[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next = rows_.size();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, opts_.jobs); ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   // Change vs the float row of the same set.
   for (auto& r : out) {
     const SetState& st = sets_[r.set];
@@ -240,12 +270,12 @@ std::vector<RowResult> Study::evaluate_all() {
 
 void Study::progress(size_t done, const std::string& what) {
   if (!opts_.progress) return;
-  static double last = 0;
   static const bool tty = isatty(2);
+  std::lock_guard<std::mutex> lock(progress_mutex_);
   const double t = now_s();
   const size_t total = std::max(total_lines_, done);
-  if (t - last < (tty ? 0.2 : 5.0) && done != total) return;
-  last = t;
+  if (t - last_progress_ < (tty ? 0.2 : 5.0) && done != total) return;
+  last_progress_ = t;
   const double el = t - t_start_;
   const double rate = el > 0 ? done / el : 0;
   const double eta = rate > 0 ? double(total - done) / rate : 0;
