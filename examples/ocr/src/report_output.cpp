@@ -88,7 +88,9 @@ void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
     if (xmax - xmin < 1e-9) { xmin -= 1; xmax += 1; }
     if (ymax - ymin < 0.5) { ymin -= 0.25; ymax += 0.25; }
     const double pad = 0.05 * (ymax - ymin);
-    ymin -= pad; ymax += pad;
+    ymin = std::max(0.0, ymin - pad);
+    ymax = std::min(100.0, ymax + pad);
+    if (ymax - ymin < 0.5) ymin = ymax - 0.5;
     auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
     auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
     os << "<g><rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
