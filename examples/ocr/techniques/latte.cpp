@@ -2,7 +2,7 @@
 // by etk::latte_attention (int8 estimate filter, exact int8 scores for survivors), with
 // per-block, per-head thresholds
 //  (a) calibrated for keep ratios 50/25/15/10% (latte_calibrate_keep_ratio), and
-//  (b) trained with latte_train_thresholds at several lambda,
+//  (b) trained with latte_train_thresholds at lambda 0.1/0.5/2/8,
 // both from the q/k/v of the first lines of the same set (32 short lines, 8 long ones;
 // recorded once per set with dense attention). The effect column is the share of keys filtered over both
 // blocks; the per-block, per-head shares are printed to stderr when a row finishes.
@@ -150,7 +150,7 @@ ETK_OCR_TECHNIQUE(latte, 10) {
                   }
                   use_latte(run, theta, sname + " calibrated keep " + std::to_string(keep) + "%");
                 });
-    for (double lambda : {0.02, 0.1, 0.5})
+    for (double lambda : {0.1, 0.5, 2.0, 8.0})
       study.add("LATTE", "trained lambda " + ocr::fmt(lambda), set,
                 [get, set, lambda, sname](ocr::Run& run) {
                   const auto rec = get(set);
