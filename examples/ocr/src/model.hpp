@@ -34,7 +34,8 @@ struct Layer {
   RowMatrixXf w;
   std::vector<float> bias;
   int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, group = 1;
-  std::vector<float> w_taps;  // depthwise only: [kh*kw, C], rebuilt by prepare()
+  std::vector<float> w_taps;    // depthwise only: [kh*kw, C], rebuilt by prepare()
+  std::vector<float> w_packed;  // others: panels for gemm_packed, rebuilt by prepare()
   void prepare();
 };
 
@@ -119,8 +120,9 @@ class Runner {
   const Model& model() const { return *m_; }
   // Wall time of the backbone part of the last run() (everything before the blocks).
   double last_backbone_seconds() const { return backbone_s_; }
-  // When set, exec adds each step's wall time to (*profile)[step index].
+  // When set, exec adds each step's thread CPU time to (*profile)[step index].
   std::vector<double>* profile = nullptr;
+  const Buffer& buffer(int id) const { return bufs_.at(size_t(id)); }
 
  private:
   void exec(size_t first, size_t last, const Hooks& hooks);

@@ -237,9 +237,10 @@ std::vector<RowResult> Study::evaluate_all() {
 void Study::progress(size_t done, const std::string& what) {
   if (!opts_.progress) return;
   static double last = 0;
+  static const bool tty = isatty(2);
   const double t = now_s();
   const size_t total = std::max(total_lines_, done);
-  if (t - last < 0.2 && done != total) return;
+  if (t - last < (tty ? 0.2 : 5.0) && done != total) return;
   last = t;
   const double el = t - t_start_;
   const double rate = el > 0 ? done / el : 0;
@@ -247,8 +248,8 @@ void Study::progress(size_t done, const std::string& what) {
   const int W = 30, fill = total ? int(W * double(done) / double(total)) : 0;
   std::string bar(size_t(fill), '#');
   bar.resize(W, '.');
-  std::fprintf(stderr, "\r[%s] %zu/%zu lines %6.1f lines/s ETA %3d:%02d  %-40.40s", bar.c_str(), done, total, rate,
-               int(eta) / 60, int(eta) % 60, what.c_str());
+  std::fprintf(stderr, "%s[%s] %zu/%zu lines %6.1f lines/s ETA %3d:%02d  %-40.40s%s", tty ? "\r" : "", bar.c_str(),
+               done, total, rate, int(eta) / 60, int(eta) % 60, what.c_str(), tty ? "" : "\n");
   std::fflush(stderr);
 }
 

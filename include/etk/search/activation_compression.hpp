@@ -126,10 +126,10 @@ class ActivationCodec {
         } else {
           dequantize<std::uint8_t>(codes, grids_[std::size_t(g)],
                                    matrix_view(s.values.data(), n, group_size_, group_size_));
+          const std::ptrdiff_t* idx = order_.data() + g * group_size_;
           for (std::ptrdiff_t r = 0; r < n; ++r)
             for (std::ptrdiff_t j = 0; j < group_size_; ++j)
-              zdata[r * zstride + order_[std::size_t(g * group_size_ + j)]] =
-                  s.values[std::size_t(r * group_size_ + j)];
+              zdata[r * zstride + idx[j]] = s.values[std::size_t(r * group_size_ + j)];
         }
       }
       if (projected_)
@@ -164,9 +164,12 @@ class ActivationCodec {
   ConstMatrixView<float> group_values(ConstMatrixView<float> z, std::ptrdiff_t g, std::ptrdiff_t n,
                                       Scratch& s) const {
     if (contiguous_) return matrix_view(z.data() + g * group_size_, n, group_size_, z.outerStride());
-    for (std::ptrdiff_t r = 0; r < n; ++r)
-      for (std::ptrdiff_t j = 0; j < group_size_; ++j)
-        s.values[std::size_t(r * group_size_ + j)] = z(r, order_[std::size_t(g * group_size_ + j)]);
+    const std::ptrdiff_t* idx = order_.data() + g * group_size_;
+    for (std::ptrdiff_t r = 0; r < n; ++r) {
+      const float* row = z.data() + r * z.outerStride();
+      float* dst = s.values.data() + r * group_size_;
+      for (std::ptrdiff_t j = 0; j < group_size_; ++j) dst[j] = row[idx[j]];
+    }
     return matrix_view(static_cast<const float*>(s.values.data()), n, group_size_, group_size_);
   }
 
@@ -235,7 +238,7 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
   // Calibration statistics of the coded channels.
   RowMatrixXf z = calib;
   if (c.projected_) z = (calib.rowwise() - c.projection_.mean) * c.projection_.encoder;
-  const Eigen::RowVectorXf lo = z.colwise().minCoeff(), hi = z.colwise().maxCoeff();
+  const Eigen::RowVectorXf lo0 = z.colwise().minCoeff(), hi0 = z.colwise().maxCoeff();
   Eigen::VectorXd weight = Eigen::VectorXd::Ones(k);  // downstream gain of each coded channel
   if (c.projected_ && has_w)
     weight = (c.projection_.decoder.cast<double>() * next_weight.cast<double>()).rowwise().squaredNorm();
@@ -245,7 +248,7 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     weight = next_weight.cast<double>().rowwise().squaredNorm();
   std::vector<double> importance(static_cast<std::size_t>(k));
   for (std::ptrdiff_t j = 0; j < k; ++j) {
-    const double range = double(hi(j)) - double(lo(j));
+    const double range = double(hi0(j)) - double(lo0(j));
     importance[std::size_t(j)] = range * range * weight(j) / 12.0;
   }
   c.order_.resize(std::size_t(k));
@@ -253,6 +256,28 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
   std::stable_sort(c.order_.begin(), c.order_.end(), [&](std::ptrdiff_t a, std::ptrdiff_t b) {
     return importance[std::size_t(a)] > importance[std::size_t(b)];
   });
+  // Inside a group the order does not matter (one width): keep channel order there, so
+  // a single group, or groups that happen to be runs, need no gather.
+  for (std::ptrdiff_t g = 0; g < groups; ++g)
+    std::sort(c.order_.begin() + g * c.group_size_, c.order_.begin() + (g + 1) * c.group_size_);
+  // A projection absorbs the permutation: reorder the encoder's columns and the decoder's
+  // rows so that coefficients come out in group order.
+  Eigen::RowVectorXf lo = lo0, hi = hi0;
+  if (c.projected_) {
+    LinearProjection p = c.projection_;
+    std::vector<double> imp(importance.size());
+    for (std::ptrdiff_t j = 0; j < k; ++j) {
+      const std::ptrdiff_t from = c.order_[std::size_t(j)];
+      p.encoder.col(j) = c.projection_.encoder.col(from);
+      p.decoder.row(j) = c.projection_.decoder.row(from);
+      lo(j) = lo0(from);
+      hi(j) = hi0(from);
+      imp[std::size_t(j)] = importance[std::size_t(from)];
+      c.order_[std::size_t(j)] = j;
+    }
+    c.projection_ = std::move(p);
+    importance = std::move(imp);
+  }
   c.contiguous_ = true;
   for (std::ptrdiff_t j = 0; j < k; ++j) c.contiguous_ = c.contiguous_ && c.order_[std::size_t(j)] == j;
 

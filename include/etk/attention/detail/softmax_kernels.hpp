@@ -83,6 +83,14 @@ inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
       pm1 = pmax(pm1, ploadu<P>(x + j + W));
     }
   }
+  for (; j + W <= n; j += W) {
+    P a = ploadu<P>(x + j);
+    if (bias) {
+      a = padd(a, ploadu<P>(bias + j));
+      pstoreu(x + j, a);
+    }
+    pm0 = pmax(pm0, a);
+  }
   m = predux_max(pmax(pm0, pm1));
 #endif
   for (; j < n; ++j) {
@@ -112,6 +120,11 @@ inline float exp2_shift_sum(float* x, std::ptrdiff_t n, float shift, float mult)
     pstoreu(x + j + W, b);
     s0 = padd(s0, a);
     s1 = padd(s1, b);
+  }
+  for (; j + W <= n; j += W) {
+    const P a = pexp2_nonpositive(pmin(pmadd(ploadu<P>(x + j), pmult, poff), pzero(pmult)));
+    pstoreu(x + j, a);
+    s0 = padd(s0, a);
   }
   for (; j < n; j += W) {  // ragged tail through a padded packet: same arithmetic
     const std::ptrdiff_t len = std::min(W, n - j);
