@@ -203,7 +203,7 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
                                 double theta, double T, std::vector<double>& out,
                                 const double* dO, std::vector<double>* dq,
                                 std::vector<double>* dk, std::vector<double>* dv) {
-  const std::ptrdiff_t nq = s.Q.seq, nk = s.K.seq, d = s.Q.dim, dvd = s.V.dim;
+  const std::ptrdiff_t nq = s.Q.seq, d = s.Q.dim, dvd = s.V.dim;
   LatteParams p = base;
   p.theta.assign(1, 0.0f);
   const HeadScales sc = head_scales(p, h, s.Q, s.K);
