@@ -28,3 +28,8 @@
 #include "etk/lut/table_io.hpp"
 #include "etk/lut/tables.hpp"
 #include "etk/lut/integer_ops.hpp"
+#include "etk/search/allocation.hpp"
+#include "etk/search/mixed_precision.hpp"
+#include "etk/search/bit_packing.hpp"
+#include "etk/search/projection.hpp"
+#include "etk/search/activation_compression.hpp"
