@@ -17,6 +17,12 @@ bool Hooks::uses_backbone() const {
          bool(get(Nonlinearity::HardSwish)) || bool(get(Nonlinearity::HardSigmoid));
 }
 
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 Runner::Runner(const Model& m) : m_(&m), bufs_(m.num_buffers) {}
 
 void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, BackboneCache* save) {
@@ -24,9 +30,9 @@ void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, 
   image_ = image;
   width_ = width;
   out_ = &out;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = thread_cpu_seconds();
   exec(0, m_->transformer_step, hooks);
-  backbone_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  backbone_s_ = thread_cpu_seconds() - t0;
   if (save) {
     save->buffers.resize(m_->cache_buffers.size());
     for (size_t i = 0; i < m_->cache_buffers.size(); ++i) {
@@ -57,15 +63,10 @@ void Runner::exec(size_t first, size_t last, const Hooks& hooks) {
     return;
   }
   profile->resize(m_->steps.size());
-  auto cpu = [] {  // thread CPU time: what a loaded machine distorts least
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-  };
   for (size_t i = first; i < last; ++i) {
-    const double t0 = cpu();
+    const double t0 = thread_cpu_seconds();
     exec_step(m_->steps[i], hooks);
-    (*profile)[i] += cpu() - t0;
+    (*profile)[i] += thread_cpu_seconds() - t0;
   }
 }
 
