@@ -4,7 +4,7 @@
 //   strings --images F --width W [--count N]          decoded strings, one per line
 //   fixture --out FILE --spec F:W:i,j,... [--spec ...] [--topk K]
 //           probabilities fixture for tests (format in examples/ocr/tests/fixture.hpp)
-//   bench   --images F --width W [--count N] [--threads T]   ms/line (after 3 warm-ups)
+//   bench   --images F --width W [--count N] [--threads T]   wall and CPU ms/line (after 3 warm-ups)
 // Environment: ETK_CACHE (onnxruntime-node in $ETK_CACHE/npm), ETK_MODEL_DIR.
 'use strict';
 const fs = require('fs');
@@ -117,9 +117,13 @@ async function main() {
     const s = await session(a.threads ? +a.threads : 1);
     for (let i = 0; i < Math.min(3, n); ++i) await run(s, im.get(i), width);
     const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < n; ++i) await run(s, im.get(i), width);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    process.stdout.write(`${(ms / n).toFixed(3)}\n`);
+    const c = process.cpuUsage(c0);
+    const cpu = (c.user + c.system) / 1e3;
+    // wall ms/line and CPU ms/line (all threads of the process)
+    process.stdout.write(`${(ms / n).toFixed(3)} ${(cpu / n).toFixed(3)}\n`);
   } else {
     throw new Error('usage: ort-reference.js strings|fixture|bench ...');
   }

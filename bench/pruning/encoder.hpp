@@ -14,10 +14,7 @@
 // The dense forward uses dense_attention (no probabilities).
 #pragma once
 
-#if __has_include(<etk/attention/dense.hpp>)
 #include <etk/attention/dense.hpp>
-#define PRUNING_BENCH_ETK_DENSE 1
-#endif
 #include <etk/pruning/compact.hpp>
 #include <etk/pruning/ltp.hpp>
 #include <etk/pruning/token_importance.hpp>
@@ -55,23 +52,6 @@ inline RowMatrixXf random_matrix(std::ptrdiff_t r, std::ptrdiff_t c, float sd, s
   return m;
 }
 
-#if !defined(PRUNING_BENCH_ETK_DENSE)
-// Stand-in until etk's dense attention is on main: one head, probabilities materialised.
-inline void attend(etk::HeadsView<const float> q, etk::HeadsView<const float> k,
-                   etk::HeadsView<const float> v, etk::HeadsView<float> o, float* probs) {
-  const auto n = q.seq, nk = k.seq;
-  thread_local RowMatrixXf local;
-  if (!probs) local.resize(n, nk);
-  auto p = etk::matrix_view(probs ? probs : local.data(), n, nk, nk);
-  p.noalias() = (q.head(0) * k.head(0).transpose()) * (1.0f / std::sqrt(float(q.dim)));
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    auto r = p.row(i).array();
-    r = (r - r.maxCoeff()).exp();
-    r *= 1.0f / r.sum();
-  }
-  o.head(0).noalias() = p * v.head(0);
-}
-#endif
 
 // Multi-head attention of q, k, v (any head and row strides, e.g. interleaved heads of a
 // QKV GEMM output), head by head. With `acc`: probabilities of each head into `probs`
@@ -81,14 +61,8 @@ inline void dense_attention_all_heads(etk::HeadsView<const float> q, etk::HeadsV
                                       etk::HeadsView<const float> v, etk::HeadsView<float> o,
                                       etk::ImportanceAccumulator<float>* acc = nullptr,
                                       float* probs = nullptr, double* acc_seconds = nullptr) {
-  auto one = [](auto view, std::ptrdiff_t h) {
-    view.data += h * view.head_stride;
-    view.heads = 1;
-    view.head_stride = view.seq * view.row_stride;
-    return view;
-  };
+  auto one = [](const auto& view, std::ptrdiff_t h) { return etk::heads_slice(view, h); };
   for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
-#if defined(PRUNING_BENCH_ETK_DENSE)
     etk::AttentionParams p;
     p.check_finite = false;
     if (!acc) {
@@ -97,10 +71,6 @@ inline void dense_attention_all_heads(etk::HeadsView<const float> q, etk::HeadsV
     }
     etk::dense_attention_with_probs(one(q, h), one(k, h), one(v, h), one(o, h),
                                     etk::HeadsView<float>(probs, 1, q.seq, k.seq), p);
-#else
-    attend(one(q, h), one(k, h), one(v, h), one(o, h), acc ? probs : nullptr);
-    if (!acc) continue;
-#endif
     const auto t0 = Clock::now();
     acc->add(probs, q.seq, k.seq);
     if (acc_seconds) *acc_seconds += std::chrono::duration<double>(Clock::now() - t0).count();

@@ -3,11 +3,15 @@
 //   ocr_tool dump OUTDIR [data options]    images.f32 ([N,3,48,W] float32) + lines.txt
 //   ocr_tool read [data options]           read the lines, print truth / output / time
 //   ocr_tool probs IMAGES.f32 W N OUT.f32  run N images of width W, write [N,T,C] probs
+//   ocr_tool bench IMAGES.f32 W N THREADS  ms per line, lines shared out to THREADS runners
+//   ocr_tool profile IMAGES.f32 W N        wall time per compiled step
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "cli.hpp"
 #include "ctc.hpp"
@@ -48,10 +52,47 @@ int main(int argc, char** argv) try {
     for (double v : prof) total += v;
     for (size_t i = 0; i < m.steps.size(); ++i) {
       const Step& s = m.steps[i];
-      std::printf("%3zu %-16s %-8d %-20s %8.3f ms\n", i, s.name.c_str(), int(s.kind),
-                  s.layer >= 0 ? m.layers[s.layer].info.name.c_str() : "", 1e3 * prof[i] / N);
+      const Buffer& y = r.buffer(s.out);
+      double gf = 0;
+      if (s.layer >= 0) gf = 2.0 * y.h * y.w * m.layers[s.layer].info.k * (s.kind == Step::Kind::Conv && m.layers[s.layer].info.kind == LayerInfo::Kind::Depthwise ? 1 : m.layers[s.layer].info.out) / 1e9;
+      if (s.kind == Step::Kind::Head) gf = 2.0 * r.buffer(s.in).w * m.layers[s.layer].info.k * m.layers[s.layer].info.out / 1e9;
+      std::printf("%3zu %-16s %-8d %-20s %8.3f ms %4dx%-4dx%-4d %6.1f GF/s\n", i, s.name.c_str(), int(s.kind),
+                  s.layer >= 0 ? m.layers[s.layer].info.name.c_str() : "", 1e3 * prof[i] / N, y.h, y.w, y.c,
+                  gf / (prof[i] / N + 1e-12));
     }
     std::printf("total %.3f ms/line\n", 1e3 * total / N);
+    return 0;
+  }
+  if (cmd == "bench") {  // bench IMAGES.f32 W N THREADS: ms per line (after 3 warm-ups)
+    if (argc < 6) throw std::invalid_argument("bench IMAGES.f32 W N THREADS");
+    const int W = std::atoi(argv[3]), N = std::atoi(argv[4]), threads = std::atoi(argv[5]);
+    if (W <= 0 || N <= 0 || threads <= 0) throw std::invalid_argument("bench: W, N, THREADS must be positive");
+    Model m = Model::load(mdir + "/ch_PP-OCRv4_rec_infer.onnx");
+    std::ifstream in(argv[2], std::ios::binary);
+    const size_t per = size_t(3) * 48 * W;
+    std::vector<float> img(per * N);
+    in.read(reinterpret_cast<char*>(img.data()), img.size() * 4);
+    if (!in) throw std::runtime_error("bench: fewer than N images in the file");
+    // Lines are shared out to `threads` runners (one per thread).
+    auto work = [&](int tid, int count) {
+      Runner r(m);
+      Probs p;
+      for (int i = tid; i < count; i += threads) r.run(img.data() + per * size_t(i % N), W, Hooks{}, p);
+    };
+    work(0, std::min(3, N));
+    auto cpu_now = [] {
+      timespec ts;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+      return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    };
+    const double c0 = cpu_now();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t, N);
+    work(0, N);
+    for (auto& t : pool) t.join();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%.3f %.3f\n", ms / N, (cpu_now() - c0) / N);  // wall and CPU ms per line
     return 0;
   }
   if (cmd == "probs") {

@@ -3,7 +3,9 @@
 // prints a markdown table, writes report.csv and report.svg to --out.
 //   report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]
 //          [--chars N] [--long-lines N] [--long-width W] [--long-chars N]
-//          [--reference FILE] [--quiet]
+//          [--reference FILE] [--jobs N] [--quiet]
+// Rows run on --jobs threads (default 2), one row per thread; every row's figures are the
+// same whatever the number of jobs (the time column is each row's own thread CPU time).
 #include <sys/stat.h>
 
 #include <fstream>
@@ -21,7 +23,7 @@ int main(int argc, char** argv) try {
   if (cli.flag("help")) {
     std::cout << "usage: report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]\n"
                  "              [--chars N] [--long-lines N] [--long-width W] [--long-chars N]\n"
-                 "              [--reference FILE] [--quiet]\n";
+                 "              [--reference FILE] [--jobs N] [--quiet]\n";
     return 0;
   }
   StudyOptions o;
@@ -31,6 +33,8 @@ int main(int argc, char** argv) try {
   o.long_chars = cli.geti("long-chars", o.long_chars);
   o.reference_strings = cli.get("reference", "");
   o.progress = !cli.flag("quiet");
+  o.jobs = cli.geti("jobs", o.jobs);
+  if (o.jobs < 1) throw std::invalid_argument("--jobs must be >= 1");
   std::stringstream only(cli.get("only", ""));
   for (std::string t; std::getline(only, t, ',');)
     if (!t.empty()) o.only.push_back(t);

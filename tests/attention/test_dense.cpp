@@ -154,7 +154,7 @@ TEST_CASE("dense attention covers every dim with and without masks at seq 1000 a
   for (std::ptrdiff_t dk : kDims)
     for (int mask = 0; mask < 4; ++mask) {
       const std::ptrdiff_t n = dk == 64 ? 1000 : 63;
-      Case c{1, n, n + (mask == 3 ? 2 : 0), dk, dk == 120 ? 15 : dk, mask & 1, (mask & 2) != 0, false, mask == 1, 0.0f};
+      Case c{1, n, n + (mask == 3 ? 2 : 0), dk, dk == 120 ? 15 : dk, (mask & 1) != 0, (mask & 2) != 0, false, mask == 1, 0.0f};
       check_case(c, rng);
     }
 }
@@ -175,6 +175,56 @@ TEST_CASE("results are bit-identical for any number of threads") {
     etk::attention_probs(in.q.cview(), in.k.cview(), p_many.view(), in.params);
     CHECK(std::memcmp(p_one.data.data(), p_many.data.data(), p_one.data.size() * sizeof(float)) == 0);
   }
+}
+
+TEST_CASE("the probabilities of one head come from a one-head slice of the views") {
+  std::mt19937 rng(9);
+  Case c{3, 33, 65, 15, 15, true, true, true, true, 0.0f};
+  Inputs in = make_inputs(c, rng);
+  HeadsBuffer all(c.heads, c.n_q, c.n_k), one(1, c.n_q, c.n_k);
+  etk::attention_probs(in.q.cview(), in.k.cview(), all.view(), in.params);
+  // Head 2 alone: its own padding row is row 2 of the per-head mask.
+  etk::AttentionParams p = in.params;
+  p.key_padding = {in.pad.data() + 2 * c.n_k, c.n_k};
+  etk::attention_probs(etk::heads_slice(in.q.cview(), 2), etk::heads_slice(in.k.cview(), 2),
+                       one.view(), p);
+  int differ = 0;
+  for (std::ptrdiff_t i = 0; i < c.n_q; ++i)
+    for (std::ptrdiff_t j = 0; j < c.n_k; ++j) differ += all.at(2, i, j) != one.at(0, i, j);
+  CHECK(differ == 0);
+}
+
+TEST_CASE("heads interleaved within rows (a [seq, heads * dim] buffer) work in place") {
+  // q, k, v as column blocks of one [seq, 3 * heads * dim] projection output, out as
+  // column blocks of [seq, heads * dv]: the same results as head-major copies.
+  const std::ptrdiff_t heads = 8, n = 40, d = 15;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> qkv(static_cast<std::size_t>(n * 3 * heads * d));
+  for (auto& x : qkv) x = dist(rng);
+  const std::ptrdiff_t ld = 3 * heads * d;
+  etk::HeadsView<const float> q(qkv.data(), heads, n, d, ld, d), k(qkv.data() + heads * d, heads, n, d, ld, d),
+      v(qkv.data() + 2 * heads * d, heads, n, d, ld, d);
+  std::vector<float> out(static_cast<std::size_t>(n * heads * d));
+  etk::HeadsView<float> o(out.data(), heads, n, d, heads * d, d);
+  HeadsBuffer qc(heads, n, d), kc(heads, n, d), vc(heads, n, d), oc(heads, n, d);
+  for (std::ptrdiff_t h = 0; h < heads; ++h) {
+    qc.view().head(h) = q.head(h);
+    kc.view().head(h) = k.head(h);
+    vc.view().head(h) = v.head(h);
+  }
+  etk::AttentionParams p;
+  p.causal = true;
+  etk::dense_attention(q, k, v, o, p);
+  etk::dense_attention(qc.cview(), kc.cview(), vc.cview(), oc.view(), p);
+  int differ = 0;
+  for (std::ptrdiff_t h = 0; h < heads; ++h)
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      for (std::ptrdiff_t c = 0; c < d; ++c) differ += o.row(h, i)[c] != oc.at(h, i, c);
+  CHECK(differ == 0);
+  // Interleaved heads that would overlap are still rejected.
+  CHECK_THROWS_WITH(etk::dense_attention(q, k, v, etk::HeadsView<float>(out.data(), heads, n, d, heads * d - 1, d), p),
+                    Catch::Contains("'out'"));
 }
 
 TEST_CASE("fully masked queries get zero outputs and zero probabilities, never NaN") {

@@ -1,5 +1,6 @@
 // attention.hpp: the float attention of the transformer blocks, with the probabilities
-// kept (token pruning and the on_probs hook read them).
+// kept (token pruning and the on_probs hook read them): etk::dense_attention_with_probs,
+// or, when a technique replaces the softmax's exp, the same steps with the hook inside.
 #pragma once
 
 #include "hooks.hpp"

@@ -5,7 +5,8 @@
 // Study::row (see study.hpp and TECHNIQUES.md). What each hook sees:
 //   attention     replaces softmax(Q K^T * scale) V of one block ([heads, T, 15] views);
 //   on_probs      reads the attention probabilities the float attention computes;
-//   prune         shrinks the token sequence after the attention of a block;
+//   prune         shrinks the token sequence after the attention of a block
+//                 (prune_after_block: after the whole block);
 //   weights       rewrites the (BatchNorm-folded) weights of any conv / linear at load;
 //   activation    rewrites activations at named points (inputs of convs and linears,
 //                 post-softmax, post-swish, LayerNorm input/output);
@@ -93,7 +94,9 @@ using PruneFn = std::function<std::vector<int>(int block, const float* probs, in
 struct Hooks {
   AttentionFn attention;
   ProbsFn on_probs;
-  PruneFn prune;
+  PruneFn prune;             // within block b: after its attention, before its MLP
+  PruneFn prune_after_block; // between blocks: after block b's MLP (same arguments; probs
+                             // is nullptr if `prune` already shrank the sequence in block b)
   WeightsFn weights;
   ActivationFn activation;
   GemmFn gemm;

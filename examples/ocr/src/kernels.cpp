@@ -2,7 +2,12 @@
 #include "kernels.hpp"
 
 #include <Eigen/Core>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <algorithm>
+
+#include "etk/attention/softmax.hpp"
 
 namespace ocr {
 
@@ -45,6 +50,59 @@ void gemm_default(const GemmArgs& a) {
 
 void depthwise_conv(const float* x, int H, int W, int C, const float* wt, const float* bias,
                     int kh, int kw, int sh, int sw, int ph, int pw, float* y, int Ho, int Wo) {
+#if defined(__AVX512F__)
+  // Accumulators in registers: P neighbouring output pixels x 16 channels share each
+  // weight load; every tap is one FMA per pixel, the output is stored once. Blocks whose
+  // taps all fall inside the row take the unrolled path without bounds checks.
+  constexpr int P = 4;
+  for (int oy = 0; oy < Ho; ++oy) {
+    for (int ox0 = 0; ox0 < Wo; ox0 += P) {
+      const int np = std::min(P, Wo - ox0);
+      const bool interior = np == P && ox0 * sw - pw >= 0 && (ox0 + P - 1) * sw - pw + kw - 1 < W;
+      for (int c0 = 0; c0 < C; c0 += 16) {
+        const __mmask16 m = C - c0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c0)) - 1);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + c0) : _mm512_setzero_ps();
+        float* yo = y + (int64_t(oy) * Wo + ox0) * C + c0;
+        if (interior) {
+          __m512 a0 = b, a1 = b, a2 = b, a3 = b;
+          const int64_t step = int64_t(sw) * C;
+          for (int ky = 0; ky < kh; ++ky) {
+            const int iy = oy * sh - ph + ky;
+            if (iy < 0 || iy >= H) continue;
+            const float* xp = x + (int64_t(iy) * W + ox0 * sw - pw) * C + c0;
+            const float* wp = wt + int64_t(ky * kw) * C + c0;
+            for (int kx = 0; kx < kw; ++kx, xp += C, wp += C) {
+              const __m512 w = _mm512_maskz_loadu_ps(m, wp);
+              a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xp), w, a0);
+              a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xp + step), w, a1);
+              a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xp + 2 * step), w, a2);
+              a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xp + 3 * step), w, a3);
+            }
+          }
+          _mm512_mask_storeu_ps(yo, m, a0);
+          _mm512_mask_storeu_ps(yo + C, m, a1);
+          _mm512_mask_storeu_ps(yo + 2 * C, m, a2);
+          _mm512_mask_storeu_ps(yo + 3 * C, m, a3);
+          continue;
+        }
+        for (int i = 0; i < np; ++i) {
+          __m512 acc = b;
+          for (int ky = 0; ky < kh; ++ky) {
+            const int iy = oy * sh - ph + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (int kx = 0; kx < kw; ++kx) {
+              const int ix = (ox0 + i) * sw - pw + kx;
+              if (ix < 0 || ix >= W) continue;
+              acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + (int64_t(iy) * W + ix) * C + c0),
+                                    _mm512_maskz_loadu_ps(m, wt + int64_t(ky * kw + kx) * C + c0), acc);
+            }
+          }
+          _mm512_mask_storeu_ps(yo + int64_t(i) * C, m, acc);
+        }
+      }
+    }
+  }
+#else
   for (int oy = 0; oy < Ho; ++oy) {
     for (int ox = 0; ox < Wo; ++ox) {
       float* __restrict yo = y + (int64_t(oy) * Wo + ox) * C;
@@ -63,6 +121,7 @@ void depthwise_conv(const float* x, int H, int W, int C, const float* wt, const 
       }
     }
   }
+#endif
 }
 
 void im2col(const float* x, int H, int W, int C, int kh, int kw, int sh, int sw, int ph, int pw,
@@ -109,6 +168,10 @@ void layer_norm(const float* x, int rows, int dim, const float* gamma, const flo
 
 void softmax_rows(float* x, int rows, int cols, const NonlinearityFn* exp_hook) {
   const bool hooked = exp_hook && *exp_hook;
+  if (!hooked) {  // etk's vectorised softmax
+    for (int r = 0; r < rows; ++r) etk::softmax_row(x + int64_t(r) * cols, cols);
+    return;
+  }
   for (int r = 0; r < rows; ++r) {
     float* xr = x + int64_t(r) * cols;
     const float m = *std::max_element(xr, xr + cols);

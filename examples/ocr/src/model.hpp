@@ -34,7 +34,8 @@ struct Layer {
   RowMatrixXf w;
   std::vector<float> bias;
   int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, group = 1;
-  std::vector<float> w_taps;  // depthwise only: [kh*kw, C], rebuilt by prepare()
+  std::vector<float> w_taps;    // depthwise only: [kh*kw, C], rebuilt by prepare()
+  std::vector<float> w_packed;  // others: panels for gemm_packed, rebuilt by prepare()
   void prepare();
 };
 
@@ -108,6 +109,9 @@ struct Probs {
   const float* row(int t) const { return p.data() + int64_t(t) * classes; }
 };
 
+// CPU time of the calling thread, in seconds (what a shared machine distorts least).
+double thread_cpu_seconds();
+
 // Executes a Model. Not thread-safe (it owns scratch buffers); use one per thread.
 class Runner {
  public:
@@ -117,10 +121,11 @@ class Runner {
   // Everything after the backbone, from a cache saved by run().
   void run_cached(const BackboneCache& cache, const Hooks& hooks, Probs& out);
   const Model& model() const { return *m_; }
-  // Wall time of the backbone part of the last run() (everything before the blocks).
+  // Thread CPU time of the backbone part of the last run() (everything before the blocks).
   double last_backbone_seconds() const { return backbone_s_; }
-  // When set, exec adds each step's wall time to (*profile)[step index].
+  // When set, exec adds each step's thread CPU time to (*profile)[step index].
   std::vector<double>* profile = nullptr;
+  const Buffer& buffer(int id) const { return bufs_.at(size_t(id)); }
 
  private:
   void exec(size_t first, size_t last, const Hooks& hooks);
@@ -130,6 +135,7 @@ class Runner {
   void layer_norm_hooked(const LayerNormWeights& w, const float* x, int rows, float* y, int block, int index,
                          const Hooks& hooks);
   void block(int b, int& T, const Hooks& hooks, float* canvas);
+  void prune(const PruneFn& fn, int b, const float* probs, int& T, float* canvas);
   void transformer(const Step& s, const Hooks& hooks);
   void head(const Step& s, const Hooks& hooks, Probs& out);
   const Model* m_;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "gemm_packed.hpp"
 #include "model.hpp"
 
 namespace ocr {
@@ -674,7 +675,10 @@ class Compiler {
 }  // namespace
 
 void Layer::prepare() {
-  if (info.kind != LayerInfo::Kind::Depthwise) return;
+  if (info.kind != LayerInfo::Kind::Depthwise) {
+    w_packed = pack_weights(w.data(), info.out, info.k, info.k);
+    return;
+  }
   const int taps = kh * kw, C = info.out;
   w_taps.assign(size_t(taps) * C, 0.f);
   for (int c = 0; c < C; ++c)

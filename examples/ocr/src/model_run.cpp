@@ -2,9 +2,11 @@
 // the transformer blocks with their hooks, and the CTC head.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstring>
 
 #include "attention.hpp"
+#include "gemm_packed.hpp"
 #include "model.hpp"
 
 namespace ocr {
@@ -15,6 +17,12 @@ bool Hooks::uses_backbone() const {
          bool(get(Nonlinearity::HardSwish)) || bool(get(Nonlinearity::HardSigmoid));
 }
 
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 Runner::Runner(const Model& m) : m_(&m), bufs_(m.num_buffers) {}
 
 void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, BackboneCache* save) {
@@ -22,9 +30,9 @@ void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, 
   image_ = image;
   width_ = width;
   out_ = &out;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = thread_cpu_seconds();
   exec(0, m_->transformer_step, hooks);
-  backbone_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  backbone_s_ = thread_cpu_seconds() - t0;
   if (save) {
     save->buffers.resize(m_->cache_buffers.size());
     for (size_t i = 0; i < m_->cache_buffers.size(); ++i) {
@@ -56,9 +64,9 @@ void Runner::exec(size_t first, size_t last, const Hooks& hooks) {
   }
   profile->resize(m_->steps.size());
   for (size_t i = first; i < last; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = thread_cpu_seconds();
     exec_step(m_->steps[i], hooks);
-    (*profile)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    (*profile)[i] += thread_cpu_seconds() - t0;
   }
 }
 
@@ -201,7 +209,7 @@ void Runner::conv(const Step& s, const Hooks& hooks) {
     GemmArgs g{&L.info, a, Ho * Wo, L.info.k, lda, L.w.data(), L.info.k, L.bias.data(),
                y.d.data(), L.info.out, L.info.out};
     if (hooks.gemm) hooks.gemm(g);
-    else gemm_default(g);
+    else gemm_packed(g, L.w_packed.data());
   }
   epilogue(s, y.d.data(), y.size(), hooks);
 }
@@ -217,7 +225,7 @@ void Runner::linear(const Layer& L, const float* x, int n, int ldx, float* y, in
   }
   GemmArgs g{&L.info, x, n, L.info.k, ldx, L.w.data(), L.info.k, L.bias.data(), y, L.info.out, ldy};
   if (hooks.gemm) hooks.gemm(g);
-  else gemm_default(g);
+  else gemm_packed(g, L.w_packed.data());
 }
 
 void Runner::head(const Step& s, const Hooks& hooks, Probs& out) {

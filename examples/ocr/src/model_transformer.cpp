@@ -68,22 +68,8 @@ void Runner::block(int b, int& T, const Hooks& hooks, float* canvas) {
   linear(proj, o_.data(), T, D, d_.data(), D, hooks);
   for (int64_t i = 0; i < int64_t(T) * D; ++i) xa[i] += d_[i];
   // Token pruning between the attention and the MLP.
-  if (hooks.prune) {
-    std::vector<int> keep = hooks.prune(b, probs, H, T, xa, D);
-    for (size_t i = 1; i < keep.size(); ++i)
-      if (keep[i] <= keep[i - 1]) throw model_error("prune hook: indices must be strictly ascending");
-    if (keep.empty() || keep.back() >= T || keep.front() < 0)
-      throw model_error("prune hook: indices must be a non-empty subset of [0, T)");
-    for (int t = 0; t < T; ++t)  // scatter the current representations back
-      std::copy(xa + int64_t(t) * D, xa + int64_t(t + 1) * D, canvas + int64_t(active_[t]) * D);
-    std::vector<int> next(keep.size());
-    for (size_t i = 0; i < keep.size(); ++i) {
-      next[i] = active_[keep[i]];
-      std::copy(xa + int64_t(keep[i]) * D, xa + int64_t(keep[i] + 1) * D, xa + int64_t(i) * D);
-    }
-    active_ = std::move(next);
-    T = int(active_.size());
-  }
+  const int T_attention = T;
+  if (hooks.prune) prune(hooks.prune, b, probs, T, canvas);
   // MLP half.
   h_.resize(size_t(T) * D);
   layer_norm_hooked(bw.ln2, xa, T, h_.data(), b, 2 * b + 1, hooks);
@@ -96,6 +82,28 @@ void Runner::block(int b, int& T, const Hooks& hooks, float* canvas) {
   d_.resize(size_t(T) * D);
   linear(fc2, f_.data(), T, F, d_.data(), D, hooks);
   for (int64_t i = 0; i < int64_t(T) * D; ++i) xa[i] += d_[i];
+  // Token pruning between this block and the next (probs: this block's attention, or
+  // nullptr when the sequence already shrank inside the block).
+  if (hooks.prune_after_block) prune(hooks.prune_after_block, b, T == T_attention ? probs : nullptr, T, canvas);
+}
+
+void Runner::prune(const PruneFn& fn, int b, const float* probs, int& T, float* canvas) {
+  const int D = m_->dim, H = m_->heads;
+  float* xa = xa_.data();
+  std::vector<int> keep = fn(b, probs, H, T, xa, D);
+  for (size_t i = 1; i < keep.size(); ++i)
+    if (keep[i] <= keep[i - 1]) throw model_error("prune hook: indices must be strictly ascending");
+  if (keep.empty() || keep.back() >= T || keep.front() < 0)
+    throw model_error("prune hook: indices must be a non-empty subset of [0, T)");
+  for (int t = 0; t < T; ++t)  // scatter the current representations back
+    std::copy(xa + int64_t(t) * D, xa + int64_t(t + 1) * D, canvas + int64_t(active_[t]) * D);
+  std::vector<int> next(keep.size());
+  for (size_t i = 0; i < keep.size(); ++i) {
+    next[i] = active_[keep[i]];
+    std::copy(xa + int64_t(keep[i]) * D, xa + int64_t(keep[i] + 1) * D, xa + int64_t(i) * D);
+  }
+  active_ = std::move(next);
+  T = int(active_.size());
 }
 
 void Runner::transformer(const Step& s, const Hooks& hooks) {

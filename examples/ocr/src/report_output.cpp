@@ -33,7 +33,7 @@ std::string xml(const std::string& s) {
 
 void write_markdown(std::ostream& os, const std::vector<RowResult>& rows) {
   os << "| technique | setting | set | effect | char acc % | exact lines % | change vs float (pp chars) "
-        "| mean KL vs float | ms/line | agreement w/ reference % |\n";
+        "| mean KL vs float | ms/line (CPU) | agreement w/ reference % |\n";
   os << "|---|---|---|---|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     os << "| " << r.technique << " | " << r.setting << " | " << set_name(r.set) << " | " << effect_text(r.effect)
@@ -42,7 +42,8 @@ void write_markdown(std::ostream& os, const std::vector<RowResult>& rows) {
        << (r.cached ? "*" : "") << " | " << (r.agreement < 0 ? std::string("-") : f("%.2f", 100 * r.agreement))
        << " |\n";
   }
-  os << "\n`*` started from the cached backbone output: time = float backbone time + the measured rest.\n";
+  os << "\nms/line: CPU time of the thread per line (single-threaded). `*`: started from the cached backbone "
+        "output; time = the float backbone's time + the measured rest.\n";
 }
 
 void write_csv(std::ostream& os, const std::vector<RowResult>& rows) {
@@ -87,7 +88,9 @@ void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
     if (xmax - xmin < 1e-9) { xmin -= 1; xmax += 1; }
     if (ymax - ymin < 0.5) { ymin -= 0.25; ymax += 0.25; }
     const double pad = 0.05 * (ymax - ymin);
-    ymin -= pad; ymax += pad;
+    ymin = std::max(0.0, ymin - pad);
+    ymax = std::min(100.0, ymax + pad);
+    if (ymax - ymin < 0.5) ymin = ymax - 0.5;
     auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
     auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
     os << "<g><rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "render.hpp"
 
@@ -19,11 +21,21 @@ namespace {
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+// Thread CPU time: the time column, which a machine shared with other jobs distorts far
+// less than wall time.
+double cpu_s() { return thread_cpu_seconds(); }
 bool hooks_empty(const Hooks& h) {
-  if (h.attention || h.on_probs || h.prune || h.weights || h.activation || h.gemm) return false;
+  if (h.attention || h.on_probs || h.prune || h.prune_after_block || h.weights || h.activation || h.gemm) return false;
   for (const auto& f : h.nonlinearity)
     if (f) return false;
   return true;
+}
+}  // namespace
+
+namespace {
+std::mutex& prepare_mutex() {
+  static std::mutex m;
+  return m;
 }
 }  // namespace
 
@@ -61,6 +73,9 @@ void Study::add(const std::string& technique, const std::string& setting, Set se
 }
 
 Study::SetState& Study::state(Set s) {
+  auto it = sets_.find(s);  // no insertion once rows run: sets are prepared before
+  if (it != sets_.end() && it->second.ready) return it->second;
+  std::lock_guard<std::mutex> lock(prepare_mutex());
   SetState& st = sets_[s];
   if (!st.ready) prepare(s);
   return st;
@@ -87,9 +102,9 @@ void Study::prepare(Set s) {
   st.strings.resize(n);
   double full = 0, bb = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double t0 = now_s();
+    const double t0 = cpu_s();
     r.run(st.data.images[i].data(), st.data.width, Hooks{}, st.probs[i], &st.cache[i]);
-    const double t1 = now_s();
+    const double t1 = cpu_s();
     full += t1 - t0;
     bb += r.last_backbone_seconds();
     st.strings[i] = decode(st.probs[i]);
@@ -163,10 +178,10 @@ RowResult Study::evaluate(const Row& row) {
     if (baseline) {
       s = st.strings[i];
     } else {
-      const double t0 = now_s();
+      const double t0 = cpu_s();
       if (res.cached) r.run_cached(st.cache[i], run.hooks, p);
       else r.run(st.data.images[i].data(), st.data.width, run.hooks, p);
-      secs += now_s() - t0;
+      secs += cpu_s() - t0;
       s = decode(p);
       kl_sum += kl(st.probs[i], p);
     }
@@ -216,8 +231,27 @@ std::vector<RowResult> Study::evaluate_all() {
   for (const auto& u : used)
     if (!sets_[u.first].ready) total_lines_ += count(u.first);
   for (const auto& r : rows_) total_lines_ += count(r.set);
-  std::vector<RowResult> out;
-  for (const auto& r : rows_) out.push_back(evaluate(r));
+  for (const auto& u : used) state(u.first);  // the float pass first, single-threaded
+  std::vector<RowResult> out(rows_.size());
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < rows_.size();) {
+      try {
+        out[i] = evaluate(rows_[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next = rows_.size();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, opts_.jobs); ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   // Change vs the float row of the same set.
   for (auto& r : out) {
     const SetState& st = sets_[r.set];
@@ -236,19 +270,20 @@ std::vector<RowResult> Study::evaluate_all() {
 
 void Study::progress(size_t done, const std::string& what) {
   if (!opts_.progress) return;
-  static double last = 0;
+  static const bool tty = isatty(2);
+  std::lock_guard<std::mutex> lock(progress_mutex_);
   const double t = now_s();
   const size_t total = std::max(total_lines_, done);
-  if (t - last < 0.2 && done != total) return;
-  last = t;
+  if (t - last_progress_ < (tty ? 0.2 : 5.0) && done != total) return;
+  last_progress_ = t;
   const double el = t - t_start_;
   const double rate = el > 0 ? done / el : 0;
   const double eta = rate > 0 ? double(total - done) / rate : 0;
   const int W = 30, fill = total ? int(W * double(done) / double(total)) : 0;
   std::string bar(size_t(fill), '#');
   bar.resize(W, '.');
-  std::fprintf(stderr, "\r[%s] %zu/%zu lines %6.1f lines/s ETA %3d:%02d  %-40.40s", bar.c_str(), done, total, rate,
-               int(eta) / 60, int(eta) % 60, what.c_str());
+  std::fprintf(stderr, "%s[%s] %zu/%zu lines %6.1f lines/s ETA %3d:%02d  %-40.40s%s", tty ? "\r" : "", bar.c_str(),
+               done, total, rate, int(eta) / 60, int(eta) % 60, what.c_str(), tty ? "" : "\n");
   std::fflush(stderr);
 }
 

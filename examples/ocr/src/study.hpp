@@ -14,11 +14,15 @@
 // The body runs once at start-up and declares rows; each row's setup function runs when
 // the row is evaluated (so state lives in the Run: capture shared_ptrs, not locals).
 // Rows whose hooks leave the backbone alone (see Hooks::uses_backbone) start from the
-// cached backbone output of every line. Study::forward gives the probabilities of any
+// cached backbone output of every line. Rows are evaluated on StudyOptions::jobs threads,
+// one row per thread at a time: a row's setup and hooks must only touch state of their
+// own Run (Study::forward and Study's accessors may be called from any row). Study::forward gives the probabilities of any
 // configuration on any lines (calibration, sensitivity search). See TECHNIQUES.md.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +73,7 @@ struct StudyOptions {
   std::string reference_strings;  // the reference runtime's strings for the short set
   std::vector<std::string> only;  // technique names to run (empty = all)
   bool progress = true;
+  int jobs = 2;                   // rows evaluated in parallel (each row on one thread)
 };
 
 class Study {
@@ -119,8 +124,10 @@ class Study {
   std::vector<Row> rows_;
   std::map<Set, SetState> sets_;
   std::vector<std::string> reference_;
-  size_t total_lines_ = 0, done_lines_ = 0;
-  double t_start_ = 0;
+  size_t total_lines_ = 0;
+  std::atomic<size_t> done_lines_{0};
+  std::mutex progress_mutex_;
+  double t_start_ = 0, last_progress_ = 0;
 };
 
 // Technique registration (see the top of this file).

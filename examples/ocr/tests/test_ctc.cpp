@@ -1,7 +1,5 @@
 // Greedy CTC decoding, the dictionary's class layout, and the edit distance.
-#include <catch2/catch.hpp>
-
-#include "ctc.hpp"
+#include "ocr_test_util.hpp"
 
 using namespace ocr;
 
@@ -36,9 +34,7 @@ TEST_CASE("dictionary: blank, characters in order, then space", "[ocr][ctc]") {
 }
 
 TEST_CASE("the real dictionary has 6623 characters", "[ocr][ctc]") {
-  const char* dir = std::getenv("ETK_MODEL_DIR");
-  if (!dir) FAIL("ETK_MODEL_DIR is not set (scripts/test sets it)");
-  Dictionary d = Dictionary::load(std::string(dir) + "/ppocr_keys_v1.txt");
+  Dictionary d = Dictionary::load(ocr_test::model_dir() + "/ppocr_keys_v1.txt");
   CHECK(d.classes() == 6625);
   CHECK_THROWS_WITH(Dictionary::load("/nonexistent/keys.txt"), Catch::Contains("cannot open dictionary"));
 }

@@ -71,6 +71,7 @@ TEST_CASE("runner matches the reference runtime's probabilities", "[ocr][fixture
     }
     const float* mid = p.row(l.T / 2);
     for (int c = 0; c < l.C; ++c) err = std::max(err, std::abs(mid[c] - l.middle[c]));
+    UNSCOPED_INFO("max abs err " << err);
     CHECK(err <= 1e-4f);
   }
 }

@@ -93,6 +93,21 @@ TEST_CASE("pruning shrinks the sequence and keeps the output length", "[ocr][hoo
   CHECK(seen_T[0] == 40);
   CHECK(seen_T[1] == 20);
   CHECK(ocr_test::max_abs_diff(base, p) > 1e-3f);
+  // Between blocks: block 1 sees the 13 tokens kept after block 0.
+  Hooks between;
+  std::vector<int> seen2;
+  between.on_probs = [&](int, const float*, int, int T) { seen2.push_back(T); };
+  between.prune_after_block = [](int b, const float* probs, int, int T, const float*, int) {
+    REQUIRE(probs != nullptr);
+    std::vector<int> keep;
+    for (int t = 0; t < T; ++t)
+      if (b > 0 || t % 3 == 0) keep.push_back(t);
+    return keep;
+  };
+  const Probs q = run(between);
+  CHECK(q.T == 40);
+  CHECK(seen2 == std::vector<int>{40, 14});
+  CHECK(ocr_test::max_abs_diff(base, q) > 1e-3f);
   Hooks bad;
   bad.prune = [](int, const float*, int, int T, const float*, int) { return std::vector<int>{T - 1, 0}; };
   CHECK_THROWS_WITH(run(bad), Catch::Contains("ascending"));

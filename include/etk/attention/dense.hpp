@@ -11,8 +11,7 @@
 //    with n_k only by one float per key when a padding mask is given).
 //  * attention_probs / dense_attention_with_probs: the same attention that also returns
 //    the probability matrix [heads, n_q, n_k] (into the caller's buffer), for callers that
-//    need it. Pass a one-head view (HeadsView with heads = 1 at the head's data) to get a
-//    single head.
+//    need it. For a single head pass one-head views (etk::heads_slice(q, h), ...).
 // All three check their arguments (etk::invalid_argument naming the argument), run
 // params.threads std::threads over heads (results bit-identical for any thread count),
 // give fully masked queries zero rows, and must not write into memory they read.

@@ -17,6 +17,7 @@
 
 #include "etk/attention/detail/latte_kernels.hpp"
 #include "etk/attention/latte_params.hpp"
+#include "etk/attention/softmax.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace latte {
@@ -50,15 +51,10 @@ struct Workspace {
   }
 };
 
-// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. The
-// buffer is padded to a multiple of 16 with very negative logits (weights exactly 0) so
-// Eigen's vectorised exp covers the tail too. w must have room for n + 15 entries.
+// Softmax weights in place over n logits: w <- exp(w - max); returns their sum. Uses
+// the shared vectorised softmax pieces of etk/attention/softmax.hpp (base-2 exponent).
 inline float exp_shifted(float* w, std::ptrdiff_t n) {
-  const std::ptrdiff_t padded = (n + 15) / 16 * 16;
-  for (std::ptrdiff_t s = n; s < padded; ++s) w[s] = -1e30f;
-  Eigen::Map<Eigen::ArrayXf> a(w, padded);
-  a = (a - a.maxCoeff()).exp();
-  return a.sum();
+  return detail::exp2_shift_sum(w, n, detail::row_max(w, nullptr, n), detail::kLog2e);
 }
 
 // Packs head h's keys, then walks the queries in tiles of kQueryTile, forming the offset

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "etk/config.hpp"
 #include "etk/core/tensor_view.hpp"
@@ -18,6 +19,22 @@ namespace check {
 template <typename T>
 void finite(const char* name, const T* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
             std::ptrdiff_t stride) {
+  // Fast vectorised pass: x * 0 is 0 for finite x and NaN for NaN or +-Inf, and a NaN
+  // survives the sum. Only when it finds something does the scan below locate it. (Not
+  // under -ffast-math, which may fold x * 0 to 0.)
+  using Value = std::remove_const_t<T>;
+#if !defined(__FAST_MATH__)
+  if constexpr (std::is_floating_point<Value>::value) {
+    using Vector = Eigen::Map<const Eigen::Array<Value, Eigen::Dynamic, 1>>;
+    Value acc = Value(0);
+    if (stride == cols) {  // contiguous: one long vector
+      acc = (Vector(data, rows * cols) * Value(0)).sum();
+    } else {
+      for (std::ptrdiff_t r = 0; r < rows; ++r) acc += (Vector(data + r * stride, cols) * Value(0)).sum();
+    }
+    if (acc == Value(0)) return;
+  }
+#endif
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     const T* p = data + r * stride;
     for (std::ptrdiff_t c = 0; c < cols; ++c) {
@@ -78,10 +95,17 @@ void heads_layout(const char* name, const HeadsView<T>& v) {
   ETK_CHECK(v.dim > 0, "argument '" << name << "' has dim " << v.dim << ", expected > 0");
   ETK_CHECK(v.row_stride >= v.dim, "argument '" << name << "' row stride " << v.row_stride
                                                 << " is smaller than dim " << v.dim);
-  ETK_CHECK(v.heads == 1 || v.head_stride >= v.seq * v.row_stride,
+  // Two layouts keep heads apart: head-major (each head a block of rows) and
+  // column-interleaved (heads side by side within each row, e.g. the heads of a
+  // [seq, heads * dim] projection output viewed in place).
+  const bool head_major = v.head_stride >= v.seq * v.row_stride;
+  const bool interleaved =
+      v.head_stride >= v.dim && v.row_stride >= (v.heads - 1) * v.head_stride + v.dim;
+  ETK_CHECK(v.heads == 1 || head_major || interleaved,
             "argument '" << name << "' head stride " << v.head_stride
                          << " overlaps rows (needs >= seq * row_stride = "
-                         << v.seq * v.row_stride << ")");
+                         << v.seq * v.row_stride << ", or heads side by side in a row: >= dim "
+                         << v.dim << " with row stride >= (heads - 1) * head_stride + dim)");
 }
 
 }  // namespace check

@@ -72,4 +72,12 @@ HeadsView<T> heads_view(T* data, std::ptrdiff_t heads, std::ptrdiff_t seq, std::
   return HeadsView<T>(data, heads, seq, dim);
 }
 
+// Heads [first, first + count) of a view, as a view with the same strides (e.g. one head
+// for a kernel that takes HeadsView).
+template <typename T>
+HeadsView<T> heads_slice(const HeadsView<T>& v, std::ptrdiff_t first, std::ptrdiff_t count = 1) {
+  return HeadsView<T>(v.data + first * v.head_stride, count, v.seq, v.dim, v.row_stride,
+                      v.head_stride);
+}
+
 ETK_END_NAMESPACE

@@ -13,10 +13,11 @@
 // Inputs outside [lo, hi) use the outer segments' lines (no clamping). A NaN input selects
 // segment 0 and gives NaN: y = fma(slope, x, intercept), evaluated with one rounding.
 //
-// Float evaluation: the segment index is a sum of S-1 vector comparisons, the slope and
-// intercept are fetched by a register permute (AVX2: vpermps, 8 entries per register;
-// AVX-512: vpermps on 16), then one FMA. Tables of more than 16 segments use the scalar
-// path. Every path computes the same fma, so they agree bit for bit.
+// Float evaluation: the segment index comes from a binary descent over the breakpoints
+// (their thresholds fetched by register permutes; AVX-512 up to 16 segments, AVX2 up to 8,
+// AVX2 9..16 by summing compares), the slope and intercept from a register permute, then
+// one FMA. Tables of more than 16 segments use the scalar path. Every path computes the
+// same segment and the same fma, so they agree bit for bit.
 #pragma once
 
 #include <cmath>

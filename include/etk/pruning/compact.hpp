@@ -68,7 +68,8 @@ RowMatrix<T> compact_rows(ConstMatrixView<T> x, const KeepSet& keep) {
 }
 
 // full[keep[r], :] = compact[r, :]; rows of full not in keep are left as they are.
-// compact may be the first rows of full itself (same pointer and stride: in place).
+// compact may be the first rows of full itself (same pointer and stride: in place); the
+// pruned rows of full then hold whatever the buffer held there (not their old values).
 template <typename T>
 void scatter_rows(ConstMatrixView<T> compact, const KeepSet& keep, MatrixView<T> full) {
   static_assert(std::is_trivially_copyable<T>::value, "scatter_rows copies raw rows");

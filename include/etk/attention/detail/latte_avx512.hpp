@@ -50,6 +50,40 @@ void estimate_block(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_
     }
 }
 
+// The hot full tile, 8 rows x 2 blocks, with 16 named accumulators: GCC 12 keeps an
+// array of accumulators in registers only with copies around every vpdpbusd, which
+// doubles the cost of this loop.
+inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
+                               std::ptrdiff_t G, std::int32_t* E, std::ptrdiff_t ldE,
+                               std::ptrdiff_t j0, const std::ptrdiff_t* nvalid, __m512i* mx) {
+  __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+          a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00,
+          a61 = a00, a70 = a00, a71 = a00;
+  const std::uint8_t* p1 = p + G * 64;
+  for (std::ptrdiff_t g = 0; g < G; ++g) {
+    const __m512i k0 = _mm512_loadu_si512(p + g * 64), k1 = _mm512_loadu_si512(p1 + g * 64);
+#define ETK_LATTE_ROW(r)                                                  \
+  {                                                                       \
+    std::int32_t w;                                                       \
+    std::memcpy(&w, qh + r * ldq + 4 * g, 4);                             \
+    const __m512i q = _mm512_set1_epi32(w);                               \
+    a##r##0 = _mm512_dpbusd_epi32(a##r##0, k0, q);                        \
+    a##r##1 = _mm512_dpbusd_epi32(a##r##1, k1, q);                        \
+  }
+    ETK_LATTE_ROW(0) ETK_LATTE_ROW(1) ETK_LATTE_ROW(2) ETK_LATTE_ROW(3)
+    ETK_LATTE_ROW(4) ETK_LATTE_ROW(5) ETK_LATTE_ROW(6) ETK_LATTE_ROW(7)
+#undef ETK_LATTE_ROW
+  }
+  const __m512i acc[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                             {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+  for (int r = 0; r < 8; ++r)
+    for (int b = 0; b < 2; ++b) {
+      _mm512_storeu_si512(E + r * ldE + 16 * b, acc[r][b]);
+      const std::ptrdiff_t left = nvalid[r] - (j0 + 16 * b);
+      if (left > 0) mx[r] = _mm512_mask_max_epi32(mx[r], tail16(left), mx[r], acc[r][b]);
+    }
+}
+
 template <int NQ>
 void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* kpack,
                    std::ptrdiff_t G, std::ptrdiff_t nblk, std::int32_t* E, std::ptrdiff_t ldE,
@@ -57,8 +91,12 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
   __m512i mx[NQ];
   for (int r = 0; r < NQ; ++r) mx[r] = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min());
   std::ptrdiff_t b = 0;
-  for (; b + 2 <= nblk; b += 2)
-    estimate_block<NQ, 2>(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
+  for (; b + 2 <= nblk; b += 2) {
+    if (NQ == 8)
+      estimate_block_8x2(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
+    else
+      estimate_block<NQ, 2>(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
+  }
   if (b < nblk)
     estimate_block<NQ, 1>(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
   for (int r = 0; r < NQ; ++r) rmax[r] = _mm512_reduce_max_epi32(mx[r]);
@@ -152,16 +190,19 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
       rows[u] = std::ptrdiff_t(j) * Dp;
       est[u] = E[j];  // scalar loads: faster than vpgatherdd on some cores
     }
+    // One survivor at a time over the columns (no accumulator is carried across
+    // survivors, which keeps GCC from shuffling 16 live accumulators around).
     __m512i acc[16];
-    for (int u = 0; u < 16; ++u) acc[u] = _mm512_setzero_si512();
-    for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
-      const __m512i qa = _mm512_loadu_si512(qh16 + t), qb = _mm512_loadu_si512(ql + t);
-      for (int u = 0; u < 16; ++u) {
+    for (int u = 0; u < 16; ++u) {
+      __m512i a = _mm512_setzero_si512();
+      for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
         // One load per survivor: kL = k & 15 is formed in register.
         const __m512i k = _mm512_loadu_si512(k8 + rows[u] + t);
-        acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_and_si512(k, _mm512_set1_epi8(15)), qa);
-        acc[u] = _mm512_dpbusd_epi32(acc[u], qb, k);
+        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(k, _mm512_set1_epi8(15)),
+                                _mm512_loadu_si512(qh16 + t));
+        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(ql + t), k);
       }
+      acc[u] = a;
     }
     const __m512i rest = reduce16(acc);
     const __mmask16 live = tail16(cnt);

@@ -1,14 +1,18 @@
 // etk/lut/detail/pwl_float.hpp: vectorised float evaluation of a piecewise-linear table.
 //
-// segment index = sum over breakpoints of (x >= b_k) (a mask add per breakpoint), then the
+// The segment index comes from a binary descent over the breakpoints whose thresholds are
+// fetched by register permutes (AVX-512: up to 16 segments, 4 compares; AVX2: up to 8
+// segments, 3 compares), or for 9..16 segments on AVX2 from a sum of 15 compares; then the
 // segment's slope and intercept come from a register permute and y = fma(slope, x,
-// intercept). Up to 16 segments fit the permute tables; larger tables, the scalar build
-// and the remainder use the reference loop, which computes the same fma.
+// intercept). Larger tables, the scalar build and the AVX2 remainder use the reference
+// loop, which computes the same segment and the same fma.
 #pragma once
 
 #include <cstddef>
+#include <limits>
 
 #include "etk/config.hpp"
+#include "etk/lut/detail/descent.hpp"
 #include "etk/lut/reference/pwl.hpp"
 
 #if defined(ETK_HAS_AVX2) || defined(ETK_HAS_AVX512)
@@ -22,6 +26,12 @@ namespace detail {
 // Segments the register-permute paths handle.
 constexpr int kMaxSimdSegments = 16;
 
+// Binary descent (etk/lut/detail/descent.hpp) with NaN padding: NaN compares false, so
+// idx = #{k : b_k <= x}, the reference's count (also for NaN x: 0).
+inline DescentTree<float> float_descent(const float* bp, int segments) {
+  return DescentTree<float>(bp, segments - 1, std::numeric_limits<float>::quiet_NaN());
+}
+
 #if defined(ETK_HAS_AVX512)
 inline void pwl_eval_float_avx512(const float* bp, const float* sl, const float* ic,
                                   int segments, const float* x, float* y, std::ptrdiff_t n) {
@@ -33,14 +43,21 @@ inline void pwl_eval_float_avx512(const float* bp, const float* sl, const float*
   }
   const __m512 vs = _mm512_load_ps(s16);
   const __m512 vb = _mm512_load_ps(b16);
-  __m512 bk[kMaxSimdSegments - 1];
-  const int nb = segments - 1;
-  for (int k = 0; k < nb; ++k) bk[k] = _mm512_set1_ps(bp[k]);
-  const __m512i one = _mm512_set1_epi32(1);
+  const DescentTree<float> d = float_descent(bp, segments);
+  __m512 tree[4];
+  __m512i steps[4];
+  for (int l = 0; l < d.levels; ++l) {
+    tree[l] = _mm512_load_ps(d.tree[l]);
+    steps[l] = _mm512_set1_epi32(d.top >> l);
+  }
   auto kernel = [&](__m512 v) {
     __m512i idx = _mm512_setzero_si512();
-    for (int k = 0; k < nb; ++k)
-      idx = _mm512_mask_add_epi32(idx, _mm512_cmp_ps_mask(v, bk[k], _CMP_GE_OQ), idx, one);
+    if (d.levels > 0)  // level 0 reads b[top - 1] for every lane: no permute needed
+      idx = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(d.tree[0][0]), _CMP_GE_OQ), steps[0]);
+    for (int l = 1; l < d.levels; ++l) {
+      const __m512 t = _mm512_permutexvar_ps(idx, tree[l]);
+      idx = _mm512_mask_add_epi32(idx, _mm512_cmp_ps_mask(v, t, _CMP_GE_OQ), idx, steps[l]);
+    }
     return _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, vs), v, _mm512_permutexvar_ps(idx, vb));
   };
   std::ptrdiff_t i = 0;
@@ -53,9 +70,43 @@ inline void pwl_eval_float_avx512(const float* bp, const float* sl, const float*
 #endif
 
 #if defined(ETK_HAS_AVX2)
-template <bool kWide>  // kWide: 9..16 segments, two permute tables and a blend
-inline void pwl_eval_float_avx2(const float* bp, const float* sl, const float* ic,
-                                int segments, const float* x, float* y, std::ptrdiff_t n) {
+// Up to 8 segments: the binary descent with 8-entry permutes.
+inline void pwl_eval_float_avx2_descent(const float* bp, const float* sl, const float* ic,
+                                        int segments, const float* x, float* y, std::ptrdiff_t n) {
+  alignas(32) float s8[8] = {};
+  alignas(32) float b8[8] = {};
+  for (int s = 0; s < segments; ++s) {
+    s8[s] = sl[s];
+    b8[s] = ic[s];
+  }
+  const __m256 vs = _mm256_load_ps(s8), vb = _mm256_load_ps(b8);
+  const DescentTree<float> d = float_descent(bp, segments);
+  __m256 tree[3];
+  __m256i steps[3];
+  for (int l = 0; l < d.levels; ++l) {
+    tree[l] = _mm256_load_ps(d.tree[l]);
+    steps[l] = _mm256_set1_epi32(d.top >> l);
+  }
+  const __m256 first = _mm256_set1_ps(d.tree[0][0]);
+  std::ptrdiff_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    __m256i idx = _mm256_setzero_si256();
+    if (d.levels > 0)
+      idx = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v, first, _CMP_GE_OQ)), steps[0]);
+    for (int l = 1; l < d.levels; ++l) {
+      const __m256 t = _mm256_permutevar8x32_ps(tree[l], idx);
+      idx = _mm256_add_epi32(idx, _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v, t, _CMP_GE_OQ)), steps[l]));
+    }
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_permutevar8x32_ps(vs, idx), v,
+                                            _mm256_permutevar8x32_ps(vb, idx)));
+  }
+  reference::pwl_eval(bp, sl, ic, segments, x + i, y + i, n - i);
+}
+
+// 9..16 segments: index by counting compares, two permute tables and a blend.
+inline void pwl_eval_float_avx2_wide(const float* bp, const float* sl, const float* ic,
+                                     int segments, const float* x, float* y, std::ptrdiff_t n) {
   alignas(32) float s16[16] = {};
   alignas(32) float b16[16] = {};
   for (int s = 0; s < segments; ++s) {
@@ -74,13 +125,10 @@ inline void pwl_eval_float_avx2(const float* bp, const float* sl, const float* i
     __m256i idx = _mm256_setzero_si256();
     for (int k = 0; k < nb; ++k)  // a true compare is all ones (-1): subtract it
       idx = _mm256_sub_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(v, bk[k], _CMP_GE_OQ)));
-    __m256 s = _mm256_permutevar8x32_ps(vs_lo, idx);
-    __m256 b = _mm256_permutevar8x32_ps(vb_lo, idx);
-    if (kWide) {  // permutevar uses the low 3 index bits; pick the high table for idx > 7
-      const __m256 high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, seven));
-      s = _mm256_blendv_ps(s, _mm256_permutevar8x32_ps(vs_hi, idx), high);
-      b = _mm256_blendv_ps(b, _mm256_permutevar8x32_ps(vb_hi, idx), high);
-    }
+    // permutevar uses the low 3 index bits; pick the high table for idx > 7
+    const __m256 high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, seven));
+    const __m256 s = _mm256_blendv_ps(_mm256_permutevar8x32_ps(vs_lo, idx), _mm256_permutevar8x32_ps(vs_hi, idx), high);
+    const __m256 b = _mm256_blendv_ps(_mm256_permutevar8x32_ps(vb_lo, idx), _mm256_permutevar8x32_ps(vb_hi, idx), high);
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(s, v, b));
   }
   reference::pwl_eval(bp, sl, ic, segments, x + i, y + i, n - i);
@@ -92,8 +140,8 @@ inline void pwl_eval_float(const float* bp, const float* sl, const float* ic, in
 #if defined(ETK_HAS_AVX512)
   if (segments <= kMaxSimdSegments) return pwl_eval_float_avx512(bp, sl, ic, segments, x, y, n);
 #elif defined(ETK_HAS_AVX2)
-  if (segments <= 8) return pwl_eval_float_avx2<false>(bp, sl, ic, segments, x, y, n);
-  if (segments <= kMaxSimdSegments) return pwl_eval_float_avx2<true>(bp, sl, ic, segments, x, y, n);
+  if (segments <= 8) return pwl_eval_float_avx2_descent(bp, sl, ic, segments, x, y, n);
+  if (segments <= kMaxSimdSegments) return pwl_eval_float_avx2_wide(bp, sl, ic, segments, x, y, n);
 #endif
   reference::pwl_eval(bp, sl, ic, segments, x, y, n);
 }

@@ -1,9 +1,9 @@
 // etk/lut/detail/pwl_int8.hpp: SIMD integer evaluation of a table on int8 inputs.
 //
 // Taken only for IntegerPwl::narrow() tables (int16 lanes cannot overflow, see
-// etk/lut/integer_pwl.hpp). AVX-512 (BW): 64 inputs per step, segment index by int8
-// compares against the thresholds inside (-128, 127], slope and (intercept * 2^j + the
-// rounding half) fetched by vpermw from 16-bit tables, int16 multiply-add, arithmetic
+// etk/lut/integer_pwl.hpp). AVX-512 (BW): 64 inputs per step, segment index by a binary
+// descent of int8 compares (thresholds from in-lane byte shuffles), slope and
+// (intercept * 2^j + the rounding half) fetched by vpermw from 16-bit tables, int16 multiply-add, arithmetic
 // shift, saturating narrow (vpmovswb). AVX2: 16 inputs per step in int16 lanes, the
 // 16-bit table entries fetched by byte shuffles (two 8-entry tables and a blend).
 // The remainder and other tables use the reference loop.
@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "etk/config.hpp"
+#include "etk/lut/detail/descent.hpp"
 #include "etk/lut/reference/integer_pwl.hpp"
 
 #if defined(ETK_HAS_AVX2) || defined(ETK_HAS_AVX512)
@@ -42,35 +43,58 @@ void pwl_int8_avx512(const Table& t, const std::int8_t* q, std::int8_t* y, std::
   alignas(64) std::int16_t b32[32] = {};
   narrow_coefficients(t, s32, b32);
   const __m512i vs = _mm512_load_si512(s32), vb = _mm512_load_si512(b32);
-  // Thresholds <= -128 hold for every int8 input (a base count); those > 127 for none.
-  int base = 0, nt = 0;
-  __m512i tk[15];
+  // Thresholds <= -128 hold for every int8 input (a base count), those > 127 for none; the
+  // rest, T in (-128, 127], are tested as q > T - 1 (in [-128, 126]; padding 127 never
+  // passes) by a binary descent whose thresholds come from in-lane byte shuffles.
+  int base = 0, m = 0;
+  std::int8_t active[16];
   for (std::int32_t th : t.thresholds()) {
     if (th <= -128) ++base;
-    else if (th <= 127) tk[nt++] = _mm512_set1_epi8(static_cast<char>(th));
+    else if (th <= 127) active[m++] = static_cast<std::int8_t>(th - 1);
   }
+  const DescentTree<std::int8_t> d(active, m, 127);
+  __m512i tree[4], steps[4];
+  for (int l = 0; l < d.levels; ++l) {
+    tree[l] = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(d.tree[l])));
+    steps[l] = _mm512_set1_epi8(static_cast<char>(d.top >> l));
+  }
+  const __m512i first = _mm512_set1_epi8(d.tree[0][0]);
   const __m512i base_v = _mm512_set1_epi8(static_cast<char>(base));
-  const __m512i one = _mm512_set1_epi8(1);
   const __m128i count = _mm_cvtsi32_si128(t.shift());
-  auto half_kernel = [&](__m256i q8, __m256i idx8) {
+  auto half = [&](__m256i q8, __m256i idx8) {
     const __m512i qq = _mm512_cvtepi8_epi16(q8), ii = _mm512_cvtepu8_epi16(idx8);
     const __m512i acc = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(ii, vs), qq),
                                          _mm512_permutexvar_epi16(ii, vb));
     return _mm512_cvtsepi16_epi8(_mm512_sra_epi16(acc, count));
   };
-  auto kernel = [&](__m512i v) {
+  auto index = [&](__m512i v) {
     __m512i idx = base_v;
-    for (int k = 0; k < nt; ++k)
-      idx = _mm512_mask_add_epi8(idx, _mm512_cmpge_epi8_mask(v, tk[k]), idx, one);
-    const __m256i lo = half_kernel(_mm512_castsi512_si256(v), _mm512_castsi512_si256(idx));
-    const __m256i hi = half_kernel(_mm512_extracti64x4_epi64(v, 1), _mm512_extracti64x4_epi64(idx, 1));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    if (d.levels > 0) {
+      __m512i step_idx = _mm512_maskz_mov_epi8(_mm512_cmpgt_epi8_mask(v, first), steps[0]);
+      for (int l = 1; l < d.levels; ++l)
+        step_idx = _mm512_mask_add_epi8(step_idx, _mm512_cmpgt_epi8_mask(v, _mm512_shuffle_epi8(tree[l], step_idx)),
+                                        step_idx, steps[l]);
+      idx = _mm512_add_epi8(idx, step_idx);
+    }
+    return idx;
   };
   std::ptrdiff_t i = 0;
-  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, kernel(_mm512_loadu_si512(q + i)));
+  for (; i + 64 <= n; i += 64) {
+    const __m512i v = _mm512_loadu_si512(q + i);
+    const __m512i idx = index(v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                        half(_mm512_castsi512_si256(v), _mm512_castsi512_si256(idx)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 32),
+                        half(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i + 32)),
+                             _mm512_extracti64x4_epi64(idx, 1)));
+  }
   if (i < n) {
-    const __mmask64 m = (~__mmask64{0}) >> (64 - (n - i));
-    _mm512_mask_storeu_epi8(y + i, m, kernel(_mm512_maskz_loadu_epi8(m, q + i)));
+    const __mmask64 mask = (~__mmask64{0}) >> (64 - (n - i));
+    const __m512i v = _mm512_maskz_loadu_epi8(mask, q + i);
+    const __m512i idx = index(v);
+    const __m256i lo = half(_mm512_castsi512_si256(v), _mm512_castsi512_si256(idx));
+    const __m256i hi = half(_mm512_extracti64x4_epi64(v, 1), _mm512_extracti64x4_epi64(idx, 1));
+    _mm512_mask_storeu_epi8(y + i, mask, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
   }
 }
 #endif
