@@ -9,7 +9,9 @@
 //     range_j^2 * w_j with range_j the calibration range of channel j and w_j the squared
 //     norm of what one unit of error in it does downstream (its row of D W with the next
 //     layer's weight W, of D without W, 1 without projection), and cut into groups of
-//     `group_size` channels, most important first;
+//     `group_size` channels, most important first (inside a group channels keep their
+//     order; with a projection the permutation is folded into E and D, so coefficients
+//     come out already grouped and no gather is needed);
 //  3. each group gets its own bit-width (2..8): by default the least predicted error
 //     sum_j range_j^2 w_j / (12 (2^b - 1)^2) for a target average width, solved exactly
 //     with etk/search/allocation.hpp;
