@@ -69,7 +69,10 @@ etk_fetch_reuters() {
 
 # The flag set matching this CPU, for builds whose speed is reported.
 etk_cpu_isa() {
-  if grep -q avx512vnni /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo; then echo avx512
-  elif grep -q avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then echo avx2
+  # /proc/cpuinfo spells the VNNI flag avx512_vnni.
+  local flags; flags=$(grep -m1 '^flags' /proc/cpuinfo)
+  if grep -qw avx512_vnni <<<"$flags" && grep -qw avx512bw <<<"$flags" && grep -qw avx512vl <<<"$flags" \
+     && grep -qw avx512dq <<<"$flags"; then echo avx512
+  elif grep -qw avx2 <<<"$flags" && grep -qw fma <<<"$flags"; then echo avx2
   else echo ""; fi
 }
