@@ -61,12 +61,7 @@ inline void dense_attention_all_heads(etk::HeadsView<const float> q, etk::HeadsV
                                       etk::HeadsView<const float> v, etk::HeadsView<float> o,
                                       etk::ImportanceAccumulator<float>* acc = nullptr,
                                       float* probs = nullptr, double* acc_seconds = nullptr) {
-  auto one = [](auto view, std::ptrdiff_t h) {
-    view.data += h * view.head_stride;
-    view.heads = 1;
-    view.head_stride = view.seq * view.row_stride;
-    return view;
-  };
+  auto one = [](const auto& view, std::ptrdiff_t h) { return etk::heads_slice(view, h); };
   for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
     etk::AttentionParams p;
     p.check_finite = false;

@@ -32,3 +32,8 @@
 #include "etk/attention/latte.hpp"
 #include "etk/attention/latte_threshold.hpp"
 #include "etk/attention/reference/latte.hpp"
+#include "etk/search/allocation.hpp"
+#include "etk/search/mixed_precision.hpp"
+#include "etk/search/bit_packing.hpp"
+#include "etk/search/projection.hpp"
+#include "etk/search/activation_compression.hpp"

@@ -194,6 +194,39 @@ TEST_CASE("the probabilities of one head come from a one-head slice of the views
   CHECK(differ == 0);
 }
 
+TEST_CASE("heads interleaved within rows (a [seq, heads * dim] buffer) work in place") {
+  // q, k, v as column blocks of one [seq, 3 * heads * dim] projection output, out as
+  // column blocks of [seq, heads * dv]: the same results as head-major copies.
+  const std::ptrdiff_t heads = 8, n = 40, d = 15;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> qkv(static_cast<std::size_t>(n * 3 * heads * d));
+  for (auto& x : qkv) x = dist(rng);
+  const std::ptrdiff_t ld = 3 * heads * d;
+  etk::HeadsView<const float> q(qkv.data(), heads, n, d, ld, d), k(qkv.data() + heads * d, heads, n, d, ld, d),
+      v(qkv.data() + 2 * heads * d, heads, n, d, ld, d);
+  std::vector<float> out(static_cast<std::size_t>(n * heads * d));
+  etk::HeadsView<float> o(out.data(), heads, n, d, heads * d, d);
+  HeadsBuffer qc(heads, n, d), kc(heads, n, d), vc(heads, n, d), oc(heads, n, d);
+  for (std::ptrdiff_t h = 0; h < heads; ++h) {
+    qc.view().head(h) = q.head(h);
+    kc.view().head(h) = k.head(h);
+    vc.view().head(h) = v.head(h);
+  }
+  etk::AttentionParams p;
+  p.causal = true;
+  etk::dense_attention(q, k, v, o, p);
+  etk::dense_attention(qc.cview(), kc.cview(), vc.cview(), oc.view(), p);
+  int differ = 0;
+  for (std::ptrdiff_t h = 0; h < heads; ++h)
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      for (std::ptrdiff_t c = 0; c < d; ++c) differ += o.row(h, i)[c] != oc.at(h, i, c);
+  CHECK(differ == 0);
+  // Interleaved heads that would overlap are still rejected.
+  CHECK_THROWS_WITH(etk::dense_attention(q, k, v, etk::HeadsView<float>(out.data(), heads, n, d, heads * d - 1, d), p),
+                    Catch::Contains("'out'"));
+}
+
 TEST_CASE("fully masked queries get zero outputs and zero probabilities, never NaN") {
   std::mt19937 rng(11);
   // Causal with n_q > n_k: the first n_q - n_k queries see no key.

@@ -1,6 +1,7 @@
 // Tests of the LATTE kernel against its reference twin and against dense attention.
 // etk:isa-variants (built scalar, AVX2 and AVX-512 VNNI; each compared with the reference)
 #include <catch2/catch.hpp>
+#include <etk/attention/dense.hpp>
 #include <etk/attention/latte.hpp>
 #include <etk/attention/reference/latte.hpp>
 
@@ -173,6 +174,54 @@ TEST_CASE("theta = +inf keeps every key and reproduces dense attention") {
       }
     }
   }
+}
+
+TEST_CASE("strided, misaligned views give the same result as dense copies") {
+  std::mt19937 rng(17);
+  for (std::ptrdiff_t d : {15, 64, 65}) {
+    const std::ptrdiff_t H = 2, n = 37, rs = d + 3;  // padded rows, data offset by 1 float
+    Heads Q = random_heads(H, n, d, rng), K = random_heads(H, n, d, rng), V = random_heads(H, n, d, rng);
+    std::vector<float> qs(std::size_t(1 + H * n * rs)), ks(qs.size()), vs(qs.size()), os(qs.size());
+    for (std::ptrdiff_t h = 0; h < H; ++h)
+      for (std::ptrdiff_t i = 0; i < n; ++i)
+        for (std::ptrdiff_t t = 0; t < d; ++t) {
+          const auto at = std::size_t(1 + (h * n + i) * rs + t);
+          qs[at] = Q.row(h, i)[t], ks[at] = K.row(h, i)[t], vs[at] = V.row(h, i)[t];
+        }
+    auto view = [&](std::vector<float>& b) { return etk::HeadsView<float>(b.data() + 1, H, n, d, rs, n * rs); };
+    etk::LatteParams p;
+    p.theta = {1.0f, 3.0f};
+    Heads O(H, n, d);
+    etk::LatteStats s1, s2;
+    etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &s1);
+    etk::latte_attention(view(qs), view(ks), view(vs), view(os), p, &s2);
+    REQUIRE(s1.kept == s2.kept);
+    for (std::ptrdiff_t h = 0; h < H; ++h)
+      for (std::ptrdiff_t i = 0; i < n; ++i)
+        for (std::ptrdiff_t t = 0; t < d; ++t)
+          REQUIRE(O.row(h, i)[t] == os[std::size_t(1 + (h * n + i) * rs + t)]);  // same arithmetic
+  }
+}
+
+TEST_CASE("theta = +inf agrees with etk::dense_attention") {
+  std::mt19937 rng(19);
+  const std::ptrdiff_t H = 3, n = 65, d = 15;
+  Heads Q = random_heads(H, n, d, rng), K = random_heads(H, n, d, rng), V = random_heads(H, n, d, rng);
+  Heads O(H, n, d), D(H, n, d);
+  etk::LatteParams p;
+  p.theta = {kInf};
+  p.scores = etk::LatteScores::fp32;
+  p.causal = true;
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p);
+  etk::AttentionParams dp;
+  dp.causal = true;
+  etk::dense_attention(Q.view(), K.view(), V.view(), D.mview(), dp);
+  // Both are fp32 attentions of the same logits up to each one's float rounding: the
+  // bound of the test above (vs double), twice.
+  const double qk = latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) / std::sqrt(double(d));
+  const double vmax = latte_test::max_abs(V.data);
+  const double tol = 2.0 * (2.0 * (double(d) + 1.0) * kEps * qk * vmax + same_logit_tol(n, qk, vmax));
+  for (std::size_t e = 0; e < O.data.size(); ++e) REQUIRE(std::abs(O.data[e] - D.data[e]) <= tol);
 }
 
 TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged") {

@@ -5,6 +5,7 @@
 #include <etk/search/mixed_precision.hpp>
 #include <etk/search/reference/allocation.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -280,4 +281,35 @@ TEST_CASE("proxy sensitivity: weighted quantization error, falls with bits") {
   };
   CHECK_THROWS_WITH(es::proxy_sensitivity({{a.data(), a.size(), 1.0}}, {{8}}, bad),
                     Catch::Contains("non-finite"));
+}
+
+TEST_CASE("sensitivity on two threads equals one thread; errors still surface") {
+  AdditiveModel model(5, 21);
+  std::atomic<int> calls{0};
+  es::SensitivityCache serial(model, 5);
+  es::SensitivityCache parallel(
+      [&](const es::BitConfig& c) {
+        ++calls;
+        return model(c);
+      },
+      5);
+  const auto a = es::measure_sensitivity(serial, {8, 5, 3, 2});
+  const auto b = es::measure_sensitivity(parallel, {8, 5, 3, 2}, 2);
+  CHECK(calls.load() == 20);
+  CHECK(parallel.evaluations() == 20);
+  for (std::size_t i = 0; i < 5; ++i)
+    for (std::size_t k = 0; k < 4; ++k) CHECK(a.damage[i][k].kl == b.damage[i][k].kl);
+  es::SensitivityCache failing(
+      [&](const es::BitConfig& c) {
+        if (c[2] == 3) throw std::runtime_error("bad kernel");
+        return model(c);
+      },
+      5);
+  CHECK_THROWS_WITH(es::measure_sensitivity(failing, {8, 3}, 2),
+                    Catch::Contains("bad kernel") && Catch::Contains("[0,0,3,0,0]"));
+  // Everything that succeeded was cached: only the failing configuration is retried.
+  CHECK(failing.evaluations() == 10);
+  CHECK_THROWS(failing.evaluate({0, 0, 3, 0, 0}));
+  CHECK(failing.evaluations() == 11);
+  CHECK_THROWS_WITH(failing.prefetch({}, 0), Catch::Contains("'threads'"));
 }

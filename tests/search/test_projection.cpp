@@ -35,9 +35,11 @@ etk::ConstMatrixView<float> view(const RowMatrixXf& m) {
 }  // namespace
 
 TEST_CASE("PCA minimises the activation error, compression-aware the next layer's") {
+  // A narrow next layer (C_out < C) and a wide one (C_out > C, like a classifier head).
+  const std::ptrdiff_t out = GENERATE(16, 40);
   const std::ptrdiff_t C = 24, k = 6;
   const RowMatrixXf calib = activations(600, C, 9);
-  const RowMatrixXf w = random_matrix(C, 16, 10);
+  const RowMatrixXf w = random_matrix(C, out, 10);
   const auto pca = es::pca_projection(view(calib), k);
   const auto ca = es::compression_aware_projection(view(calib), view(w), k);
   auto rebuild = [&](const es::LinearProjection& p) -> RowMatrixXf {
@@ -55,7 +57,7 @@ TEST_CASE("PCA minimises the activation error, compression-aware the next layer'
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ex(xcen.transpose() * xcen);
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ey((xcen * w.cast<double>()).transpose() * (xcen * w.cast<double>()));
   CHECK(pca_x == Approx(ex.eigenvalues().head(C - k).sum()).epsilon(1e-3));
-  CHECK(ca_y == Approx(ey.eigenvalues().head(16 - k).sum()).epsilon(1e-3));
+  CHECK(ca_y == Approx(ey.eigenvalues().head(out - k).sum()).epsilon(1e-3));
   // With every dimension kept, PCA is lossless up to float rounding.
   const auto full = es::pca_projection(view(calib), C);
   CHECK(((((calib.rowwise() - full.mean) * full.encoder * full.decoder).rowwise() + full.mean) - calib)

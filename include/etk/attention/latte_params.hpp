@@ -16,6 +16,7 @@
 #include <limits>
 #include <vector>
 
+#include "etk/attention/params.hpp"
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
@@ -95,7 +96,7 @@ inline float maxabs_scale(const float* data, std::ptrdiff_t rows, std::ptrdiff_t
 inline std::ptrdiff_t allowed_keys(std::ptrdiff_t i, std::ptrdiff_t nq, std::ptrdiff_t nk,
                                    const LatteParams& p) {
   std::ptrdiff_t n = p.key_length < 0 ? nk : p.key_length;
-  if (p.causal) n = std::min(n, i + 1 + (nk - nq));
+  if (p.causal) n = std::min(n, detail::causal_key_end(i, nq, nk));  // dense's convention
   return std::max<std::ptrdiff_t>(n, 0);
 }
 

@@ -16,7 +16,9 @@
 //    Q and K, so it carries no gradient). latte_train_thresholds runs Adam over theta on
 //    loss = mean_h ||O_h - D_h||^2 / ||D_h||^2 + lambda * mean_h (mean soft keep ratio),
 //    D the dense output, over calibration batches.
-// Memory is O(seq * dim) per head; the soft paths work in double.
+// The soft paths work in double with O(seq * dim) memory per head. The calibrations keep
+// every visible pair's margin of a head (8 bytes; 16 with its probability for the error
+// budget), so calibrate on a subset of query rows for long sequences.
 #pragma once
 
 #include <algorithm>
@@ -203,7 +205,7 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
                                 double theta, double T, std::vector<double>& out,
                                 const double* dO, std::vector<double>* dq,
                                 std::vector<double>* dk, std::vector<double>* dv) {
-  const std::ptrdiff_t nq = s.Q.seq, nk = s.K.seq, d = s.Q.dim, dvd = s.V.dim;
+  const std::ptrdiff_t nq = s.Q.seq, d = s.Q.dim, dvd = s.V.dim;
   LatteParams p = base;
   p.theta.assign(1, 0.0f);
   const HeadScales sc = head_scales(p, h, s.Q, s.K);

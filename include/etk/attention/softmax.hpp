@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "etk/attention/detail/softmax_kernels.hpp"
 #include "etk/config.hpp"
@@ -19,9 +20,11 @@ ETK_BEGIN_NAMESPACE
 namespace detail {
 // Softmax of the row x * (mult / log2(e)), i.e. 2^((x_j - max) * mult) normalised:
 // mult = log2(e) is the ordinary softmax, mult = 1 the softmax of logits already given
-// in base 2. Fully -inf rows become zeros.
-inline void softmax_row_base2(float* x, std::ptrdiff_t n, float mult) {
-  const float m = row_max(x, nullptr, n);
+// in base 2. With a bias row (0 or -inf per entry, e.g. a padding mask), x + bias is
+// used. Fully -inf rows become zeros.
+inline void softmax_row_base2(float* x, std::ptrdiff_t n, float mult,
+                              const float* bias = nullptr) {
+  const float m = row_max(x, bias, n);
   if (!(m > -std::numeric_limits<float>::infinity())) {
     for (std::ptrdiff_t j = 0; j < n; ++j) x[j] = 0.0f;
     return;

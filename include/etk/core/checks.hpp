@@ -95,10 +95,17 @@ void heads_layout(const char* name, const HeadsView<T>& v) {
   ETK_CHECK(v.dim > 0, "argument '" << name << "' has dim " << v.dim << ", expected > 0");
   ETK_CHECK(v.row_stride >= v.dim, "argument '" << name << "' row stride " << v.row_stride
                                                 << " is smaller than dim " << v.dim);
-  ETK_CHECK(v.heads == 1 || v.head_stride >= v.seq * v.row_stride,
+  // Two layouts keep heads apart: head-major (each head a block of rows) and
+  // column-interleaved (heads side by side within each row, e.g. the heads of a
+  // [seq, heads * dim] projection output viewed in place).
+  const bool head_major = v.head_stride >= v.seq * v.row_stride;
+  const bool interleaved =
+      v.head_stride >= v.dim && v.row_stride >= (v.heads - 1) * v.head_stride + v.dim;
+  ETK_CHECK(v.heads == 1 || head_major || interleaved,
             "argument '" << name << "' head stride " << v.head_stride
                          << " overlaps rows (needs >= seq * row_stride = "
-                         << v.seq * v.row_stride << ")");
+                         << v.seq * v.row_stride << ", or heads side by side in a row: >= dim "
+                         << v.dim << " with row stride >= (heads - 1) * head_stride + dim)");
 }
 
 }  // namespace check

@@ -11,7 +11,9 @@
 // Each segment's line is either the secant through the function at the segment's ends
 // (the outer ends at far anchors, as in the reference) rounded to the coefficient format
 // (Coefficients::secant, the paper), or the least-squares line under the format
-// (Coefficients::least_squares, etk's refinement, see etk/lut/fit.hpp).
+// (Coefficients::least_squares, etk's refinement, see etk/lut/fit.hpp) except for outer
+// segments whose anchor is far away (GELU, SiLU, HSwish, sigmoid, ...: the outer lines
+// are the asymptotes, so the table extrapolates sanely beyond its range).
 //
 // The algorithm follows the reference (DEAP eaSimple): population 50, tournament of 3,
 // two-point crossover with probability 0.7 on consecutive pairs, mutation with
@@ -124,12 +126,16 @@ inline std::vector<Line> fit_lines(const GqaConfig& c, const Samples& samples,
     const double a = i == 0 ? anchors.lo : bp[i - 1];
     const double b = i + 1 == segments ? anchors.hi : bp[i];
     lines[i] = secant_line(c.function, a, b, c.coeff);
-    if (c.coefficients == Coefficients::least_squares) {
-      const std::size_t end =
-          i + 1 < segments ? std::max(begin, samples.first_at_or_above(bp[i])) : samples.size();
+    // An outer segment anchored far outside the range (a function with a linear
+    // asymptote there) keeps its secant, i.e. the asymptote, so that inputs beyond the
+    // range stay accurate; every other segment gets its least-squares line.
+    const bool asymptote = (i == 0 && anchors.lo < c.lo - 10 * (c.hi - c.lo)) ||
+                           (i + 1 == segments && anchors.hi > c.hi + 10 * (c.hi - c.lo));
+    const std::size_t end =
+        i + 1 < segments ? std::max(begin, samples.first_at_or_above(bp[i])) : samples.size();
+    if (c.coefficients == Coefficients::least_squares && !asymptote)
       lines[i] = least_squares_line(samples.moments(begin, end), c.coeff, lines[i]);
-      begin = end;
-    }
+    begin = end;
   }
   return lines;
 }

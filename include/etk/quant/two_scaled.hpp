@@ -122,7 +122,8 @@ inline RowMatrixXf two_scale_fake_quantize(ConstMatrixView<float> x, const TwoSc
 
 enum class TwoScaleKind { post_softmax, post_gelu };
 
-// Search s_L (clip factors of max / (2^k - 1)), r (1 .. k + 4) and the exact best split,
+// Search s_L (clip factors 0.85^i, i = 0..15, of max / (2^k - 1)), r (1 .. k + 4) and the
+// exact best split,
 // minimising the MSE on x.
 inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, TwoScaleKind kind) {
   quant_detail::check_data("x", x);
@@ -142,9 +143,9 @@ inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, Tw
   double best_err = std::numeric_limits<double>::infinity();
   const int k = bits - 1;
   std::vector<double> prefix_small(static_cast<std::size_t>(n) + 1), prefix_large(static_cast<std::size_t>(n) + 1);
-  for (int fi = 0; fi < 8; ++fi) {
+  for (int fi = 0; fi < 16; ++fi) {
     TwoScaleParams p = best;
-    p.scale = QuantParams::safe_scale(top * (1.0f - 0.05f * static_cast<float>(fi)) / static_cast<float>((1 << k) - 1));
+    p.scale = QuantParams::safe_scale(top * std::pow(0.85f, static_cast<float>(fi)) / static_cast<float>((1 << k) - 1));
     const RowMatrixXf fl = fake_quantize(xv, p.large_grid());
     for (int r = 1; r <= k + 4; ++r) {
       p.ratio_log2 = r;

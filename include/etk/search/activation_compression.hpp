@@ -239,13 +239,17 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
   RowMatrixXf z = calib;
   if (c.projected_) z = (calib.rowwise() - c.projection_.mean) * c.projection_.encoder;
   const Eigen::RowVectorXf lo0 = z.colwise().minCoeff(), hi0 = z.colwise().maxCoeff();
-  Eigen::VectorXd weight = Eigen::VectorXd::Ones(k);  // downstream gain of each coded channel
-  if (c.projected_ && has_w)
-    weight = (c.projection_.decoder.cast<double>() * next_weight.cast<double>()).rowwise().squaredNorm();
-  else if (c.projected_)
-    weight = c.projection_.decoder.cast<double>().rowwise().squaredNorm();
-  else if (has_w)
-    weight = next_weight.cast<double>().rowwise().squaredNorm();
+  // Downstream gain of each coded channel: the squared norm of its row of D W (D = I
+  // without projection), i.e. diag(D W W^T D^T), computed through the C x C Gram matrix.
+  Eigen::VectorXd weight = Eigen::VectorXd::Ones(k);
+  const Eigen::MatrixXd gram = has_w ? Eigen::MatrixXd(next_weight.cast<double>() * next_weight.cast<double>().transpose())
+                                     : Eigen::MatrixXd::Identity(channels, channels);
+  if (c.projected_) {
+    const Eigen::MatrixXd d = c.projection_.decoder.cast<double>();
+    weight = (d * gram).cwiseProduct(d).rowwise().sum();
+  } else if (has_w) {
+    weight = gram.diagonal();
+  }
   std::vector<double> importance(static_cast<std::size_t>(k));
   for (std::ptrdiff_t j = 0; j < k; ++j) {
     const double range = double(hi0(j)) - double(lo0(j));

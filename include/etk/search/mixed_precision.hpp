@@ -22,6 +22,9 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -127,6 +130,57 @@ class SensitivityCache {
   std::size_t hits() const { return hits_; }                // answers from the cache
 
   Damage evaluate(const BitConfig& config) {
+    check_config(config);
+    auto it = cache_.find(config);
+    if (it != cache_.end()) {
+      ++hits_;
+      return it->second;
+    }
+    const Damage d = call(config);
+    cache_.emplace(config, d);
+    return d;
+  }
+
+  // Evaluates the configurations the cache lacks on `threads` threads at once (the
+  // evaluator must then be safe to call concurrently), then caches them all. The first
+  // error, if any, is reported after every thread has finished; the answers that did
+  // succeed stay cached.
+  void prefetch(const std::vector<BitConfig>& configs, int threads) {
+    ETK_CHECK(threads >= 1, "argument 'threads' must be >= 1, got " << threads);
+    std::vector<BitConfig> todo;
+    for (const auto& c : configs) {
+      check_config(c);
+      if (cache_.find(c) == cache_.end() && std::find(todo.begin(), todo.end(), c) == todo.end())
+        todo.push_back(c);
+    }
+#if defined(ETK_EXCEPTIONS)
+    std::vector<Damage> out(todo.size());
+    std::vector<std::exception_ptr> err(todo.size());
+    std::atomic<std::size_t> next{0};
+    auto worker = [&]() {
+      for (std::size_t i; (i = next.fetch_add(1)) < todo.size();) {
+        try {
+          out[i] = call(todo[i]);
+        } catch (...) {
+          err[i] = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads && std::size_t(t) < todo.size(); ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    for (std::size_t i = 0; i < todo.size(); ++i)
+      if (!err[i]) cache_.emplace(todo[i], out[i]);
+    for (std::size_t i = 0; i < todo.size(); ++i)
+      if (err[i]) std::rethrow_exception(err[i]);
+#else
+    for (const auto& c : todo) cache_.emplace(c, call(c));
+#endif
+  }
+
+ private:
+  void check_config(const BitConfig& config) const {
     ETK_CHECK(config.size() == tensors_, "argument 'config' has " << config.size()
                                                                   << " entries, expected "
                                                                   << tensors_);
@@ -135,11 +189,10 @@ class SensitivityCache {
                 "argument 'config': tensor " << i << " has bit-width " << config[i]
                                              << ", expected 0 (float) or " << kMinBits
                                              << ".." << kMaxBits);
-    auto it = cache_.find(config);
-    if (it != cache_.end()) {
-      ++hits_;
-      return it->second;
-    }
+  }
+
+  // One evaluator call, checked; thread-safe as far as the evaluator is.
+  Damage call(const BitConfig& config) {
     ++evaluations_;
     Damage d{};
 #if defined(ETK_EXCEPTIONS)
@@ -161,15 +214,13 @@ class SensitivityCache {
               "the evaluator returned mse " << d.mse << ", kl " << d.kl
                                             << " on configuration " << describe_config(config)
                                             << "; expected finite values and mse >= 0");
-    cache_.emplace(config, d);
     return d;
   }
 
- private:
   Evaluator evaluate_;
   std::size_t tensors_;
   std::map<BitConfig, Damage> cache_;
-  std::size_t evaluations_ = 0;
+  std::atomic<std::size_t> evaluations_{0};
   std::size_t hits_ = 0;
 };
 
@@ -200,9 +251,11 @@ inline std::vector<int> normalized_candidates(std::vector<int> c, std::size_t te
 }  // namespace detail
 
 // Each tensor alone at each of its candidate widths, the others float: candidates[i] is
-// tensor i's list. Costs one evaluation per (tensor, width) the cache has not seen.
+// tensor i's list. Costs one evaluation per (tensor, width) the cache has not seen; with
+// threads > 1 those run concurrently (SensitivityCache::prefetch).
 inline SensitivityTable measure_sensitivity(SensitivityCache& cache,
-                                            const std::vector<std::vector<int>>& candidates) {
+                                            const std::vector<std::vector<int>>& candidates,
+                                            int threads = 1) {
   ETK_CHECK(candidates.size() == cache.tensors(),
             "argument 'candidates' has " << candidates.size() << " lists, expected one per tensor ("
                                          << cache.tensors() << ")");
@@ -210,6 +263,15 @@ inline SensitivityTable measure_sensitivity(SensitivityCache& cache,
   for (std::size_t i = 0; i < candidates.size(); ++i)
     t.bits.push_back(detail::normalized_candidates(candidates[i], i));
   BitConfig config(cache.tensors(), kFloat);
+  if (threads > 1) {
+    std::vector<BitConfig> all;
+    for (std::size_t i = 0; i < t.bits.size(); ++i)
+      for (int b : t.bits[i]) {
+        all.push_back(config);
+        all.back()[i] = b;
+      }
+    cache.prefetch(all, threads);
+  }
   for (std::size_t i = 0; i < t.bits.size(); ++i) {
     std::vector<Damage> row;
     for (int b : t.bits[i]) {
@@ -223,8 +285,9 @@ inline SensitivityTable measure_sensitivity(SensitivityCache& cache,
 }
 
 // The same candidate list for every tensor.
-inline SensitivityTable measure_sensitivity(SensitivityCache& cache, const std::vector<int>& candidates) {
-  return measure_sensitivity(cache, std::vector<std::vector<int>>(cache.tensors(), candidates));
+inline SensitivityTable measure_sensitivity(SensitivityCache& cache, const std::vector<int>& candidates,
+                                            int threads = 1) {
+  return measure_sensitivity(cache, std::vector<std::vector<int>>(cache.tensors(), candidates), threads);
 }
 
 // A tensor's weights for the proxy, and how much an error in them matters (e.g. 1, or the

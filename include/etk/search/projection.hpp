@@ -7,16 +7,19 @@
 //    reconstruction error ||X - X'|| of the activation itself.
 //  * compression-aware: what the network sees is the next linear layer's output y = x W
 //    (W: [C, C_out]), so minimise ||(X - X') W|| instead. Its optimum is the best rank-k
-//    approximation of the centred outputs Yc = Xc W: with V_k the top-k eigenvectors of
-//    W^T Cov(X) W, take E = W V_k and D = V_k^T W^+ (W^+ the pseudo-inverse; V_k lies in
-//    the row space of W, so D W = V_k^T and (X - X') W = Yc (I - V_k V_k^T)). This is the
-//    closed-form optimum of the linear objective that the learned projection of the
-//    compression-aware papers trains towards; no training loop is needed.
+//    approximation of the centred outputs Yc = Xc W. Everything stays C x C (C_out may be
+//    large, e.g. a 6625-class head): with R = (W W^T)^(1/2), ||(X - X') W|| = ||(X - X') R||,
+//    so with V_k the top-k eigenvectors of R Cov(X) R take E = R V_k and D = V_k^T R^+
+//    (R^+ the pseudo-inverse); then (X - X') R = Xc R (I - V_k V_k^T), the best rank-k
+//    error. This is the closed-form optimum of the linear objective that the learned
+//    projection of the compression-aware papers trains towards; no training loop.
 // Coefficients come out ordered by explained variance (of x, or of y), most first.
 // Computed in double, stored in float.
 #pragma once
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "etk/config.hpp"
@@ -91,12 +94,25 @@ inline LinearProjection compression_aware_projection(ConstMatrixView<float> cali
   Eigen::MatrixXd cov;
   detail::moments(calib, mean, cov);
   const Eigen::MatrixXd w = next_weight.cast<double>();
-  const Eigen::MatrixXd v = detail::top_eigenvectors(w.transpose() * cov * w, k);
-  const Eigen::MatrixXd w_pinv = Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd>(w).pseudoInverse();
+  Eigen::MatrixXd gram = w * w.transpose();
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eg(gram);
+  // R and R^+ from the eigen-decomposition of W W^T; directions with an eigenvalue below
+  // 1e-12 of the largest are the (numerical) null space of W and are dropped.
+  const Eigen::VectorXd lambda = eg.eigenvalues().cwiseMax(0.0);
+  const double floor = 1e-12 * std::max(lambda.maxCoeff(), 1e-300);
+  Eigen::VectorXd root(lambda.size()), inv_root(lambda.size());
+  for (Eigen::Index i = 0; i < lambda.size(); ++i) {
+    root(i) = lambda(i) > floor ? std::sqrt(lambda(i)) : 0.0;
+    inv_root(i) = lambda(i) > floor ? 1.0 / std::sqrt(lambda(i)) : 0.0;
+  }
+  const Eigen::MatrixXd& u = eg.eigenvectors();
+  const Eigen::MatrixXd r_half = u * root.asDiagonal() * u.transpose();
+  const Eigen::MatrixXd r_pinv = u * inv_root.asDiagonal() * u.transpose();
+  const Eigen::MatrixXd v = detail::top_eigenvectors(r_half * cov * r_half, k);
   LinearProjection r;
   r.mean = mean.cast<float>();
-  r.encoder = (w * v).cast<float>();
-  r.decoder = (v.transpose() * w_pinv).cast<float>();
+  r.encoder = (r_half * v).cast<float>();
+  r.decoder = (v.transpose() * r_pinv).cast<float>();
   return r;
 }
 

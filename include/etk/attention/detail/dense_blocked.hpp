@@ -108,9 +108,14 @@ inline void blocked_attention_head(const HeadsView<const float>& q,
         const float m_new = std::max(m[r], row_max(sr, bias ? bias + j0 : nullptr, cols));
         // Nothing visible so far: shift by 0, every 2^(-inf) is exactly 0.
         const float shift = m_new == neg_inf ? 0.0f : m_new;
-        const float alpha = std::exp2(m[r] - shift);  // 0 when m[r] = -inf
-        l[r] = alpha * l[r] + exp2_shift_sum(sr, cols, shift, 1.0f);
-        if (alpha != 1.0f) o.row(r) *= alpha;
+        const float sum = exp2_shift_sum(sr, cols, shift, 1.0f);
+        if (m[r] == neg_inf) {  // first visible block: O and l are still 0
+          l[r] = sum;
+        } else {
+          const float alpha = std::exp2(m[r] - shift);
+          l[r] = alpha * l[r] + sum;
+          if (alpha != 1.0f) o.row(r) *= alpha;
+        }
         m[r] = m_new;
       }
       o.noalias() += s * vh.middleRows(j0, cols);

@@ -3,7 +3,7 @@
 //
 // Per block of up to kQueryBlock queries: P_b = Qs·K^T straight into the caller's probs
 // rows (Qs = Q_b * scale * log2(e)), masks set to -inf, a base-2 softmax per row (the
-// shared softmax kernels), then optionally O_b = P_b·V (Eigen GEMM). Keys beyond the
+// shared etk/attention/softmax.hpp), then optionally O_b = P_b·V (Eigen GEMM). Keys beyond the
 // causal horizon of the whole block are neither multiplied nor read: their
 // probabilities are written as 0. Workspace: Qs and the padding bias row.
 #pragma once
@@ -13,7 +13,7 @@
 #include <cstddef>
 
 #include "etk/attention/detail/dense_blocked.hpp"
-#include "etk/attention/detail/softmax_kernels.hpp"
+#include "etk/attention/softmax.hpp"
 #include "etk/attention/params.hpp"
 #include "etk/config.hpp"
 #include "etk/core/tensor_view.hpp"
@@ -48,12 +48,8 @@ inline void probs_attention_head(const HeadsView<const float>& q,
       auto s = pb.leftCols(key_end);
       s.noalias() = qs * kh.topRows(key_end).transpose();
       if (p.causal) causal_mask_block(s.data(), probs.row_stride, rows, key_end, i0, 0, sh);
-      for (std::ptrdiff_t r = 0; r < rows; ++r) {
-        float* sr = s.data() + r * probs.row_stride;
-        const float m = row_max(sr, bias, key_end);
-        const float sum = exp2_shift_sum(sr, key_end, m == -std::numeric_limits<float>::infinity() ? 0.0f : m, 1.0f);
-        scale_row(sr, key_end, sum > 0.0f ? 1.0f / sum : 0.0f);
-      }
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        softmax_row_base2(s.data() + r * probs.row_stride, key_end, 1.0f, bias);
     }
     if (out) {
       auto ob = out->head(h).middleRows(i0, rows);

@@ -58,6 +58,30 @@ EIGEN_STRONG_INLINE P pexp2_nonpositive(const P& y) {
 }
 #endif
 
+#if defined(ETK_SOFTMAX_PACKETS)
+// x[0..len), len < kFloatLanes, as a packet whose other lanes hold `fill`; and the
+// matching store of the first len lanes. AVX-512 uses masked loads and stores; other
+// widths go through a padded copy.
+inline FloatPacket load_tail(const float* x, std::ptrdiff_t len, float fill) {
+#if defined(EIGEN_VECTORIZE_AVX512)
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << len) - 1u), x);
+#else
+  alignas(64) float tmp[kFloatLanes];
+  for (std::ptrdiff_t t = 0; t < kFloatLanes; ++t) tmp[t] = t < len ? x[t] : fill;
+  return Eigen::internal::pload<FloatPacket>(tmp);
+#endif
+}
+inline void store_tail(float* x, std::ptrdiff_t len, const FloatPacket& a) {
+#if defined(EIGEN_VECTORIZE_AVX512)
+  _mm512_mask_storeu_ps(x, static_cast<__mmask16>((1u << len) - 1u), a);
+#else
+  alignas(64) float tmp[kFloatLanes];
+  Eigen::internal::pstore(tmp, a);
+  for (std::ptrdiff_t t = 0; t < len; ++t) x[t] = tmp[t];
+#endif
+}
+#endif
+
 // max_j (x_j + bias_j) (bias may be null: max_j x_j). With a bias, x is updated to
 // x + bias in the same pass. Returns -inf for a row of -inf.
 inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
@@ -91,13 +115,22 @@ inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
     }
     pm0 = pmax(pm0, a);
   }
-  m = predux_max(pmax(pm0, pm1));
-#endif
+  if (j < n) {  // ragged tail: padding lanes are -inf
+    P a = load_tail(x + j, n - j, -std::numeric_limits<float>::infinity());
+    if (bias) {
+      a = padd(a, load_tail(bias + j, n - j, 0.0f));
+      store_tail(x + j, n - j, a);
+    }
+    pm1 = pmax(pm1, a);
+  }
+  return predux_max(pmax(pm0, pm1));
+#else
   for (; j < n; ++j) {
     if (bias) x[j] += bias[j];
     m = std::max(m, x[j]);
   }
   return m;
+#endif
 }
 
 // x_j <- 2^((x_j - shift) * mult) for j < n, computed as 2^(x_j*mult - shift*mult) with
@@ -126,15 +159,11 @@ inline float exp2_shift_sum(float* x, std::ptrdiff_t n, float shift, float mult)
     pstoreu(x + j, a);
     s0 = padd(s0, a);
   }
-  for (; j < n; j += W) {  // ragged tail through a padded packet: same arithmetic
-    const std::ptrdiff_t len = std::min(W, n - j);
-    alignas(64) float tmp[W];
-    for (std::ptrdiff_t t = 0; t < W; ++t)
-      tmp[t] = t < len ? x[j + t] : -std::numeric_limits<float>::infinity();
-    const P a = pexp2_nonpositive(pmin(pmadd(pload<P>(tmp), pmult, poff), pzero(pmult)));
-    pstore(tmp, a);
-    for (std::ptrdiff_t t = 0; t < len; ++t) x[j + t] = tmp[t];
-    s0 = padd(s0, a);  // padded lanes are exactly 0
+  if (j < n) {  // ragged tail, same arithmetic; padding lanes are -inf, so exactly 0
+    const P in = load_tail(x + j, n - j, -std::numeric_limits<float>::infinity());
+    const P a = pexp2_nonpositive(pmin(pmadd(in, pmult, poff), pzero(pmult)));
+    store_tail(x + j, n - j, a);
+    s1 = padd(s1, a);
   }
   return predux(padd(s0, s1));
 #else

@@ -1,0 +1,79 @@
+// GQA-LUT rows: the model's non-linearities replaced by etk's shipped 8- and 16-segment
+// piecewise-linear tables (float path, etk::lut::pwl_eval), one at a time and all
+// together. Swish: the neck convs and the transformer MLPs (the runner's one Swish hook
+// covers both); HardSwish and HardSigmoid: the backbone; exp: the attention softmaxes
+// (inputs shifted to <= 0; the table covers [-8, 0) and its first segment is 0 below);
+// rsqrt: LayerNorm's 1 / sqrt(var + eps), range-reduced to the table's [1, 4) by the
+// float exponent (v = m 4^e, rsqrt(v) = rsqrt(m) 2^-e), as hardware would.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <etk/lut/pwl.hpp>
+#include <etk/lut/tables.hpp>
+
+#include "study.hpp"
+
+namespace {
+
+using etk::lut::Function;
+
+ocr::NonlinearityFn table_fn(Function f, int segments) {
+  const etk::lut::PwlTable* t = &etk::lut::shipped_table(f, segments).dense;  // static storage
+  return [t](float* x, int64_t n) { etk::lut::pwl_eval(*t, x, x, n); };
+}
+
+ocr::NonlinearityFn rsqrt_fn(int segments) {
+  const etk::lut::PwlTable* t = &etk::lut::shipped_table(Function::rsqrt, segments).dense;
+  return [t](float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      int e2 = 0;
+      const float f = std::frexp(x[i], &e2);  // x = f 2^e2, f in [0.5, 1)
+      // x = m 4^e with m in [1, 4): m = 2f if e2 - 1 is even, else 4f.
+      const bool odd = ((e2 - 1) & 1) != 0;
+      const float m = odd ? 4.0f * f : 2.0f * f;
+      const int e = odd ? (e2 - 2) / 2 : (e2 - 1) / 2;
+      x[i] = std::ldexp((*t)(m), -e);
+    }
+  };
+}
+
+struct Target {
+  const char* label;
+  ocr::Nonlinearity kind;
+  Function function;
+};
+
+const std::vector<Target>& targets() {
+  static const std::vector<Target> t = {
+      {"swish", ocr::Nonlinearity::Swish, Function::silu},
+      {"hardswish", ocr::Nonlinearity::HardSwish, Function::hswish},
+      {"hardsigmoid", ocr::Nonlinearity::HardSigmoid, Function::hsigmoid},
+      {"softmax exp", ocr::Nonlinearity::SoftmaxExp, Function::exp},
+      {"layernorm rsqrt", ocr::Nonlinearity::LayerNormRsqrt, Function::rsqrt},
+  };
+  return t;
+}
+
+void install(ocr::Hooks& hooks, const Target& target, int segments) {
+  hooks.set(target.kind, target.function == Function::rsqrt ? rsqrt_fn(segments)
+                                                            : table_fn(target.function, segments));
+}
+
+}  // namespace
+
+ETK_OCR_TECHNIQUE(gqa_lut, 40) {
+  for (int segments : {8, 16}) {
+    const std::string seg = std::to_string(segments) + " seg";
+    for (const Target& target : targets())
+      study.add("GQA-LUT", std::string(target.label) + ", " + seg, ocr::Set::Short,
+                [segments, &target](ocr::Run& run) {
+                  install(run.hooks, target, segments);
+                  run.effect = [segments] { return ocr::Effect{"LUT segments", double(segments)}; };
+                });
+    study.add("GQA-LUT", "all five, " + seg, ocr::Set::Short, [segments](ocr::Run& run) {
+      for (const Target& target : targets()) install(run.hooks, target, segments);
+      run.effect = [segments] { return ocr::Effect{"LUT segments", double(segments)}; };
+    });
+  }
+}
