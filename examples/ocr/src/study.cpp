@@ -155,7 +155,13 @@ std::vector<Probs> Study::forward(const Run& run, Set s, const std::vector<int>&
 RowResult Study::evaluate(const Row& row) {
   SetState& st = state(row.set);
   Run run;
-  row.setup(run);
+  {
+    // Setups run one at a time (a technique may lazily build calibration shared by its
+    // rows); only the rows' hooks run concurrently.
+    static std::mutex setup_mutex;
+    std::lock_guard<std::mutex> lock(setup_mutex);
+    row.setup(run);
+  }
   RowResult res;
   res.technique = row.technique;
   res.setting = row.setting;

@@ -15,8 +15,9 @@
 // the row is evaluated (so state lives in the Run: capture shared_ptrs, not locals).
 // Rows whose hooks leave the backbone alone (see Hooks::uses_backbone) start from the
 // cached backbone output of every line. Rows are evaluated on StudyOptions::jobs threads,
-// one row per thread at a time: a row's setup and hooks must only touch state of their
-// own Run (Study::forward and Study's accessors may be called from any row). Study::forward gives the probabilities of any
+// one row per thread at a time; setups run one at a time, hooks concurrently: a row's
+// hooks must only touch state of their own Run or read-only shared data (Study::forward
+// and Study's accessors may be called from any row). Study::forward gives the probabilities of any
 // configuration on any lines (calibration, sensitivity search). See TECHNIQUES.md.
 #pragma once
 
