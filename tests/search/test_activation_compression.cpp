@@ -6,6 +6,8 @@
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
 
+#include "support/search_util.hpp"
+
 #include <cmath>
 #include <limits>
 #include <random>
@@ -19,30 +21,10 @@ namespace {
 // Calibration-like data: channel j has its own scale (some channels are outliers) and
 // channels are correlated through a few latent factors.
 RowMatrixXf activations(std::ptrdiff_t rows, std::ptrdiff_t channels, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  const std::ptrdiff_t factors = std::max<std::ptrdiff_t>(1, channels / 4);
-  RowMatrixXf mix(factors, channels), x(rows, channels), f(rows, factors);
-  for (std::ptrdiff_t i = 0; i < mix.size(); ++i) mix.data()[i] = g(rng);
-  for (std::ptrdiff_t i = 0; i < f.size(); ++i) f.data()[i] = g(rng);
-  x = f * mix;
-  for (std::ptrdiff_t r = 0; r < rows; ++r)
-    for (std::ptrdiff_t c = 0; c < channels; ++c)
-      x(r, c) = (x(r, c) + 0.3f * g(rng)) * (c % 7 == 3 ? 8.0f : 1.0f + 0.1f * float(c % 5)) + 0.5f;
-  return x;
+  return search_test::activations(rows, channels, seed, true);
 }
-
-RowMatrixXf random_matrix(std::ptrdiff_t rows, std::ptrdiff_t cols, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  RowMatrixXf w(rows, cols);
-  for (std::ptrdiff_t i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
-  return w;
-}
-
-etk::ConstMatrixView<float> view(const RowMatrixXf& m) {
-  return etk::matrix_view(m.data(), m.rows(), m.cols(), m.cols());
-}
+using search_test::random_matrix;
+using search_test::view;
 
 // The codec's coded value of coded channel `ch` in group g, element by element.
 float reference_value(const es::ActivationCodec& c, std::ptrdiff_t g, std::ptrdiff_t j, float v) {

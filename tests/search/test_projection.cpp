@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <etk/search/projection.hpp>
 
+#include "support/search_util.hpp"
+
 #include <limits>
 #include <random>
 
@@ -12,26 +14,10 @@ using etk::RowMatrixXf;
 
 namespace {
 RowMatrixXf activations(std::ptrdiff_t rows, std::ptrdiff_t channels, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  const std::ptrdiff_t factors = std::max<std::ptrdiff_t>(1, channels / 4);
-  RowMatrixXf mix(factors, channels), f(rows, factors);
-  for (std::ptrdiff_t i = 0; i < mix.size(); ++i) mix.data()[i] = g(rng);
-  for (std::ptrdiff_t i = 0; i < f.size(); ++i) f.data()[i] = g(rng);
-  RowMatrixXf x = f * mix;
-  for (std::ptrdiff_t i = 0; i < x.size(); ++i) x.data()[i] += 0.3f * g(rng) + 0.5f;
-  return x;
+  return search_test::activations(rows, channels, seed, false);
 }
-RowMatrixXf random_matrix(std::ptrdiff_t rows, std::ptrdiff_t cols, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  RowMatrixXf w(rows, cols);
-  for (std::ptrdiff_t i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
-  return w;
-}
-etk::ConstMatrixView<float> view(const RowMatrixXf& m) {
-  return etk::matrix_view(m.data(), m.rows(), m.cols(), m.cols());
-}
+using search_test::random_matrix;
+using search_test::view;
 }  // namespace
 
 TEST_CASE("PCA minimises the activation error, compression-aware the next layer's") {
