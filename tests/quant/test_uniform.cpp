@@ -7,7 +7,10 @@
 #include <etk/quant/uniform.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include "support/quant_util.hpp"
 
@@ -154,6 +157,160 @@ TEST_CASE("a float quotient that rounds onto a half-integer is resolved by the e
     etk::reference::quantize(x.data(), 1, 1, 1, p, &ref, 1);
     CHECK(ref == c.want);
   }
+}
+
+// Fast codes (per tensor, per row through the 1-D runs, per column through the column
+// kernel) and fake-quantized values against the reference, for the values x of one row.
+template <typename T>
+void check_all_paths(const std::vector<float>& values, const QuantParams& grid) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(values.size());
+  const auto x = etk::matrix_view(values.data(), 1, n, n);
+  etk::RowMatrix<T> ref(1, n);
+  etk::reference::quantize(values.data(), 1, n, n, grid, ref.data(), n);
+  etk::RowMatrixXf fq_ref(1, n);
+  etk::reference::fake_quantize(values.data(), 1, n, n, grid, fq_ref.data(), n);
+  // The same values as a [n / w, w] matrix with one (equal) grid per column, and per row.
+  const std::ptrdiff_t w = 67, rows = n / w;
+  const auto xm = etk::matrix_view(values.data(), rows, w, w);
+  QuantParams cols = grid, per_row = grid;
+  cols.axis = 1;
+  cols.scale.assign(static_cast<std::size_t>(w), grid.scale[0]);
+  cols.zero_point.assign(static_cast<std::size_t>(w), grid.zero_point[0]);
+  per_row.axis = 0;
+  per_row.scale.assign(static_cast<std::size_t>(rows), grid.scale[0]);
+  per_row.zero_point.assign(static_cast<std::size_t>(rows), grid.zero_point[0]);
+  INFO("scale " << grid.scale[0] << " (" << std::hexfloat << grid.scale[0] << std::defaultfloat
+                << "), zero point " << grid.zero_point[0] << ", bits " << grid.bits);
+  const etk::RowMatrix<T> fast = etk::quantize<T>(x, grid);
+  REQUIRE((fast.array() == ref.array()).all());
+  const etk::RowMatrixXf fq = etk::fake_quantize(x, grid);
+  REQUIRE((fq.array() == fq_ref.array()).all());
+  const etk::RowMatrix<T> by_col = etk::quantize<T>(xm, cols), by_row = etk::quantize<T>(xm, per_row);
+  const etk::RowMatrixXf fq_col = etk::fake_quantize(xm, cols);
+  for (std::ptrdiff_t i = 0; i < rows * w; ++i) {
+    REQUIRE(by_col.data()[i] == ref.data()[i]);
+    REQUIRE(by_row.data()[i] == ref.data()[i]);
+    REQUIRE(fq_col.data()[i] == fq_ref.data()[i]);
+  }
+}
+
+// The 2 * half + 1 consecutive floats centred on the float nearest to v (finite ones only).
+void window(double v, int half, std::vector<float>& out) {
+  float f = static_cast<float>(v);
+  if (!std::isfinite(f)) return;
+  for (int i = 0; i < half; ++i) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  for (int i = 0; i <= 2 * half; ++i, f = std::nextafter(f, std::numeric_limits<float>::infinity()))
+    if (std::isfinite(f)) out.push_back(f);
+}
+
+// Scales the certified estimate has to survive: powers of two (exact reciprocals), the
+// searched tie cases, the smallest normals (h = s/2 subnormal), huge scales whose
+// reciprocal is subnormal (a poor estimate: many exact-path lanes) and odd mantissas.
+const std::vector<float>& hard_scales() {
+  static const std::vector<float> s = {0.25f, 1.0f, 0x1p-20f, 0.1f, 1.0f / 3.0f, 0x1.b8673p+0f,
+                                       0x1.20ccc4p+0f, 0x1.fffffep-1f, 0x1.000002p+0f,
+                                       std::numeric_limits<float>::min(), 0x1.800002p-126f,
+                                       0x1.fffffep-120f, 0x1.3p+100f, 0x1p+127f,
+                                       std::numeric_limits<float>::max(), 0x1.5555p-60f};
+  return s;
+}
+
+TEST_CASE("dense sweeps: every float around ties, clamp edges and binade edges, hard scales") {
+  // For each scale and grid: windows of 2 * 2048 + 1 consecutive floats centred on ties
+  // (k + 1/2) s near 0, inside the grid and at its clamp edges, on the clamp edges
+  // themselves, on the 2^22 limit of the SIMD form, and on powers of two (binade edges
+  // of x, and of x / s when s is a power of two). The windows hold near-ties on both
+  // sides of every tie (the float quotient can land on k + 1/2 while the real one is off).
+  struct Grid { int bits; bool is_signed; std::int32_t zp; };
+  const Grid grids[] = {{8, true, 0}, {8, false, 77}, {4, false, 3}, {16, true, -1000}, {2, true, -1}};
+  for (float s : hard_scales())
+    for (const Grid& g : grids) {
+      QuantParams p = QuantParams::per_tensor(s, g.zp, g.bits, g.is_signed);
+      const double lo = static_cast<double>(p.qmin()) - g.zp, hi = static_cast<double>(p.qmax()) - g.zp;
+      std::vector<float> x;
+      for (double q : {0.5, -0.5, 1.5, -1.5, 2.5, 7.5, lo - 0.5, lo + 0.5, hi - 0.5, hi + 0.5, lo, hi,
+                       lo - 1, hi + 1, 4194303.5, -4194304.5, 4194304.0, 16777216.0})
+        window(q * s, 2048, x);
+      for (int e = -6; e <= 18; e += 3) window(std::ldexp(1.0, e) * s, 64, x);
+      for (int e = -149; e <= 127; e += 23) window(std::ldexp(1.0, e), 64, x);
+      x.resize(x.size() / 67 * 67);
+      if (g.bits == 16)
+        check_all_paths<std::int16_t>(x, p);
+      else if (g.is_signed)
+        check_all_paths<std::int8_t>(x, p);
+      else
+        check_all_paths<std::uint8_t>(x, p);
+    }
+}
+
+TEST_CASE("random bit patterns and random scales over the whole float range") {
+  // Any finite x (subnormals, huge values) and any normal scale: x / s spans 2^-300..2^300,
+  // so the estimate x * inv underflows, overflows and is far off; all must still agree.
+  std::mt19937 gen(2024);
+  std::uniform_int_distribution<std::uint32_t> bits_of;
+  auto random_float = [&](bool positive_normal) {
+    for (;;) {
+      const std::uint32_t u = bits_of(gen);
+      float f;
+      std::memcpy(&f, &u, sizeof f);
+      if (!std::isfinite(f)) continue;
+      if (positive_normal && !(f >= std::numeric_limits<float>::min())) continue;
+      return f;
+    }
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    const float s = random_float(true);
+    QuantParams p = QuantParams::per_tensor(s, trial % 7 - 3, 8, true);
+    std::vector<float> x(67 * 30);
+    // Half random patterns, half near the grid (where the codes are not all clamped).
+    std::uniform_real_distribution<double> q(-140.0, 140.0);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const float near = static_cast<float>(q(gen) * s);
+      x[i] = (i % 2 == 0 || !std::isfinite(near)) ? random_float(false) : near;
+    }
+    check_all_paths<std::int8_t>(x, p);
+  }
+}
+
+TEST_CASE("per-column grids with mixed extreme scales through the column kernel") {
+  // Each column its own scale (from hard_scales) and zero point; values near each column's
+  // ties and edges. Widths cover the 64-column strips, 16-lane tails and 1..17 columns.
+  std::mt19937 gen(77);
+  for (std::ptrdiff_t cols : {1, 5, 16, 17, 63, 64, 65, 130})
+    for (std::ptrdiff_t rows : {1, 15, 16, 17, 40}) {
+      QuantParams p;
+      p.bits = 4;
+      p.is_signed = false;
+      p.axis = 1;
+      p.scale.clear();
+      p.zero_point.clear();
+      std::uniform_int_distribution<int> zp(p.qmin(), p.qmax());
+      for (std::ptrdiff_t c = 0; c < cols; ++c) {
+        p.scale.push_back(hard_scales()[static_cast<std::size_t>(c) % hard_scales().size()]);
+        p.zero_point.push_back(zp(gen));
+      }
+      std::uniform_int_distribution<int> k(-4, 20);
+      std::uniform_int_distribution<int> kind(0, 3);
+      etk::RowMatrixXf x(rows, cols);
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        for (std::ptrdiff_t c = 0; c < cols; ++c) {
+          const double s = p.scale[static_cast<std::size_t>(c)];
+          float v = static_cast<float>((k(gen) - p.zero_point[static_cast<std::size_t>(c)] + 0.5) * s);
+          if (!std::isfinite(v)) v = 0.0f;
+          const int how = kind(gen);
+          if (how == 1) v = std::nextafter(v, std::numeric_limits<float>::infinity());
+          if (how == 2) v = std::nextafter(v, -std::numeric_limits<float>::infinity());
+          x(r, c) = v;
+        }
+      etk::RowMatrix<std::uint8_t> fast = etk::quantize<std::uint8_t>(cview(x), p), ref(rows, cols);
+      etk::reference::quantize(x.data(), rows, cols, cols, p, ref.data(), cols);
+      INFO("rows " << rows << ", cols " << cols);
+      REQUIRE((fast.array() == ref.array()).all());
+      etk::RowMatrixXf deq(rows, cols), deq_ref(rows, cols);
+      etk::dequantize<std::uint8_t>(cview(fast), p, view(deq));
+      etk::reference::dequantize(ref.data(), rows, cols, cols, p, deq_ref.data(), cols);
+      REQUIRE((deq.array() == deq_ref.array()).all());
+    }
 }
 
 TEST_CASE("packed int4 round-trips codes and dequantizes like unpacked codes") {

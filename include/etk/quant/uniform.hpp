@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
@@ -42,25 +43,34 @@ inline void check_nonempty(const char* name, std::ptrdiff_t rows, std::ptrdiff_t
             "argument '" << name << "' is empty ([" << rows << ", " << cols << "])");
 }
 
-// Apply `run(row, scale*, zero_point*, per_element)` to every row with the right params.
+// Per tensor or per row (axis -1 or 0): apply `run(row, scale*, zero_point*)` to every row.
 template <typename Run>
 void for_each_row(const QuantParams& p, std::ptrdiff_t rows, Run&& run) {
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     const std::size_t ch = p.axis == 0 ? static_cast<std::size_t>(r) : 0;
-    run(r, p.scale.data() + ch, p.zero_point.data() + ch, p.axis == 1);
+    run(r, p.scale.data() + ch, p.zero_point.data() + ch);
   }
 }
 
-// Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block.
+// Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block. The
+// reciprocals of the scales (the kernels' quotient estimates) are computed once per call.
 template <typename T>
 void quantize_block(ConstMatrixView<float> x, const QuantParams& p, T* out, std::ptrdiff_t out_stride) {
+  float inv1 = 0;
+  std::vector<float> invs(p.scale.size() > 1 ? p.scale.size() : 0);
+  float* inv = invs.empty() ? &inv1 : invs.data();
+  uq::reciprocals(p.scale.data(), p.channels(), inv);
   bool nan = false;
-  for_each_row(p, x.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp, bool per_el) {
-    const float* xr = x.data() + r * x.outerStride();
-    T* o = out + r * out_stride;
-    nan |= per_el ? uq::quantize_run<T, true>(xr, x.cols(), s, zp, p.qmin(), p.qmax(), o)
-                  : uq::quantize_run<T, false>(xr, x.cols(), s, zp, p.qmin(), p.qmax(), o);
-  });
+  if (p.axis == 1) {
+    nan = uq::quantize_cols<T>(x.data(), x.rows(), x.cols(), x.outerStride(), p.scale.data(), inv,
+                               p.zero_point.data(), p.qmin(), p.qmax(), out, out_stride);
+  } else {
+    for_each_row(p, x.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp) {
+      nan |= uq::quantize_run<T, false>(x.data() + r * x.outerStride(), x.cols(), s,
+                                        inv + (s - p.scale.data()), zp, p.qmin(), p.qmax(),
+                                        out + r * out_stride);
+    });
+  }
   ETK_CHECK(!nan, "argument 'x' holds NaN");
 }
 }  // namespace quant_detail
@@ -91,13 +101,14 @@ void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x)
   quant_detail::check_code_type<T>("p", p);
   check::equal("x", x.rows(), "rows", q.rows());
   check::equal("x", x.cols(), "cols", q.cols());
-  quant_detail::for_each_row(p, q.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp, bool per_el) {
-    const T* qr = q.data() + r * q.outerStride();
-    float* o = x.data() + r * x.outerStride();
-    if (per_el)
-      quant_detail::uq::dequantize_run<T, true>(qr, q.cols(), s, zp, o);
-    else
-      quant_detail::uq::dequantize_run<T, false>(qr, q.cols(), s, zp, o);
+  if (p.axis == 1) {
+    quant_detail::uq::dequantize_cols<T>(q.data(), q.rows(), q.cols(), q.outerStride(), p.scale.data(),
+                                         p.zero_point.data(), x.data(), x.outerStride());
+    return;
+  }
+  quant_detail::for_each_row(p, q.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp) {
+    quant_detail::uq::dequantize_run<T, false>(q.data() + r * q.outerStride(), q.cols(), s, zp,
+                                               x.data() + r * x.outerStride());
   });
 }
 

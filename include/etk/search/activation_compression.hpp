@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -80,21 +81,26 @@ class ActivationCodec {
     ETK_CHECK(out != nullptr && out_bytes == encoded_bytes(x.rows()),
               "argument 'out' must hold " << encoded_bytes(x.rows()) << " bytes, got "
                                           << out_bytes);
-    Scratch s(*this);
+    Scratch s(*this, x.rows());
+    bool nan = false;
     for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
       const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
       const ConstMatrixView<float> xb = matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride());
       if (projected_) s.z.topRows(n).noalias() = (xb.rowwise() - projection_.mean) * projection_.encoder;
       const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z.data()), n, coded_dim_, coded_dim_) : xb;
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
-        auto values = group_values(z, g, n, s);
-        auto codes = matrix_view(s.codes.data(), n, group_size_, group_size_);
-        quantize<std::uint8_t>(values, grids_[std::size_t(g)], codes);
+        // Quantize the group's block of rows into L1 scratch, then pack row by row.
+        const ConstMatrixView<float> v = group_values(z, g, s);
+        const std::ptrdiff_t c0 = g * group_size_;
+        nan |= quant_detail::uq::quantize_cols<std::uint8_t>(
+            v.data(), n, group_size_, v.outerStride(), scale_.data() + c0, inv_scale_.data() + c0,
+            zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes.get(), group_size_);
         for (std::ptrdiff_t r = 0; r < n; ++r)
-          pack_bits(s.codes.data() + r * group_size_, std::size_t(group_size_), group_bits(g),
-                    out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
+          detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
+                                 out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
       }
     }
+    ETK_CHECK(!nan, "argument 'x' holds NaN");
   }
 
   std::vector<std::uint8_t> encode(ConstMatrixView<float> x) const {
@@ -111,27 +117,28 @@ class ActivationCodec {
     ETK_CHECK(in != nullptr && in_bytes == encoded_bytes(x.rows()),
               "argument 'in' must hold " << encoded_bytes(x.rows()) << " bytes for " << x.rows()
                                          << " rows, got " << in_bytes);
-    Scratch s(*this);
+    Scratch s(*this, x.rows());
     for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
       const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
       float* zdata = projected_ ? s.z.data() : x.data() + r0 * x.outerStride();
       const std::ptrdiff_t zstride = projected_ ? coded_dim_ : x.outerStride();
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
+        // Unpack the group's block of rows into L1 scratch, then dequantize it.
         for (std::ptrdiff_t r = 0; r < n; ++r)
-          unpack_bits(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
-                      std::size_t(group_size_), group_bits(g), s.codes.data() + r * group_size_);
-        const auto codes = matrix_view(static_cast<const std::uint8_t*>(s.codes.data()), n,
-                                       group_size_, group_size_);
-        if (contiguous_) {
-          dequantize<std::uint8_t>(codes, grids_[std::size_t(g)],
-                                   matrix_view(zdata + g * group_size_, n, group_size_, zstride));
-        } else {
-          dequantize<std::uint8_t>(codes, grids_[std::size_t(g)],
-                                   matrix_view(s.values.data(), n, group_size_, group_size_));
-          const std::ptrdiff_t* idx = order_.data() + g * group_size_;
-          for (std::ptrdiff_t r = 0; r < n; ++r)
-            for (std::ptrdiff_t j = 0; j < group_size_; ++j)
-              zdata[r * zstride + idx[j]] = s.values[std::size_t(r * group_size_ + j)];
+          detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+                                   std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
+        const std::ptrdiff_t c0 = g * group_size_;
+        float* dst = contiguous_ ? zdata + c0 : s.values.get();
+        const std::ptrdiff_t dstride = contiguous_ ? zstride : group_size_;
+        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, group_size_, group_size_,
+                                                        scale_.data() + c0, zero_point_.data() + c0, dst, dstride);
+        if (!contiguous_) {
+          const std::int32_t* idx = gather_.data() + c0;
+          for (std::ptrdiff_t r = 0; r < n; ++r) {
+            const float* src = s.values.get() + r * group_size_;
+            float* row = zdata + r * zstride;
+            for (std::ptrdiff_t j = 0; j < group_size_; ++j) row[idx[j]] = src[j];
+          }
         }
       }
       if (projected_)
@@ -151,28 +158,30 @@ class ActivationCodec {
                                          ConstMatrixView<float>);
   static constexpr std::ptrdiff_t kBlock = 64;  // rows per pass: scratch stays in L1/L2
 
+  // Per-call buffers for one block of rows (uninitialised: every entry read was written).
   struct Scratch {
     RowMatrixXf z;
-    std::vector<float> values;
-    std::vector<std::uint8_t> codes;
-    explicit Scratch(const ActivationCodec& c)
-        : z(c.projected_ ? kBlock : 0, c.coded_dim_),
-          values(c.contiguous_ ? 0 : std::size_t(kBlock * c.group_size_)),
-          codes(std::size_t(kBlock * c.group_size_)) {}
+    std::unique_ptr<float[]> values;
+    std::unique_ptr<std::uint8_t[]> codes;
+    Scratch(const ActivationCodec& c, std::ptrdiff_t rows) {
+      const std::ptrdiff_t n = std::min(kBlock, rows);
+      if (c.projected_) z.resize(n, c.coded_dim_);
+      if (!c.contiguous_) values.reset(new float[std::size_t(n * c.group_size_)]);
+      codes.reset(new std::uint8_t[std::size_t(n * c.group_size_)]);
+    }
   };
 
-  // Group g's values of the n rows of z: a view of z itself when groups are contiguous,
-  // else gathered into scratch in group order.
-  ConstMatrixView<float> group_values(ConstMatrixView<float> z, std::ptrdiff_t g, std::ptrdiff_t n,
-                                      Scratch& s) const {
-    if (contiguous_) return matrix_view(z.data() + g * group_size_, n, group_size_, z.outerStride());
-    const std::ptrdiff_t* idx = order_.data() + g * group_size_;
-    for (std::ptrdiff_t r = 0; r < n; ++r) {
+  // Group g's values of the block z: a view of z itself when groups are contiguous, else
+  // gathered into scratch in group order.
+  ConstMatrixView<float> group_values(ConstMatrixView<float> z, std::ptrdiff_t g, Scratch& s) const {
+    if (contiguous_) return matrix_view(z.data() + g * group_size_, z.rows(), group_size_, z.outerStride());
+    const std::int32_t* idx = gather_.data() + g * group_size_;
+    for (std::ptrdiff_t r = 0; r < z.rows(); ++r) {
       const float* row = z.data() + r * z.outerStride();
-      float* dst = s.values.data() + r * group_size_;
+      float* dst = s.values.get() + r * group_size_;
       for (std::ptrdiff_t j = 0; j < group_size_; ++j) dst[j] = row[idx[j]];
     }
-    return matrix_view(static_cast<const float*>(s.values.data()), n, group_size_, group_size_);
+    return matrix_view(static_cast<const float*>(s.values.get()), z.rows(), group_size_, group_size_);
   }
 
   std::ptrdiff_t channels_ = 0;
@@ -184,6 +193,10 @@ class ActivationCodec {
   std::vector<std::ptrdiff_t> order_;
   std::vector<QuantParams> grids_;     // per group: per-column grid (axis 1), unsigned
   std::vector<std::size_t> offsets_;   // per group: byte offset inside a row
+  // Flat over the coded positions (group order), for the kernels: the grids' scales, their
+  // reciprocals (the quantizer's quotient estimates), zero points, and order_ as int32.
+  std::vector<float> scale_, inv_scale_;
+  std::vector<std::int32_t> zero_point_, gather_;
   std::size_t row_bytes_ = 0;
 };
 
@@ -320,7 +333,13 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     c.grids_.push_back(QuantParams::stack(per_channel, 1));
     c.offsets_.push_back(c.row_bytes_);
     c.row_bytes_ += packed_bytes(std::size_t(c.group_size_), bits[std::size_t(g)]);
+    const QuantParams& grid = c.grids_.back();
+    c.scale_.insert(c.scale_.end(), grid.scale.begin(), grid.scale.end());
+    c.zero_point_.insert(c.zero_point_.end(), grid.zero_point.begin(), grid.zero_point.end());
   }
+  c.inv_scale_.resize(c.scale_.size());
+  quant_detail::uq::reciprocals(c.scale_.data(), std::ptrdiff_t(c.scale_.size()), c.inv_scale_.data());
+  c.gather_.assign(c.order_.begin(), c.order_.end());
   return c;
 }
 

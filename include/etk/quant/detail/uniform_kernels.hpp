@@ -1,22 +1,29 @@
 // etk/quant/detail/uniform_kernels.hpp: fast uniform quantize / dequantize over one
 // contiguous run of elements, scalar + AVX2 + AVX-512 (chosen at compile time).
 //
-// The fast paths divide in float (vdivps, correctly rounded) and then round half to even.
-// That equals round-half-even of the exact real quotient except when the float quotient
-// lands exactly on a half-integer k + 1/2 while the real one is slightly off it; in that
-// case the sign of the exact residual x - (k + 1/2) * scale (one FMA: the sign of a
-// correctly rounded value is the sign of the exact value) says which way to go. So every
-// path returns the same codes as reference/uniform.hpp, bit for bit (tested).
+// Quantizing needs n = round_half_even(x / s) of the exact real quotient. Every path uses
+// an estimate checked by a certificate (proof in docs/numerics.md, "Uniform quantizer"):
+//   r = rne(x * inv)               inv ~ 1 / s (the caller's RN(1 / s); any value is safe)
+//   e = fma(-r, s, x)              RN(x - r s), one rounding
+//   |e| < h, h = RN(s / 2)   ==>   |x / s - r| < 1/2 exactly   ==>   n = r.
+// Lanes without the certificate (near or exact ties, NaN, +-Inf, quotients beyond 2^22)
+// take the exact path: a correctly rounded float division, and when that quotient lands
+// exactly on k + 1/2, the sign of the exact residual x - (k + 1/2) s (one FMA: a correctly
+// rounded value has the sign of the exact one) picks the side. Both give the reference's
+// (reference/uniform.hpp) codes bit for bit; the certified path costs a multiply, a round
+// and an FMA instead of a division (vdivps), and the exact path is taken on about
+// |x / s| 2^-22 of random values.
 //
-// A run either has one (scale, zero point) for all elements (kPerElement = false) or one
-// per element (kPerElement = true, the per-column case). The code type T is int8_t,
-// uint8_t, int16_t or uint16_t; T = float stores the dequantized value instead
+// A run either has one (scale, reciprocal, zero point) for all elements (kPerElement =
+// false) or one per element (kPerElement = true, the per-column case). The code type T is
+// int8_t, uint8_t, int16_t or uint16_t; T = float stores the dequantized value instead
 // (fake quantization). Kernels return true if they met a NaN.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "etk/config.hpp"
@@ -29,8 +36,16 @@ ETK_BEGIN_NAMESPACE
 namespace quant_detail {
 namespace uq {
 
-// Clamped code minus zero point, as a float holding an integer in [lo, hi].
-inline float round_code(float x, float s, float lo, float hi) {
+// 1.5 * 2^23: RN(y + kMagic + zp) = kMagic + zp + rne(y) for |y + zp| < 2^22 (SIMD form).
+constexpr float kMagic = 12582912.0f;
+
+// The quotient estimates' multipliers: inv[i] = RN(1 / s[i]).
+inline void reciprocals(const float* s, std::ptrdiff_t n, float* inv) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) inv[i] = 1.0f / s[i];
+}
+
+// Exact path: rne(x / s) of the real quotient, unclamped (NaN for NaN; +-Inf saturate later).
+inline float round_exact(float x, float s) {
   const float qf = x / s;
   float r = std::nearbyint(qf);
   if (std::fabs(qf - r) == 0.5f) {
@@ -38,18 +53,26 @@ inline float round_code(float x, float s, float lo, float hi) {
     if (residual > 0) r = qf + 0.5f;
     if (residual < 0) r = qf - 0.5f;
   }
-  return std::min(std::max(r, lo), hi);
+  return r;
+}
+
+// rne(x / s), unclamped: the certified estimate, else the exact path.
+inline float round_quotient(float x, float s, float inv) {
+  const float r = std::nearbyint(x * inv);
+  if (std::fabs(std::fma(-r, s, x)) < 0.5f * s) return r;
+  return round_exact(x, s);
 }
 
 template <typename T, bool kPerElement>
 bool quantize_run_scalar(const float* x, std::ptrdiff_t begin, std::ptrdiff_t n, const float* s,
-                         const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
+                         const float* inv, const std::int32_t* zp, std::int32_t qmin,
+                         std::int32_t qmax, T* out) {
   bool nan = false;
   for (std::ptrdiff_t i = begin; i < n; ++i) {
     const std::ptrdiff_t c = kPerElement ? i : 0;
     if (std::isnan(x[i])) nan = true;
-    const float r = round_code(x[i], s[c], static_cast<float>(qmin - zp[c]),
-                               static_cast<float>(qmax - zp[c]));
+    const float lo = static_cast<float>(qmin - zp[c]), hi = static_cast<float>(qmax - zp[c]);
+    const float r = std::min(std::max(round_quotient(x[i], s[c], inv[c]), lo), hi);
     if constexpr (std::is_same<T, float>::value)
       out[i] = r * s[c];
     else
@@ -69,7 +92,8 @@ void dequantize_run_scalar(const T* q, std::ptrdiff_t begin, std::ptrdiff_t n, c
 
 #if defined(ETK_HAS_AVX512)
 // ---- AVX-512: 16 lanes, masked tails ---------------------------------------------------
-inline __m512 round_code16(__m512 x, __m512 s, __m512 lo, __m512 hi, __mmask16 m) {
+// Exact path on the lanes of m (unclamped).
+inline __m512 round_exact16(__m512 x, __m512 s, __mmask16 m) {
   const __m512 qf = _mm512_maskz_div_ps(m, x, s);
   __m512 r = _mm512_roundscale_ps(qf, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 d = _mm512_abs_ps(_mm512_sub_ps(qf, r));
@@ -81,8 +105,7 @@ inline __m512 round_code16(__m512 x, __m512 s, __m512 lo, __m512 hi, __mmask16 m
     r = _mm512_mask_add_ps(r, up, qf, _mm512_set1_ps(0.5f));
     r = _mm512_mask_sub_ps(r, dn, qf, _mm512_set1_ps(0.5f));
   }
-  // max(NaN, lo) is lo on x86 (second operand), so NaN lanes convert safely.
-  return _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+  return r;
 }
 
 // Narrow in registers, then store (the memory form of vpmovdb is slow on some cores).
@@ -96,30 +119,164 @@ inline __m512i load_codes16(const std::uint8_t* p, __mmask16 m) { return _mm512_
 inline __m512i load_codes16(const std::int16_t* p, __mmask16 m) { return _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, p)); }
 inline __m512i load_codes16(const std::uint16_t* p, __mmask16 m) { return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)); }
 
+// 64 int32 lanes (4 vectors, in the type's range) to 64 codes: saturating packs work per
+// 128-bit lane, so a dword (8-bit) or qword (16-bit) permutation restores the order.
+inline void store_codes64(std::int8_t* p, const __m512i* v) {
+  const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_storeu_si512(p, _mm512_permutexvar_epi32(order, b));
+}
+inline void store_codes64(std::uint8_t* p, const __m512i* v) {
+  const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_storeu_si512(p, _mm512_permutexvar_epi32(order, b));
+}
+inline void store_codes64(std::int16_t* p, const __m512i* v) {
+  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  _mm512_storeu_si512(p, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(v[0], v[1])));
+  _mm512_storeu_si512(p + 32, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(v[2], v[3])));
+}
+inline void store_codes64(std::uint16_t* p, const __m512i* v) {
+  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  _mm512_storeu_si512(p, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(v[0], v[1])));
+  _mm512_storeu_si512(p + 32, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(v[2], v[3])));
+}
+
+// Constants of 16 lanes (see "SIMD form" at the top): m = kMagic + zp, the clamp bounds
+// kMagic + qmin and kMagic + qmax.
+struct Consts16 {
+  __m512 s, inv, m, lo, hi;
+};
+
+template <bool kPerElement>
+inline Consts16 consts16(const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
+                         std::int32_t qmax, std::ptrdiff_t i, __mmask16 mask) {
+  const __m512 lo = _mm512_set1_ps(kMagic + float(qmin)), hi = _mm512_set1_ps(kMagic + float(qmax));
+  if (!kPerElement) return {_mm512_set1_ps(s[0]), _mm512_set1_ps(inv[0]), _mm512_set1_ps(kMagic + float(zp[0])), lo, hi};
+  const __m512 zpf = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, zp + i));
+  return {_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mask, s + i), _mm512_maskz_loadu_ps(mask, inv + i),
+          _mm512_add_ps(zpf, _mm512_set1_ps(kMagic)), lo, hi};
+}
+
+// t = RN(x inv + m), certified (bad = lanes of mask without the certificate).
+inline __m512 estimate16(__m512 x, const Consts16& k, __mmask16 mask, __mmask16& bad) {
+  const __m512 t = _mm512_fmadd_ps(x, k.inv, k.m);
+  const __m512 e = _mm512_abs_ps(_mm512_fnmadd_ps(_mm512_sub_ps(t, k.m), k.s, x));
+  bad = _kandn_mask16(_mm512_cmp_ps_mask(e, _mm512_mul_ps(k.s, _mm512_set1_ps(0.5f)), _CMP_LT_OQ), mask);
+  return t;
+}
+
+// The exact path on the `bad` lanes: t = RN(rne(x / s) + m); NaN lanes are added to `nan`.
+inline __m512 fix16(__m512 t, __m512 x, const Consts16& k, __mmask16 bad, __mmask16& nan) {
+  nan |= _mm512_mask_cmp_ps_mask(bad, x, x, _CMP_UNORD_Q);
+  return _mm512_mask_add_ps(t, bad, round_exact16(x, k.s, bad), k.m);
+}
+
+// Clamped t: kMagic + the code. max(NaN, lo) is lo on x86 (second operand).
+inline __m512 clamp16(__m512 t, const Consts16& k) { return _mm512_min_ps(_mm512_max_ps(t, k.lo), k.hi); }
+
+// The code of a clamped t, an integer in [2^23, 2^24): its bits minus kMagic's bits.
+inline __m512i int_codes16(__m512 t) {
+  return _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(_mm512_set1_ps(kMagic)));
+}
+
+// Store 16 lanes (masked) of clamped t: codes, or for T = float the dequantized values.
+template <typename T>
+inline void store16(T* out, __m512 t, const Consts16& k, __mmask16 mask) {
+  if constexpr (std::is_same<T, float>::value)
+    _mm512_mask_storeu_ps(out, mask, _mm512_mul_ps(_mm512_sub_ps(t, k.m), k.s));
+  else
+    store_codes16(out, int_codes16(t), mask);
+}
+
+// 64 consecutive values x[0..64) with the constants of their four vectors: one test for
+// the exact path, one packed store of codes. saturate_hi: qmax is T's maximum, so the
+// saturating packs clamp from above and only the lower bound is applied (it also maps
+// t < 2^23 and NaN into range).
+template <typename T>
+inline void block64(const float* x, const Consts16* k, bool saturate_hi, __mmask16& nan, T* out) {
+  const __mmask16 all = 0xFFFF;
+  __m512 vx[4], t[4];
+  __mmask16 bad[4];
+  for (int v = 0; v < 4; ++v) {
+    vx[v] = _mm512_loadu_ps(x + 16 * v);
+    t[v] = estimate16(vx[v], k[v], all, bad[v]);
+  }
+  if (__builtin_expect((bad[0] | bad[1] | bad[2] | bad[3]) != 0, 0))
+    for (int v = 0; v < 4; ++v) t[v] = fix16(t[v], vx[v], k[v], bad[v], nan);
+  if constexpr (std::is_same<T, float>::value) {
+    (void)saturate_hi;
+    for (int v = 0; v < 4; ++v) store16(out + 16 * v, clamp16(t[v], k[v]), k[v], all);
+  } else {
+    for (int v = 0; v < 4; ++v) t[v] = saturate_hi ? _mm512_max_ps(t[v], k[v].lo) : clamp16(t[v], k[v]);
+    const __m512i q[4] = {int_codes16(t[0]), int_codes16(t[1]), int_codes16(t[2]), int_codes16(t[3])};
+    store_codes64(out, q);
+  }
+}
+
+// Up to 16 values (the lanes of mask).
+template <typename T>
+inline void lanes16(const float* x, const Consts16& k, __mmask16 mask, __mmask16& nan, T* out) {
+  const __m512 vx = _mm512_maskz_loadu_ps(mask, x);
+  __mmask16 bad;
+  __m512 t = estimate16(vx, k, mask, bad);
+  if (bad) t = fix16(t, vx, k, bad, nan);
+  store16(out, clamp16(t, k), k, mask);
+}
+
+template <typename T>
+bool saturates_hi(std::int32_t qmax) {
+  if constexpr (std::is_same<T, float>::value) return false;
+  else return qmax == std::numeric_limits<T>::max();
+}
+
+inline __mmask16 tail_mask(std::ptrdiff_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+}
+
 template <typename T, bool kPerElement>
-bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const std::int32_t* zp,
-                  std::int32_t qmin, std::int32_t qmax, T* out) {
+bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float* inv,
+                  const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
   __mmask16 nan = 0;
-  const __m512i vqmin = _mm512_set1_epi32(qmin), vqmax = _mm512_set1_epi32(qmax);
-  __m512 vs = _mm512_set1_ps(s[0]);
-  __m512i vzp = _mm512_set1_epi32(zp[0]);
-  __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(vqmin, vzp));
-  __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(vqmax, vzp));
-  for (std::ptrdiff_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
-    if (kPerElement) {
-      vs = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, s + i);
-      vzp = _mm512_maskz_loadu_epi32(m, zp + i);
-      lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(vqmin, vzp));
-      hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(vqmax, vzp));
+  const bool sat = saturates_hi<T>(qmax);
+  Consts16 k[4];
+  for (int v = 0; v < 4; ++v) k[v] = consts16<false>(s, inv, zp, qmin, qmax, 0, 0xFFFF);
+  std::ptrdiff_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    if (kPerElement)
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, qmin, qmax, i + 16 * v, 0xFFFF);
+    block64(x + i, k, sat, nan, out + i);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 mask = tail_mask(n - i);
+    lanes16(x + i, kPerElement ? consts16<true>(s, inv, zp, qmin, qmax, i, mask) : k[0], mask, nan, out + i);
+  }
+  return nan != 0;
+}
+
+// Per-column grids (s, inv, zp indexed by column) over a [rows, cols] block with row
+// strides xs and os: the constants of a 64-column strip stay in registers over a block
+// of rows.
+template <typename T>
+bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t xs,
+                   const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
+                   std::int32_t qmax, T* out, std::ptrdiff_t os) {
+  constexpr std::ptrdiff_t kRows = 16;  // rows per block: a 16 x 256 B strip of x
+  __mmask16 nan = 0;
+  const bool sat = saturates_hi<T>(qmax);
+  for (std::ptrdiff_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::ptrdiff_t r1 = std::min(rows, r0 + kRows);
+    std::ptrdiff_t c = 0;
+    for (; c + 64 <= cols; c += 64) {
+      Consts16 k[4];
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, qmin, qmax, c + 16 * v, 0xFFFF);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) block64(x + r * xs + c, k, sat, nan, out + r * os + c);
     }
-    const __m512 vx = _mm512_maskz_loadu_ps(m, x + i);
-    nan |= _mm512_mask_cmp_ps_mask(m, vx, vx, _CMP_UNORD_Q);
-    const __m512 r = round_code16(vx, vs, lo, hi, m);
-    if constexpr (std::is_same<T, float>::value)
-      _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(r, vs));
-    else
-      store_codes16(out + i, _mm512_add_epi32(_mm512_cvttps_epi32(r), vzp), m);
+    for (; c < cols; c += 16) {
+      const __mmask16 mask = tail_mask(cols - c);
+      const Consts16 k = consts16<true>(s, inv, zp, qmin, qmax, c, mask);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) lanes16(x + r * xs + c, k, mask, nan, out + r * os + c);
+    }
   }
   return nan != 0;
 }
@@ -139,9 +296,25 @@ void dequantize_run(const T* q, std::ptrdiff_t n, const float* s, const std::int
   }
 }
 
+// Per-column grids over a [rows, cols] block of codes (row strides qs, os): the
+// constants of a 16-column strip stay in registers over all rows.
+template <typename T>
+void dequantize_cols(const T* q, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t qs,
+                     const float* s, const std::int32_t* zp, float* out, std::ptrdiff_t os) {
+  for (std::ptrdiff_t c = 0; c < cols; c += 16) {
+    const __mmask16 m = tail_mask(cols - c);
+    const __m512 vs = _mm512_maskz_loadu_ps(m, s + c);
+    const __m512i vzp = _mm512_maskz_loadu_epi32(m, zp + c);
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(load_codes16(q + r * qs + c, m), vzp));
+      _mm512_mask_storeu_ps(out + r * os + c, m, _mm512_mul_ps(v, vs));
+    }
+  }
+}
+
 #elif defined(ETK_HAS_AVX2)
 // ---- AVX2: 8 lanes, scalar tails (same algorithm, so the same bits) --------------------
-inline __m256 round_code8(__m256 x, __m256 s, __m256 lo, __m256 hi) {
+inline __m256 round_exact8(__m256 x, __m256 s) {
   const __m256 qf = _mm256_div_ps(x, s);
   __m256 r = _mm256_round_ps(qf, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 d = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(qf, r));
@@ -154,7 +327,21 @@ inline __m256 round_code8(__m256 x, __m256 s, __m256 lo, __m256 hi) {
     r = _mm256_blendv_ps(r, _mm256_add_ps(qf, _mm256_set1_ps(0.5f)), up);
     r = _mm256_blendv_ps(r, _mm256_sub_ps(qf, _mm256_set1_ps(0.5f)), dn);
   }
-  return _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+  return r;
+}
+
+// Clamped t = kMagic + code of 8 values (the SIMD form of the AVX-512 path, 8 lanes);
+// NaN lanes are or-ed into `nan`.
+inline __m256 codes8(__m256 x, __m256 s, __m256 inv, __m256 m, __m256 lo, __m256 hi, __m256& nan) {
+  __m256 t = _mm256_fmadd_ps(x, inv, m);
+  const __m256 e = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_fnmadd_ps(_mm256_sub_ps(t, m), s, x));
+  const __m256 ok = _mm256_cmp_ps(e, _mm256_mul_ps(s, _mm256_set1_ps(0.5f)), _CMP_LT_OQ);
+  if (_mm256_movemask_ps(ok) != 0xFF) {
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    t = _mm256_blendv_ps(_mm256_add_ps(round_exact8(x, s), m), t, ok);
+  }
+  // max(NaN, lo) is lo on x86 (second operand).
+  return _mm256_min_ps(_mm256_max_ps(t, lo), hi);
 }
 
 // 8 int32 lanes (already within the type's range) to 8 codes.
@@ -184,31 +371,28 @@ inline __m256i load_codes8(const std::int16_t* p) { return _mm256_cvtepi16_epi32
 inline __m256i load_codes8(const std::uint16_t* p) { return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
 template <typename T, bool kPerElement>
-bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const std::int32_t* zp,
-                  std::int32_t qmin, std::int32_t qmax, T* out) {
+bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float* inv,
+                  const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
   __m256 nan = _mm256_setzero_ps();
-  const __m256i vqmin = _mm256_set1_epi32(qmin), vqmax = _mm256_set1_epi32(qmax);
-  __m256 vs = _mm256_set1_ps(s[0]);
-  __m256i vzp = _mm256_set1_epi32(zp[0]);
-  __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(vqmin, vzp));
-  __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(vqmax, vzp));
+  const __m256 lo = _mm256_set1_ps(kMagic + float(qmin)), hi = _mm256_set1_ps(kMagic + float(qmax));
+  const __m256i magic_bits = _mm256_castps_si256(_mm256_set1_ps(kMagic));
+  __m256 vs = _mm256_set1_ps(s[0]), vinv = _mm256_set1_ps(inv[0]);
+  __m256 m = _mm256_set1_ps(kMagic + float(zp[0]));
   std::ptrdiff_t i = 0;
   for (; i + 8 <= n; i += 8) {
     if (kPerElement) {
       vs = _mm256_loadu_ps(s + i);
-      vzp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zp + i));
-      lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(vqmin, vzp));
-      hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(vqmax, vzp));
+      vinv = _mm256_loadu_ps(inv + i);
+      m = _mm256_add_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(zp + i))),
+                        _mm256_set1_ps(kMagic));
     }
-    const __m256 vx = _mm256_loadu_ps(x + i);
-    nan = _mm256_or_ps(nan, _mm256_cmp_ps(vx, vx, _CMP_UNORD_Q));
-    const __m256 r = round_code8(vx, vs, lo, hi);
+    const __m256 t = codes8(_mm256_loadu_ps(x + i), vs, vinv, m, lo, hi, nan);
     if constexpr (std::is_same<T, float>::value)
-      _mm256_storeu_ps(out + i, _mm256_mul_ps(r, vs));
+      _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_sub_ps(t, m), vs));
     else
-      store_codes8(out + i, _mm256_add_epi32(_mm256_cvttps_epi32(r), vzp));
+      store_codes8(out + i, _mm256_sub_epi32(_mm256_castps_si256(t), magic_bits));
   }
-  const bool tail_nan = quantize_run_scalar<T, kPerElement>(x, i, n, s, zp, qmin, qmax, out);
+  const bool tail_nan = quantize_run_scalar<T, kPerElement>(x, i, n, s, inv, zp, qmin, qmax, out);
   return tail_nan || _mm256_movemask_ps(nan) != 0;
 }
 
@@ -231,13 +415,32 @@ void dequantize_run(const T* q, std::ptrdiff_t n, const float* s, const std::int
 #else
 // ---- scalar ----------------------------------------------------------------------------
 template <typename T, bool kPerElement>
-bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const std::int32_t* zp,
-                  std::int32_t qmin, std::int32_t qmax, T* out) {
-  return quantize_run_scalar<T, kPerElement>(x, 0, n, s, zp, qmin, qmax, out);
+bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float* inv,
+                  const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
+  return quantize_run_scalar<T, kPerElement>(x, 0, n, s, inv, zp, qmin, qmax, out);
 }
 template <typename T, bool kPerElement>
 void dequantize_run(const T* q, std::ptrdiff_t n, const float* s, const std::int32_t* zp, float* out) {
   dequantize_run_scalar<T, kPerElement>(q, 0, n, s, zp, out);
+}
+#endif
+
+#if !defined(ETK_HAS_AVX512)
+// Per-column grids over a [rows, cols] block (row strides xs, os): one run per row.
+template <typename T>
+bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t xs,
+                   const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
+                   std::int32_t qmax, T* out, std::ptrdiff_t os) {
+  bool nan = false;
+  for (std::ptrdiff_t r = 0; r < rows; ++r)
+    nan |= quantize_run<T, true>(x + r * xs, cols, s, inv, zp, qmin, qmax, out + r * os);
+  return nan;
+}
+
+template <typename T>
+void dequantize_cols(const T* q, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t qs,
+                     const float* s, const std::int32_t* zp, float* out, std::ptrdiff_t os) {
+  for (std::ptrdiff_t r = 0; r < rows; ++r) dequantize_run<T, true>(q + r * qs, cols, s, zp, out + r * os);
 }
 #endif
 

@@ -1,8 +1,8 @@
 // etk/search/detail/bit_packing_kernels.hpp: fast paths of etk/search/bit_packing.hpp.
 //
 // Same stream as reference/bit_packing.hpp, byte for byte (tested). Eight codes of b bits
-// fill exactly b bytes, so the generic path packs 8 codes into a 64-bit word and writes
-// its low b bytes. 4-bit codes (two per byte, the even code in the low nibble) also have
+// fill exactly b bytes, so the generic path (every width) merges 8 codes held in a 64-bit
+// word with shifts and masks (SWAR) and writes its low b bytes. 4-bit codes (two per byte, the even code in the low nibble) also have
 // AVX2 / AVX-512BW paths: in a 16-bit lane holding codes c0 | c1 << 8, the low byte of
 // (lane | lane >> 4) is c0 | c1 << 4. 8-bit codes are copied.
 #pragma once
@@ -21,22 +21,61 @@ ETK_BEGIN_NAMESPACE
 namespace search {
 namespace detail {
 
-// Codes [begin, n), begin a multiple of 8 (so the stream is byte aligned there).
+// Eight codes of b bits, one per byte of a little-endian uint64, <-> their 8b-bit stream
+// (SWAR, any b in 1..8): three steps merge neighbours in 16-, 32- and 64-bit lanes,
+// lane = low | high << (width of low); masks drop what a shift drags across lanes.
+struct Swar {
+  std::uint64_t code, lo16, hi16, lo32, hi32, lo64, hi64;
+  unsigned b;
+  explicit Swar(unsigned bits) : b(bits) {
+    const std::uint64_t c1 = (std::uint64_t(1) << b) - 1, c2 = (std::uint64_t(1) << (2 * b)) - 1;
+    const std::uint64_t c4 = (std::uint64_t(1) << (4 * b)) - 1;
+    code = c1 * 0x0101010101010101ull;
+    lo16 = c1 * 0x0001000100010001ull;
+    hi16 = (c1 << b) * 0x0001000100010001ull;
+    lo32 = c2 * 0x0000000100000001ull;
+    hi32 = (c2 << (2 * b)) * 0x0000000100000001ull;
+    lo64 = c4;
+    hi64 = c4 << (4 * b);
+  }
+  std::uint64_t pack(std::uint64_t v) const {
+    v &= code;
+    v = (v & lo16) | ((v >> (8 - b)) & hi16);
+    v = (v & lo32) | ((v >> (16 - 2 * b)) & hi32);
+    return (v & lo64) | ((v >> (32 - 4 * b)) & hi64);
+  }
+  // The inverse; bits of v above 8b are ignored.
+  std::uint64_t unpack(std::uint64_t v) const {
+    v = (v & lo64) | ((v << (32 - 4 * b)) & (lo64 << 32));
+    v = (v & lo32) | ((v << (16 - 2 * b)) & (lo32 << 16));
+    return (v & lo16) | ((v << (8 - b)) & (lo16 << 8));
+  }
+};
+
+// Codes [begin, n), begin a multiple of 8 (so the stream is byte aligned there). A word
+// of 8 bytes is stored where all 8 lie inside the stream (the next word overwrites the
+// 8 - b bytes past this one's b), else byte by byte.
 inline void pack_generic(const std::uint8_t* codes, std::size_t begin, std::size_t n, int bits,
                          std::uint8_t* out) {
   const unsigned b = unsigned(bits);
-  const std::uint64_t mask = (std::uint64_t(1) << b) - 1;
+  const Swar w(b);
   std::uint8_t* o = out + begin / 8 * b;
+  std::uint8_t* const end = out + (n * b + 7) / 8;
   std::size_t i = begin;
   for (; i + 8 <= n; i += 8, o += b) {
-    std::uint64_t v = 0;
-    for (unsigned k = 0; k < 8; ++k) v |= (codes[i + k] & mask) << (k * b);
-    for (unsigned k = 0; k < b; ++k) o[k] = std::uint8_t(v >> (8 * k));
+    std::uint64_t v;
+    std::memcpy(&v, codes + i, 8);
+    v = w.pack(v);
+    if (end - o >= 8)
+      std::memcpy(o, &v, 8);
+    else
+      for (unsigned k = 0; k < b; ++k) o[k] = std::uint8_t(v >> (8 * k));
   }
   if (i < n) {
     std::uint64_t v = 0;
     const unsigned m = unsigned(n - i);
-    for (unsigned k = 0; k < m; ++k) v |= (codes[i + k] & mask) << (k * b);
+    for (unsigned k = 0; k < m; ++k) v |= std::uint64_t(codes[i + k]) << (8 * k);
+    v = w.pack(v);
     const unsigned bytes = (m * b + 7) / 8;
     for (unsigned k = 0; k < bytes; ++k) o[k] = std::uint8_t(v >> (8 * k));
   }
@@ -45,20 +84,26 @@ inline void pack_generic(const std::uint8_t* codes, std::size_t begin, std::size
 inline void unpack_generic(const std::uint8_t* in, std::size_t begin, std::size_t n, int bits,
                            std::uint8_t* codes) {
   const unsigned b = unsigned(bits);
-  const std::uint64_t mask = (std::uint64_t(1) << b) - 1;
+  const Swar w(b);
   const std::uint8_t* p = in + begin / 8 * b;
+  const std::uint8_t* const end = in + (n * b + 7) / 8;
   std::size_t i = begin;
   for (; i + 8 <= n; i += 8, p += b) {
     std::uint64_t v = 0;
-    for (unsigned k = 0; k < b; ++k) v |= std::uint64_t(p[k]) << (8 * k);
-    for (unsigned k = 0; k < 8; ++k) codes[i + k] = std::uint8_t((v >> (k * b)) & mask);
+    if (end - p >= 8)
+      std::memcpy(&v, p, 8);
+    else
+      for (unsigned k = 0; k < b; ++k) v |= std::uint64_t(p[k]) << (8 * k);
+    v = w.unpack(v);
+    std::memcpy(codes + i, &v, 8);
   }
   if (i < n) {
     const unsigned m = unsigned(n - i);
     const unsigned bytes = (m * b + 7) / 8;
     std::uint64_t v = 0;
     for (unsigned k = 0; k < bytes; ++k) v |= std::uint64_t(p[k]) << (8 * k);
-    for (unsigned k = 0; k < m; ++k) codes[i + k] = std::uint8_t((v >> (k * b)) & mask);
+    v = w.unpack(v);
+    for (unsigned k = 0; k < m; ++k) codes[i + k] = std::uint8_t(v >> (8 * k));
   }
 }
 
