@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
+#include <etk/search/reference/bit_packing.hpp>
 
 #include "support/search_util.hpp"
 
@@ -75,6 +76,62 @@ TEST_CASE("decode(encode(x)) equals the per-element reference exactly at every b
         CHECK(same);
         // Decoded values lie on the grid: encoding them again gives the same bytes.
         CHECK(codec.encode(view(y)) == bytes);
+      }
+    }
+  }
+}
+
+TEST_CASE("scattered importance groups of mixed widths: exact, on strided views, all paths") {
+  // Groups scattered over the channels take the channel-order quantizer + gather-pack
+  // path; group sizes that are not multiples of 8 leave partial SWAR words; widths 2..8
+  // mixed; the input and output views have padding columns (never read or written).
+  for (std::ptrdiff_t channels : {12, 40, 120, 132}) {
+    const RowMatrixXf calib = activations(200, channels, unsigned(channels));
+    for (std::ptrdiff_t groups : {2, 4}) {
+      es::CodecOptions o;
+      o.group_size = channels / groups;
+      o.group_bits = groups == 2 ? std::vector<int>{7, 3} : std::vector<int>{8, 5, 4, 2};
+      const auto codec = es::calibrate_codec(view(calib), o);
+      bool scattered = false;
+      for (std::ptrdiff_t p = 0; p < channels; ++p) scattered = scattered || codec.order()[std::size_t(p)] != p;
+      CHECK(scattered);
+      for (std::ptrdiff_t rows : {1, 7, 31, 32, 33, 70}) {
+        RowMatrixXf padded(rows, channels + 5);
+        padded.setConstant(std::numeric_limits<float>::quiet_NaN());
+        padded.leftCols(channels) = 1.2f * activations(rows, channels, unsigned(rows + channels));
+        const auto xv = etk::matrix_view(static_cast<const float*>(padded.data()), rows, channels, channels + 5);
+        std::vector<std::uint8_t> bytes(codec.encoded_bytes(rows));
+        codec.encode(xv, bytes.data(), bytes.size());
+        RowMatrixXf out(rows, channels + 5);
+        out.setConstant(-7.0f);
+        codec.decode(bytes.data(), bytes.size(), etk::matrix_view(out.data(), rows, channels, channels + 5));
+        INFO("channels " << channels << ", groups " << groups << ", rows " << rows);
+        bool same = true;
+        for (std::ptrdiff_t r = 0; r < rows; ++r) {
+          for (std::ptrdiff_t p = 0; p < channels; ++p) {
+            const std::ptrdiff_t ch = codec.order()[std::size_t(p)];
+            same = same && out(r, ch) == reference_value(codec, p / o.group_size, p % o.group_size, padded(r, ch));
+          }
+          for (std::ptrdiff_t c = channels; c < channels + 5; ++c) same = same && out(r, c) == -7.0f;
+        }
+        CHECK(same);
+        // The bytes: each group's codes, in group order, packed at its width.
+        std::vector<std::uint8_t> want(codec.encoded_bytes(rows));
+        for (std::ptrdiff_t r = 0; r < rows; ++r)
+          for (std::ptrdiff_t g = 0; g < groups; ++g) {
+            std::vector<std::uint8_t> codes(std::size_t(o.group_size));
+            const etk::QuantParams& grid = codec.grid(g);
+            for (std::ptrdiff_t j = 0; j < o.group_size; ++j) {
+              const std::ptrdiff_t ch = codec.order()[std::size_t(g * o.group_size + j)];
+              codes[std::size_t(j)] = std::uint8_t(etk::reference::quantize_value(
+                  padded(r, ch), grid.scale[std::size_t(j)], grid.zero_point[std::size_t(j)], grid.qmin(), grid.qmax()));
+            }
+            std::size_t offset = 0;
+            for (std::ptrdiff_t h = 0; h < g; ++h) offset += es::packed_bytes(std::size_t(o.group_size), codec.group_bits(h));
+            es::reference::pack_bits(codes.data(), codes.size(), codec.group_bits(g),
+                                     want.data() + std::size_t(r) * codec.row_bytes() + offset);
+          }
+        CHECK(bytes == want);
       }
     }
   }

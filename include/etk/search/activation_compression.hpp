@@ -23,6 +23,11 @@
 //     bytes and the buffer rows * row_bytes() bytes, exactly.
 // Decoding reverses the steps. allocate_compression_ratios() then chooses a codec per
 // layer (greedy, by measured damage per byte saved) under a total byte budget.
+// Execution: blocks of 32 rows; per group, etk/quant's column kernel quantizes the block
+// into L1 scratch and the packer packs it (one stream for a single byte-aligned group);
+// decoding unpacks and dequantizes per group the same way. Scattered groups are permuted
+// into group order per row when encoding, and unpacked straight into channel order
+// (detail/permute_kernels.hpp) when decoding.
 #pragma once
 
 #include <algorithm>
@@ -39,6 +44,8 @@
 #include "etk/quant/uniform.hpp"
 #include "etk/search/allocation.hpp"
 #include "etk/search/bit_packing.hpp"
+#include "etk/search/detail/bit_packing_kernels.hpp"
+#include "etk/search/detail/permute_kernels.hpp"
 #include "etk/search/projection.hpp"
 
 ETK_BEGIN_NAMESPACE
@@ -88,16 +95,30 @@ class ActivationCodec {
       const ConstMatrixView<float> xb = matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride());
       if (projected_) s.z.topRows(n).noalias() = (xb.rowwise() - projection_.mean) * projection_.encoder;
       const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z.data()), n, coded_dim_, coded_dim_) : xb;
+      // Scattered groups: each row's values permuted into group order first (rows read
+      // in sequence, which the hardware prefetchers follow).
+      const float* v = z.data();
+      std::ptrdiff_t vstride = z.outerStride();
+      if (!contiguous_) {
+        for (std::ptrdiff_t r = 0; r < n; ++r)
+          detail::gather_floats(z.data() + r * z.outerStride(), order32_.data(), coded_dim_,
+                                s.values.get() + r * coded_dim_);
+        v = s.values.get();
+        vstride = coded_dim_;
+      }
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
-        // Quantize the group's block of rows into L1 scratch, then pack row by row.
-        const ConstMatrixView<float> v = group_values(z, g, s);
+        // Quantize the group's block of rows into L1 scratch, then pack it.
         const std::ptrdiff_t c0 = g * group_size_;
         nan |= quant_detail::uq::quantize_cols<std::uint8_t>(
-            v.data(), n, group_size_, v.outerStride(), scale_.data() + c0, inv_scale_.data() + c0,
-            zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes.get(), group_size_);
-        for (std::ptrdiff_t r = 0; r < n; ++r)
-          detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
-                                 out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
+            v + c0, n, group_size_, vstride, group_scale_.data() + c0, group_inv_scale_.data() + c0,
+            group_zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes.get(), group_size_);
+        if (rows_are_one_stream())
+          detail::pack_bits_fast(s.codes.get(), std::size_t(n * group_size_), group_bits(g),
+                                 out + std::size_t(r0) * row_bytes_);
+        else
+          for (std::ptrdiff_t r = 0; r < n; ++r)
+            detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
+                                   out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
       }
     }
     ETK_CHECK(!nan, "argument 'x' holds NaN");
@@ -122,24 +143,30 @@ class ActivationCodec {
       const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
       float* zdata = projected_ ? s.z.data() : x.data() + r0 * x.outerStride();
       const std::ptrdiff_t zstride = projected_ ? coded_dim_ : x.outerStride();
+      if (!contiguous_) {
+        // Scattered groups: codes unpacked into their channels, then one dequantization.
+        for (std::ptrdiff_t r = 0; r < n; ++r)
+          for (std::ptrdiff_t g = 0; g < groups(); ++g)
+            detail::unpack_scatter(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+                                   order32_.data() + g * group_size_, std::size_t(group_size_),
+                                   group_bits(g), s.codes.get() + r * coded_dim_);
+        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, coded_dim_, coded_dim_,
+                                                        scale_.data(), zero_point_.data(), zdata, zstride);
+        continue;
+      }
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
         // Unpack the group's block of rows into L1 scratch, then dequantize it.
-        for (std::ptrdiff_t r = 0; r < n; ++r)
-          detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
-                                   std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
+        if (rows_are_one_stream())
+          detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
+                                   group_bits(g), s.codes.get());
+        else
+          for (std::ptrdiff_t r = 0; r < n; ++r)
+            detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+                                     std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
         const std::ptrdiff_t c0 = g * group_size_;
-        float* dst = contiguous_ ? zdata + c0 : s.values.get();
-        const std::ptrdiff_t dstride = contiguous_ ? zstride : group_size_;
         quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, group_size_, group_size_,
-                                                        scale_.data() + c0, zero_point_.data() + c0, dst, dstride);
-        if (!contiguous_) {
-          const std::int32_t* idx = gather_.data() + c0;
-          for (std::ptrdiff_t r = 0; r < n; ++r) {
-            const float* src = s.values.get() + r * group_size_;
-            float* row = zdata + r * zstride;
-            for (std::ptrdiff_t j = 0; j < group_size_; ++j) row[idx[j]] = src[j];
-          }
-        }
+                                                        scale_.data() + c0, zero_point_.data() + c0,
+                                                        zdata + c0, zstride);
       }
       if (projected_)
         x.middleRows(r0, n).noalias() =
@@ -156,9 +183,11 @@ class ActivationCodec {
  private:
   friend ActivationCodec calibrate_codec(ConstMatrixView<float>, const CodecOptions&,
                                          ConstMatrixView<float>);
-  static constexpr std::ptrdiff_t kBlock = 64;  // rows per pass: scratch stays in L1/L2
+  static constexpr std::ptrdiff_t kBlock = 32;  // rows per pass: scratch stays in L1/L2
 
-  // Per-call buffers for one block of rows (uninitialised: every entry read was written).
+  // Per-call buffers for one block of rows (uninitialised: every entry read was written):
+  // the projected coefficients, the values permuted into group order (scattered groups),
+  // and codes (one group's, or when decoding scattered groups every channel's).
   struct Scratch {
     RowMatrixXf z;
     std::unique_ptr<float[]> values;
@@ -166,23 +195,13 @@ class ActivationCodec {
     Scratch(const ActivationCodec& c, std::ptrdiff_t rows) {
       const std::ptrdiff_t n = std::min(kBlock, rows);
       if (c.projected_) z.resize(n, c.coded_dim_);
-      if (!c.contiguous_) values.reset(new float[std::size_t(n * c.group_size_)]);
-      codes.reset(new std::uint8_t[std::size_t(n * c.group_size_)]);
+      if (!c.contiguous_) values.reset(new float[std::size_t(n * c.coded_dim_)]);
+      codes.reset(new std::uint8_t[std::size_t(n * (c.contiguous_ ? c.group_size_ : c.coded_dim_))]);
     }
   };
 
-  // Group g's values of the block z: a view of z itself when groups are contiguous, else
-  // gathered into scratch in group order.
-  ConstMatrixView<float> group_values(ConstMatrixView<float> z, std::ptrdiff_t g, Scratch& s) const {
-    if (contiguous_) return matrix_view(z.data() + g * group_size_, z.rows(), group_size_, z.outerStride());
-    const std::int32_t* idx = gather_.data() + g * group_size_;
-    for (std::ptrdiff_t r = 0; r < z.rows(); ++r) {
-      const float* row = z.data() + r * z.outerStride();
-      float* dst = s.values.get() + r * group_size_;
-      for (std::ptrdiff_t j = 0; j < group_size_; ++j) dst[j] = row[idx[j]];
-    }
-    return matrix_view(static_cast<const float*>(s.values.get()), z.rows(), group_size_, group_size_);
-  }
+  // One group whose rows are whole bytes: a block of rows is one continuous bit stream.
+  bool rows_are_one_stream() const { return groups() == 1 && (group_size_ * group_bits(0)) % 8 == 0; }
 
   std::ptrdiff_t channels_ = 0;
   std::ptrdiff_t coded_dim_ = 0;
@@ -193,10 +212,11 @@ class ActivationCodec {
   std::vector<std::ptrdiff_t> order_;
   std::vector<QuantParams> grids_;     // per group: per-column grid (axis 1), unsigned
   std::vector<std::size_t> offsets_;   // per group: byte offset inside a row
-  // Flat over the coded positions (group order), for the kernels: the grids' scales, their
-  // reciprocals (the quantizer's quotient estimates), zero points, and order_ as int32.
-  std::vector<float> scale_, inv_scale_;
-  std::vector<std::int32_t> zero_point_, gather_;
+  // For the kernels, per coded channel in group order (encoding) and in channel order
+  // (decoding; the same when groups are contiguous): the grid's scale, its reciprocal (the
+  // quantizer's quotient estimate) and zero point; order_ as int32.
+  std::vector<float> group_scale_, group_inv_scale_, scale_;
+  std::vector<std::int32_t> group_zero_point_, zero_point_, order32_;
   std::size_t row_bytes_ = 0;
 };
 
@@ -333,13 +353,20 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     c.grids_.push_back(QuantParams::stack(per_channel, 1));
     c.offsets_.push_back(c.row_bytes_);
     c.row_bytes_ += packed_bytes(std::size_t(c.group_size_), bits[std::size_t(g)]);
-    const QuantParams& grid = c.grids_.back();
-    c.scale_.insert(c.scale_.end(), grid.scale.begin(), grid.scale.end());
-    c.zero_point_.insert(c.zero_point_.end(), grid.zero_point.begin(), grid.zero_point.end());
   }
-  c.inv_scale_.resize(c.scale_.size());
-  quant_detail::uq::reciprocals(c.scale_.data(), std::ptrdiff_t(c.scale_.size()), c.inv_scale_.data());
-  c.gather_.assign(c.order_.begin(), c.order_.end());
+  c.scale_.resize(std::size_t(k));
+  c.zero_point_.resize(std::size_t(k));
+  for (std::ptrdiff_t p = 0; p < k; ++p) {
+    const QuantParams& grid = c.grids_[std::size_t(p / c.group_size_)];
+    const std::size_t ch = std::size_t(c.order_[std::size_t(p)]), j = std::size_t(p % c.group_size_);
+    c.group_scale_.push_back(grid.scale[j]);
+    c.group_zero_point_.push_back(grid.zero_point[j]);
+    c.scale_[ch] = grid.scale[j];
+    c.zero_point_[ch] = grid.zero_point[j];
+  }
+  c.group_inv_scale_.resize(std::size_t(k));
+  quant_detail::uq::reciprocals(c.group_scale_.data(), k, c.group_inv_scale_.data());
+  c.order32_.assign(c.order_.begin(), c.order_.end());
   return c;
 }
 
