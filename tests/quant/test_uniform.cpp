@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "support/quant_util.hpp"
@@ -274,10 +275,16 @@ TEST_CASE("random bit patterns and random scales over the whole float range") {
 
 TEST_CASE("per-column grids with mixed extreme scales through the column kernel") {
   // Each column its own scale (from hard_scales) and zero point; values near each column's
-  // ties and edges. Widths cover the 64-column strips, 16-lane tails and 1..17 columns.
+  // ties and edges. Widths cover the 64-column strips, 16-lane tails and 1..17 columns;
+  // the last shape (over 2^18 values) takes the row-streaming branch.
   std::mt19937 gen(77);
+  std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>> shapes;
   for (std::ptrdiff_t cols : {1, 5, 16, 17, 63, 64, 65, 130})
-    for (std::ptrdiff_t rows : {1, 15, 16, 17, 40}) {
+    for (std::ptrdiff_t rows : {1, 15, 16, 17, 40}) shapes.emplace_back(rows, cols);
+  shapes.emplace_back(620, 437);
+  for (const auto& shape : shapes) {
+    {
+      const std::ptrdiff_t rows = shape.first, cols = shape.second;
       QuantParams p;
       p.bits = 4;
       p.is_signed = false;
@@ -311,6 +318,7 @@ TEST_CASE("per-column grids with mixed extreme scales through the column kernel"
       etk::reference::dequantize(ref.data(), rows, cols, cols, p, deq_ref.data(), cols);
       REQUIRE((deq.array() == deq_ref.array()).all());
     }
+  }
 }
 
 TEST_CASE("packed int4 round-trips codes and dequantizes like unpacked codes") {

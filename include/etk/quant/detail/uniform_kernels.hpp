@@ -142,27 +142,32 @@ inline void store_codes64(std::uint16_t* p, const __m512i* v) {
   _mm512_storeu_si512(p + 32, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(v[2], v[3])));
 }
 
-// Constants of 16 lanes (see "SIMD form" at the top): m = kMagic + zp, the clamp bounds
-// kMagic + qmin and kMagic + qmax.
+// Constants of 16 lanes (see the top): scale, reciprocal, m = kMagic + zp, h = RN(s / 2).
 struct Consts16 {
-  __m512 s, inv, m, lo, hi;
+  __m512 s, inv, m, h;
+};
+
+// The clamp bounds of t: kMagic + qmin and kMagic + qmax.
+struct Bounds16 {
+  __m512 lo, hi;
+  Bounds16(std::int32_t qmin, std::int32_t qmax)
+      : lo(_mm512_set1_ps(kMagic + float(qmin))), hi(_mm512_set1_ps(kMagic + float(qmax))) {}
 };
 
 template <bool kPerElement>
-inline Consts16 consts16(const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
-                         std::int32_t qmax, std::ptrdiff_t i, __mmask16 mask) {
-  const __m512 lo = _mm512_set1_ps(kMagic + float(qmin)), hi = _mm512_set1_ps(kMagic + float(qmax));
-  if (!kPerElement) return {_mm512_set1_ps(s[0]), _mm512_set1_ps(inv[0]), _mm512_set1_ps(kMagic + float(zp[0])), lo, hi};
+inline Consts16 consts16(const float* s, const float* inv, const std::int32_t* zp, std::ptrdiff_t i, __mmask16 mask) {
+  const __m512 vs = kPerElement ? _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mask, s + i) : _mm512_set1_ps(s[0]);
+  const __m512 h = _mm512_mul_ps(vs, _mm512_set1_ps(0.5f));
+  if (!kPerElement) return {vs, _mm512_set1_ps(inv[0]), _mm512_set1_ps(kMagic + float(zp[0])), h};
   const __m512 zpf = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, zp + i));
-  return {_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mask, s + i), _mm512_maskz_loadu_ps(mask, inv + i),
-          _mm512_add_ps(zpf, _mm512_set1_ps(kMagic)), lo, hi};
+  return {vs, _mm512_maskz_loadu_ps(mask, inv + i), _mm512_add_ps(zpf, _mm512_set1_ps(kMagic)), h};
 }
 
 // t = RN(x inv + m), certified (bad = lanes of mask without the certificate).
 inline __m512 estimate16(__m512 x, const Consts16& k, __mmask16 mask, __mmask16& bad) {
   const __m512 t = _mm512_fmadd_ps(x, k.inv, k.m);
   const __m512 e = _mm512_abs_ps(_mm512_fnmadd_ps(_mm512_sub_ps(t, k.m), k.s, x));
-  bad = _kandn_mask16(_mm512_cmp_ps_mask(e, _mm512_mul_ps(k.s, _mm512_set1_ps(0.5f)), _CMP_LT_OQ), mask);
+  bad = _kandn_mask16(_mm512_cmp_ps_mask(e, k.h, _CMP_LT_OQ), mask);
   return t;
 }
 
@@ -173,7 +178,7 @@ inline __m512 fix16(__m512 t, __m512 x, const Consts16& k, __mmask16 bad, __mmas
 }
 
 // Clamped t: kMagic + the code. max(NaN, lo) is lo on x86 (second operand).
-inline __m512 clamp16(__m512 t, const Consts16& k) { return _mm512_min_ps(_mm512_max_ps(t, k.lo), k.hi); }
+inline __m512 clamp16(__m512 t, const Bounds16& b) { return _mm512_min_ps(_mm512_max_ps(t, b.lo), b.hi); }
 
 // The code of a clamped t, an integer in [2^23, 2^24): its bits minus kMagic's bits.
 inline __m512i int_codes16(__m512 t) {
@@ -194,7 +199,7 @@ inline void store16(T* out, __m512 t, const Consts16& k, __mmask16 mask) {
 // saturating packs clamp from above and only the lower bound is applied (it also maps
 // t < 2^23 and NaN into range).
 template <typename T>
-inline void block64(const float* x, const Consts16* k, bool saturate_hi, __mmask16& nan, T* out) {
+inline void block64(const float* x, const Consts16* k, const Bounds16& bounds, bool saturate_hi, __mmask16& nan, T* out) {
   const __mmask16 all = 0xFFFF;
   __m512 vx[4], t[4];
   __mmask16 bad[4];
@@ -206,9 +211,9 @@ inline void block64(const float* x, const Consts16* k, bool saturate_hi, __mmask
     for (int v = 0; v < 4; ++v) t[v] = fix16(t[v], vx[v], k[v], bad[v], nan);
   if constexpr (std::is_same<T, float>::value) {
     (void)saturate_hi;
-    for (int v = 0; v < 4; ++v) store16(out + 16 * v, clamp16(t[v], k[v]), k[v], all);
+    for (int v = 0; v < 4; ++v) store16(out + 16 * v, clamp16(t[v], bounds), k[v], all);
   } else {
-    for (int v = 0; v < 4; ++v) t[v] = saturate_hi ? _mm512_max_ps(t[v], k[v].lo) : clamp16(t[v], k[v]);
+    for (int v = 0; v < 4; ++v) t[v] = saturate_hi ? _mm512_max_ps(t[v], bounds.lo) : clamp16(t[v], bounds);
     const __m512i q[4] = {int_codes16(t[0]), int_codes16(t[1]), int_codes16(t[2]), int_codes16(t[3])};
     store_codes64(out, q);
   }
@@ -216,12 +221,12 @@ inline void block64(const float* x, const Consts16* k, bool saturate_hi, __mmask
 
 // Up to 16 values (the lanes of mask).
 template <typename T>
-inline void lanes16(const float* x, const Consts16& k, __mmask16 mask, __mmask16& nan, T* out) {
+inline void lanes16(const float* x, const Consts16& k, const Bounds16& bounds, __mmask16 mask, __mmask16& nan, T* out) {
   const __m512 vx = _mm512_maskz_loadu_ps(mask, x);
   __mmask16 bad;
   __m512 t = estimate16(vx, k, mask, bad);
   if (bad) t = fix16(t, vx, k, bad, nan);
-  store16(out, clamp16(t, k), k, mask);
+  store16(out, clamp16(t, bounds), k, mask);
 }
 
 template <typename T>
@@ -239,17 +244,18 @@ bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float*
                   const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
   __mmask16 nan = 0;
   const bool sat = saturates_hi<T>(qmax);
+  const Bounds16 bounds(qmin, qmax);
   Consts16 k[4];
-  for (int v = 0; v < 4; ++v) k[v] = consts16<false>(s, inv, zp, qmin, qmax, 0, 0xFFFF);
+  for (int v = 0; v < 4; ++v) k[v] = consts16<false>(s, inv, zp, 0, 0xFFFF);
   std::ptrdiff_t i = 0;
   for (; i + 64 <= n; i += 64) {
     if (kPerElement)
-      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, qmin, qmax, i + 16 * v, 0xFFFF);
-    block64(x + i, k, sat, nan, out + i);
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, i + 16 * v, 0xFFFF);
+    block64(x + i, k, bounds, sat, nan, out + i);
   }
   for (; i < n; i += 16) {
     const __mmask16 mask = tail_mask(n - i);
-    lanes16(x + i, kPerElement ? consts16<true>(s, inv, zp, qmin, qmax, i, mask) : k[0], mask, nan, out + i);
+    lanes16(x + i, kPerElement ? consts16<true>(s, inv, zp, i, mask) : k[0], bounds, mask, nan, out + i);
   }
   return nan != 0;
 }
@@ -262,20 +268,29 @@ bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std
                    const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
                    std::int32_t qmax, T* out, std::ptrdiff_t os) {
   constexpr std::ptrdiff_t kRows = 16;  // rows per block: a 16 x 256 B strip of x
+  // Beyond cache sizes (1 MiB of floats) the strips defeat the prefetchers: stream the
+  // rows instead, loading the constants with the values.
+  if (rows * cols > (std::ptrdiff_t(1) << 18)) {
+    bool nan_rows = false;
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+      nan_rows |= quantize_run<T, true>(x + r * xs, cols, s, inv, zp, qmin, qmax, out + r * os);
+    return nan_rows;
+  }
   __mmask16 nan = 0;
   const bool sat = saturates_hi<T>(qmax);
+  const Bounds16 bounds(qmin, qmax);
   for (std::ptrdiff_t r0 = 0; r0 < rows; r0 += kRows) {
     const std::ptrdiff_t r1 = std::min(rows, r0 + kRows);
     std::ptrdiff_t c = 0;
     for (; c + 64 <= cols; c += 64) {
       Consts16 k[4];
-      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, qmin, qmax, c + 16 * v, 0xFFFF);
-      for (std::ptrdiff_t r = r0; r < r1; ++r) block64(x + r * xs + c, k, sat, nan, out + r * os + c);
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, c + 16 * v, 0xFFFF);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) block64(x + r * xs + c, k, bounds, sat, nan, out + r * os + c);
     }
     for (; c < cols; c += 16) {
       const __mmask16 mask = tail_mask(cols - c);
-      const Consts16 k = consts16<true>(s, inv, zp, qmin, qmax, c, mask);
-      for (std::ptrdiff_t r = r0; r < r1; ++r) lanes16(x + r * xs + c, k, mask, nan, out + r * os + c);
+      const Consts16 k = consts16<true>(s, inv, zp, c, mask);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) lanes16(x + r * xs + c, k, bounds, mask, nan, out + r * os + c);
     }
   }
   return nan != 0;
