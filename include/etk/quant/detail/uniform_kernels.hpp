@@ -166,8 +166,9 @@ inline Consts16 consts16(const float* s, const float* inv, const std::int32_t* z
 // t = RN(x inv + m), certified (bad = lanes of mask without the certificate).
 inline __m512 estimate16(__m512 x, const Consts16& k, __mmask16 mask, __mmask16& bad) {
   const __m512 t = _mm512_fmadd_ps(x, k.inv, k.m);
-  const __m512 e = _mm512_abs_ps(_mm512_fnmadd_ps(_mm512_sub_ps(t, k.m), k.s, x));
-  bad = _kandn_mask16(_mm512_cmp_ps_mask(e, k.h, _CMP_LT_OQ), mask);
+  // |e| < h on the bit patterns shifted left by one (sign dropped; NaN compares above).
+  const __m512i e2 = _mm512_slli_epi32(_mm512_castps_si512(_mm512_fnmadd_ps(_mm512_sub_ps(t, k.m), k.s, x)), 1);
+  bad = _kandn_mask16(_mm512_cmplt_epu32_mask(e2, _mm512_slli_epi32(_mm512_castps_si512(k.h), 1)), mask);
   return t;
 }
 
