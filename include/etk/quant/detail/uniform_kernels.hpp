@@ -108,11 +108,18 @@ inline __m512 round_exact16(__m512 x, __m512 s, __mmask16 m) {
   return r;
 }
 
-// Narrow in registers, then store (the memory form of vpmovdb is slow on some cores).
-inline void store_codes16(std::int8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, _mm512_cvtepi32_epi8(v)); }
-inline void store_codes16(std::uint8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, _mm512_cvtepi32_epi8(v)); }
-inline void store_codes16(std::int16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(v)); }
-inline void store_codes16(std::uint16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(v)); }
+// Narrow in registers, then store: the memory form of vpmovdb / vpmovdw (which compilers
+// fold the pair into) is slow on Zen 4, so an empty asm keeps the narrowed value in a
+// register.
+template <typename V>
+inline V in_register(V v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+inline void store_codes16(std::int8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, in_register(_mm512_cvtepi32_epi8(v))); }
+inline void store_codes16(std::uint8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, in_register(_mm512_cvtepi32_epi8(v))); }
+inline void store_codes16(std::int16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, in_register(_mm512_cvtepi32_epi16(v))); }
+inline void store_codes16(std::uint16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, in_register(_mm512_cvtepi32_epi16(v))); }
 
 inline __m512i load_codes16(const std::int8_t* p, __mmask16 m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
 inline __m512i load_codes16(const std::uint8_t* p, __mmask16 m) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
