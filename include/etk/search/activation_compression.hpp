@@ -26,8 +26,8 @@
 // Execution: blocks of 32 rows; per group, etk/quant's column kernel quantizes the block
 // into L1 scratch and the packer packs it (one stream for a single byte-aligned group);
 // decoding unpacks and dequantizes per group the same way. Scattered groups are permuted
-// into group order per row when encoding, and unpacked straight into channel order
-// (detail/permute_kernels.hpp) when decoding.
+// per row into group order before encoding, and unpacked straight into channel order when
+// decoding (detail/permute_kernels.hpp).
 #pragma once
 
 #include <algorithm>
@@ -101,8 +101,7 @@ class ActivationCodec {
       std::ptrdiff_t vstride = z.outerStride();
       if (!contiguous_) {
         for (std::ptrdiff_t r = 0; r < n; ++r)
-          detail::gather_floats(z.data() + r * z.outerStride(), order32_.data(), coded_dim_,
-                                s.values.get() + r * coded_dim_);
+          to_groups_.apply(z.data() + r * z.outerStride(), s.values.get() + r * coded_dim_);
         v = s.values.get();
         vstride = coded_dim_;
       }
@@ -148,7 +147,7 @@ class ActivationCodec {
         for (std::ptrdiff_t r = 0; r < n; ++r)
           for (std::ptrdiff_t g = 0; g < groups(); ++g)
             detail::unpack_scatter(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
-                                   order32_.data() + g * group_size_, std::size_t(group_size_),
+                                   channel_of_.data() + g * group_size_, std::size_t(group_size_),
                                    group_bits(g), s.codes.get() + r * coded_dim_);
         quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, coded_dim_, coded_dim_,
                                                         scale_.data(), zero_point_.data(), zdata, zstride);
@@ -165,7 +164,7 @@ class ActivationCodec {
                                      std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
         const std::ptrdiff_t c0 = g * group_size_;
         quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, group_size_, group_size_,
-                                                        scale_.data() + c0, zero_point_.data() + c0,
+                                                        group_scale_.data() + c0, group_zero_point_.data() + c0,
                                                         zdata + c0, zstride);
       }
       if (projected_)
@@ -186,7 +185,7 @@ class ActivationCodec {
   static constexpr std::ptrdiff_t kBlock = 32;  // rows per pass: scratch stays in L1/L2
 
   // Per-call buffers for one block of rows (uninitialised: every entry read was written):
-  // the projected coefficients, the values permuted into group order (scattered groups),
+  // the projected coefficients, the values in group order (encoding scattered groups),
   // and codes (one group's, or when decoding scattered groups every channel's).
   struct Scratch {
     RowMatrixXf z;
@@ -212,11 +211,13 @@ class ActivationCodec {
   std::vector<std::ptrdiff_t> order_;
   std::vector<QuantParams> grids_;     // per group: per-column grid (axis 1), unsigned
   std::vector<std::size_t> offsets_;   // per group: byte offset inside a row
-  // For the kernels, per coded channel in group order (encoding) and in channel order
-  // (decoding; the same when groups are contiguous): the grid's scale, its reciprocal (the
-  // quantizer's quotient estimate) and zero point; order_ as int32.
+  // For the kernels, per coded channel in group order: the grid's scale, its reciprocal
+  // (the quantizer's quotient estimate) and zero point. With scattered groups: the
+  // permutation channel order -> group order (encoding), and for decoding the channel of
+  // each group position and the scales and zero points in channel order.
   std::vector<float> group_scale_, group_inv_scale_, scale_;
-  std::vector<std::int32_t> group_zero_point_, zero_point_, order32_;
+  std::vector<std::int32_t> group_zero_point_, zero_point_, channel_of_;
+  detail::FloatPermutation to_groups_;
   std::size_t row_bytes_ = 0;
 };
 
@@ -354,19 +355,23 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     c.offsets_.push_back(c.row_bytes_);
     c.row_bytes_ += packed_bytes(std::size_t(c.group_size_), bits[std::size_t(g)]);
   }
-  c.scale_.resize(std::size_t(k));
-  c.zero_point_.resize(std::size_t(k));
   for (std::ptrdiff_t p = 0; p < k; ++p) {
     const QuantParams& grid = c.grids_[std::size_t(p / c.group_size_)];
-    const std::size_t ch = std::size_t(c.order_[std::size_t(p)]), j = std::size_t(p % c.group_size_);
-    c.group_scale_.push_back(grid.scale[j]);
-    c.group_zero_point_.push_back(grid.zero_point[j]);
-    c.scale_[ch] = grid.scale[j];
-    c.zero_point_[ch] = grid.zero_point[j];
+    c.group_scale_.push_back(grid.scale[std::size_t(p % c.group_size_)]);
+    c.group_zero_point_.push_back(grid.zero_point[std::size_t(p % c.group_size_)]);
   }
   c.group_inv_scale_.resize(std::size_t(k));
   quant_detail::uq::reciprocals(c.group_scale_.data(), k, c.group_inv_scale_.data());
-  c.order32_.assign(c.order_.begin(), c.order_.end());
+  if (!c.contiguous_) {
+    c.channel_of_.assign(c.order_.begin(), c.order_.end());
+    c.to_groups_ = detail::FloatPermutation(c.channel_of_, k);
+    c.scale_.resize(std::size_t(k));
+    c.zero_point_.resize(std::size_t(k));
+    for (std::ptrdiff_t p = 0; p < k; ++p) {
+      c.scale_[std::size_t(c.order_[std::size_t(p)])] = c.group_scale_[std::size_t(p)];
+      c.zero_point_[std::size_t(c.order_[std::size_t(p)])] = c.group_zero_point_[std::size_t(p)];
+    }
+  }
   return c;
 }
 
