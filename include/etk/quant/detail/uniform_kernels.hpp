@@ -108,57 +108,22 @@ inline __m512 round_exact16(__m512 x, __m512 s, __mmask16 m) {
   return r;
 }
 
-// Narrow in registers, then store: the memory form of vpmovdb / vpmovdw (which compilers
-// fold the pair into) is slow on Zen 4, so an empty asm keeps the narrowed value in a
-// register.
-template <typename V>
-inline V in_register(V v) {
-  __asm__("" : "+v"(v));
-  return v;
-}
-inline void store_codes16(std::int8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, in_register(_mm512_cvtepi32_epi8(v))); }
-inline void store_codes16(std::uint8_t* p, __m512i v, __mmask16 m) { _mm_mask_storeu_epi8(p, m, in_register(_mm512_cvtepi32_epi8(v))); }
-inline void store_codes16(std::int16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, in_register(_mm512_cvtepi32_epi16(v))); }
-inline void store_codes16(std::uint16_t* p, __m512i v, __mmask16 m) { _mm256_mask_storeu_epi16(p, m, in_register(_mm512_cvtepi32_epi16(v))); }
-
 inline __m512i load_codes16(const std::int8_t* p, __mmask16 m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
 inline __m512i load_codes16(const std::uint8_t* p, __mmask16 m) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
 inline __m512i load_codes16(const std::int16_t* p, __mmask16 m) { return _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, p)); }
 inline __m512i load_codes16(const std::uint16_t* p, __mmask16 m) { return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)); }
-
-// 64 int32 lanes (4 vectors, in the type's range) to 64 codes: saturating packs work per
-// 128-bit lane, so a dword (8-bit) or qword (16-bit) permutation restores the order.
-inline void store_codes64(std::int8_t* p, const __m512i* v) {
-  const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  _mm512_storeu_si512(p, _mm512_permutexvar_epi32(order, b));
-}
-inline void store_codes64(std::uint8_t* p, const __m512i* v) {
-  const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  _mm512_storeu_si512(p, _mm512_permutexvar_epi32(order, b));
-}
-inline void store_codes64(std::int16_t* p, const __m512i* v) {
-  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  _mm512_storeu_si512(p, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(v[0], v[1])));
-  _mm512_storeu_si512(p + 32, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(v[2], v[3])));
-}
-inline void store_codes64(std::uint16_t* p, const __m512i* v) {
-  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  _mm512_storeu_si512(p, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(v[0], v[1])));
-  _mm512_storeu_si512(p + 32, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(v[2], v[3])));
-}
 
 // Constants of 16 lanes (see the top): scale, reciprocal, m = kMagic + zp, h = RN(s / 2).
 struct Consts16 {
   __m512 s, inv, m, h;
 };
 
-// The clamp bounds of t: kMagic + qmin and kMagic + qmax.
+// The clamp bounds of t: kMagic + qmin and kMagic + qmax; qmax itself for packed codes.
 struct Bounds16 {
   __m512 lo, hi;
-  Bounds16(std::int32_t qmin, std::int32_t qmax)
-      : lo(_mm512_set1_ps(kMagic + float(qmin))), hi(_mm512_set1_ps(kMagic + float(qmax))) {}
+  std::int32_t qmax;
+  Bounds16(std::int32_t qmin, std::int32_t qmax_)
+      : lo(_mm512_set1_ps(kMagic + float(qmin))), hi(_mm512_set1_ps(kMagic + float(qmax_))), qmax(qmax_) {}
 };
 
 template <bool kPerElement>
@@ -193,65 +158,86 @@ inline __m512i int_codes16(__m512 t) {
   return _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(_mm512_set1_ps(kMagic)));
 }
 
-// Store 16 lanes (masked) of clamped t: codes, or for T = float the dequantized values.
-template <typename T>
-inline void store16(T* out, __m512 t, const Consts16& k, __mmask16 mask) {
-  if constexpr (std::is_same<T, float>::value)
-    _mm512_mask_storeu_ps(out, mask, _mm512_mul_ps(_mm512_sub_ps(t, k.m), k.s));
-  else
-    store_codes16(out, int_codes16(t), mask);
+inline __mmask16 tail_mask(std::ptrdiff_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
 
-// 64 consecutive values x[0..64) with the constants of their four vectors: one test for
-// the exact path, one packed store of codes. saturate_hi: qmax is T's maximum, so the
-// saturating packs clamp from above and only the lower bound is applied (it also maps
-// t < 2^23 and NaN into range).
-template <typename T>
-inline void block64(const float* x, const Consts16* k, const Bounds16& bounds, bool saturate_hi, __mmask16& nan, T* out) {
-  const __mmask16 all = 0xFFFF;
+// 64 codes from 4 vectors of codes >= qmin: saturating packs (they work per 128-bit lane,
+// so a dword (8-bit) or qword (16-bit) permutation restores the order), then the upper
+// clamp at qmax on the packed codes (one operation per 64 or 32 codes). kTail: only the
+// first w (< 64) are stored.
+template <bool kTail>
+inline void store_codes64(std::int8_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
+  const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  const __m512i c = _mm512_min_epi8(_mm512_set1_epi8(char(qmax)),
+      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b));
+  if (kTail) _mm512_mask_storeu_epi8(p, (__mmask64(1) << w) - 1, c);
+  else _mm512_storeu_si512(p, c);
+}
+template <bool kTail>
+inline void store_codes64(std::uint8_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
+  const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  const __m512i c = _mm512_min_epu8(_mm512_set1_epi8(char(qmax)),
+      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b));
+  if (kTail) _mm512_mask_storeu_epi8(p, (__mmask64(1) << w) - 1, c);
+  else _mm512_storeu_si512(p, c);
+}
+template <bool kTail, typename T16>
+inline void store_codes64_16(T16* p, __m512i lo, __m512i hi, std::ptrdiff_t w) {
+  const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  lo = _mm512_permutexvar_epi64(order, lo);
+  hi = _mm512_permutexvar_epi64(order, hi);
+  if (kTail) {
+    _mm512_mask_storeu_epi16(p, w >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((1u << w) - 1), lo);
+    if (w > 32) _mm512_mask_storeu_epi16(p + 32, __mmask32((std::uint64_t(1) << (w - 32)) - 1), hi);
+  } else {
+    _mm512_storeu_si512(p, lo);
+    _mm512_storeu_si512(p + 32, hi);
+  }
+}
+template <bool kTail>
+inline void store_codes64(std::int16_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
+  const __m512i cap = _mm512_set1_epi16(short(qmax));
+  store_codes64_16<kTail>(p, _mm512_min_epi16(cap, _mm512_packs_epi32(v[0], v[1])),
+                          _mm512_min_epi16(cap, _mm512_packs_epi32(v[2], v[3])), w);
+}
+template <bool kTail>
+inline void store_codes64(std::uint16_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
+  const __m512i cap = _mm512_set1_epi16(short(qmax));
+  store_codes64_16<kTail>(p, _mm512_min_epu16(cap, _mm512_packus_epi32(v[0], v[1])),
+                          _mm512_min_epu16(cap, _mm512_packus_epi32(v[2], v[3])), w);
+}
+
+// Up to 64 consecutive values x[0..w) (w = 64 unless kTail) with the constants of their
+// four vectors: one test for the exact path, one packed store of codes. Codes get the
+// lower bound on t (which also maps t < 2^23 and NaN into range) and the upper one after
+// packing. Lanes past w are neither read nor written.
+template <bool kTail, typename T>
+inline void block64(const float* x, std::ptrdiff_t w, const Consts16* k, const Bounds16& bounds,
+                    __mmask16& nan, T* out) {
   __m512 vx[4], t[4];
-  __mmask16 bad[4];
+  __mmask16 bad[4], m[4];
   for (int v = 0; v < 4; ++v) {
-    vx[v] = _mm512_loadu_ps(x + 16 * v);
-    t[v] = estimate16(vx[v], k[v], all, bad[v]);
+    m[v] = kTail ? tail_mask(w - 16 * v) : __mmask16(0xFFFF);
+    vx[v] = kTail ? _mm512_maskz_loadu_ps(m[v], x + 16 * v) : _mm512_loadu_ps(x + 16 * v);
+    t[v] = estimate16(vx[v], k[v], m[v], bad[v]);
   }
   if (__builtin_expect((bad[0] | bad[1] | bad[2] | bad[3]) != 0, 0))
     for (int v = 0; v < 4; ++v) t[v] = fix16(t[v], vx[v], k[v], bad[v], nan);
   if constexpr (std::is_same<T, float>::value) {
-    (void)saturate_hi;
-    for (int v = 0; v < 4; ++v) store16(out + 16 * v, clamp16(t[v], bounds), k[v], all);
+    for (int v = 0; v < 4; ++v)
+      _mm512_mask_storeu_ps(out + 16 * v, m[v], _mm512_mul_ps(_mm512_sub_ps(clamp16(t[v], bounds), k[v].m), k[v].s));
   } else {
-    for (int v = 0; v < 4; ++v) t[v] = saturate_hi ? _mm512_max_ps(t[v], bounds.lo) : clamp16(t[v], bounds);
+    for (int v = 0; v < 4; ++v) t[v] = _mm512_max_ps(t[v], bounds.lo);
     const __m512i q[4] = {int_codes16(t[0]), int_codes16(t[1]), int_codes16(t[2]), int_codes16(t[3])};
-    store_codes64(out, q);
+    store_codes64<kTail>(out, q, bounds.qmax, w);
   }
-}
-
-// Up to 16 values (the lanes of mask).
-template <typename T>
-inline void lanes16(const float* x, const Consts16& k, const Bounds16& bounds, __mmask16 mask, __mmask16& nan, T* out) {
-  const __m512 vx = _mm512_maskz_loadu_ps(mask, x);
-  __mmask16 bad;
-  __m512 t = estimate16(vx, k, mask, bad);
-  if (bad) t = fix16(t, vx, k, bad, nan);
-  store16(out, clamp16(t, bounds), k, mask);
-}
-
-template <typename T>
-bool saturates_hi(std::int32_t qmax) {
-  if constexpr (std::is_same<T, float>::value) return false;
-  else return qmax == std::numeric_limits<T>::max();
-}
-
-inline __mmask16 tail_mask(std::ptrdiff_t left) {
-  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
 }
 
 template <typename T, bool kPerElement>
 bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float* inv,
                   const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
   __mmask16 nan = 0;
-  const bool sat = saturates_hi<T>(qmax);
   const Bounds16 bounds(qmin, qmax);
   Consts16 k[4];
   for (int v = 0; v < 4; ++v) k[v] = consts16<false>(s, inv, zp, 0, 0xFFFF);
@@ -259,11 +245,12 @@ bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float*
   for (; i + 64 <= n; i += 64) {
     if (kPerElement)
       for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, i + 16 * v, 0xFFFF);
-    block64(x + i, k, bounds, sat, nan, out + i);
+    block64<false>(x + i, 64, k, bounds, nan, out + i);
   }
-  for (; i < n; i += 16) {
-    const __mmask16 mask = tail_mask(n - i);
-    lanes16(x + i, kPerElement ? consts16<true>(s, inv, zp, i, mask) : k[0], bounds, mask, nan, out + i);
+  if (i < n) {
+    if (kPerElement)
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, i + 16 * v, tail_mask(n - i - 16 * v));
+    block64<true>(x + i, n - i, k, bounds, nan, out + i);
   }
   return nan != 0;
 }
@@ -285,7 +272,6 @@ bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std
     return nan_rows;
   }
   __mmask16 nan = 0;
-  const bool sat = saturates_hi<T>(qmax);
   const Bounds16 bounds(qmin, qmax);
   for (std::ptrdiff_t r0 = 0; r0 < rows; r0 += kRows) {
     const std::ptrdiff_t r1 = std::min(rows, r0 + kRows);
@@ -293,12 +279,13 @@ bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std
     for (; c + 64 <= cols; c += 64) {
       Consts16 k[4];
       for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, c + 16 * v, 0xFFFF);
-      for (std::ptrdiff_t r = r0; r < r1; ++r) block64(x + r * xs + c, k, bounds, sat, nan, out + r * os + c);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) block64<false>(x + r * xs + c, 64, k, bounds, nan, out + r * os + c);
     }
-    for (; c < cols; c += 16) {
-      const __mmask16 mask = tail_mask(cols - c);
-      const Consts16 k = consts16<true>(s, inv, zp, c, mask);
-      for (std::ptrdiff_t r = r0; r < r1; ++r) lanes16(x + r * xs + c, k, bounds, mask, nan, out + r * os + c);
+    if (c < cols) {
+      Consts16 k[4];
+      for (int v = 0; v < 4; ++v) k[v] = consts16<true>(s, inv, zp, c + 16 * v, tail_mask(cols - c - 16 * v));
+      for (std::ptrdiff_t r = r0; r < r1; ++r)
+        block64<true>(x + r * xs + c, cols - c, k, bounds, nan, out + r * os + c);
     }
   }
   return nan != 0;
