@@ -1,29 +1,31 @@
-// etk/quant/detail/uniform_kernels.hpp: fast uniform quantize / dequantize over one
-// contiguous run of elements, scalar + AVX2 + AVX-512 (chosen at compile time).
+// etk/quant/detail/uniform_kernels.hpp: fast uniform quantize / dequantize over runs of
+// elements (one grid, or one grid per element) and over [rows, cols] blocks with one grid
+// per column; scalar + AVX2 + AVX-512 (chosen at compile time).
 //
 // Quantizing needs n = round_half_even(x / s) of the exact real quotient. Every path uses
 // an estimate checked by a certificate (proof in docs/numerics.md, "Uniform quantizer"):
 //   r = rne(x * inv)               inv ~ 1 / s (the caller's RN(1 / s); any value is safe)
 //   e = fma(-r, s, x)              RN(x - r s), one rounding
 //   |e| < h, h = RN(s / 2)   ==>   |x / s - r| < 1/2 exactly   ==>   n = r.
+// The SIMD form gets r from t = RN(x * inv + kMagic + zp) (one FMA; r = t - kMagic - zp)
+// and, after clamping t, reads the code from t's bits (no float-to-int conversion).
 // Lanes without the certificate (near or exact ties, NaN, +-Inf, quotients beyond 2^22)
 // take the exact path: a correctly rounded float division, and when that quotient lands
 // exactly on k + 1/2, the sign of the exact residual x - (k + 1/2) s (one FMA: a correctly
 // rounded value has the sign of the exact one) picks the side. Both give the reference's
-// (reference/uniform.hpp) codes bit for bit; the certified path costs a multiply, a round
-// and an FMA instead of a division (vdivps), and the exact path is taken on about
+// (reference/uniform.hpp) codes bit for bit; the certified path costs two FMAs and a
+// subtraction instead of a division (vdivps), and the exact path is taken on about
 // |x / s| 2^-22 of random values.
 //
 // A run either has one (scale, reciprocal, zero point) for all elements (kPerElement =
-// false) or one per element (kPerElement = true, the per-column case). The code type T is
-// int8_t, uint8_t, int16_t or uint16_t; T = float stores the dequantized value instead
-// (fake quantization). Kernels return true if they met a NaN.
+// false) or one per element (kPerElement = true). The code type T is int8_t, uint8_t,
+// int16_t or uint16_t; T = float stores the dequantized value instead (fake
+// quantization). Kernels return true if they met a NaN.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <type_traits>
 
 #include "etk/config.hpp"
