@@ -2,7 +2,7 @@
 //
 // Weights: every conv and linear (47 tensors) gets a width in {8,6,5,4,3,2}, per output
 // channel symmetric (etk/quant MinMaxObserver + fake_quantize). Sensitivity: each tensor
-// alone at each width, KL vs float on 8 held-out calibration lines (cached, so the 4/5/6-bit
+// alone at each width, KL vs float on 8 calibration lines (cached, so the 4/5/6-bit
 // budgets and both searches share one table); Greedy MP and the exact DP at an average of
 // 4, 5 and 6 bits (parameter-weighted), against uniform widths at the same average; each
 // chosen configuration is checked with the real forward pass on the calibration lines.

@@ -3,8 +3,7 @@
 // bits, uniform vs two-scaled (V-2SF); LayerNorm inputs per tensor vs FQ-ViT PTF vs O-2SF;
 // SmoothQuant with bias on vs off for the transformer linears. Weight rows fake-quantize
 // every conv / linear (depthwise included) once at build time; activation rows
-// fake-quantize at the runner's activation points. Calibration: 16 held-out lines of the
-// short set (Study::calibration_lines).
+// fake-quantize at the runner's activation points. Calibration: 16 lines of the short set.
 #include <array>
 #include <iostream>
 #include <map>
