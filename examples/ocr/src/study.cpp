@@ -105,6 +105,7 @@ void Study::paper_claim(const std::string& paper, const std::string& claim, std:
     }
   claims_.push_back({paper, claim, std::move(figures)});
 }
+
 const std::vector<Probs>& Study::float_probs(Set s) { return state(s).probs; }
 
 std::string Study::decode(const Probs& p) const { return ctc_text(ctc_greedy(p.p.data(), p.T, p.classes), *dict_); }
