@@ -220,6 +220,16 @@ TEST_CASE("the paper's layout: b-bit payload + region bit") {
                  << plain_mse(test, bits + 1));
     // One more payload bit halves both steps: about 4x less error than the shared layout.
     CHECK(e_plane < e_shared / 2);
+    // The region plane at b payload bits is the shared code at b+1 bits with the region bit
+    // moved out: same grids, same calibration, same values.
+    if (bits < 8) {
+      const TwoScaleParams wider = etk::two_scale_calibrate(cview(calib), bits + 1, TwoScaleKind::post_softmax);
+      CHECK(wider.payload_bits() == plane.payload_bits());
+      CHECK(wider.scale == plane.scale);
+      CHECK(wider.ratio_log2 == plane.ratio_log2);
+      CHECK(wider.split == plane.split);
+      CHECK((etk::two_scale_fake_quantize(cview(test), wider).array() == etk::two_scale_fake_quantize(cview(test), plane).array()).all());
+    }
     // At equal stored bits it still beats plain uniform on concentrated rows.
     CHECK(e_plane < plain_mse(test, bits + 1));
     WARN("softmax rows (1 peak, tail std 1) paper layout " << bits << "+1 bits: plain " << bits << "-bit / two-scaled "
