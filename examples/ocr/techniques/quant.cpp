@@ -123,7 +123,8 @@ using Ranges = std::map<int, std::pair<float, float>>;
 
 // The bound: over every line of a set (float model), per block, the squared error of the
 // MSE-optimal quantizer with 2^b levels (etk/quant/optimal_levels.hpp on a 2^14-bin moment
-// histogram) and of plain uniform b-bit, b = 3..9. Computed once per (point, set).
+// histogram spanning the block's whole range over the set) and of plain uniform b-bit on
+// the plain grid's range, b = 3..9. Computed once per (point, set).
 struct Bound {
   std::array<double, 10> optimal{}, plain{};
   double ratio(int bits) const { return plain[size_t(bits)] / std::max(optimal[size_t(bits)], 1e-300); }
@@ -137,21 +138,33 @@ std::shared_ptr<Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Poin
   if (slot) return slot;
   struct Acc {
     std::mutex m;
+    Ranges seen;  // pass 1: every block's range over all lines, so no value falls outside the histogram
     std::map<int, etk::MomentHistogram> hist;
     std::array<double, 10> plain{};
   };
   auto acc = std::make_shared<Acc>();
   ocr::Run probe;
   probe.hooks.transformer_only = true;
+  probe.hooks.activation = [acc, point](const ocr::ActivationSite& s, float* d) {
+    if (s.point != point) return;
+    const auto mm = std::minmax_element(d, d + size_t(s.rows) * size_t(s.cols));
+    std::lock_guard<std::mutex> lock(acc->m);
+    auto it = acc->seen.emplace(s.block, std::make_pair(*mm.first, *mm.second)).first;
+    it->second = {std::min(it->second.first, *mm.first), std::max(it->second.second, *mm.second)};
+  };
+  study.forward(probe, set);
   probe.hooks.activation = [acc, point, &ranges](const ocr::ActivationSite& s, float* d) {
     if (s.point != point) return;
-    const auto range = ranges.at(s.block);
+    const auto range = ranges.at(s.block);  // the plain grid's range
     const ConstView x = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
     std::array<double, 10> e{};
     for (int b = 3; b <= 9; ++b) e[size_t(b)] = plain_sse(x, range.first, range.second, b);
     std::lock_guard<std::mutex> lock(acc->m);
     auto it = acc->hist.find(s.block);
-    if (it == acc->hist.end()) it = acc->hist.emplace(s.block, etk::MomentHistogram(range.first, range.second, 1 << 14)).first;
+    if (it == acc->hist.end()) {
+      const auto all = acc->seen.at(s.block);
+      it = acc->hist.emplace(s.block, etk::MomentHistogram(std::min(all.first, 0.0f), std::max(all.second, 1e-30f), 1 << 14)).first;
+    }
     it->second.add(d, size_t(s.rows) * size_t(s.cols));
     for (int b = 3; b <= 9; ++b) acc->plain[size_t(b)] += e[size_t(b)];
   };

@@ -8,9 +8,10 @@
 // A MomentHistogram keeps per bin the count, sum and sum of squares of the values that
 // fell in it, so the exact squared error of any quantizer whose cells are unions of
 // consecutive bins (each cell reproduced by its centroid) is known: a cell's error is
-// sumsq - sum^2 / count. Bins are uniform in u = cbrt((x - lo) / (hi - lo)), fine near lo
-// (post-softmax / post-GELU data is dense just above its minimum); values outside
-// [lo, hi] land in the end bins (their moments stay exact). The optimum over partitions of
+// sumsq - sum^2 / count. Bins are uniform in the signed cube root u = cbrt(x) over
+// [cbrt(lo), cbrt(hi)], so they are finest near 0, where post-softmax and post-GELU /
+// swish data is dense (their optimal cells are narrowest there); values outside [lo, hi]
+// land in the end bins (their moments stay exact). The optimum over partitions of
 // the bins into at most L cells is found exactly by dynamic programming,
 //     E[l][j] = min_{i <= j} E[l-1][i] + cost(bins i..j-1),
 // with the divide-and-conquer row optimisation: the cell cost of 1-D squared error obeys
@@ -60,8 +61,8 @@ class MomentHistogram {
 
   // The bin of a finite value.
   std::size_t bin(double v) const {
-    const double t = std::min(std::max((v - lo_) / (hi_ - lo_), 0.0), 1.0);
-    return std::min(static_cast<std::size_t>(std::cbrt(t) * static_cast<double>(count_.size())), count_.size() - 1);
+    const double a = std::cbrt(lo_), t = (std::cbrt(std::min(std::max(v, lo_), hi_)) - a) / (std::cbrt(hi_) - a);
+    return std::min(static_cast<std::size_t>(std::max(t, 0.0) * static_cast<double>(count_.size())), count_.size() - 1);
   }
   std::size_t bins() const { return count_.size(); }
   double lo() const { return lo_; }

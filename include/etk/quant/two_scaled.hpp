@@ -12,10 +12,11 @@
 // bits plus a packed 1-bit region plane (b+1 stored bits; the plane uses
 // etk/search/bit_packing.hpp at 1 bit). The post-GELU variant gives the small region a zero
 // point so that it also covers GELU's small negative range [-0.17, 0) (the large region
-// stays non-negative). The large step, the ratio 2^r and the split are searched to
-// minimise the MSE on calibration data (OPT-m: the data-dependent search of the ratio
-// between the two scales); for each (s_L, r) the best split over all data points is found
-// exactly from prefix sums of the per-region errors. Reference twin:
+// stays non-negative). The ratio 2^r and the split (and, post-GELU, the large step; post-
+// softmax keeps the large grid on softmax's range [0, 1]) are searched to minimise the MSE
+// on calibration data (OPT-m: the data-dependent search of the ratio between the two
+// scales); for each (s_L, r) the best split over all data points is found exactly from
+// prefix sums of the per-region errors. Reference twin:
 // reference/two_scaled.hpp (per value, in double).
 //
 // O-2SF (LayerNorm in/outputs with outlier channels). Channels of a [tokens, channels]
