@@ -42,8 +42,9 @@ namespace {
 
 namespace es = etk::search;
 
-// Held-out lines (Study::calibration_lines), chosen when the technique's body runs.
-std::vector<int> kCalibLines;
+// The searches' calibration: this many held-out lines (Study::calibration_lines).
+constexpr int kCalibCount = 8;
+std::vector<int> calib_lines(ocr::Study& study) { return study.calibration_lines(ocr::Set::Short, kCalibCount); }
 const std::vector<int> kWidths = {8, 6, 5, 4, 3, 2};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -66,10 +67,11 @@ double process_cpu_seconds() {
 // Damage of the calibration lines' probabilities vs the float model's.
 es::Damage damage_of(ocr::Study& study, const std::vector<ocr::Probs>& probs) {
   const auto& ref = study.float_probs(ocr::Set::Short);
+  const std::vector<int> lines = calib_lines(study);
   es::Damage d;
   double n = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
-    const ocr::Probs& p = ref[size_t(kCalibLines[i])];
+    const ocr::Probs& p = ref[size_t(lines[i])];
     d.kl += ocr::Study::kl(p, probs[i]) / double(probs.size());
     for (size_t j = 0; j < p.p.size(); ++j) {
       const double e = double(p.p[j]) - double(probs[i].p[j]);
@@ -82,7 +84,7 @@ es::Damage damage_of(ocr::Study& study, const std::vector<ocr::Probs>& probs) {
 }
 
 es::Damage damage_of(ocr::Study& study, const ocr::Run& run) {
-  return damage_of(study, study.forward(run, ocr::Set::Short, kCalibLines));
+  return damage_of(study, study.forward(run, ocr::Set::Short, calib_lines(study)));
 }
 
 // ---- weights ----------------------------------------------------------------------------
@@ -121,7 +123,7 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
   const ocr::Dataset& data = study.data(ocr::Set::Short);
   const ocr::Dataset& pool = study.calibration_data(ocr::Set::Short);
   std::vector<const float*> images;
-  for (int line : kCalibLines)
+  for (int line : calib_lines(study))
     images.push_back(size_t(line) < data.size() ? data.images.at(size_t(line)).data()
                                                 : pool.images.at(size_t(line) - data.size()).data());
   auto prefix = std::make_shared<ocr::PrefixCache>(model, images, data.width);
@@ -171,7 +173,7 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
                "sensitivity %.1f s, greedy + DP %.2f s, final checks %.1f s; %zu forward evaluations of "
                "%zu lines, %zu cache hits\n",
                wall, cpu, process_cpu_seconds() - process0, t_prefix, double(prefix->checkpoint_bytes()) / 1e6,
-               t_sens - t_prefix, t_search - t_sens, wall - t_search, cache.evaluations(), kCalibLines.size(),
+               t_sens - t_prefix, t_search - t_sens, wall - t_search, cache.evaluations(), size_t(kCalibCount),
                cache.hits());
   return s;
 }
@@ -249,14 +251,13 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
     }
   }
   std::fprintf(stderr, "mixed precision: activation search %.1f s, %zu forward evaluations of %zu lines\n",
-               seconds_since(t0), evaluations, kCalibLines.size());
+               seconds_since(t0), evaluations, size_t(kCalibCount));
   return s;
 }
 
 }  // namespace
 
 ETK_OCR_TECHNIQUE(mixed_precision, 50) {
-  kCalibLines = study.calibration_lines(ocr::Set::Short, 8);
   for (int avg : {4, 5, 6}) {
     study.add("weights uniform", std::to_string(avg) + " bits", ocr::Set::Short, [avg](ocr::Run& run) {
       run.hooks.weights = [avg](const ocr::LayerInfo&, etk::MatrixView<float> w, float*) {
