@@ -1,9 +1,12 @@
 // report: the etk report on a real pretrained transformer (PP-OCRv4 text recognition on
-// Reuters-21578 lines). Every technique registered in techniques/*.cpp adds its rows;
-// prints a markdown table, writes report.csv and report.svg to --out.
+// Reuters-21578 lines). Every technique registered in techniques/*.cpp adds its rows and
+// may declare its paper's headline claims; prints the rows table and the claims beside our
+// figures (markdown), writes report.csv, report.svg and papers.md to --out.
 //   report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]
 //          [--chars N] [--long-lines N] [--long-width W] [--long-chars N]
-//          [--reference FILE] [--jobs N] [--quiet]
+//          [--calib-lines N] [--long-calib-lines N] [--reference FILE] [--jobs N] [--quiet]
+// Techniques calibrate on a held-out pool per set (--calib-lines, default 64 short lines;
+// --long-calib-lines, 16): lines of the articles after every scored line, never scored.
 // Rows run on --jobs threads (default 2), one row per thread; every row's figures are the
 // same whatever the number of jobs (the time column is each row's own thread CPU time).
 #include <sys/stat.h>
@@ -23,7 +26,7 @@ int main(int argc, char** argv) try {
   if (cli.flag("help")) {
     std::cout << "usage: report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]\n"
                  "              [--chars N] [--long-lines N] [--long-width W] [--long-chars N]\n"
-                 "              [--reference FILE] [--jobs N] [--quiet]\n";
+                 "              [--calib-lines N] [--long-calib-lines N] [--reference FILE] [--jobs N] [--quiet]\n";
     return 0;
   }
   StudyOptions o;
@@ -31,6 +34,9 @@ int main(int argc, char** argv) try {
   o.long_lines = cli.geti("long-lines", o.long_lines);
   o.long_width = cli.geti("long-width", o.long_width);
   o.long_chars = cli.geti("long-chars", o.long_chars);
+  o.calib_lines = cli.geti("calib-lines", o.calib_lines);
+  o.long_calib_lines = cli.geti("long-calib-lines", o.long_calib_lines);
+  if (o.calib_lines < 0 || o.long_calib_lines < 0) throw std::invalid_argument("--calib-lines must be >= 0");
   o.reference_strings = cli.get("reference", "");
   o.progress = !cli.flag("quiet");
   o.jobs = cli.geti("jobs", o.jobs);
@@ -49,14 +55,20 @@ int main(int argc, char** argv) try {
   std::cout << "PP-OCRv4 recogniser (" << model.num_parameters << " parameters after BatchNorm folding), "
             << study.data(Set::Short).size() << " short lines at width " << o.data.width;
   if (o.long_lines > 0) std::cout << ", " << o.long_lines << " long lines at width " << o.long_width;
-  std::cout << (o.data.text_file.empty() ? " (Reuters-21578)" : " (" + o.data.text_file + ")") << "\n\n";
+  std::cout << (o.data.text_file.empty() ? " (Reuters-21578)" : " (" + o.data.text_file + ")")
+            << "; techniques calibrate on held-out lines of later articles (pools of " << o.calib_lines << " short"
+            << (o.long_lines > 0 ? ", " + std::to_string(o.long_calib_lines) + " long" : std::string()) << " lines)\n\n";
   write_markdown(std::cout, rows);
+  const std::vector<ResolvedClaim> claims = resolve_claims(study.paper_claims(), rows);
+  std::cout << "\n";
+  write_papers_markdown(std::cout, claims);
   mkdir(out.c_str(), 0755);
-  std::ofstream csv(out + "/report.csv"), svg(out + "/report.svg");
-  if (!csv || !svg) throw std::runtime_error("cannot write to '" + out + "'");
+  std::ofstream csv(out + "/report.csv"), svg(out + "/report.svg"), papers(out + "/papers.md");
+  if (!csv || !svg || !papers) throw std::runtime_error("cannot write to '" + out + "'");
   write_csv(csv, rows);
   write_svg(svg, rows);
-  std::cerr << "wrote " << out << "/report.csv and " << out << "/report.svg\n";
+  write_papers_markdown(papers, claims);
+  std::cerr << "wrote " << out << "/report.csv, " << out << "/report.svg and " << out << "/papers.md\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "report: " << e.what() << "\n";

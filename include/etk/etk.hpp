@@ -37,3 +37,5 @@
 #include "etk/search/bit_packing.hpp"
 #include "etk/search/projection.hpp"
 #include "etk/search/activation_compression.hpp"
+#include "etk/quant/optimal_levels.hpp"
+#include "etk/quant/two_scale_params.hpp"

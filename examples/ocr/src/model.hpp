@@ -94,12 +94,28 @@ class Model {
   int input_height = 48;
   int64_t num_parameters = 0;
   int num_graph_nodes = 0;
+
+  // Buffers produced before step `step` and read by it or later: what resuming a run
+  // there needs (cache_buffers is live_buffers(transformer_step)).
+  std::vector<int> live_buffers(int step) const;
+  // The first step that reads the weights of layers[layer] (its conv, the transformer
+  // step for the blocks' linears, or the head).
+  int first_step_of(int layer) const;
 };
 
 // The backbone's output for one line: what the steps after the transformer read, so that
 // transformer-only techniques skip the backbone.
 struct BackboneCache {
   std::vector<Buffer> buffers;  // parallel to Model::cache_buffers
+};
+
+// The state of a run at the start of step `step` (1 .. steps.size()-1): the buffers a
+// Runner needs to resume there, so a model that differs only from that step on skips
+// the steps before it (Runner::run_from).
+struct Checkpoint {
+  int step = -1;
+  std::vector<Buffer> buffers;  // parallel to Model::live_buffers(step)
+  size_t bytes() const;
 };
 
 // Output probabilities of one line: [T, classes] row-major.
@@ -120,6 +136,12 @@ class Runner {
   void run(const float* image, int width, const Hooks& hooks, Probs& out, BackboneCache* save = nullptr);
   // Everything after the backbone, from a cache saved by run().
   void run_cached(const BackboneCache& cache, const Hooks& hooks, Probs& out);
+  // run() that also saves a checkpoint at the start of each of `steps` (ascending).
+  void run(const float* image, int width, const Hooks& hooks, Probs& out, const std::vector<int>& steps,
+           std::vector<Checkpoint>& save);
+  // The steps from a checkpoint on, as run() would execute them after it. The checkpoint
+  // may come from another model with the same steps (e.g. the float model).
+  void run_from(const Checkpoint& cp, const Hooks& hooks, Probs& out);
   const Model& model() const { return *m_; }
   // Thread CPU time of the backbone part of the last run() (everything before the blocks).
   double last_backbone_seconds() const { return backbone_s_; }
@@ -129,6 +151,9 @@ class Runner {
 
  private:
   void exec(size_t first, size_t last, const Hooks& hooks);
+  void start(const float* image, int width, Probs& out);
+  void snapshot(const std::vector<int>& ids, std::vector<Buffer>& to) const;
+  void restore(const std::vector<int>& ids, const std::vector<Buffer>& from);
   void exec_step(const Step& s, const Hooks& hooks);
   void conv(const Step& s, const Hooks& hooks);
   void linear(const Layer& l, const float* x, int n, int ldx, float* y, int ldy, const Hooks& hooks);

@@ -61,12 +61,7 @@ class Compiler {
     if (m_.transformer_step < 0) fail(-1, "no transformer blocks recognised");
     m_.num_buffers = nbuf_;
     // Buffers produced before the transformer and read from it on: the backbone cache.
-    std::set<int> before, cached;
-    for (int i = 0; i < m_.transformer_step; ++i) before.insert(m_.steps[i].out);
-    for (size_t i = m_.transformer_step; i < m_.steps.size(); ++i)
-      for (int b : {m_.steps[i].in, m_.steps[i].in2})
-        if (b >= 0 && before.count(b)) cached.insert(b);
-    m_.cache_buffers.assign(cached.begin(), cached.end());
+    m_.cache_buffers = m_.live_buffers(m_.transformer_step);
     m_.num_graph_nodes = int(g_.nodes.size()) + g_.num_constant_nodes;
     for (auto& l : m_.layers) {
       l.prepare();

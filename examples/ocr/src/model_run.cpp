@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 #include <cstring>
+#include <set>
 
 #include "attention.hpp"
 #include "gemm_packed.hpp"
@@ -25,36 +26,96 @@ double thread_cpu_seconds() {
 
 Runner::Runner(const Model& m) : m_(&m), bufs_(m.num_buffers) {}
 
-void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, BackboneCache* save) {
+std::vector<int> Model::live_buffers(int step) const {
+  if (step < 0 || size_t(step) > steps.size()) throw model_error("live_buffers: step out of range");
+  std::set<int> before, live;
+  for (int i = 0; i < step; ++i) before.insert(steps[size_t(i)].out);
+  for (size_t i = size_t(step); i < steps.size(); ++i)
+    for (int b : {steps[i].in, steps[i].in2})
+      if (b >= 0 && before.count(b)) live.insert(b);
+  return std::vector<int>(live.begin(), live.end());
+}
+
+int Model::first_step_of(int layer) const {
+  if (layer < 0 || size_t(layer) >= layers.size()) throw model_error("first_step_of: layer out of range");
+  if (layers[size_t(layer)].info.transformer()) return transformer_step;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].layer == layer) return int(i);
+  throw model_error("first_step_of: layer " + layers[size_t(layer)].info.name + " is read by no step");
+}
+
+size_t Checkpoint::bytes() const {
+  size_t n = 0;
+  for (const auto& b : buffers) n += b.d.size() * sizeof(float);
+  return n;
+}
+
+void Runner::snapshot(const std::vector<int>& ids, std::vector<Buffer>& to) const {
+  to.resize(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Buffer& b = bufs_[size_t(ids[i])];
+    Buffer& s = to[i];
+    s.h = b.h; s.w = b.w; s.c = b.c;
+    s.d.assign(b.d.begin(), b.d.begin() + b.size());
+  }
+}
+
+void Runner::restore(const std::vector<int>& ids, const std::vector<Buffer>& from) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Buffer& s = from[i];
+    Buffer& b = bufs_[size_t(ids[i])];
+    b.resize(s.h, s.w, s.c);
+    std::copy(s.d.begin(), s.d.end(), b.d.begin());
+  }
+}
+
+void Runner::start(const float* image, int width, Probs& out) {
   if (width < 8 || width % 8 != 0) throw model_error("image width must be a positive multiple of 8");
   image_ = image;
   width_ = width;
   out_ = &out;
+}
+
+void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, BackboneCache* save) {
+  start(image, width, out);
   const double t0 = thread_cpu_seconds();
   exec(0, m_->transformer_step, hooks);
   backbone_s_ = thread_cpu_seconds() - t0;
-  if (save) {
-    save->buffers.resize(m_->cache_buffers.size());
-    for (size_t i = 0; i < m_->cache_buffers.size(); ++i) {
-      const Buffer& b = bufs_[m_->cache_buffers[i]];
-      Buffer& s = save->buffers[i];
-      s.h = b.h; s.w = b.w; s.c = b.c;
-      s.d.assign(b.d.begin(), b.d.begin() + b.size());
-    }
-  }
+  if (save) snapshot(m_->cache_buffers, save->buffers);
   exec(m_->transformer_step, m_->steps.size(), hooks);
 }
 
 void Runner::run_cached(const BackboneCache& cache, const Hooks& hooks, Probs& out) {
   if (cache.buffers.size() != m_->cache_buffers.size()) throw model_error("backbone cache of another model");
-  for (size_t i = 0; i < m_->cache_buffers.size(); ++i) {
-    const Buffer& s = cache.buffers[i];
-    Buffer& b = bufs_[m_->cache_buffers[i]];
-    b.resize(s.h, s.w, s.c);
-    std::copy(s.d.begin(), s.d.end(), b.d.begin());
-  }
+  restore(m_->cache_buffers, cache.buffers);
   out_ = &out;
   exec(m_->transformer_step, m_->steps.size(), hooks);
+}
+
+void Runner::run(const float* image, int width, const Hooks& hooks, Probs& out, const std::vector<int>& steps,
+                 std::vector<Checkpoint>& save) {
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i] < 1 || size_t(steps[i]) >= m_->steps.size() || (i && steps[i] <= steps[i - 1]))
+      throw model_error("checkpoint steps must be ascending, within 1 .. steps - 1");
+  start(image, width, out);
+  save.resize(steps.size());
+  size_t at = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    exec(at, size_t(steps[i]), hooks);
+    at = size_t(steps[i]);
+    save[i].step = steps[i];
+    snapshot(m_->live_buffers(steps[i]), save[i].buffers);
+  }
+  exec(at, m_->steps.size(), hooks);
+}
+
+void Runner::run_from(const Checkpoint& cp, const Hooks& hooks, Probs& out) {
+  if (cp.step < 1 || size_t(cp.step) >= m_->steps.size()) throw model_error("checkpoint of another model");
+  const std::vector<int> ids = m_->live_buffers(cp.step);
+  if (ids.size() != cp.buffers.size()) throw model_error("checkpoint of another model");
+  restore(ids, cp.buffers);
+  out_ = &out;
+  exec(size_t(cp.step), m_->steps.size(), hooks);
 }
 
 void Runner::exec(size_t first, size_t last, const Hooks& hooks) {

@@ -74,36 +74,32 @@ GrayImage Renderer::render(const std::string& utf8, int font_index) const {
   const auto cps = utf8_decode(utf8);
   const int asc = int(face->size->metrics.ascender >> 6), desc = int(-(face->size->metrics.descender >> 6));
   const int margin_y = std::max(2, impl_->pixel_size / 8), margin_x = margin_y;
-  // First pass: the pen advance.
-  long pen = 0;
-  FT_UInt prev = 0;
   const bool kern = FT_HAS_KERNING(face);
-  for (char32_t c : cps) {
-    FT_UInt gi = FT_Get_Char_Index(face, c);
-    if (kern && prev && gi) {
-      FT_Vector d;
-      FT_Get_Kerning(face, prev, gi, FT_KERNING_DEFAULT, &d);
-      pen += d.x;
+  // Lays the glyphs out left to right (kerning, then each glyph's advance), calling
+  // on_glyph(slot, pen) for each glyph that loads: once to measure, once to draw.
+  auto lay_out = [&](FT_Int32 load_flags, auto&& on_glyph) {
+    long pen = 0;
+    FT_UInt prev = 0;
+    for (char32_t c : cps) {
+      FT_UInt gi = FT_Get_Char_Index(face, c);
+      if (kern && prev && gi) {
+        FT_Vector d;
+        FT_Get_Kerning(face, prev, gi, FT_KERNING_DEFAULT, &d);
+        pen += d.x;
+      }
+      if (FT_Load_Glyph(face, gi, load_flags)) continue;
+      on_glyph(face->glyph, pen);
+      pen += face->glyph->advance.x;
+      prev = gi;
     }
-    if (FT_Load_Glyph(face, gi, FT_LOAD_DEFAULT)) continue;
-    pen += face->glyph->advance.x;
-    prev = gi;
-  }
+    return pen;
+  };
+  const long width = lay_out(FT_LOAD_DEFAULT, [](FT_GlyphSlot, long) {});
   GrayImage img;
   img.h = asc + desc + 2 * margin_y;
-  img.w = std::max<int>(1, int((pen + 63) >> 6) + 2 * margin_x);
+  img.w = std::max<int>(1, int((width + 63) >> 6) + 2 * margin_x);
   img.px.assign(size_t(img.h) * img.w, 255);
-  pen = 0;
-  prev = 0;
-  for (char32_t c : cps) {
-    FT_UInt gi = FT_Get_Char_Index(face, c);
-    if (kern && prev && gi) {
-      FT_Vector d;
-      FT_Get_Kerning(face, prev, gi, FT_KERNING_DEFAULT, &d);
-      pen += d.x;
-    }
-    if (FT_Load_Glyph(face, gi, FT_LOAD_RENDER)) continue;
-    const FT_GlyphSlot g = face->glyph;
+  lay_out(FT_LOAD_RENDER, [&](FT_GlyphSlot g, long pen) {
     const int x0 = margin_x + int(pen >> 6) + g->bitmap_left;
     const int y0 = margin_y + asc - g->bitmap_top;
     for (unsigned r = 0; r < g->bitmap.rows; ++r)
@@ -114,9 +110,7 @@ GrayImage Renderer::render(const std::string& utf8, int font_index) const {
         unsigned char& p = img.px[size_t(y) * img.w + x];
         p = std::min<int>(p, 255 - cov);
       }
-    pen += g->advance.x;
-    prev = gi;
-  }
+  });
   return img;
 }
 

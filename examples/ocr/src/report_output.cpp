@@ -125,4 +125,60 @@ void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
   os << "</svg>\n";
 }
 
+std::string quantity_text(Quantity q, const RowResult& r) {
+  switch (q) {
+    case Quantity::CharAcc: return f("%.2f", 100 * r.char_acc) + "% chars";
+    case Quantity::CharChange: return f("%+.2f", 100 * r.delta_char) + " pp chars";
+    case Quantity::LineChange: return f("%+.2f", 100 * r.delta_line) + " pp exact lines";
+    case Quantity::Effect: {
+      if (r.effect.kind.empty()) return "no effect";
+      const std::string v = fmt(std::round(r.effect.value * 100) / 100);
+      const std::string pct = " %";
+      const std::string& k = r.effect.kind;
+      if (k.size() > pct.size() && k.compare(k.size() - pct.size(), pct.size(), pct) == 0)
+        return v + "% " + k.substr(0, k.size() - pct.size());  // "keys filtered %" -> "84.09% keys filtered"
+      return v + " " + k;
+    }
+    case Quantity::TimeVsFloat: return f("%.2f", r.time_vs_float) + "x float time";
+    case Quantity::KL: return "KL " + f("%.2e", r.mean_kl);
+  }
+  return "";
+}
+
+std::vector<ResolvedClaim> resolve_claims(const std::vector<PaperClaim>& claims, const std::vector<RowResult>& rows) {
+  std::vector<ResolvedClaim> out;
+  for (const auto& c : claims) {
+    ResolvedClaim rc{c.paper, c.claim, {}};
+    for (const auto& fig : c.figures) {
+      const auto it = std::find_if(rows.begin(), rows.end(), [&](const RowResult& r) {
+        return r.technique == fig.technique && r.setting == fig.setting && r.set == fig.set;
+      });
+      if (it == rows.end()) continue;
+      std::string text = fig.label.empty() ? fig.technique + ", " + fig.setting + " (" + set_name(fig.set) + ")"
+                                           : fig.label;
+      for (size_t k = 0; k < fig.show.size(); ++k) text += (k ? ", " : ": ") + quantity_text(fig.show[k], *it);
+      rc.figures.push_back(text);
+    }
+    if (!rc.figures.empty()) out.push_back(std::move(rc));
+  }
+  return out;
+}
+
+void write_papers_markdown(std::ostream& os, const std::vector<ResolvedClaim>& claims) {
+  os << "## Papers' headline figures beside ours\n\n"
+        "Each technique declares its paper's headline claim and the rows of this run that give ours "
+        "(`study.paper_claim`). The papers measured other models and tasks; ours are PP-OCRv4 on the lines "
+        "above. \"pp chars\" / \"pp exact lines\": change against the dense float row of the same set.\n\n";
+  if (claims.empty()) {
+    os << "(no claims: none of the rows they refer to ran)\n";
+    return;
+  }
+  os << "| paper | its headline | etk on PP-OCRv4 (this run) |\n|---|---|---|\n";
+  for (const auto& c : claims) {
+    os << "| " << c.paper << " | " << c.claim << " | ";
+    for (size_t k = 0; k < c.figures.size(); ++k) os << (k ? "; " : "") << c.figures[k];
+    os << " |\n";
+  }
+}
+
 }  // namespace ocr

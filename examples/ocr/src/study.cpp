@@ -68,6 +68,7 @@ Study::Study(const Model& model, const Dictionary& dict, StudyOptions opts)
 }
 
 void Study::add(const std::string& technique, const std::string& setting, Set set, Setup setup) {
+  declared_.emplace_back(technique, setting, set);
   if (set == Set::Long && opts_.long_lines <= 0) return;  // the long set is switched off
   rows_.push_back({technique, setting, set, std::move(setup)});
 }
@@ -82,33 +83,75 @@ Study::SetState& Study::state(Set s) {
 }
 
 const Dataset& Study::data(Set s) { return state(s).data; }
+const Dataset& Study::calibration_data(Set s) { return state(s).calib; }
+
+std::vector<int> Study::calibration_lines(Set s, int n) {
+  const SetState& st = state(s);
+  const int scored = int(st.data.size()), pool = int(st.calib.size());
+  if (n < 1 || n > pool)
+    throw std::invalid_argument("Study::calibration_lines: " + std::to_string(n) + " lines asked of the " +
+                                set_name(s) + " set's calibration pool of " + std::to_string(pool) +
+                                " (--calib-lines / --long-calib-lines, or a longer text)");
+  std::vector<int> out;
+  for (int k = 0; k < n; ++k) out.push_back(scored + int(int64_t(k) * pool / n));
+  return out;
+}
+
+void Study::paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures) {
+  for (auto& c : claims_)
+    if (c.paper == paper && c.claim == claim) {
+      c.figures.insert(c.figures.end(), figures.begin(), figures.end());
+      return;
+    }
+  claims_.push_back({paper, claim, std::move(figures)});
+}
+
 const std::vector<Probs>& Study::float_probs(Set s) { return state(s).probs; }
 
 std::string Study::decode(const Probs& p) const { return ctc_text(ctc_greedy(p.p.data(), p.T, p.classes), *dict_); }
 
-void Study::prepare(Set s) {
-  SetState& st = sets_[s];
+DataOptions Study::set_options(Set s) const {
   DataOptions o = opts_.data;
   if (s == Set::Long) {
     o.width = opts_.long_width;
     o.max_chars = opts_.long_chars;
     o.lines = opts_.long_lines;
   }
+  return o;
+}
+
+size_t Study::float_pass_lines(Set s) const {
+  return s == Set::Short ? size_t(opts_.data.lines + opts_.calib_lines)
+                         : size_t(opts_.long_lines + opts_.long_calib_lines);
+}
+
+void Study::prepare(Set s) {
+  SetState& st = sets_[s];
+  const DataOptions o = set_options(s);
   st.data = make_dataset(o, set_name(s));
+  // The pool comes from the articles after the last one any scored line (of either set)
+  // comes from, so it shares no text with what is scored.
+  int after = last_source(set_options(Set::Short));
+  if (opts_.long_lines > 0) after = std::max(after, last_source(set_options(Set::Long)));
+  st.calib = make_calibration_pool(o, s == Set::Short ? opts_.calib_lines : opts_.long_calib_lines, after,
+                                   st.data.truth, std::string(set_name(s)) + " calibration");
   Runner r(*model_);
-  const size_t n = st.data.size();
-  st.cache.resize(n);
-  st.probs.resize(n);
+  const size_t n = st.data.size(), total = n + st.calib.size();
+  st.cache.resize(total);
+  st.probs.resize(total);
   st.strings.resize(n);
   double full = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < total; ++i) {
+    const bool scored = i < n;
     const double t0 = cpu_s();
-    r.run(st.data.images[i].data(), st.data.width, Hooks{}, st.probs[i], &st.cache[i]);
+    r.run(scored ? st.data.images[i].data() : st.calib.images[i - n].data(), st.data.width, Hooks{}, st.probs[i],
+          &st.cache[i]);
     const double t1 = cpu_s();
+    progress(++done_lines_, std::string("float model, ") + set_name(s) + (scored ? " set" : " calibration pool"));
+    if (!scored) continue;
     full += t1 - t0;
     bb += r.last_backbone_seconds();
     st.strings[i] = decode(st.probs[i]);
-    progress(++done_lines_, std::string("float model, ") + set_name(s) + " set");
   }
   st.ms_full = 1e3 * full / double(n);
   st.ms_backbone = 1e3 * bb / double(n);
@@ -143,11 +186,13 @@ std::vector<Probs> Study::forward(const Run& run, Set s, const std::vector<int>&
   const bool cached = m == model_ && !run.hooks.uses_backbone();
   Runner r(*m);
   std::vector<Probs> out(idx.size());
+  const size_t n = st.data.size();
   for (size_t k = 0; k < idx.size(); ++k) {
     const int i = idx[k];
-    if (i < 0 || size_t(i) >= st.data.size()) throw std::out_of_range("Study::forward: line index out of range");
-    if (cached) r.run_cached(st.cache[i], run.hooks, out[k]);
-    else r.run(st.data.images[i].data(), st.data.width, run.hooks, out[k]);
+    if (i < 0 || size_t(i) >= st.probs.size()) throw std::out_of_range("Study::forward: line index out of range");
+    if (cached) r.run_cached(st.cache[size_t(i)], run.hooks, out[k]);
+    else r.run(size_t(i) < n ? st.data.images[size_t(i)].data() : st.calib.images[size_t(i) - n].data(), st.data.width,
+               run.hooks, out[k]);
   }
   return out;
 }
@@ -212,6 +257,9 @@ RowResult Study::evaluate(const Row& row) {
 }
 
 void Study::declare_all() {
+  // A body may prepare a set (e.g. to choose calibration lines): progress counts its float pass.
+  t_start_ = now_s();
+  total_lines_ = float_pass_lines(Set::Short) + (opts_.long_lines > 0 ? float_pass_lines(Set::Long) : 0);
   auto reg = technique_registry();
   std::stable_sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) {
     return a.order != b.order ? a.order < b.order : a.name < b.name;
@@ -221,6 +269,12 @@ void Study::declare_all() {
       continue;
     t.body(*this);
   }
+  for (const auto& c : claims_)
+    for (const auto& f : c.figures)
+      if (std::find(declared_.begin(), declared_.end(), std::make_tuple(f.technique, f.setting, f.set)) ==
+          declared_.end())
+        throw std::logic_error("paper claim of " + c.paper + ": no row '" + f.technique + "' / '" + f.setting +
+                               "' on the " + set_name(f.set) + " set was declared");
 }
 
 std::vector<RowResult> Study::evaluate_all() {
@@ -235,7 +289,7 @@ std::vector<RowResult> Study::evaluate_all() {
     return size_t(opts_.long_lines);
   };
   for (const auto& u : used)
-    if (!sets_[u.first].ready) total_lines_ += count(u.first);
+    if (!sets_[u.first].ready) total_lines_ += float_pass_lines(u.first);
   for (const auto& r : rows_) total_lines_ += count(r.set);
   for (const auto& u : used) state(u.first);  // the float pass first, single-threaded
   std::vector<RowResult> out(rows_.size());
@@ -261,14 +315,17 @@ std::vector<RowResult> Study::evaluate_all() {
   // Change vs the float row of the same set.
   for (auto& r : out) {
     const SetState& st = sets_[r.set];
-    long edits = 0, chars = 0;
+    long edits = 0, chars = 0, exact = 0;
     for (size_t i = 0; i < st.data.size(); ++i) {
       const auto t = utf8_decode(st.data.truth[i]);
       const auto g = utf8_decode(st.strings[i]);
       edits += edit_distance(std::u32string(t.begin(), t.end()), std::u32string(g.begin(), g.end()));
       chars += long(t.size());
+      exact += st.strings[i] == st.data.truth[i];
     }
     r.delta_char = r.char_acc - (chars ? 1.0 - double(edits) / double(chars) : 0);
+    r.delta_line = r.line_acc - double(exact) / double(st.data.size());
+    r.time_vs_float = st.ms_full > 0 ? r.ms_per_line / st.ms_full : 0;
   }
   if (opts_.progress) std::fprintf(stderr, "\n");
   return out;

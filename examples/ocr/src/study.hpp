@@ -18,7 +18,11 @@
 // one row per thread at a time; setups run one at a time, hooks concurrently: a row's
 // hooks must only touch state of their own Run or read-only shared data (Study::forward
 // and Study's accessors may be called from any row). Study::forward gives the probabilities of any
-// configuration on any lines (calibration, sensitivity search). See TECHNIQUES.md.
+// configuration on any lines (calibration, sensitivity search). Calibrate on
+// Study::calibration_lines(set, n): held-out lines of the same text, rendered the same
+// way, never scored. A technique may also declare its paper's headline claims and the
+// rows that give our figures (Study::paper_claim); the report prints them beside each
+// other. See TECHNIQUES.md.
 #pragma once
 
 #include <atomic>
@@ -27,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ctc.hpp"
@@ -60,10 +65,37 @@ struct RowResult {
   Effect effect;
   double char_acc = 0, line_acc = 0;  // fractions
   double delta_char = 0;              // char_acc - float char_acc (same set)
+  double delta_line = 0;              // line_acc - float line_acc (same set)
+  double time_vs_float = 0;           // ms_per_line / the float model's (same set)
   double mean_kl = 0;                 // mean over lines and steps of KL(float || row)
   double ms_per_line = 0;
   double agreement = -1;              // vs the reference runtime's strings (float rows), or -1
   bool cached = false;                // started from the cached backbone
+};
+
+// What a paper claim's figure shows of its row.
+enum class Quantity {
+  CharAcc,      // "99.85% chars"
+  CharChange,   // "-0.13 pp chars" (vs the float row of the same set)
+  LineChange,   // "-2.00 pp exact lines"
+  Effect,       // the effect column: "84.09% keys filtered", "50.9% tokens kept", "5 bits per value"
+  TimeVsFloat,  // "0.56x float time" (ms/line vs the float row of the same set)
+  KL,           // "KL 1.58e-05"
+};
+
+// One figure of ours for a paper's claim: a row (technique, setting and set exactly as
+// given to Study::add) and what to show of it.
+struct ClaimFigure {
+  std::string technique, setting;
+  Set set = Set::Short;
+  std::vector<Quantity> show;
+  std::string label;  // optional; default "technique, setting (set)"
+};
+
+// A paper's headline claim (as the paper states it) and the rows that give our figures.
+struct PaperClaim {
+  std::string paper, claim;
+  std::vector<ClaimFigure> figures;
 };
 
 struct StudyOptions {
@@ -71,6 +103,8 @@ struct StudyOptions {
   int long_lines = 60;       // the long set: lines of up to long_chars at long_width
   int long_width = 1280;
   int long_chars = 56;
+  int calib_lines = 64;       // calibration pool of the short set (held out, never scored)
+  int long_calib_lines = 16;  // calibration pool of the long set
   std::string reference_strings;  // the reference runtime's strings for the short set
   std::vector<std::string> only;  // technique names to run (empty = all)
   bool progress = true;
@@ -86,10 +120,25 @@ class Study {
   void add(const std::string& technique, const std::string& setting, Set set, Setup setup);
   const Model& model() const { return *model_; }
   const Dataset& data(Set s);
-  // Output probabilities of a configuration on the given lines of a set (all if empty).
+  // Line indices of a set: 0 .. data(s).size()-1 are the scored lines; the calibration
+  // pool follows (calibration_data(s), never scored). forward and float_probs take both.
+  // n held-out lines for calibration, evenly spaced over the set's pool (always the same
+  // lines for the same n). Throws if n < 1 or n exceeds the pool.
+  std::vector<int> calibration_lines(Set s, int n);
+  const Dataset& calibration_data(Set s);
+  // Output probabilities of a configuration on the given lines of a set (all scored
+  // lines if empty).
   std::vector<Probs> forward(const Run& run, Set s, const std::vector<int>& lines = {});
-  // The float model's probabilities of every line of a set.
+  // The float model's probabilities of every line of a set: the scored lines, then the
+  // calibration pool (the index space of forward).
   const std::vector<Probs>& float_probs(Set s);
+  // Declares a paper's headline claim and the rows of this technique that give our
+  // figures (checked when the bodies have run: every figure must name a declared row).
+  // Figures whose row is not run (the long set switched off) are left out of the table,
+  // and so is a claim with none. The same paper and claim from several files is one
+  // claim with the figures of each.
+  void paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures);
+  const std::vector<PaperClaim>& paper_claims() const { return claims_; }
   // Mean KL(p || q) over steps (q floored at 1e-12).
   static double kl(const Probs& p, const Probs& q);
   std::string decode(const Probs& p) const;
@@ -108,13 +157,15 @@ class Study {
   };
   struct SetState {
     bool ready = false;
-    Dataset data;
-    std::vector<BackboneCache> cache;
-    std::vector<Probs> probs;
+    Dataset data, calib;                 // scored lines; calibration pool
+    std::vector<BackboneCache> cache;   // scored lines, then the pool
+    std::vector<Probs> probs;           // scored lines, then the pool
     std::vector<std::string> strings;
     double ms_full = 0, ms_backbone = 0;  // float model, mean per line
   };
   SetState& state(Set s);
+  DataOptions set_options(Set s) const;
+  size_t float_pass_lines(Set s) const;
   void prepare(Set s);
   RowResult evaluate(const Row& row);
   void progress(size_t done_lines, const std::string& what);
@@ -123,6 +174,8 @@ class Study {
   const Dictionary* dict_;
   StudyOptions opts_;
   std::vector<Row> rows_;
+  std::vector<std::tuple<std::string, std::string, Set>> declared_;  // incl. switched-off sets
+  std::vector<PaperClaim> claims_;
   std::map<Set, SetState> sets_;
   std::vector<std::string> reference_;
   size_t total_lines_ = 0;

@@ -129,13 +129,19 @@ std::vector<std::string> text_file_paragraphs(const std::string& path) {
   return out;
 }
 
-std::vector<std::string> wrap_lines(const std::vector<std::string>& texts, int max_chars) {
+std::vector<std::string> wrap_lines(const std::vector<std::string>& texts, int max_chars,
+                                    std::vector<int>* source) {
   std::vector<std::string> lines;
-  for (const auto& t : texts) {
+  if (source) source->clear();
+  for (size_t ti = 0; ti < texts.size(); ++ti) {
+    const std::string& t = texts[ti];
     std::u32string cur;
     std::u32string word;
     auto push = [&](std::u32string& s) {
-      if (!s.empty()) lines.push_back(utf8_encode(s));
+      if (!s.empty()) {
+        lines.push_back(utf8_encode(s));
+        if (source) source->push_back(int(ti));
+      }
       s.clear();
     };
     auto add_word = [&](std::u32string w) {

@@ -13,7 +13,9 @@ std::vector<std::string> reuters_articles(const std::string& texts_dir);
 // Paragraphs of a UTF-8 text file (blank-line separated; each collapsed to one line).
 std::vector<std::string> text_file_paragraphs(const std::string& path);
 // Greedy word wrap of each text to lines of at most max_chars code points (longer words
-// are cut); whitespace is collapsed. Lines are returned in order.
-std::vector<std::string> wrap_lines(const std::vector<std::string>& texts, int max_chars);
+// are cut); whitespace is collapsed. Lines are returned in order; `source`, if given,
+// receives the index in `texts` of each line's text.
+std::vector<std::string> wrap_lines(const std::vector<std::string>& texts, int max_chars,
+                                    std::vector<int>* source = nullptr);
 
 }  // namespace ocr

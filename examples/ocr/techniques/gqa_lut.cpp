@@ -76,4 +76,9 @@ ETK_OCR_TECHNIQUE(gqa_lut, 40) {
       run.effect = [segments] { return ocr::Effect{"LUT segments", double(segments)}; };
     });
   }
+  const std::vector<ocr::Quantity> shown = {ocr::Quantity::CharChange, ocr::Quantity::LineChange};
+  study.paper_claim("GQA-LUT", "negligible degradation with INT8 piecewise-linear LUTs for the non-linearities (segmentation)",
+                    {{"GQA-LUT", "all five, 16 seg", ocr::Set::Short, shown},
+                     {"GQA-LUT", "all five, 8 seg", ocr::Set::Short, shown},
+                     {"GQA-LUT", "hardswish, 8 seg", ocr::Set::Short, shown}});
 }

@@ -1,15 +1,22 @@
 // Real-model rows of the quantizers (etk/quant): weights at 8 bits per channel and at 4 bits
 // uniform vs PWLQ (+/- bias correction); post-softmax and post-swish activations at 8, 6, 4
-// bits, uniform vs two-scaled (V-2SF); LayerNorm inputs per tensor vs FQ-ViT PTF vs O-2SF;
-// SmoothQuant with bias on vs off for the transformer linears. Weight rows fake-quantize
-// every conv / linear (depthwise included) once at build time; activation rows
-// fake-quantize at the runner's activation points. Calibration: 16 lines of the short set.
+// bits, uniform vs two-scaled (V-2SF) in both storage layouts (post-softmax on the short
+// and the long set); LayerNorm inputs per tensor vs FQ-ViT PTF vs O-2SF; SmoothQuant with
+// bias on vs off for the transformer linears. Weight rows fake-quantize every conv /
+// linear (depthwise included) once at build time; activation rows fake-quantize at the
+// runner's activation points. Calibration: 16 held-out lines of the row's set (Study::calibration_lines).
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "etk/quant/observers.hpp"
+#include "etk/quant/optimal_levels.hpp"
 #include "etk/quant/piecewise_linear.hpp"
 #include "etk/quant/smooth_quant.hpp"
 #include "etk/quant/two_scaled.hpp"
@@ -18,10 +25,9 @@
 
 namespace {
 
-std::vector<int> calibration_lines() {
-  std::vector<int> v;
-  for (int i = 0; i < 16; ++i) v.push_back(i);
-  return v;
+// 16 held-out lines of the set (its calibration pool, never scored).
+std::vector<int> calibration_lines(ocr::Study& study, ocr::Set set = ocr::Set::Short) {
+  return study.calibration_lines(set, 16);
 }
 
 using ConstView = etk::ConstMatrixView<float>;
@@ -48,7 +54,7 @@ struct Collected {
 };
 
 // Collect activations at one point, keyed by block (or LayerNorm index).
-std::shared_ptr<Collected> collect(ocr::Study& study, ocr::Point point, int max_rows) {
+std::shared_ptr<Collected> collect(ocr::Study& study, ocr::Point point, int max_rows, ocr::Set set = ocr::Set::Short) {
   auto c = std::make_shared<Collected>();
   ocr::Run probe;
   probe.hooks.transformer_only = true;
@@ -57,7 +63,7 @@ std::shared_ptr<Collected> collect(ocr::Study& study, ocr::Point point, int max_
     const int key = (point == ocr::Point::LayerNormInput || point == ocr::Point::LayerNormOutput) ? s.index : s.block;
     c->add(key, d, s.rows, s.cols, max_rows);
   };
-  study.forward(probe, ocr::Set::Short, calibration_lines());
+  study.forward(probe, set, calibration_lines(study, set));
   return c;
 }
 
@@ -97,51 +103,145 @@ void weight_rows(ocr::Study& study) {
     });
 }
 
-// On the two-scaled rows the activation hook also measures, on every line's real data,
-// the MSE of the two-scaled and of the uniform grid at the same bits, and prints the ratio
-// to stderr when the row is done (the bar: >= 10x at 8 bits on real softmax rows).
+// Squared error of plain uniform b-bit quantization of x on [lo, hi] (lo <= 0 <= hi, zero
+// point rounded, round to nearest, clamp), in double: b may be 9 (the paper layout's stored
+// bits), beyond the uniform quantizer's 8.
+double plain_sse(ConstView x, float lo, float hi, int bits) {
+  const double qmax = (1 << bits) - 1, s = (double(hi) - lo) / qmax, zp = std::nearbyint(-lo / s);
+  double e = 0;
+  for (Eigen::Index r = 0; r < x.rows(); ++r)
+    for (Eigen::Index c = 0; c < x.cols(); ++c) {
+      const double v = x(r, c), d = v - (std::min(std::max(std::nearbyint(v / s) + zp, 0.0), qmax) - zp) * s;
+      e += d * d;
+    }
+  return e;
+}
+
+// The plain grid's range of a block: [0, 1] after softmax, the calibration range after swish.
+using Ranges = std::map<int, std::pair<float, float>>;
+
+// The bound: over every line of a set (float model), per block, the squared error of the
+// MSE-optimal quantizer with 2^b levels (etk/quant/optimal_levels.hpp on a 2^14-bin moment
+// histogram spanning the block's whole range over the set) and of plain uniform b-bit on
+// the plain grid's range, b = 3..9. Computed once per (point, set).
+struct Bound {
+  std::array<double, 10> optimal{}, plain{};
+  double ratio(int bits) const { return plain[size_t(bits)] / std::max(optimal[size_t(bits)], 1e-300); }
+};
+struct BoundCache {
+  std::map<std::pair<int, int>, std::shared_ptr<Bound>> bounds;  // (point, set)
+};
+
+std::shared_ptr<Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Point point, ocr::Set set, const Ranges& ranges) {
+  auto& slot = cache.bounds[{int(point), int(set)}];
+  if (slot) return slot;
+  struct Acc {
+    std::mutex m;
+    Ranges seen;  // pass 1: every block's range over all lines, so no value falls outside the histogram
+    std::map<int, etk::MomentHistogram> hist;
+    std::array<double, 10> plain{};
+  };
+  auto acc = std::make_shared<Acc>();
+  ocr::Run probe;
+  probe.hooks.transformer_only = true;
+  probe.hooks.activation = [acc, point](const ocr::ActivationSite& s, float* d) {
+    if (s.point != point) return;
+    const auto mm = std::minmax_element(d, d + size_t(s.rows) * size_t(s.cols));
+    std::lock_guard<std::mutex> lock(acc->m);
+    auto it = acc->seen.emplace(s.block, std::make_pair(*mm.first, *mm.second)).first;
+    it->second = {std::min(it->second.first, *mm.first), std::max(it->second.second, *mm.second)};
+  };
+  study.forward(probe, set);
+  probe.hooks.activation = [acc, point, &ranges](const ocr::ActivationSite& s, float* d) {
+    if (s.point != point) return;
+    const auto range = ranges.at(s.block);  // the plain grid's range
+    const ConstView x = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
+    std::array<double, 10> e{};
+    for (int b = 3; b <= 9; ++b) e[size_t(b)] = plain_sse(x, range.first, range.second, b);
+    std::lock_guard<std::mutex> lock(acc->m);
+    auto it = acc->hist.find(s.block);
+    if (it == acc->hist.end()) {
+      const auto all = acc->seen.at(s.block);
+      it = acc->hist.emplace(s.block, etk::MomentHistogram(std::min(all.first, 0.0f), std::max(all.second, 1e-30f), 1 << 14)).first;
+    }
+    it->second.add(d, size_t(s.rows) * size_t(s.cols));
+    for (int b = 3; b <= 9; ++b) acc->plain[size_t(b)] += e[size_t(b)];
+  };
+  study.forward(probe, set);
+  slot = std::make_shared<Bound>();
+  slot->plain = acc->plain;
+  for (const auto& kv : acc->hist)
+    for (int b = 3; b <= 9; ++b) slot->optimal[size_t(b)] += etk::optimal_levels(kv.second, 1 << b).sse;
+  return slot;
+}
+
+// Rows: uniform, two-scaled in the shared-code layout (b stored bits, b-1 payload) and in
+// the paper's region-plane layout (b payload bits + 1 region bit). On the two-scaled rows
+// the activation hook also measures, on every line's real data, the squared error of the
+// two-scaled grid and of plain uniform at its payload bits and at its stored bits, and
+// prints the ratios to stderr when the row is done with the bound: plain uniform / the
+// best 2^b-level quantizer on the float model's rows of the same set (the bar: >= 10x at
+// 8 bits on real softmax rows).
 void softmax_swish_rows(ocr::Study& study) {
+  auto bounds = std::make_shared<BoundCache>();
+  enum Kind { uniform, shared_code, region_plane };
   for (bool swish : {false, true})
-    for (int bits : {8, 6, 4})
-      for (bool two : {false, true}) {
-        const std::string what = swish ? "post-swish" : "post-softmax";
-        const ocr::Point point = swish ? ocr::Point::PostSwish : ocr::Point::PostSoftmax;
-        const std::string setting = std::to_string(bits) + "-bit " + (two ? "two-scaled (V-2SF)" : "uniform");
-        study.add(what + " activations", setting, ocr::Set::Short, [&study, swish, bits, two, point, what, setting](ocr::Run& run) {
-          auto data = collect(study, point, 4096);
-          auto grids = std::make_shared<std::map<int, etk::QuantParams>>();
-          auto two_grids = std::make_shared<std::map<int, etk::TwoScaleParams>>();
-          for (const auto& kv : data->data) {
-            const etk::RowMatrixXf& x = kv.second;
-            (*grids)[kv.first] = swish ? etk::QuantParams::from_range(x.minCoeff(), x.maxCoeff(), bits, false)
-                                       : etk::QuantParams::from_range(0.0f, 1.0f, bits, false);
-            if (two)
-              (*two_grids)[kv.first] = etk::two_scale_calibrate(
-                  cview(x), bits, swish ? etk::TwoScaleKind::post_gelu : etk::TwoScaleKind::post_softmax);
-          }
-          auto sse = std::make_shared<std::array<double, 2>>();  // uniform, two-scaled
-          run.hooks.transformer_only = true;
-          run.hooks.activation = [grids, two_grids, two, point, sse](const ocr::ActivationSite& s, float* d) {
-            if (s.point != point) return;
-            const ConstView x = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
-            const etk::RowMatrixXf uni = etk::fake_quantize(x, grids->at(s.block));
-            (*sse)[0] += (uni - x).squaredNorm();
-            if (!two) {
-              std::copy(uni.data(), uni.data() + uni.size(), d);
-              return;
+    for (ocr::Set set : swish ? std::vector<ocr::Set>{ocr::Set::Short} : std::vector<ocr::Set>{ocr::Set::Short, ocr::Set::Long})
+      for (int bits : {8, 6, 4})
+        for (Kind kind : {uniform, shared_code, region_plane}) {
+          const std::string what = swish ? "post-swish" : "post-softmax";
+          const ocr::Point point = swish ? ocr::Point::PostSwish : ocr::Point::PostSoftmax;
+          const std::string setting = std::to_string(bits) + (kind == uniform        ? "-bit uniform"
+                                                              : kind == shared_code ? "-bit two-scaled (V-2SF)"
+                                                                                    : "-bit payload two-scaled (V-2SF) + region bit");
+          study.add(what + " activations", setting, set, [&study, bounds, swish, set, bits, kind, point, what, setting](ocr::Run& run) {
+            // Softmax: every row of the 16 calibration lines; swish: the first 4096 rows.
+            auto data = collect(study, point, swish ? 4096 : 1 << 30, set);
+            auto grids = std::make_shared<std::map<int, etk::QuantParams>>();
+            auto two_grids = std::make_shared<std::map<int, etk::TwoScaleParams>>();
+            auto ranges = std::make_shared<Ranges>();
+            for (const auto& kv : data->data) {
+              const etk::RowMatrixXf& x = kv.second;
+              (*ranges)[kv.first] = swish ? std::make_pair(std::min(x.minCoeff(), 0.0f), std::max(x.maxCoeff(), 0.0f))
+                                          : std::make_pair(0.0f, 1.0f);
+              (*grids)[kv.first] = etk::QuantParams::from_range(ranges->at(kv.first).first, ranges->at(kv.first).second, bits, false);
+              if (kind != uniform)
+                (*two_grids)[kv.first] = etk::two_scale_calibrate(
+                    cview(x), bits, swish ? etk::TwoScaleKind::post_gelu : etk::TwoScaleKind::post_softmax,
+                    kind == shared_code ? etk::TwoScaleLayout::shared_code : etk::TwoScaleLayout::region_plane);
             }
-            const etk::RowMatrixXf y = etk::two_scale_fake_quantize(x, two_grids->at(s.block));
-            (*sse)[1] += (y - x).squaredNorm();
-            std::copy(y.data(), y.data() + y.size(), d);
-          };
-          run.effect = [bits, two, sse, what, setting] {
-            if (two)
-              std::cerr << "quant: " << what << " " << setting << " on the real rows of every line: MSE uniform / two-scaled = "
-                        << (*sse)[0] / std::max((*sse)[1], 1e-300) << "\n";
-            return ocr::Effect{"bits per value", double(bits)};
-          };
-        });
-      }
+            const int payload = kind == shared_code ? bits - 1 : bits, stored = kind == uniform ? bits : payload + 1;
+            std::shared_ptr<Bound> bound;
+            if (kind != uniform) bound = bound_for(study, *bounds, point, set, *ranges);
+            auto sse = std::make_shared<std::array<double, 3>>();  // two-scaled, plain at payload bits, at stored bits
+            run.hooks.transformer_only = true;
+            run.hooks.activation = [grids, two_grids, ranges, kind, point, payload, stored, sse](const ocr::ActivationSite& s, float* d) {
+              if (s.point != point) return;
+              const ConstView x = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
+              const etk::RowMatrixXf y = kind == uniform ? etk::fake_quantize(x, grids->at(s.block))
+                                                         : etk::two_scale_fake_quantize(x, two_grids->at(s.block));
+              if (kind != uniform) {
+                const auto range = ranges->at(s.block);
+                (*sse)[0] += (y - x).squaredNorm();
+                (*sse)[1] += plain_sse(x, range.first, range.second, payload);
+                (*sse)[2] += plain_sse(x, range.first, range.second, stored);
+              }
+              std::copy(y.data(), y.data() + y.size(), d);
+            };
+            run.effect = [kind, set, sse, bound, what, setting, payload, stored] {
+              if (kind != uniform) {
+                const double two = std::max((*sse)[0], 1e-300);
+                std::cerr << "quant: " << what << " " << setting << " (" << ocr::set_name(set) << " set, "
+                          << (kind == shared_code ? "shared-code" : "region-plane") << " layout, " << payload << " payload + 1 region = "
+                          << stored << " stored bits), MSE ratios on every line's real rows: uniform " << payload
+                          << "-bit / two-scaled = " << (*sse)[1] / two << ", uniform " << stored << "-bit / two-scaled = " << (*sse)[2] / two
+                          << "; bound (float rows): uniform / optimal " << (1 << payload) << "-level = " << bound->ratio(payload)
+                          << ", uniform / optimal " << (1 << stored) << "-level = " << bound->ratio(stored) << "\n";
+              }
+              return ocr::Effect{"bits per value", double(stored)};
+            };
+          });
+        }
 }
 
 void layernorm_rows(ocr::Study& study) {
@@ -199,7 +299,7 @@ void smooth_quant_rows(ocr::Study& study) {
           m.conservativeResize(have + s.rows, s.cols);
           m.bottomRows(s.rows) = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
         };
-        study.forward(probe, ocr::Set::Short, calibration_lines());
+        study.forward(probe, ocr::Set::Short, calibration_lines(study));
         for (auto& kv : st->x) {
           const std::string& role = st->role.at(kv.first);
           const bool smooth = mode > 0 && (role == "qkv" || role == "fc1");  // inputs from a LayerNorm
@@ -239,4 +339,16 @@ ETK_OCR_TECHNIQUE(quant, 30) {
   softmax_swish_rows(study);
   layernorm_rows(study);
   smooth_quant_rows(study);
+  using Q = ocr::Quantity;
+  study.paper_claim("TSPTQ-ViT", "under 0.5% accuracy drop for 8-bit fully quantized ViTs (ImageNet)",
+                    {{"post-softmax activations", "8-bit two-scaled (V-2SF)", ocr::Set::Short, {Q::CharChange, Q::KL}},
+                     {"post-softmax activations", "8-bit payload two-scaled (V-2SF) + region bit", ocr::Set::Short,
+                      {Q::Effect, Q::CharChange, Q::KL}},
+                     {"post-softmax activations", "8-bit uniform", ocr::Set::Short, {Q::KL}},
+                     {"post-softmax activations", "4-bit two-scaled (V-2SF)", ocr::Set::Short, {Q::CharChange, Q::KL}},
+                     {"post-softmax activations", "4-bit uniform", ocr::Set::Short, {Q::CharChange, Q::KL}}});
+  study.paper_claim("PWLQ", "4-bit weights without retraining at nearly full-precision accuracy",
+                    {{"weights", "4-bit PWLQ per-channel + bias corr.", ocr::Set::Short, {Q::CharAcc, Q::CharChange}},
+                     {"weights", "4-bit PWLQ per-channel", ocr::Set::Short, {Q::CharAcc, Q::CharChange}},
+                     {"weights", "4-bit uniform per-channel, min-max", ocr::Set::Short, {Q::CharAcc}}});
 }

@@ -1,17 +1,23 @@
 // etk/quant/two_scaled.hpp: two-scaled quantizers for vision-transformer activations
 // (TSPTQ-ViT), with FQ-ViT's power-of-two factor as the comparison.
 //
-// V-2SF (post-softmax, post-GELU). A b-bit code is one region bit plus k = b-1 payload
-// bits. Small values use the fine step s_S = s_L / 2^r, large values the coarse step s_L:
-// on the fine integer grid, the small region keeps the low-order bits and the large
-// region the high-order bits (bits r .. r+k-1). The region is chosen per value by the
-// split t (x < t: small), so each value is quantized by exactly one scale (a public
-// implementation adds both branches' outputs instead, which does worse than plain uint8).
-// The post-GELU variant gives the small region a zero point so that it also covers GELU's
-// small negative range [-0.17, 0) (the large region stays non-negative). The large step, the ratio 2^r and the split are
-// searched to minimise the MSE on calibration data (OPT-m: the data-dependent search of
-// the ratio between the two scales); for each (s_L, r) the best split over all data
-// points is found exactly from prefix sums of the per-region errors.
+// V-2SF (post-softmax, post-GELU). Two unsigned grids, small values on the fine step
+// s_S = s_L / 2^r, large values on the coarse step s_L: on the fine integer grid, the small
+// region keeps the low-order bits and the large region the high-order bits (bits
+// r .. r+k-1). The region is chosen per value by the split t (x < t: small), so each value
+// is quantized by exactly one scale (a public implementation adds both branches' outputs
+// instead, which does worse than plain uint8). Two storage layouts
+// (etk/quant/two_scale_params.hpp): shared_code, a b-bit code holding the region bit and
+// k = b-1 payload bits (b stored bits), and region_plane, the paper's layout: k = b payload
+// bits plus a packed 1-bit region plane (b+1 stored bits; the plane uses
+// etk/search/bit_packing.hpp at 1 bit). The post-GELU variant gives the small region a zero
+// point so that it also covers GELU's small negative range [-0.17, 0) (the large region
+// stays non-negative). The ratio 2^r and the split (and, post-GELU, the large step; post-
+// softmax keeps the large grid on softmax's range [0, 1]) are searched to minimise the MSE
+// on calibration data (OPT-m: the data-dependent search of the ratio between the two
+// scales); for each (s_L, r) the best split over all data points is found exactly from
+// prefix sums of the per-region errors. Reference twin:
+// reference/two_scaled.hpp (per value, in double).
 //
 // O-2SF (LayerNorm in/outputs with outlier channels). Channels of a [tokens, channels]
 // tensor share one zero point; normal channels share one scale s, outlier channels use
@@ -32,86 +38,125 @@
 #include "etk/core/checks.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/quant_params.hpp"
+#include "etk/quant/reference/two_scaled.hpp"
 #include "etk/quant/reference/uniform.hpp"
+#include "etk/quant/two_scale_params.hpp"
 #include "etk/quant/uniform.hpp"
+#include "etk/search/bit_packing.hpp"
 
 ETK_BEGIN_NAMESPACE
 
 // ---- V-2SF ----------------------------------------------------------------------------
-struct TwoScaleParams {
-  int bits = 8;               // total code bits, 3..8 (1 region bit + bits-1 payload bits)
-  float scale = 1.0f / 127;   // large-region step s_L
-  int ratio_log2 = 4;         // r: s_S = s_L / 2^r, r in [1, 16]
-  float split = 0.0f;         // x < split: small region
-  std::int32_t small_zero_point = 0;  // post-GELU: small region covers [-zp, 2^k-1-zp] * s_S
-
-  int payload_bits() const { return bits - 1; }
-  float small_scale() const { return std::ldexp(scale, -ratio_log2); }
-  QuantParams small_grid() const {
-    return QuantParams::per_tensor(small_scale(), small_zero_point, payload_bits(), false);
-  }
-  QuantParams large_grid() const { return QuantParams::per_tensor(scale, 0, payload_bits(), false); }
+// The region_plane layout's storage: payload(r, c) < 2^bits (small zero point included),
+// and region bit i = r * cols + c (1 = large) at bit i % 8 of byte i / 8 (the 1-bit stream
+// of etk/search/bit_packing.hpp; ceil(rows * cols / 8) bytes, unused high bits 0).
+struct TwoScaleCodes {
+  RowMatrix<std::uint8_t> payload;
+  std::vector<std::uint8_t> region;
 };
 
 namespace quant_detail {
-inline float dequantize_value_of(std::int32_t q, float scale, std::int32_t zp) {
-  return reference::dequantize_value(q, scale, zp);
-}
-
-inline void check_two_scale(const TwoScaleParams& p) {
-  check::bits_in_range("p.bits", p.bits, 3, 8);
-  check::positive_finite("p.scale", p.scale);
-  ETK_CHECK(p.ratio_log2 >= 1 && p.ratio_log2 <= 16,
-            "argument 'p': ratio_log2 must be in [1, 16], got " << p.ratio_log2);
-  ETK_CHECK(std::isfinite(p.split), "argument 'p': split must be finite, got " << p.split);
-  check::quant_params("p (small region)", p.small_grid());
-}
-
 inline void check_data(const char* name, ConstMatrixView<float> x) {
   ETK_CHECK(x.rows() > 0 && x.cols() > 0,
             "argument '" << name << "' is empty ([" << x.rows() << ", " << x.cols() << "])");
   check::finite(name, x.data(), x.rows(), x.cols(), x.outerStride());
 }
-}  // namespace quant_detail
 
-// Codes: bit (bits-1) is the region (1 = large), the low bits the payload (with the small
-// region's zero point added).
-inline RowMatrix<std::uint8_t> two_scale_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
-  quant_detail::check_two_scale(p);
-  quant_detail::check_data("x", x);
-  const int k = p.payload_bits();
-  const std::uint8_t payload_mask = static_cast<std::uint8_t>((1u << k) - 1);
-  RowMatrix<std::uint8_t> out(x.rows(), x.cols());
-  // Both grids through the fast uniform quantizer.
+inline void check_layout(const TwoScaleParams& p, TwoScaleLayout want, const char* use) {
+  ETK_CHECK(p.layout == want, "argument 'p': layout " << (p.layout == TwoScaleLayout::shared_code ? "shared_code" : "region_plane")
+                                                      << " needs " << use);
+}
+
+// Region and payload of every value of x (both grids through the fast uniform quantizer,
+// bit-identical to the reference's per-value codes), handed to emit(r, c, large, payload).
+template <typename Emit>
+void two_scale_codes(ConstMatrixView<float> x, const TwoScaleParams& p, Emit emit) {
+  check_two_scale(p);
+  check_data("x", x);
   const RowMatrix<std::uint8_t> qs = quantize<std::uint8_t>(x, p.small_grid());
   const RowMatrix<std::uint8_t> ql = quantize<std::uint8_t>(x, p.large_grid());
   for (Eigen::Index r = 0; r < x.rows(); ++r)
-    for (Eigen::Index c = 0; c < x.cols(); ++c)
-      out(r, c) = x(r, c) < p.split
-                      ? static_cast<std::uint8_t>(qs(r, c) & payload_mask)
-                      : static_cast<std::uint8_t>((1u << k) | (static_cast<std::uint32_t>(ql(r, c)) & payload_mask));
+    for (Eigen::Index c = 0; c < x.cols(); ++c) {
+      const bool large = !(x(r, c) < p.split);
+      emit(r, c, large, large ? ql(r, c) : qs(r, c));
+    }
+}
+
+inline float two_scale_value(bool large, std::int32_t payload, const TwoScaleParams& p) {
+  return reference::two_scale_dequantize_value({large, payload}, p);
+}
+
+inline void check_payload(std::int32_t code, int bits, Eigen::Index r, Eigen::Index c, const char* name) {
+  ETK_CHECK(code < (1 << bits), "argument '" << name << "' (" << r << ", " << c << ") = " << code << " has more than "
+                                             << bits << " bits");
+}
+}  // namespace quant_detail
+
+// shared_code layout. Codes: bit (bits-1) is the region (1 = large), the low bits the
+// payload (with the small region's zero point added).
+inline RowMatrix<std::uint8_t> two_scale_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
+  quant_detail::check_layout(p, TwoScaleLayout::shared_code, "two_scale_quantize_planes");
+  RowMatrix<std::uint8_t> out(x.rows(), x.cols());
+  const int k = p.payload_bits();
+  quant_detail::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
+    out(r, c) = static_cast<std::uint8_t>((large ? 1u << k : 0u) | payload);
+  });
   return out;
 }
 
 inline RowMatrixXf two_scale_dequantize(ConstMatrixView<std::uint8_t> q, const TwoScaleParams& p) {
   quant_detail::check_two_scale(p);
+  quant_detail::check_layout(p, TwoScaleLayout::shared_code, "the TwoScaleCodes overload of two_scale_dequantize");
   ETK_CHECK(q.rows() > 0 && q.cols() > 0, "argument 'q' is empty");
   const int k = p.payload_bits();
-  const std::int32_t mask = (1 << k) - 1;
   RowMatrixXf out(q.rows(), q.cols());
   for (Eigen::Index r = 0; r < q.rows(); ++r)
     for (Eigen::Index c = 0; c < q.cols(); ++c) {
       const std::int32_t code = q(r, c);
-      ETK_CHECK(code < (2 << k), "argument 'q' (" << r << ", " << c << ") = " << code << " has more than "
-                                                  << p.bits << " bits");
-      const std::int32_t v = code & mask;
-      out(r, c) = (code >> k) ? quant_detail::dequantize_value_of(v, p.scale, 0)
-                              : quant_detail::dequantize_value_of(v, p.small_scale(), p.small_zero_point);
+      quant_detail::check_payload(code, p.bits, r, c, "q");
+      out(r, c) = quant_detail::two_scale_value((code >> k) != 0, code & ((1 << k) - 1), p);
     }
   return out;
 }
 
-// dequantize(quantize(x)), vectorised: both grids' fake quantization, selected per value.
+// region_plane layout (the paper's): payload codes and the packed region plane.
+inline TwoScaleCodes two_scale_quantize_planes(ConstMatrixView<float> x, const TwoScaleParams& p) {
+  quant_detail::check_layout(p, TwoScaleLayout::region_plane, "two_scale_quantize");
+  TwoScaleCodes out;
+  out.payload.resize(x.rows(), x.cols());
+  std::vector<std::uint8_t> region(static_cast<std::size_t>(x.rows() * x.cols()));
+  quant_detail::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
+    out.payload(r, c) = payload;
+    region[static_cast<std::size_t>(r * x.cols() + c)] = large ? 1 : 0;
+  });
+  out.region.resize(search::packed_bytes(region.size(), 1));
+  search::pack_bits(region.data(), region.size(), 1, out.region.data());
+  return out;
+}
+
+inline RowMatrixXf two_scale_dequantize(const TwoScaleCodes& q, const TwoScaleParams& p) {
+  quant_detail::check_two_scale(p);
+  quant_detail::check_layout(p, TwoScaleLayout::region_plane, "the uint8-matrix overload of two_scale_dequantize");
+  const Eigen::Index rows = q.payload.rows(), cols = q.payload.cols();
+  ETK_CHECK(rows > 0 && cols > 0, "argument 'q' is empty");
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  ETK_CHECK(q.region.size() == search::packed_bytes(n, 1), "argument 'q': the region plane has "
+                                                               << q.region.size() << " bytes, " << rows << " x " << cols
+                                                               << " payload codes need " << search::packed_bytes(n, 1));
+  std::vector<std::uint8_t> region(n);
+  search::unpack_bits(q.region.data(), n, 1, region.data());
+  RowMatrixXf out(rows, cols);
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      const std::int32_t code = q.payload(r, c);
+      quant_detail::check_payload(code, p.bits, r, c, "q.payload");
+      out(r, c) = quant_detail::two_scale_value(region[static_cast<std::size_t>(r * cols + c)] != 0, code, p);
+    }
+  return out;
+}
+
+// dequantize(quantize(x)) for either layout, vectorised: both grids' fake quantization,
+// selected per value.
 inline RowMatrixXf two_scale_fake_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
   quant_detail::check_two_scale(p);
   quant_detail::check_data("x", x);
@@ -122,12 +167,18 @@ inline RowMatrixXf two_scale_fake_quantize(ConstMatrixView<float> x, const TwoSc
 
 enum class TwoScaleKind { post_softmax, post_gelu };
 
-// Search s_L (clip factors 0.85^i, i = 0..15, of max / (2^k - 1)), r (1 .. k + 4) and the
-// exact best split,
-// minimising the MSE on x.
-inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, TwoScaleKind kind) {
+// Search r (1 .. k + 4, k payload bits) and the exact best split, minimising the MSE on x,
+// and for post-GELU also s_L (clip factors 0.85^i, i = 0..15, of max / (2^k - 1)).
+// Post-softmax keeps the large grid on softmax's whole range, s_L = max(1, max x) /
+// (2^k - 1), never clipped: a rare large probability absent from the calibration rows
+// would otherwise be clamped when it comes (on the OCR model's short set, block 0's
+// calibration maximum is 0.58 against 0.92 over all lines; clipping there cost 2.2x in
+// MSE at 8 bits, 6.4x with the region plane). `bits` as in TwoScaleParams for the layout
+// (shared_code: total code bits; region_plane: payload bits).
+inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, TwoScaleKind kind,
+                                          TwoScaleLayout layout = TwoScaleLayout::shared_code) {
   quant_detail::check_data("x", x);
-  check::bits_in_range("bits", bits, 3, 8);
+  quant_detail::check_two_scale_bits("bits", bits, layout);
   RowMatrixXf flat(1, x.size());
   for (Eigen::Index r = 0; r < x.rows(); ++r) flat.block(0, r * x.cols(), 1, x.cols()) = x.row(r);
   const auto xv = matrix_view(static_cast<const float*>(flat.data()), 1, flat.cols(), flat.cols());
@@ -140,12 +191,15 @@ inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, Tw
 
   TwoScaleParams best;
   best.bits = bits;
+  best.layout = layout;
   double best_err = std::numeric_limits<double>::infinity();
-  const int k = bits - 1;
+  const int k = best.payload_bits();
   std::vector<double> prefix_small(static_cast<std::size_t>(n) + 1), prefix_large(static_cast<std::size_t>(n) + 1);
-  for (int fi = 0; fi < 16; ++fi) {
+  const bool softmax = kind == TwoScaleKind::post_softmax;
+  const float range = softmax ? std::max(top, 1.0f) : top;
+  for (int fi = 0; fi < (softmax ? 1 : 16); ++fi) {
     TwoScaleParams p = best;
-    p.scale = QuantParams::safe_scale(top * std::pow(0.85f, static_cast<float>(fi)) / static_cast<float>((1 << k) - 1));
+    p.scale = QuantParams::safe_scale(range * std::pow(0.85f, static_cast<float>(fi)) / static_cast<float>((1 << k) - 1));
     const RowMatrixXf fl = fake_quantize(xv, p.large_grid());
     for (int r = 1; r <= k + 4; ++r) {
       p.ratio_log2 = r;
