@@ -40,21 +40,10 @@ void fake_quantize_rows(etk::MatrixView<float> w, const etk::QuantParams& p) {
 
 ConstView cview(const etk::RowMatrixXf& m) { return etk::matrix_view(m.data(), m.rows(), m.cols(), m.cols()); }
 
-// Calibration groups of an activation, f(part, data, rows) for each: the whole tensor
-// (part 0), or one part per head. The post-softmax tensor is [heads, T, T] row-major, seen
-// as [heads*T, T] (cols = T), so head h is rows h*T .. h*T+T-1.
-template <class F>
-void for_each_part(const ocr::ActivationSite& s, float* d, bool per_head, F&& f) {
-  const int parts = per_head ? s.rows / s.cols : 1, rows = s.rows / parts;
-  ETK_CHECK(rows * parts == s.rows, "for_each_part: " << s.rows << " rows are not " << parts << " heads of " << s.cols);
-  for (int p = 0; p < parts; ++p) f(p, d + size_t(p) * size_t(rows) * size_t(s.cols), rows);
-}
-
-// Calibration data per key (block or LayerNorm index, part), rows appended.
-using Key = std::pair<int, int>;
+// Calibration data per key (e.g. block), rows appended.
 struct Collected {
-  std::map<Key, etk::RowMatrixXf> data;
-  void add(Key key, const float* d, int rows, int cols, int max_rows) {
+  std::map<int, etk::RowMatrixXf> data;
+  void add(int key, const float* d, int rows, int cols, int max_rows) {
     etk::RowMatrixXf& m = data[key];
     const int have = static_cast<int>(m.rows());
     const int take = std::min(rows, max_rows - have);
@@ -64,16 +53,15 @@ struct Collected {
   }
 };
 
-// Collect activations at one point, keyed by block (or LayerNorm index) and part.
-std::shared_ptr<Collected> collect(ocr::Study& study, ocr::Point point, int max_rows, ocr::Set set = ocr::Set::Short,
-                                   bool per_head = false) {
+// Collect activations at one point, keyed by block (or LayerNorm index).
+std::shared_ptr<Collected> collect(ocr::Study& study, ocr::Point point, int max_rows, ocr::Set set = ocr::Set::Short) {
   auto c = std::make_shared<Collected>();
   ocr::Run probe;
   probe.hooks.transformer_only = true;
-  probe.hooks.activation = [c, point, max_rows, per_head](const ocr::ActivationSite& s, float* d) {
+  probe.hooks.activation = [c, point, max_rows](const ocr::ActivationSite& s, float* d) {
     if (s.point != point) return;
     const int key = (point == ocr::Point::LayerNormInput || point == ocr::Point::LayerNormOutput) ? s.index : s.block;
-    for_each_part(s, d, per_head, [&](int part, const float* x, int rows) { c->add({key, part}, x, rows, s.cols, max_rows); });
+    c->add(key, d, s.rows, s.cols, max_rows);
   };
   study.forward(probe, set, calibration_lines(study, set));
   return c;
@@ -193,79 +181,67 @@ std::shared_ptr<Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Poin
 // two-scaled grid and of plain uniform at its payload bits and at its stored bits, and
 // prints the ratios to stderr when the row is done with the bound: plain uniform / the
 // best 2^b-level quantizer on the float model's rows of the same set (the bar: >= 10x at
-// 8 bits on real softmax rows). Post-softmax two-scaled rows also ", per head": one grid
-// per (block, head) instead of per block, calibrated and applied on each head's rows.
+// 8 bits on real softmax rows).
 void softmax_swish_rows(ocr::Study& study) {
   auto bounds = std::make_shared<BoundCache>();
   enum Kind { uniform, shared_code, region_plane };
   for (bool swish : {false, true})
     for (ocr::Set set : swish ? std::vector<ocr::Set>{ocr::Set::Short} : std::vector<ocr::Set>{ocr::Set::Short, ocr::Set::Long})
       for (int bits : {8, 6, 4})
-        for (Kind kind : {uniform, shared_code, region_plane})
-          for (bool per_head : {false, true}) {
-            if (per_head && (swish || kind == uniform)) continue;
-            const std::string what = swish ? "post-swish" : "post-softmax";
-            const ocr::Point point = swish ? ocr::Point::PostSwish : ocr::Point::PostSoftmax;
-            const std::string setting = std::to_string(bits) +
-                                        (kind == uniform        ? "-bit uniform"
-                                         : kind == shared_code ? "-bit two-scaled (V-2SF)"
-                                                               : "-bit payload two-scaled (V-2SF) + region bit") +
-                                        (per_head ? ", per head" : "");
-            study.add(what + " activations", setting, set,
-                      [&study, bounds, swish, set, bits, kind, point, what, setting, per_head](ocr::Run& run) {
-                        // Softmax: every row of the 16 calibration lines; swish: the first 4096 rows.
-                        auto data = collect(study, point, swish ? 4096 : 1 << 30, set, per_head);
-                        auto grids = std::make_shared<std::map<Key, etk::QuantParams>>();
-                        auto two_grids = std::make_shared<std::map<Key, etk::TwoScaleParams>>();
-                        auto ranges = std::make_shared<Ranges>();  // per block (one part per block when the range depends on the data)
-                        for (const auto& kv : data->data) {
-                          const etk::RowMatrixXf& x = kv.second;
-                          const int block = kv.first.first;
-                          (*ranges)[block] = swish ? std::make_pair(std::min(x.minCoeff(), 0.0f), std::max(x.maxCoeff(), 0.0f))
-                                                   : std::make_pair(0.0f, 1.0f);
-                          (*grids)[kv.first] = etk::QuantParams::from_range(ranges->at(block).first, ranges->at(block).second, bits, false);
-                          if (kind != uniform)
-                            (*two_grids)[kv.first] = etk::two_scale_calibrate(
-                                cview(x), bits, swish ? etk::TwoScaleKind::post_gelu : etk::TwoScaleKind::post_softmax,
-                                kind == shared_code ? etk::TwoScaleLayout::shared_code : etk::TwoScaleLayout::region_plane);
-                        }
-                        const int payload = kind == shared_code ? bits - 1 : bits, stored = kind == uniform ? bits : payload + 1;
-                        std::shared_ptr<Bound> bound;
-                        if (kind != uniform) bound = bound_for(study, *bounds, point, set, *ranges);
-                        auto sse = std::make_shared<std::array<double, 3>>();  // two-scaled, plain at payload bits, at stored bits
-                        run.hooks.transformer_only = true;
-                        run.hooks.activation = [grids, two_grids, ranges, kind, point, payload, stored, sse, per_head](
-                                                   const ocr::ActivationSite& s, float* d) {
-                          if (s.point != point) return;
-                          for_each_part(s, d, per_head, [&](int part, float* p, int rows) {
-                            const Key key{s.block, part};
-                            const ConstView x = etk::matrix_view(static_cast<const float*>(p), rows, s.cols, s.cols);
-                            const etk::RowMatrixXf y = kind == uniform ? etk::fake_quantize(x, grids->at(key))
-                                                                       : etk::two_scale_fake_quantize(x, two_grids->at(key));
-                            if (kind != uniform) {
-                              const auto range = ranges->at(s.block);
-                              (*sse)[0] += (y - x).squaredNorm();
-                              (*sse)[1] += plain_sse(x, range.first, range.second, payload);
-                              (*sse)[2] += plain_sse(x, range.first, range.second, stored);
-                            }
-                            std::copy(y.data(), y.data() + y.size(), p);
-                          });
-                        };
-                        run.effect = [kind, set, sse, bound, what, setting, payload, stored] {
-                          if (kind != uniform) {
-                            const double two = std::max((*sse)[0], 1e-300);
-                            std::cerr << "quant: " << what << " " << setting << " (" << ocr::set_name(set) << " set, "
-                                      << (kind == shared_code ? "shared-code" : "region-plane") << " layout, " << payload
-                                      << " payload + 1 region = " << stored << " stored bits), MSE ratios on every line's real rows: uniform "
-                                      << payload << "-bit / two-scaled = " << (*sse)[1] / two << ", uniform " << stored
-                                      << "-bit / two-scaled = " << (*sse)[2] / two << "; bound (float rows): uniform / optimal "
-                                      << (1 << payload) << "-level = " << bound->ratio(payload) << ", uniform / optimal " << (1 << stored)
-                                      << "-level = " << bound->ratio(stored) << "\n";
-                          }
-                          return ocr::Effect{"bits per value", double(stored)};
-                        };
-                      });
-          }
+        for (Kind kind : {uniform, shared_code, region_plane}) {
+          const std::string what = swish ? "post-swish" : "post-softmax";
+          const ocr::Point point = swish ? ocr::Point::PostSwish : ocr::Point::PostSoftmax;
+          const std::string setting = std::to_string(bits) + (kind == uniform        ? "-bit uniform"
+                                                              : kind == shared_code ? "-bit two-scaled (V-2SF)"
+                                                                                    : "-bit payload two-scaled (V-2SF) + region bit");
+          study.add(what + " activations", setting, set, [&study, bounds, swish, set, bits, kind, point, what, setting](ocr::Run& run) {
+            // Softmax: every row of the 16 calibration lines; swish: the first 4096 rows.
+            auto data = collect(study, point, swish ? 4096 : 1 << 30, set);
+            auto grids = std::make_shared<std::map<int, etk::QuantParams>>();
+            auto two_grids = std::make_shared<std::map<int, etk::TwoScaleParams>>();
+            auto ranges = std::make_shared<Ranges>();
+            for (const auto& kv : data->data) {
+              const etk::RowMatrixXf& x = kv.second;
+              (*ranges)[kv.first] = swish ? std::make_pair(std::min(x.minCoeff(), 0.0f), std::max(x.maxCoeff(), 0.0f))
+                                          : std::make_pair(0.0f, 1.0f);
+              (*grids)[kv.first] = etk::QuantParams::from_range(ranges->at(kv.first).first, ranges->at(kv.first).second, bits, false);
+              if (kind != uniform)
+                (*two_grids)[kv.first] = etk::two_scale_calibrate(
+                    cview(x), bits, swish ? etk::TwoScaleKind::post_gelu : etk::TwoScaleKind::post_softmax,
+                    kind == shared_code ? etk::TwoScaleLayout::shared_code : etk::TwoScaleLayout::region_plane);
+            }
+            const int payload = kind == shared_code ? bits - 1 : bits, stored = kind == uniform ? bits : payload + 1;
+            std::shared_ptr<Bound> bound;
+            if (kind != uniform) bound = bound_for(study, *bounds, point, set, *ranges);
+            auto sse = std::make_shared<std::array<double, 3>>();  // two-scaled, plain at payload bits, at stored bits
+            run.hooks.transformer_only = true;
+            run.hooks.activation = [grids, two_grids, ranges, kind, point, payload, stored, sse](const ocr::ActivationSite& s, float* d) {
+              if (s.point != point) return;
+              const ConstView x = etk::matrix_view(static_cast<const float*>(d), s.rows, s.cols, s.cols);
+              const etk::RowMatrixXf y = kind == uniform ? etk::fake_quantize(x, grids->at(s.block))
+                                                         : etk::two_scale_fake_quantize(x, two_grids->at(s.block));
+              if (kind != uniform) {
+                const auto range = ranges->at(s.block);
+                (*sse)[0] += (y - x).squaredNorm();
+                (*sse)[1] += plain_sse(x, range.first, range.second, payload);
+                (*sse)[2] += plain_sse(x, range.first, range.second, stored);
+              }
+              std::copy(y.data(), y.data() + y.size(), d);
+            };
+            run.effect = [kind, set, sse, bound, what, setting, payload, stored] {
+              if (kind != uniform) {
+                const double two = std::max((*sse)[0], 1e-300);
+                std::cerr << "quant: " << what << " " << setting << " (" << ocr::set_name(set) << " set, "
+                          << (kind == shared_code ? "shared-code" : "region-plane") << " layout, " << payload << " payload + 1 region = "
+                          << stored << " stored bits), MSE ratios on every line's real rows: uniform " << payload
+                          << "-bit / two-scaled = " << (*sse)[1] / two << ", uniform " << stored << "-bit / two-scaled = " << (*sse)[2] / two
+                          << "; bound (float rows): uniform / optimal " << (1 << payload) << "-level = " << bound->ratio(payload)
+                          << ", uniform / optimal " << (1 << stored) << "-level = " << bound->ratio(stored) << "\n";
+              }
+              return ocr::Effect{"bits per value", double(stored)};
+            };
+          });
+        }
 }
 
 void layernorm_rows(ocr::Study& study) {
@@ -278,7 +254,7 @@ void layernorm_rows(ocr::Study& study) {
                   auto grids = std::make_shared<std::map<int, etk::QuantParams>>();
                   for (const auto& kv : data->data) {
                     const etk::RowMatrixXf& x = kv.second;
-                    (*grids)[kv.first.first] = method == 0   ? etk::QuantParams::from_range(x.minCoeff(), x.maxCoeff(), bits, false)
+                    (*grids)[kv.first] = method == 0   ? etk::QuantParams::from_range(x.minCoeff(), x.maxCoeff(), bits, false)
                                          : method == 1 ? etk::fqvit_ptf_calibrate(cview(x), bits).quant_params()
                                                        : etk::o2sf_calibrate(cview(x), bits).quant_params();
                   }
