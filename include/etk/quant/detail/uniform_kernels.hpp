@@ -164,25 +164,29 @@ inline __mmask16 tail_mask(std::ptrdiff_t left) {
   return left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
 
-// 64 codes from 4 vectors of codes >= qmin: saturating packs (they work per 128-bit lane,
-// so a dword (8-bit) or qword (16-bit) permutation restores the order), then the upper
-// clamp at qmax on the packed codes (one operation per 64 or 32 codes). kTail: only the
-// first w (< 64) are stored.
+// Saturating packs work per 128-bit lane: this dword permutation restores the order of
+// the 64 bytes packed from 4 vectors.
+inline __m512i bytes_in_order(__m512i packed) {
+  return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), packed);
+}
+// Stores 64 bytes, or with kTail only the first w (< 64).
+template <bool kTail>
+inline void store_bytes64(void* p, __m512i c, std::ptrdiff_t w) {
+  if (kTail) _mm512_mask_storeu_epi8(p, (__mmask64(1) << w) - 1, c);
+  else _mm512_storeu_si512(p, c);
+}
+
+// 64 codes from 4 vectors of codes >= qmin: saturating packs, the order restored, then the
+// upper clamp at qmax on the packed codes (one operation per 64 or 32 codes).
 template <bool kTail>
 inline void store_codes64(std::int8_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
   const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-  const __m512i c = _mm512_min_epi8(_mm512_set1_epi8(char(qmax)),
-      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b));
-  if (kTail) _mm512_mask_storeu_epi8(p, (__mmask64(1) << w) - 1, c);
-  else _mm512_storeu_si512(p, c);
+  store_bytes64<kTail>(p, _mm512_min_epi8(_mm512_set1_epi8(char(qmax)), bytes_in_order(b)), w);
 }
 template <bool kTail>
 inline void store_codes64(std::uint8_t* p, const __m512i* v, std::int32_t qmax, std::ptrdiff_t w) {
   const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-  const __m512i c = _mm512_min_epu8(_mm512_set1_epi8(char(qmax)),
-      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b));
-  if (kTail) _mm512_mask_storeu_epi8(p, (__mmask64(1) << w) - 1, c);
-  else _mm512_storeu_si512(p, c);
+  store_bytes64<kTail>(p, _mm512_min_epu8(_mm512_set1_epi8(char(qmax)), bytes_in_order(b)), w);
 }
 template <bool kTail, typename T16>
 inline void store_codes64_16(T16* p, __m512i lo, __m512i hi, std::ptrdiff_t w) {
