@@ -37,6 +37,8 @@ struct Layer {
   std::vector<float> w_taps;    // depthwise only: [kh*kw, C], rebuilt by prepare()
   std::vector<float> w_packed;  // others: panels for gemm_packed, rebuilt by prepare()
   void prepare();
+  // Lets fn rewrite the weights and bias (if fn is set), then prepare()s.
+  void rewrite(const WeightsFn& fn);
 };
 
 struct LayerNormWeights {

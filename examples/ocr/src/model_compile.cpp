@@ -684,13 +684,15 @@ Model Model::compile(const Graph& g) { return Compiler(g).run(); }
 
 Model Model::load(const std::string& path) { return compile(load_onnx(path)); }
 
+void Layer::rewrite(const WeightsFn& fn) {
+  if (fn) fn(info, etk::matrix_view(w.data(), w.rows(), w.cols(), w.cols()), bias.data());
+  prepare();
+}
+
 Model Model::with_weights(const WeightsFn& fn) const {
   Model m = *this;
   if (!fn) return m;
-  for (auto& l : m.layers) {
-    fn(l.info, etk::matrix_view(l.w.data(), l.w.rows(), l.w.cols(), l.w.cols()), l.bias.data());
-    l.prepare();
-  }
+  for (auto& l : m.layers) l.rewrite(fn);
   return m;
 }
 

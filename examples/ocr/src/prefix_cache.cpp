@@ -69,11 +69,7 @@ std::vector<Probs> PrefixCache::forward(const std::vector<int>& listed, const We
       self.release(std::move(w));
     }
   } restore{*this, w, layers};
-  for (int l : layers) {
-    Layer& L = w->model.layers[size_t(l)];
-    if (fn) fn(L.info, etk::matrix_view(L.w.data(), L.w.rows(), L.w.cols(), L.w.cols()), L.bias.data());
-    L.prepare();
-  }
+  for (int l : layers) w->model.layers[size_t(l)].rewrite(fn);
   std::vector<Probs> out(checkpoints_.size());
   for (size_t i = 0; i < checkpoints_.size(); ++i) w->runner.run_from(checkpoints_[i][cp], Hooks{}, out[i]);
   return out;

@@ -14,9 +14,11 @@ std::string f(const char* format, double v) {
   std::snprintf(b, sizeof b, format, v);
   return b;
 }
+// The effect's value to two decimals.
+std::string effect_value(const Effect& e) { return fmt(std::round(e.value * 100) / 100); }
 std::string effect_text(const Effect& e) {
   if (e.kind.empty()) return "-";
-  return e.kind + " " + fmt(std::round(e.value * 100) / 100);
+  return e.kind + " " + effect_value(e);
 }
 std::string csv_quote(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -132,7 +134,7 @@ std::string quantity_text(Quantity q, const RowResult& r) {
     case Quantity::LineChange: return f("%+.2f", 100 * r.delta_line) + " pp exact lines";
     case Quantity::Effect: {
       if (r.effect.kind.empty()) return "no effect";
-      const std::string v = fmt(std::round(r.effect.value * 100) / 100);
+      const std::string v = effect_value(r.effect);
       const std::string pct = " %";
       const std::string& k = r.effect.kind;
       if (k.size() > pct.size() && k.compare(k.size() - pct.size(), pct.size(), pct) == 0)

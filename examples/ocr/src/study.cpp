@@ -85,6 +85,13 @@ Study::SetState& Study::state(Set s) {
 const Dataset& Study::data(Set s) { return state(s).data; }
 const Dataset& Study::calibration_data(Set s) { return state(s).calib; }
 
+const float* Study::image(Set s, int line) {
+  const SetState& st = state(s);
+  if (line < 0 || size_t(line) >= st.data.size() + st.calib.size())
+    throw std::out_of_range("Study::image: line index out of range");
+  return st.image(size_t(line));
+}
+
 std::vector<int> Study::calibration_lines(Set s, int n) {
   const SetState& st = state(s);
   const int scored = int(st.data.size()), pool = int(st.calib.size());
@@ -144,8 +151,7 @@ void Study::prepare(Set s) {
   for (size_t i = 0; i < total; ++i) {
     const bool scored = i < n;
     const double t0 = cpu_s();
-    r.run(scored ? st.data.images[i].data() : st.calib.images[i - n].data(), st.data.width, Hooks{}, st.probs[i],
-          &st.cache[i]);
+    r.run(st.image(i), st.data.width, Hooks{}, st.probs[i], &st.cache[i]);
     const double t1 = cpu_s();
     progress(++done_lines_, std::string("float model, ") + set_name(s) + (scored ? " set" : " calibration pool"));
     if (!scored) continue;
@@ -186,13 +192,11 @@ std::vector<Probs> Study::forward(const Run& run, Set s, const std::vector<int>&
   const bool cached = m == model_ && !run.hooks.uses_backbone();
   Runner r(*m);
   std::vector<Probs> out(idx.size());
-  const size_t n = st.data.size();
   for (size_t k = 0; k < idx.size(); ++k) {
     const int i = idx[k];
     if (i < 0 || size_t(i) >= st.probs.size()) throw std::out_of_range("Study::forward: line index out of range");
     if (cached) r.run_cached(st.cache[size_t(i)], run.hooks, out[k]);
-    else r.run(size_t(i) < n ? st.data.images[size_t(i)].data() : st.calib.images[size_t(i) - n].data(), st.data.width,
-               run.hooks, out[k]);
+    else r.run(st.image(size_t(i)), st.data.width, run.hooks, out[k]);
   }
   return out;
 }

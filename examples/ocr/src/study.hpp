@@ -126,6 +126,8 @@ class Study {
   // lines for the same n). Throws if n < 1 or n exceeds the pool.
   std::vector<int> calibration_lines(Set s, int n);
   const Dataset& calibration_data(Set s);
+  // The preprocessed image ([3, 48, width]) of a line index of the set, as above.
+  const float* image(Set s, int line);
   // Output probabilities of a configuration on the given lines of a set (all scored
   // lines if empty).
   std::vector<Probs> forward(const Run& run, Set s, const std::vector<int>& lines = {});
@@ -162,6 +164,10 @@ class Study {
     std::vector<Probs> probs;           // scored lines, then the pool
     std::vector<std::string> strings;
     double ms_full = 0, ms_backbone = 0;  // float model, mean per line
+    // Line i of the index space: a scored line, then the pool.
+    const float* image(size_t i) const {
+      return i < data.size() ? data.images[i].data() : calib.images.at(i - data.size()).data();
+    }
   };
   SetState& state(Set s);
   DataOptions set_options(Set s) const;

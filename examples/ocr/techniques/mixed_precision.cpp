@@ -119,14 +119,9 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
     s->tensors.push_back(es::QuantTensor{l.info.name, std::int64_t(l.w.size()), 0, 8, 4 * std::int64_t(l.w.rows())});
   }
   auto index = std::make_shared<const std::map<std::string, size_t>>(s->index);
-  // Line indices past the scored lines are the held-out calibration pool (Study::forward).
-  const ocr::Dataset& data = study.data(ocr::Set::Short);
-  const ocr::Dataset& pool = study.calibration_data(ocr::Set::Short);
   std::vector<const float*> images;
-  for (int line : calib_lines(study))
-    images.push_back(size_t(line) < data.size() ? data.images.at(size_t(line)).data()
-                                                : pool.images.at(size_t(line) - data.size()).data());
-  auto prefix = std::make_shared<ocr::PrefixCache>(model, images, data.width);
+  for (int line : calib_lines(study)) images.push_back(study.image(ocr::Set::Short, line));
+  auto prefix = std::make_shared<ocr::PrefixCache>(model, images, study.data(ocr::Set::Short).width);
   const double t_prefix = seconds_since(t0);
   // Local: the cache and the checkpoints it holds (~200 MB) go when the search is done.
   es::SensitivityCache cache(

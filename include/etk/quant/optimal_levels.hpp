@@ -37,7 +37,8 @@ ETK_BEGIN_NAMESPACE
 
 class MomentHistogram {
  public:
-  MomentHistogram(double lo, double hi, int bins) : lo_(lo), hi_(hi) {
+  MomentHistogram(double lo, double hi, int bins)
+      : lo_(lo), hi_(hi), cbrt_lo_(std::cbrt(lo)), cbrt_width_(std::cbrt(hi) - std::cbrt(lo)) {
     ETK_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi,
               "arguments 'lo', 'hi' must be finite with lo < hi, got " << lo << ", " << hi);
     ETK_CHECK(bins >= 1 && bins <= (1 << 24), "argument 'bins' must be in [1, 2^24], got " << bins);
@@ -48,8 +49,7 @@ class MomentHistogram {
 
   void add(const float* x, std::size_t n) {
     ETK_CHECK(n == 0 || x != nullptr, "argument 'x' is null");
-    for (std::size_t i = 0; i < n; ++i)  // all or nothing: check before adding
-      ETK_CHECK(std::isfinite(x[i]), "argument 'x' has a non-finite value at " << i);
+    check::finite("x", x, 1, static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(n));  // all or nothing
     for (std::size_t i = 0; i < n; ++i) {
       const double v = x[i];
       const std::size_t b = bin(v);
@@ -61,7 +61,7 @@ class MomentHistogram {
 
   // The bin of a finite value.
   std::size_t bin(double v) const {
-    const double a = std::cbrt(lo_), t = (std::cbrt(std::min(std::max(v, lo_), hi_)) - a) / (std::cbrt(hi_) - a);
+    const double t = (std::cbrt(std::min(std::max(v, lo_), hi_)) - cbrt_lo_) / cbrt_width_;
     return std::min(static_cast<std::size_t>(std::max(t, 0.0) * static_cast<double>(count_.size())), count_.size() - 1);
   }
   std::size_t bins() const { return count_.size(); }
@@ -78,6 +78,7 @@ class MomentHistogram {
 
  private:
   double lo_, hi_;
+  double cbrt_lo_, cbrt_width_;  // the bins' coordinate: cbrt over [cbrt(lo), cbrt(hi)]
   std::vector<double> count_, sum_, sumsq_;
 };
 
