@@ -23,11 +23,12 @@ ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fon
 ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
 ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
 ETK_NEEDS_BENCH=("${ETK_NEEDS_BASE[@]}" cmd:python3:python3)
+ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev)
 ETK_NEEDS_ORT=("${ETK_NEEDS_REPORT[@]}" "npm:$ETK_ORT_PACKAGE")
 
 etk_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# etk_needs_of COMMAND: the need list of tests | report | bench | ort, one per line.
+# etk_needs_of COMMAND: the need list of tests | report | bench | peers | ort, one per line.
 etk_needs_of() {
   local -n list="ETK_NEEDS_${1^^}" 2>/dev/null || { echo "etk: unknown command '$1'" >&2; return 2; }
   printf '%s\n' "${list[@]}"
