@@ -23,7 +23,8 @@ ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fon
 ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
 ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
 ETK_NEEDS_BENCH=("${ETK_NEEDS_BASE[@]}" cmd:python3:python3)
-ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev)
+ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev cmd:node:nodejs
+                 "npm:$ETK_ORT_PACKAGE")
 ETK_NEEDS_ORT=("${ETK_NEEDS_REPORT[@]}" "npm:$ETK_ORT_PACKAGE")
 
 etk_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
