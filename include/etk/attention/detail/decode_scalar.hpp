@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "etk/attention/detail/latte_scalar.hpp"
 #include "etk/attention/kv_cache.hpp"
 
 ETK_BEGIN_NAMESPACE
@@ -71,17 +72,15 @@ inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t
 inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
                             std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
                             const float* vscale, std::ptrdiff_t dv, float* o) {
+  if (type == KVValueType::fp32) {  // rows are 4-byte aligned: LATTE's own P*V
+    latte::scalar::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
+    return;
+  }
   for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
   for (std::ptrdiff_t s = 0; s < n; ++s) {
     const std::uint8_t* row = values + std::ptrdiff_t(idx[s]) * row_bytes;
     switch (type) {
-      case KVValueType::fp32:
-        for (std::ptrdiff_t c = 0; c < dv; ++c) {
-          float x;
-          std::memcpy(&x, row + 4 * c, 4);
-          o[c] += w[s] * x;
-        }
-        break;
+      case KVValueType::fp32: break;
       case KVValueType::fp16:
         for (std::ptrdiff_t c = 0; c < dv; ++c) {
           Eigen::half x;
