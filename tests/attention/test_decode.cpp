@@ -305,3 +305,98 @@ TEST_CASE("bad arguments give etk::invalid_argument") {
   std::vector<float> ow(4 * 2 * 5);
   REQUIRE_THROWS_AS(etk::dense_decode(c, Q.view(), etk::HeadsView<float>(ow.data(), 4, 2, 5), p), invalid_argument);
 }
+
+// Accuracy evidence on the synthetic long-context workload (tests/support/
+// decode_workload.hpp; docs/accuracy.md records the printed figures). For filter targets
+// of 75% and 90% (one theta for all heads, by bisection on the measured share) it reports
+// the mean dense softmax mass of the kept keys (dense = the same cache, exact int8 logits,
+// double) and the mean relative L2 output error of LATTE vs dense decode, and of dense
+// decode vs float attention over the unquantized keys and values (the cache's own cost).
+// Asserted: more filtering never keeps more mass, and at 75% filtered the kept mass is
+// >= 0.9 (the workload concentrates mass on sinks, the local window and far matches).
+#include "support/decode_workload.hpp"
+
+TEST_CASE("accuracy on the synthetic long-context workload: kept mass and output error") {
+  const std::ptrdiff_t kvh = 2, group = 4, n = 4096, d = 128, nq = 1;
+  const auto w = decode_workload::make(kvh, group, n, d, nq, 23);
+  etk::KVCache c = make_cache(kvh, d, d, etk::KVValueType::fp16, 512);
+  c.append({w.k.data(), kvh, n, d}, {w.v.data(), kvh, n, d});
+  Heads Q(kvh * group, nq, d);
+  Q.data = w.q;
+  const float scale = 1.0f / std::sqrt(float(d));
+  etk::DecodeParams dense_p;
+  const Run dense = run_fast(c, Q, dense_p, false);
+  // Dense probabilities over the cache (exact int8 logits), and float attention.
+  std::vector<std::vector<double>> prob(std::size_t(kvh * group));
+  double qerr = 0;
+  for (std::ptrdiff_t hq = 0; hq < kvh * group; ++hq) {
+    const std::ptrdiff_t g = hq / group;
+    const float* q = Q.row(hq, 0);
+    const float qs = etk::decode::query_scale(q, d);
+    std::vector<double> l(static_cast<std::size_t>(n)), lf(static_cast<std::size_t>(n));
+    double mx = -1e300, mxf = -1e300;
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      std::int32_t dot = 0;
+      double f = 0;
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        dot += std::int32_t(etk::latte::quantize(q[t], 1.0f / qs)) * c.key_code(g, j, t);
+        f += double(q[t]) * w.k[std::size_t((g * n + j) * d + t)];
+      }
+      l[std::size_t(j)] = double(float(dot) * etk::decode::logit_unit(qs, c.key_scale(g, j), scale));
+      lf[std::size_t(j)] = f * scale;
+      mx = std::max(mx, l[std::size_t(j)]);
+      mxf = std::max(mxf, lf[std::size_t(j)]);
+    }
+    double z = 0, zf = 0;
+    std::vector<double> of(static_cast<std::size_t>(d), 0.0);
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      z += (l[std::size_t(j)] = std::exp(l[std::size_t(j)] - mx));
+      const double pf = std::exp(lf[std::size_t(j)] - mxf);
+      zf += pf;
+      for (std::ptrdiff_t t = 0; t < d; ++t) of[std::size_t(t)] += pf * w.v[std::size_t((g * n + j) * d + t)];
+    }
+    for (double& x : l) x /= z;
+    prob[std::size_t(hq)] = l;
+    double num = 0, den = 0;
+    for (std::ptrdiff_t t = 0; t < d; ++t) {
+      const double ref = of[std::size_t(t)] / zf, e = dense.out[std::size_t(hq * d + t)] - ref;
+      num += e * e;
+      den += ref * ref;
+    }
+    qerr += std::sqrt(num / den) / double(kvh * group);
+  }
+  std::printf("decode accuracy (synthetic, n=%td, dim=%td, %td KV heads x %td): dense cache vs float attention: rel. L2 error %.4f\n",
+              n, d, kvh, group, qerr);
+  double last_mass = 1.0;
+  for (double target : {0.75, 0.90, 0.95}) {
+    etk::DecodeParams p;
+    double lo = 0, hi = 64;
+    for (int it = 0; it < 25; ++it) {
+      p.theta = {float(0.5 * (lo + hi))};
+      const Run r = run_fast(c, Q, p, true);
+      (r.stats.filtered_fraction() > target ? lo : hi) = p.theta[0];
+    }
+    p.theta = {float(hi)};
+    const Run r = run_fast(c, Q, p, true);
+    std::vector<std::vector<std::ptrdiff_t>> kept;
+    std::vector<float> ro(r.out.size());
+    etk::reference::decode_attention(c, Q.view(), {ro.data(), kvh * group, nq, d}, p, false, nullptr, &kept);
+    double mass = 0, err = 0;
+    for (std::ptrdiff_t hq = 0; hq < kvh * group; ++hq) {
+      double m = 0, num = 0, den = 0;
+      for (std::ptrdiff_t j : kept[std::size_t(hq)]) m += prob[std::size_t(hq)][std::size_t(j)];
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        const double e = double(r.out[std::size_t(hq * d + t)]) - dense.out[std::size_t(hq * d + t)];
+        num += e * e;
+        den += double(dense.out[std::size_t(hq * d + t)]) * dense.out[std::size_t(hq * d + t)];
+      }
+      mass += m / double(kvh * group);
+      err += std::sqrt(num / den) / double(kvh * group);
+    }
+    std::printf("  filtered %.3f (theta %.3f): kept dense mass %.4f, LATTE vs dense rel. L2 error %.4f\n",
+                r.stats.filtered_fraction(), double(p.theta[0]), mass, err);
+    REQUIRE(mass <= last_mass + 1e-12);
+    if (target == 0.75) REQUIRE(mass >= 0.9);
+    last_mass = mass;
+  }
+}

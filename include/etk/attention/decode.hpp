@@ -193,9 +193,11 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     if (cutoff) {
       const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
       const float cut = cutoff[r];
-      for (std::ptrdiff_t j = k.first; j < k.end; ++j) {
-        idx[m] = std::int32_t(j);
-        m += float(E[j] - sc.corr[qr]) * estimate_unit(sc.qs[qr], pv.key_scale[j / 16], p.s.scale) >= cut;
+      for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
+        const std::ptrdiff_t b0 = blk * 16;
+        m += simd::select_block(E + b0, int(std::max(k.first, b0) - b0), int(std::min(k.end, b0 + 16) - b0),
+                                sc.corr[qr], estimate_unit(sc.qs[qr], pv.key_scale[blk], p.s.scale),
+                                cut, std::int32_t(b0), idx + m);
       }
       simd::hi_dots(pv.hi, p.L, idx, m, q8, hi);
     } else {

@@ -98,6 +98,18 @@ inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t
   }, L, idx, n, q, out);
 }
 
+inline std::ptrdiff_t select_block(const std::int32_t* E, int lo, int hi, std::int32_t corr,
+                                   float unit, float cut, std::int32_t base, std::int32_t* idx) {
+  const __mmask16 live = __mmask16(tail16(hi) & ~tail16(lo));
+  const __m512 x = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(live, E), _mm512_set1_epi32(corr)));
+  const __mmask16 keep = _mm512_mask_cmp_ps_mask(live, _mm512_mul_ps(x, _mm512_set1_ps(unit)),
+                                                 _mm512_set1_ps(cut), _CMP_GE_OQ);
+  const __m512i j16 = _mm512_add_epi32(_mm512_set1_epi32(base),
+                                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  _mm512_storeu_si512(idx, _mm512_maskz_compress_epi32(keep, j16));
+  return __builtin_popcount(keep);
+}
+
 // 16 values of a row as floats (lanes outside mk are 0).
 template <KVValueType T>
 __m512 load_values(const std::uint8_t* row, std::ptrdiff_t c, __mmask16 mk) {
@@ -126,9 +138,10 @@ void weighted_rows(const float* w, const std::int32_t* idx, std::ptrdiff_t n,
     }
     std::ptrdiff_t s = 0;
     for (; s + 2 <= n; s += 2) {
-      if (s + 8 < n)
-        _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes),
-                     _MM_HINT_T0);
+      if (c0 == 0 && s + 8 < n)  // whole rows a few survivors ahead
+        for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes + b),
+                       _MM_HINT_T0);
       const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
       const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
       const __m512 w0 = weight(s), w1 = weight(s + 1);

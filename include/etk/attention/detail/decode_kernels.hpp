@@ -12,11 +12,13 @@ namespace simd {
 using avx512::block_dots;
 using avx512::hi_dots;
 using avx512::lo_dots;
+using avx512::select_block;
 using avx512::weighted_values;
 #else
 using scalar::block_dots;
 using scalar::hi_dots;
 using scalar::lo_dots;
+using scalar::select_block;
 using scalar::weighted_values;
 #endif
 }  // namespace simd

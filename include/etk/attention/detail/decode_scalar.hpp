@@ -67,6 +67,19 @@ inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t
   for (std::ptrdiff_t s = 0; s < n; ++s) out[s] = nibble_dot(lo + std::ptrdiff_t(idx[s]) * L * 4, L, 4, q);
 }
 
+// LATTE's survivor test on keys [lo, hi) of one 16-key block (E = its offset estimates,
+// corr the row's offset, unit = estimate_unit of the block): appends base + j to idx for
+// every j with float(E[j] - corr) * unit >= cut; returns how many (idx has 16 of slack).
+inline std::ptrdiff_t select_block(const std::int32_t* E, int lo, int hi, std::int32_t corr,
+                                   float unit, float cut, std::int32_t base, std::int32_t* idx) {
+  std::ptrdiff_t m = 0;
+  for (int j = lo; j < hi; ++j) {
+    idx[m] = base + j;
+    m += float(E[j] - corr) * unit >= cut;
+  }
+  return m;
+}
+
 // o[c] = sum_s w[s] * value(idx[s])[c] over a page's value rows (int8: weight times the
 // block scale, then times the code).
 inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,

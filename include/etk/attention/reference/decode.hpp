@@ -3,7 +3,8 @@
 // the query, form E_j = sum_t (q_t >> 4)(k_t >> 4) and its logit value for every visible
 // key, keep the keys within theta of the maximum (decode_params.hpp's rule, the same float
 // products), score survivors by the plain int8 dot product, and take softmax and P*V in
-// double. theta = +inf (or dense = true) keeps every visible key.
+// double. theta = +inf (or dense = true) keeps every visible key. kept_sets (optional)
+// receives, for row hq * nq + i, the kept key positions in increasing order.
 #pragma once
 
 #include <cmath>
@@ -16,9 +17,11 @@ ETK_BEGIN_NAMESPACE
 namespace reference {
 
 inline void decode_attention(const KVCache& cache, HeadsView<const float> Q, HeadsView<float> O,
-                             const DecodeParams& params, bool dense, LatteStats* stats = nullptr) {
+                             const DecodeParams& params, bool dense, LatteStats* stats = nullptr,
+                             std::vector<std::vector<std::ptrdiff_t>>* kept_sets = nullptr) {
   const decode::Shape s = decode::check_args(cache, Q, O, params, !dense);
   latte::reset_stats(stats, s.q_heads);
+  if (kept_sets) kept_sets->assign(std::size_t(s.q_heads * s.nq), {});
   std::vector<std::int8_t> q8(std::size_t(s.dim));
   std::vector<float> est;
   std::vector<double> acc(std::size_t(s.dv));
@@ -61,6 +64,7 @@ inline void decode_attention(const KVCache& cache, HeadsView<const float> Q, Hea
       }
       float* o = O.row(hq, i);
       for (std::ptrdiff_t c = 0; c < s.dv; ++c) o[c] = float(acc[std::size_t(c)] / z);
+      if (kept_sets) (*kept_sets)[std::size_t(hq * s.nq + i)] = kept;
       if (stats) {
         stats->considered[std::size_t(hq)] += k.end - k.first;
         stats->kept[std::size_t(hq)] += std::int64_t(kept.size());
