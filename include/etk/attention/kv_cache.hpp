@@ -38,6 +38,7 @@
 #include <new>
 #include <vector>
 
+#include "etk/attention/detail/decode_pack.hpp"
 #include "etk/attention/latte_params.hpp"
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
@@ -124,11 +125,10 @@ class KVCache {
     if (cfg_.values == KVValueType::fp16)
       for (std::ptrdiff_t h = 0; h < v.heads; ++h)
         for (std::ptrdiff_t i = 0; i < v.seq; ++i)
-          for (std::ptrdiff_t c = 0; c < v.dim; ++c)
-            ETK_CHECK(std::abs(v.row(h, i)[c]) <= 65504.0f,
-                      "argument 'v' holds " << v.row(h, i)[c] << " at head " << h << ", token "
-                                            << i << ", column " << c
-                                            << ", outside the fp16 range of an fp16 cache");
+          ETK_CHECK(maxabs(v.row(h, i), v.dim) <= 65504.0f,
+                    "argument 'v' holds a value of magnitude " << maxabs(v.row(h, i), v.dim)
+                        << " at head " << h << ", token " << i
+                        << ", outside the fp16 range of an fp16 cache");
     for (std::ptrdiff_t i = 0; i < k.seq; ++i) {
       const std::ptrdiff_t pos = length_;
       const std::ptrdiff_t slot = pos % cfg_.page_tokens;
@@ -234,25 +234,9 @@ class KVCache {
     std::fill(p.value_scale, p.value_scale + H * nb, 1.0f);
   }
 
-  // Writes key codes c[0..dim) of slot s (page-local) into the two planes.
-  void write_key_codes(const PageView& pv, std::ptrdiff_t s, const std::int8_t* c) {
-    auto* hi = const_cast<std::uint8_t*>(pv.hi) + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4;
-    auto* lo = const_cast<std::uint8_t*>(pv.lo) + s * lo_row_bytes();
-    for (std::ptrdiff_t l = 0; l < lines_; ++l)
-      for (std::ptrdiff_t t = 0; t < 4; ++t) {
-        const std::ptrdiff_t a = 8 * l + t, b = a + 4;
-        const int ca = a < cfg_.dim ? c[a] : 0, cb = b < cfg_.dim ? c[b] : 0;
-        hi[l * 64 + t] = std::uint8_t((latte::nibble_hi(std::int8_t(ca)) + 8) |
-                                      ((latte::nibble_hi(std::int8_t(cb)) + 8) << 4));
-        lo[l * 4 + t] = std::uint8_t(latte::nibble_lo(std::int8_t(ca)) |
-                                     (latte::nibble_lo(std::int8_t(cb)) << 4));
-      }
-  }
-
   void quantize_key(const PageView& pv, std::ptrdiff_t s, const float* x, float inv) {
-    std::int8_t c[latte::kMaxDim];
-    for (std::ptrdiff_t t = 0; t < cfg_.dim; ++t) c[t] = latte::quantize(x[t], inv);
-    write_key_codes(pv, s, c);
+    auto* hi = const_cast<std::uint8_t*>(pv.hi) + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4;
+    decode::simd_pack::pack_key_row(x, cfg_.dim, inv, hi, const_cast<std::uint8_t*>(pv.lo) + s * lo_row_bytes());
   }
 
   void store_value(const PageView& pv, std::ptrdiff_t s, const float* x, float inv) {
@@ -260,28 +244,14 @@ class KVCache {
     const std::ptrdiff_t dv = cfg_.value_dim;
     switch (cfg_.values) {
       case KVValueType::fp32: std::memcpy(row, x, std::size_t(4 * dv)); break;
-      case KVValueType::fp16:
-        for (std::ptrdiff_t c = 0; c < dv; ++c) {
-          const Eigen::half y(x[c]);
-          std::memcpy(row + 2 * c, &y, 2);
-        }
-        break;
-      case KVValueType::bf16:
-        for (std::ptrdiff_t c = 0; c < dv; ++c) {
-          const Eigen::bfloat16 y(x[c]);
-          std::memcpy(row + 2 * c, &y, 2);
-        }
-        break;
-      case KVValueType::int8:
-        for (std::ptrdiff_t c = 0; c < dv; ++c) row[c] = std::uint8_t(latte::quantize(x[c], inv));
-        break;
+      case KVValueType::fp16: decode::simd_pack::store_fp16(x, dv, row); break;
+      case KVValueType::bf16: decode::simd_pack::store_bf16(x, dv, row); break;
+      case KVValueType::int8: decode::simd_pack::store_int8(x, dv, inv, row); break;
     }
   }
 
   static float maxabs(const float* x, std::ptrdiff_t n) {
-    float m = 0.0f;
-    for (std::ptrdiff_t t = 0; t < n; ++t) m = std::max(m, std::abs(x[t]));
-    return m;
+    return Eigen::Map<const Eigen::ArrayXf>(x, n).abs().maxCoeff();
   }
 
   // Stores token `pos` of head h. O(dim + value_dim), plus a re-quantization of the open
