@@ -73,6 +73,9 @@ struct Scratch {
   std::size_t bytes = 0;
 };
 
+// Per worker: idx and lo [P + 16], then hi and w [rows][P + 16].
+inline std::ptrdiff_t work_stride(const Plan& p) { return (2 + 2 * p.rows) * (p.P + 16); }
+
 inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
   Scratch sc;
   std::size_t off = 0;
@@ -94,12 +97,11 @@ inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
   }
   sc.part = reinterpret_cast<float*>(take(tr * std::size_t(p.s.dv + 2) * 4));
   sc.kept = reinterpret_cast<std::int64_t*>(take(tr * 8));
-  sc.work = reinterpret_cast<std::int32_t*>(take(std::size_t(p.workers) * 4 * std::size_t(p.P + 16) * 4));
+  sc.work = reinterpret_cast<std::int32_t*>(take(std::size_t(p.workers * work_stride(p)) * 4));
   sc.bytes = off;
   return sc;
 }
 
-inline std::ptrdiff_t work_stride(const Plan& p) { return 4 * (p.P + 16); }
 
 // Quantizes and arranges every query row.
 inline void prepare_queries(const HeadsView<const float>& Q, const Plan& p, const Scratch& sc) {
@@ -173,31 +175,78 @@ inline void estimate_task(const KVCache& cache, const Plan& p, const Scratch& sc
   }
 }
 
+// Softmax partial of one row from its m keys idx (hi: their MS4B dots, lo scratch):
+// exact scores, logits into w, part[0] = max, part[1] = sum of weights.
+inline void row_softmax(const KVCache::PageView& pv, const Plan& p, const Scratch& sc,
+                        std::ptrdiff_t qr, const std::int32_t* idx, std::ptrdiff_t m,
+                        const std::int32_t* hi, std::int32_t* lo, float* w, float* part) {
+  simd::lo_dots(pv.lo, p.L, idx, m, sc.q8 + qr * p.ldq, lo);
+  for (std::ptrdiff_t s = 0; s < m; ++s) {
+    const std::int32_t S = 16 * (hi[s] - 8 * sc.sum_q[qr]) + lo[s];
+    w[s] = float(S) * logit_unit(sc.qs[qr], pv.key_scale[idx[s] / 16], p.s.scale);
+  }
+  part[0] = detail::row_max(w, nullptr, m);
+  part[1] = detail::exp2_shift_sum(w, m, part[0], detail::kLog2e);
+}
+
 // Pass B of one task: survivors (LATTE, given each row's cut) or every visible key
-// (dense), their exact scores, softmax partials and weighted value sums.
+// (dense), their exact scores, softmax partials and weighted value sums. Dense rows that
+// see the same keys share each value row read (weighted_values_rows, same bits per row).
 inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, const Tile& t,
                         std::ptrdiff_t task, std::ptrdiff_t page, const float* cutoff,
                         int worker) {
   const KVCache::PageView pv = cache.page(page, t.g);
+  const std::ptrdiff_t W = p.P + 16, dv = p.s.dv;
   std::int32_t* idx = sc.work + worker * work_stride(p);
-  std::int32_t* hi = idx + (p.P + 16);
-  std::int32_t* lo = hi + (p.P + 16);
-  float* w = reinterpret_cast<float*>(lo + (p.P + 16));
-  const std::ptrdiff_t dv = p.s.dv;
+  std::int32_t* lo = idx + W;
+  std::int32_t* hi = lo + W;
+  float* w = reinterpret_cast<float*>(hi + p.rows * W);
+  float* part0 = sc.part + task * p.rows * (dv + 2);
+  const auto empty = [&](std::ptrdiff_t r) {
+    part0[r * (dv + 2)] = -std::numeric_limits<float>::infinity();
+    part0[r * (dv + 2) + 1] = 0.0f;
+    sc.kept[task * p.rows + r] = 0;
+  };
+  if (!cutoff) {
+    const KeyRange k0 = page_range(cache, p, t, 0, page);
+    bool shared = k0.first < k0.end;
+    for (std::ptrdiff_t r = 1; r < t.nrows && shared; ++r) {
+      const KeyRange k = page_range(cache, p, t, r, page);
+      shared = k.first == k0.first && k.end == k0.end;
+    }
+    if (shared) {
+      const std::ptrdiff_t m = k0.end - k0.first;
+      for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k0.first + s);
+      for (std::ptrdiff_t blk = k0.first / 16; blk * 16 < k0.end; ++blk) {
+        alignas(64) std::int32_t d16[kTileRows * 16];
+        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, sc.q8 + t.qrow(p, 0) * p.ldq,
+                         p.ldq, int(t.nrows), d16, 16);
+        for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
+          for (std::ptrdiff_t j = std::max(k0.first, blk * 16); j < std::min(k0.end, blk * 16 + 16); ++j)
+            hi[r * W + j - k0.first] = d16[r * 16 + j - blk * 16];
+      }
+      for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
+        row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi + r * W, lo, w + r * W, part0 + r * (dv + 2));
+        sc.kept[task * p.rows + r] = m;
+      }
+      simd::weighted_values_rows(cache.value_type(), w, W, int(t.nrows), idx, m, pv.values,
+                                 cache.value_row_bytes(), pv.value_scale, dv, part0 + 2, dv + 2);
+      return;
+    }
+  }
   for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
-    float* part = sc.part + (task * p.rows + r) * (dv + 2);
+    float* part = part0 + r * (dv + 2);
     const KeyRange k = page_range(cache, p, t, r, page);
     const std::ptrdiff_t qr = t.qrow(p, r);
     const std::int8_t* q8 = sc.q8 + qr * p.ldq;
     std::ptrdiff_t m = 0;
     if (cutoff) {
       const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
-      const float cut = cutoff[r];
       for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
         const std::ptrdiff_t b0 = blk * 16;
         m += simd::select_block(E + b0, int(std::max(k.first, b0) - b0), int(std::min(k.end, b0 + 16) - b0),
                                 sc.corr[qr], estimate_unit(sc.qs[qr], pv.key_scale[blk], p.s.scale),
-                                cut, std::int32_t(b0), idx + m);
+                                cutoff[r], std::int32_t(b0), idx + m);
       }
       simd::hi_dots(pv.hi, p.L, idx, m, q8, hi);
     } else {
@@ -209,20 +258,12 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
           hi[j - k.first] = d16[j - blk * 16];
       }
     }
-    sc.kept[task * p.rows + r] = m;
     if (m == 0) {
-      part[0] = -std::numeric_limits<float>::infinity();
-      part[1] = 0.0f;
+      empty(r);
       continue;
     }
-    simd::lo_dots(pv.lo, p.L, idx, m, q8, lo);
-    for (std::ptrdiff_t s = 0; s < m; ++s) {
-      const std::int32_t S = 16 * (hi[s] - 8 * sc.sum_q[qr]) + lo[s];
-      w[s] = float(S) * logit_unit(sc.qs[qr], pv.key_scale[idx[s] / 16], p.s.scale);
-    }
-    const float mx = detail::row_max(w, nullptr, m);
-    part[0] = mx;
-    part[1] = detail::exp2_shift_sum(w, m, mx, detail::kLog2e);
+    sc.kept[task * p.rows + r] = m;
+    row_softmax(pv, p, sc, qr, idx, m, hi, lo, w, part);
     simd::weighted_values(cache.value_type(), w, idx, m, pv.values, cache.value_row_bytes(),
                           pv.value_scale, dv, part + 2);
   }

@@ -14,12 +14,14 @@ using avx512::hi_dots;
 using avx512::lo_dots;
 using avx512::select_block;
 using avx512::weighted_values;
+using avx512::weighted_values_rows;
 #else
 using scalar::block_dots;
 using scalar::hi_dots;
 using scalar::lo_dots;
 using scalar::select_block;
 using scalar::weighted_values;
+using scalar::weighted_values_rows;
 #endif
 }  // namespace simd
 }  // namespace decode

@@ -117,6 +117,16 @@ inline void weighted_values(KVValueType type, const float* w, const std::int32_t
   }
 }
 
+// weighted_values for nrows weight rows (ldw apart) over the same keys, into o rows (ldo
+// apart); each row's result equals a weighted_values call on it, bit for bit.
+inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_t ldw, int nrows,
+                                 const std::int32_t* idx, std::ptrdiff_t n,
+                                 const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                                 const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  for (int r = 0; r < nrows; ++r)
+    weighted_values(type, w + r * ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo);
+}
+
 }  // namespace scalar
 }  // namespace decode
 ETK_END_NAMESPACE
