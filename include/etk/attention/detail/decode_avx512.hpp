@@ -170,11 +170,12 @@ void weighted_rows_multi(const float* w, std::ptrdiff_t ldw, const std::int32_t*
   const auto weight = [&](int r, std::ptrdiff_t s) {
     return _mm512_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vscale[idx[s] / 16] : w[r * ldw + s]);
   };
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 32) {
-    const __mmask16 mk[2] = {tail16(dv - c0), dv - c0 > 16 ? tail16(dv - c0 - 16) : __mmask16(0)};
-    __m512 a0[NR][2], a1[NR][2];
+  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
+    __mmask16 mk[4];
+    for (int u = 0; u < 4; ++u) mk[u] = dv - c0 - 16 * u <= 0 ? __mmask16(0) : tail16(dv - c0 - 16 * u);
+    __m512 a0[NR][4], a1[NR][4];
     for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < 2; ++u) a0[r][u] = a1[r][u] = _mm512_setzero_ps();
+      for (int u = 0; u < 4; ++u) a0[r][u] = a1[r][u] = _mm512_setzero_ps();
     std::ptrdiff_t s = 0;
     for (; s + 2 <= n; s += 2) {
       if (c0 == 0 && s + 8 < n)
@@ -183,14 +184,14 @@ void weighted_rows_multi(const float* w, std::ptrdiff_t ldw, const std::int32_t*
                        _MM_HINT_T0);
       const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
       const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
-      __m512 x0[2], x1[2];
-      for (int u = 0; u < 2; ++u) {
+      __m512 x0[4], x1[4];
+      for (int u = 0; u < 4; ++u) {
         x0[u] = load_values<T>(v0, c0 + 16 * u, mk[u]);
         x1[u] = load_values<T>(v1, c0 + 16 * u, mk[u]);
       }
       for (int r = 0; r < NR; ++r) {
         const __m512 w0 = weight(r, s), w1 = weight(r, s + 1);
-        for (int u = 0; u < 2; ++u) {
+        for (int u = 0; u < 4; ++u) {
           a0[r][u] = _mm512_fmadd_ps(w0, x0[u], a0[r][u]);
           a1[r][u] = _mm512_fmadd_ps(w1, x1[u], a1[r][u]);
         }
@@ -198,13 +199,13 @@ void weighted_rows_multi(const float* w, std::ptrdiff_t ldw, const std::int32_t*
     }
     if (s < n) {
       const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      for (int u = 0; u < 2; ++u) {
+      for (int u = 0; u < 4; ++u) {
         const __m512 x0 = load_values<T>(v0, c0 + 16 * u, mk[u]);
         for (int r = 0; r < NR; ++r) a0[r][u] = _mm512_fmadd_ps(weight(r, s), x0, a0[r][u]);
       }
     }
     for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < 2; ++u)
+      for (int u = 0; u < 4; ++u)
         _mm512_mask_storeu_ps(o + r * ldo + c0 + 16 * u, mk[u], _mm512_add_ps(a0[r][u], a1[r][u]));
   }
 }
@@ -214,8 +215,8 @@ void weighted_rows_all(const float* w, std::ptrdiff_t ldw, int nrows, const std:
                        std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
                        const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
   int r = 0;
-  for (; r + 4 <= nrows; r += 4)
-    weighted_rows_multi<T, 4>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+  for (; r + 2 <= nrows; r += 2)
+    weighted_rows_multi<T, 2>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
   for (; r < nrows; ++r)
     weighted_rows_multi<T, 1>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
 }
