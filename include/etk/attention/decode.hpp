@@ -207,12 +207,28 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     part0[r * (dv + 2) + 1] = 0.0f;
     sc.kept[task * p.rows + r] = 0;
   };
-  if (!cutoff) {
+  // The tile's rows select from a page range; LATTE selects row by row.
+  const auto select_row = [&](std::ptrdiff_t r, const KeyRange& k) {
+    const std::ptrdiff_t qr = t.qrow(p, r);
+    const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
+    std::ptrdiff_t m = 0;
+    for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
+      const std::ptrdiff_t b0 = blk * 16;
+      m += simd::select_block(E + b0, int(std::max(k.first, b0) - b0), int(std::min(k.end, b0 + 16) - b0),
+                              sc.corr[qr], estimate_unit(sc.qs[qr], pv.key_scale[blk], p.s.scale),
+                              cutoff[r], std::int32_t(b0), idx + m);
+    }
+    return m;
+  };
+  {
+    // Rows seeing the same keys of this page, all of them kept (dense, or LATTE keeping
+    // the whole page): one shared pass, the same bits per row as the row-by-row path.
     const KeyRange k0 = page_range(cache, p, t, 0, page);
     bool shared = k0.first < k0.end;
-    for (std::ptrdiff_t r = 1; r < t.nrows && shared; ++r) {
+    for (std::ptrdiff_t r = 0; r < t.nrows && shared; ++r) {
       const KeyRange k = page_range(cache, p, t, r, page);
-      shared = k.first == k0.first && k.end == k0.end;
+      shared = k.first == k0.first && k.end == k0.end &&
+               (!cutoff || select_row(r, k) == k.end - k.first);
     }
     if (shared) {
       const std::ptrdiff_t m = k0.end - k0.first;
@@ -241,13 +257,7 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     const std::int8_t* q8 = sc.q8 + qr * p.ldq;
     std::ptrdiff_t m = 0;
     if (cutoff) {
-      const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
-      for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
-        const std::ptrdiff_t b0 = blk * 16;
-        m += simd::select_block(E + b0, int(std::max(k.first, b0) - b0), int(std::min(k.end, b0 + 16) - b0),
-                                sc.corr[qr], estimate_unit(sc.qs[qr], pv.key_scale[blk], p.s.scale),
-                                cutoff[r], std::int32_t(b0), idx + m);
-      }
+      m = select_row(r, k);
       simd::hi_dots(pv.hi, p.L, idx, m, q8, hi);
     } else {
       for (std::ptrdiff_t j = k.first; j < k.end; ++j) idx[m++] = std::int32_t(j);
