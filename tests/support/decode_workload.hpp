@@ -39,7 +39,10 @@ inline Workload make(std::ptrdiff_t kv_heads, std::ptrdiff_t group, std::ptrdiff
   for (std::ptrdiff_t h = 0; h < kv_heads; ++h) {
     std::vector<float> u(static_cast<std::size_t>(dim));
     float norm = 0.0f;
-    for (float& x : u) norm += (x = nd(rng)) * x;
+    for (float& x : u) {
+      x = nd(rng);
+      norm += x * x;
+    }
     for (float& x : u) x /= std::sqrt(norm);
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       float c = j < 4 ? 12.0f : 0.0f;
