@@ -1,0 +1,171 @@
+// Decoding over a KVCache: LATTE vs dense decode, beside a streaming-read bandwidth
+// baseline, in one binary (one run gives every ratio).
+//
+// Shapes: 32 query heads over 8 KV heads (GQA groups of 4), dim 128; cache 1k..64k
+// tokens; 1 and 8 queries. Data: the synthetic long-context workload of
+// tests/support/decode_workload.hpp (sinks, local window, heavy-tailed far keys, query
+// heads of a group sharing a direction). LATTE's theta (one for all heads) is found by
+// bisection on the measured filtered share (90% / 75%), +inf for "inf".
+// Counters: bytes = bytes the step requests from the cache (dense: both key planes and
+// the value rows of every visible key per KV head; LATTE: the MS4B plane plus, per query
+// row, the LS4B and value rows of its survivors: rows shared by heads of a group are
+// counted once per head, so this overstates DRAM traffic when survivors overlap);
+// GBps = bytes / time; filtered = measured share filtered.
+#include <benchmark/benchmark.h>
+
+#include <etk/attention/decode.hpp>
+
+#include <Eigen/Core>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "../../tests/support/decode_workload.hpp"
+
+namespace {
+
+constexpr std::ptrdiff_t kQHeads = 32, kKVHeads = 8, kDim = 128;
+
+struct Setup {
+  std::unique_ptr<etk::KVCache> cache;
+  std::vector<float> q;
+};
+
+Setup& setup(std::ptrdiff_t n, std::ptrdiff_t nq, etk::KVValueType vt) {
+  static std::map<std::tuple<std::ptrdiff_t, std::ptrdiff_t, int>, Setup> all;
+  Setup& s = all[{n, nq, int(vt)}];
+  if (s.cache) return s;
+  const auto w = decode_workload::make(kKVHeads, kQHeads / kKVHeads, n, kDim, nq, 17);
+  etk::KVCacheConfig c;
+  c.kv_heads = kKVHeads;
+  c.dim = kDim;
+  c.values = vt;
+  s.cache = std::make_unique<etk::KVCache>(c);
+  s.cache->reserve(n);
+  s.cache->append({w.k.data(), kKVHeads, n, kDim}, {w.v.data(), kKVHeads, n, kDim});
+  s.q = w.q;
+  return s;
+}
+
+etk::HeadsView<const float> queries(const Setup& s, std::ptrdiff_t nq) {
+  return {s.q.data(), kQHeads, nq, kDim};
+}
+
+// theta giving the target filtered share (bisection on the measured share).
+float theta_for(const Setup& s, std::ptrdiff_t nq, double filtered) {
+  std::vector<float> o(std::size_t(kQHeads * nq * kDim));
+  etk::DecodeParams p;
+  double lo = 0, hi = 64;
+  for (int it = 0; it < 30; ++it) {
+    p.theta = {float(0.5 * (lo + hi))};
+    etk::LatteStats st;
+    etk::latte_decode(*s.cache, queries(s, nq), {o.data(), kQHeads, nq, kDim}, p, {}, &st);
+    (st.filtered_fraction() > filtered ? lo : hi) = p.theta[0];
+  }
+  return float(hi);
+}
+
+void BM_stream_read(benchmark::State& state) {
+  const std::size_t n = std::size_t(1) << 28;  // 1 GiB of floats, ~4x the L3 reported here
+  static std::vector<float> buf(n, 1.0f);
+  for (auto _ : state) {
+    const float s = Eigen::Map<const Eigen::ArrayXf>(buf.data(), Eigen::Index(n)).sum();
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["bytes"] = double(n * 4);
+  state.counters["GBps"] = benchmark::Counter(double(n * 4) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void run_step(benchmark::State& state, etk::KVValueType vt, int filtered_pct, int threads) {
+  const std::ptrdiff_t n = state.range(0), nq = state.range(1);
+  Setup& s = setup(n, nq, vt);
+  std::vector<float> o(std::size_t(kQHeads * nq * kDim));
+  etk::HeadsView<float> O(o.data(), kQHeads, nq, kDim);
+  etk::DecodeParams p;
+  const bool latte = filtered_pct >= 0;
+  if (latte) p.theta = {filtered_pct == 0 ? std::numeric_limits<float>::infinity()
+                                          : theta_for(s, nq, filtered_pct / 100.0)};
+  etk::SimpleThreadPool pool(threads);
+  etk::ScratchArena arena;
+  etk::Context ctx{threads > 1 ? &pool : nullptr, &arena};
+  arena.reserve(etk::decode_scratch_bytes(*s.cache, kQHeads, nq, latte, ctx));
+  etk::LatteStats st;
+  for (auto _ : state) {
+    if (latte)
+      etk::latte_decode(*s.cache, queries(s, nq), O, p, ctx, &st);
+    else
+      etk::dense_decode(*s.cache, queries(s, nq), O, p, ctx);
+    benchmark::DoNotOptimize(o.data());
+  }
+  const etk::KVCache& c = *s.cache;
+  double bytes = double(kKVHeads * n * c.bytes_per_token());
+  if (latte) {
+    std::int64_t kept = 0;
+    for (auto k : st.kept) kept += k;
+    bytes = double(kKVHeads * n * c.lo_row_bytes()) + double(kept) * double(c.lo_row_bytes() + c.value_row_bytes());
+    state.counters["filtered"] = st.filtered_fraction();
+  }
+  state.counters["bytes"] = bytes;
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_dense_fp16(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, -1, 1); }
+void BM_dense_int8(benchmark::State& s) { run_step(s, etk::KVValueType::int8, -1, 1); }
+void BM_latte90_fp16(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 90, 1); }
+void BM_latte75_fp16(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 75, 1); }
+void BM_latte_inf_int8(benchmark::State& s) { run_step(s, etk::KVValueType::int8, 0, 1); }
+void BM_dense_fp16_2threads(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, -1, 2); }
+void BM_latte90_fp16_2threads(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 90, 2); }
+
+// Appending one token (all 8 KV heads, fp16 values) vs a memcpy of the appended floats.
+void BM_append_token(benchmark::State& state) {
+  etk::KVCacheConfig c;
+  c.kv_heads = kKVHeads;
+  c.dim = kDim;
+  c.values = etk::KVValueType::fp16;
+  c.window = 1024;  // pages recycle: steady state, no allocation
+  etk::KVCache cache(c);
+  const auto w = decode_workload::make(kKVHeads, 1, 64, kDim, 1, 5);
+  std::ptrdiff_t i = 0;
+  for (auto _ : state) {
+    cache.append({w.k.data() + i * kDim, kKVHeads, 1, kDim, kDim, 64 * kDim},
+                 {w.v.data() + i * kDim, kKVHeads, 1, kDim, kDim, 64 * kDim});
+    i = (i + 1) % 64;
+  }
+  state.counters["bytes"] = double(2 * kKVHeads * kDim * 4);
+  state.counters["GBps"] = benchmark::Counter(double(2 * kKVHeads * kDim * 4) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_memcpy_token(benchmark::State& state) {
+  const std::size_t bytes = std::size_t(2 * kKVHeads * kDim * 4);
+  std::vector<char> src(bytes * 64, 1), dst(bytes * 64);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    std::memcpy(dst.data() + i * bytes, src.data() + i * bytes, bytes);
+    benchmark::DoNotOptimize(dst.data());
+    i = (i + 1) % 64;
+  }
+  state.counters["bytes"] = double(bytes);
+  state.counters["GBps"] = benchmark::Counter(double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t nq : {1, 8})
+    for (std::int64_t n : {1024, 4096, 16384, 65536}) b->Args({n, nq});
+  b->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+
+}  // namespace
+
+BENCHMARK(BM_stream_read)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_dense_fp16)->Apply(shapes);
+BENCHMARK(BM_dense_int8)->Apply(shapes);
+BENCHMARK(BM_latte90_fp16)->Apply(shapes);
+BENCHMARK(BM_latte75_fp16)->Apply(shapes);
+BENCHMARK(BM_latte_inf_int8)->Apply(shapes);
+BENCHMARK(BM_dense_fp16_2threads)->Args({16384, 1})->Args({65536, 1})->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_latte90_fp16_2threads)->Args({16384, 1})->Args({65536, 1})->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_append_token)->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_memcpy_token)->Unit(benchmark::kNanosecond);

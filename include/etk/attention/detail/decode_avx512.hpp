@@ -1,0 +1,255 @@
+// etk/attention/detail/decode_avx512.hpp: AVX-512 VNNI decode primitives (contracts and
+// layouts of decode_scalar.hpp). vpdpbusd multiplies the unsigned nibbles (in [0, 15],
+// split from a plane's bytes with one shift and two ands) by the signed arranged query
+// bytes and adds groups of 4 into int32 lanes (bounds in decode_scalar.hpp).
+//  * block_dots: one 64-byte MS4B line = 16 keys x 8 dims; each row's 2 dwords of the
+//    line are broadcast, so one pass over the block serves up to 4 rows per register set.
+//  * hi_dots / lo_dots: one survivor per register (its MS4B dwords gathered, stride 64,
+//    or its LS4B row loaded), 16 survivors reduced together (latte::avx512::reduce16).
+//  * weighted_values: latte::avx512::gather_pv for fp32 values; the same 2-way
+//    interleaved loop with a conversion for fp16 / bf16 / int8.
+#pragma once
+
+#include "etk/attention/detail/decode_scalar.hpp"
+#include "etk/attention/detail/latte_avx512.hpp"
+
+#if defined(ETK_HAS_AVX512VNNI)
+#include <immintrin.h>
+
+ETK_BEGIN_NAMESPACE
+namespace decode {
+namespace avx512 {
+
+using latte::avx512::tail16;
+
+inline __m512i bcast4(const std::int8_t* p) {
+  std::int32_t w;
+  std::memcpy(&w, p, 4);
+  return _mm512_set1_epi32(w);
+}
+
+template <int NR>
+void block_dots_rows(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+                     std::ptrdiff_t ldq, std::int32_t* out, std::ptrdiff_t ldo) {
+  const __m512i m15 = _mm512_set1_epi8(15);
+  __m512i acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_si512();
+  for (std::ptrdiff_t l = 0; l < L; ++l) {
+    const __m512i x = _mm512_loadu_si512(hi + l * 64);
+    const __m512i a = _mm512_and_si512(x, m15);
+    const __m512i b = _mm512_and_si512(_mm512_srli_epi16(x, 4), m15);
+    for (int r = 0; r < NR; ++r) {
+      acc[r] = _mm512_dpbusd_epi32(acc[r], a, bcast4(q + r * ldq + 4 * l));
+      acc[r] = _mm512_dpbusd_epi32(acc[r], b, bcast4(q + r * ldq + 4 * L + 4 * l));
+    }
+  }
+  for (int r = 0; r < NR; ++r) _mm512_storeu_si512(out + r * ldo, acc[r]);
+}
+
+inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+  int r = 0;
+  for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  if (r < nrows) block_dots_rows<1>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+}
+
+// out[s] = sum over the L dwords of key idx[s] (fetch(j, l0, mask) gives 16 of them, from
+// line l0 on) of the arranged query dot, 16 keys per batched reduction.
+template <typename Fetch>
+void key_dots(Fetch&& fetch, std::ptrdiff_t L, const std::int32_t* idx, std::ptrdiff_t n,
+              const std::int8_t* q, std::int32_t* out) {
+  const __m512i m15 = _mm512_set1_epi8(15);
+  for (std::ptrdiff_t s0 = 0; s0 < n; s0 += 16) {
+    const int cnt = int(n - s0 < 16 ? n - s0 : 16);
+    __m512i acc[16];
+    for (int u = 0; u < 16; ++u) {
+      __m512i a = _mm512_setzero_si512();
+      if (u < cnt) {
+        for (std::ptrdiff_t l0 = 0; l0 < L; l0 += 16) {
+          const __mmask16 live = tail16(L - l0);
+          const __m512i x = fetch(std::ptrdiff_t(idx[s0 + u]), l0, live);
+          const __m512i qa = _mm512_maskz_loadu_epi32(live, q + 4 * l0);
+          const __m512i qb = _mm512_maskz_loadu_epi32(live, q + 4 * L + 4 * l0);
+          a = _mm512_dpbusd_epi32(a, _mm512_and_si512(x, m15), qa);
+          a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(x, 4), m15), qb);
+        }
+      }
+      acc[u] = a;
+    }
+    _mm512_mask_storeu_epi32(out + s0, tail16(cnt), latte::avx512::reduce16(acc));
+  }
+}
+
+inline void hi_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int32_t* idx,
+                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
+  const __m512i lines = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(64));
+  key_dots([&](std::ptrdiff_t j, std::ptrdiff_t l0, __mmask16 live) {
+    const std::uint8_t* base = hi + (j / 16) * L * 64 + (j % 16) * 4 + l0 * 64;
+    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lines, base, 1);
+  }, L, idx, n, q, out);
+}
+
+inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
+                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
+  key_dots([&](std::ptrdiff_t j, std::ptrdiff_t l0, __mmask16 live) {
+    return _mm512_maskz_loadu_epi32(live, lo + j * L * 4 + l0 * 4);
+  }, L, idx, n, q, out);
+}
+
+inline std::ptrdiff_t select_block(const std::int32_t* E, int lo, int hi, std::int32_t corr,
+                                   float unit, float cut, std::int32_t base, std::int32_t* idx) {
+  const __mmask16 live = __mmask16(tail16(hi) & ~tail16(lo));
+  const __m512 x = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(live, E), _mm512_set1_epi32(corr)));
+  const __mmask16 keep = _mm512_mask_cmp_ps_mask(live, _mm512_mul_ps(x, _mm512_set1_ps(unit)),
+                                                 _mm512_set1_ps(cut), _CMP_GE_OQ);
+  const __m512i j16 = _mm512_add_epi32(_mm512_set1_epi32(base),
+                                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  _mm512_storeu_si512(idx, _mm512_maskz_compress_epi32(keep, j16));
+  return __builtin_popcount(keep);
+}
+
+// 16 values of a row as floats (lanes outside mk are 0).
+template <KVValueType T>
+__m512 load_values(const std::uint8_t* row, std::ptrdiff_t c, __mmask16 mk) {
+  if (T == KVValueType::fp16)
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, row + 2 * c));
+  if (T == KVValueType::bf16)
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mk, row + 2 * c)), 16));
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mk, row + c)));
+}
+
+template <KVValueType T>
+void weighted_rows(const float* w, const std::int32_t* idx, std::ptrdiff_t n,
+                   const std::uint8_t* values, std::ptrdiff_t row_bytes, const float* vscale,
+                   std::ptrdiff_t dv, float* o) {
+  const auto weight = [&](std::ptrdiff_t s) {
+    return _mm512_set1_ps(T == KVValueType::int8 ? w[s] * vscale[idx[s] / 16] : w[s]);
+  };
+  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
+    __mmask16 mk[4];
+    __m512 a0[4], a1[4];
+    for (int u = 0; u < 4; ++u) {
+      const std::ptrdiff_t left = dv - c0 - 16 * u;
+      mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
+      a0[u] = a1[u] = _mm512_setzero_ps();
+    }
+    std::ptrdiff_t s = 0;
+    for (; s + 2 <= n; s += 2) {
+      if (c0 == 0 && s + 8 < n)  // whole rows a few survivors ahead
+        for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes + b),
+                       _MM_HINT_T0);
+      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
+      const __m512 w0 = weight(s), w1 = weight(s + 1);
+      for (int u = 0; u < 4; ++u) {
+        a0[u] = _mm512_fmadd_ps(w0, load_values<T>(v0, c0 + 16 * u, mk[u]), a0[u]);
+        a1[u] = _mm512_fmadd_ps(w1, load_values<T>(v1, c0 + 16 * u, mk[u]), a1[u]);
+      }
+    }
+    if (s < n) {
+      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      const __m512 w0 = weight(s);
+      for (int u = 0; u < 4; ++u)
+        a0[u] = _mm512_fmadd_ps(w0, load_values<T>(v0, c0 + 16 * u, mk[u]), a0[u]);
+    }
+    for (int u = 0; u < 4; ++u)
+      _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
+  }
+}
+
+// NR rows sharing each loaded and converted value vector; per lane the same operations
+// in the same order as weighted_rows (even survivors into a0, odd into a1, then a0 + a1).
+template <KVValueType T, int NR>
+void weighted_rows_multi(const float* w, std::ptrdiff_t ldw, const std::int32_t* idx,
+                         std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                         const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  const auto weight = [&](int r, std::ptrdiff_t s) {
+    return _mm512_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vscale[idx[s] / 16] : w[r * ldw + s]);
+  };
+  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
+    __mmask16 mk[4];
+    for (int u = 0; u < 4; ++u) mk[u] = dv - c0 - 16 * u <= 0 ? __mmask16(0) : tail16(dv - c0 - 16 * u);
+    __m512 a0[NR][4], a1[NR][4];
+    for (int r = 0; r < NR; ++r)
+      for (int u = 0; u < 4; ++u) a0[r][u] = a1[r][u] = _mm512_setzero_ps();
+    std::ptrdiff_t s = 0;
+    for (; s + 2 <= n; s += 2) {
+      if (c0 == 0 && s + 8 < n)
+        for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes + b),
+                       _MM_HINT_T0);
+      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
+      __m512 x0[4], x1[4];
+      for (int u = 0; u < 4; ++u) {
+        x0[u] = load_values<T>(v0, c0 + 16 * u, mk[u]);
+        x1[u] = load_values<T>(v1, c0 + 16 * u, mk[u]);
+      }
+      for (int r = 0; r < NR; ++r) {
+        const __m512 w0 = weight(r, s), w1 = weight(r, s + 1);
+        for (int u = 0; u < 4; ++u) {
+          a0[r][u] = _mm512_fmadd_ps(w0, x0[u], a0[r][u]);
+          a1[r][u] = _mm512_fmadd_ps(w1, x1[u], a1[r][u]);
+        }
+      }
+    }
+    if (s < n) {
+      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      for (int u = 0; u < 4; ++u) {
+        const __m512 x0 = load_values<T>(v0, c0 + 16 * u, mk[u]);
+        for (int r = 0; r < NR; ++r) a0[r][u] = _mm512_fmadd_ps(weight(r, s), x0, a0[r][u]);
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int u = 0; u < 4; ++u)
+        _mm512_mask_storeu_ps(o + r * ldo + c0 + 16 * u, mk[u], _mm512_add_ps(a0[r][u], a1[r][u]));
+  }
+}
+
+template <KVValueType T>
+void weighted_rows_all(const float* w, std::ptrdiff_t ldw, int nrows, const std::int32_t* idx,
+                       std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                       const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  int r = 0;
+  for (; r + 2 <= nrows; r += 2)
+    weighted_rows_multi<T, 2>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+  for (; r < nrows; ++r)
+    weighted_rows_multi<T, 1>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+}
+
+inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
+                            std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                            const float* vscale, std::ptrdiff_t dv, float* o) {
+  switch (type) {
+    case KVValueType::fp32:
+      latte::avx512::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
+      break;
+    case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, idx, n, values, row_bytes, vscale, dv, o); break;
+    case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, idx, n, values, row_bytes, vscale, dv, o); break;
+    case KVValueType::int8: weighted_rows<KVValueType::int8>(w, idx, n, values, row_bytes, vscale, dv, o); break;
+  }
+}
+
+inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_t ldw, int nrows,
+                                 const std::int32_t* idx, std::ptrdiff_t n,
+                                 const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                                 const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  switch (type) {
+    case KVValueType::fp32:
+      for (int r = 0; r < nrows; ++r)
+        weighted_values(type, w + r * ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo);
+      break;
+    case KVValueType::fp16: weighted_rows_all<KVValueType::fp16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::bf16: weighted_rows_all<KVValueType::bf16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::int8: weighted_rows_all<KVValueType::int8>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+  }
+}
+
+}  // namespace avx512
+}  // namespace decode
+ETK_END_NAMESPACE
+#endif

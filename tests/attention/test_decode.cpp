@@ -1,0 +1,402 @@
+// Tests of the decode step over a KVCache (LATTE and dense) against the reference twin.
+// etk:isa-variants (built scalar, AVX2 and AVX-512 VNNI; each compared with the reference)
+#include <catch2/catch.hpp>
+#include <etk/attention/decode.hpp>
+#include <etk/attention/reference/decode.hpp>
+
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "support/latte_util.hpp"
+
+using latte_test::Heads;
+using latte_test::random_heads;
+
+namespace {
+
+const float kInf = std::numeric_limits<float>::infinity();
+const double kEps = std::numeric_limits<float>::epsilon();
+
+etk::KVCache make_cache(std::ptrdiff_t H, std::ptrdiff_t d, std::ptrdiff_t dv,
+                        etk::KVValueType vt, std::ptrdiff_t page, std::ptrdiff_t window = 0) {
+  etk::KVCacheConfig c;
+  c.kv_heads = H;
+  c.dim = d;
+  c.value_dim = dv;
+  c.values = vt;
+  c.page_tokens = page;
+  c.window = window;
+  return etk::KVCache(c);
+}
+
+// Appends tokens [a, b) of K, V (kv heads x seq x dim) in one call.
+void append_range(etk::KVCache& c, const Heads& K, const Heads& V, std::ptrdiff_t a,
+                  std::ptrdiff_t b) {
+  c.append(etk::HeadsView<const float>(K.data.data() + a * K.dim, K.heads, b - a, K.dim, K.dim,
+                                       K.seq * K.dim),
+           etk::HeadsView<const float>(V.data.data() + a * V.dim, V.heads, b - a, V.dim, V.dim,
+                                       V.seq * V.dim));
+}
+
+// |O_fast - O_ref| bound; both use the same float logits l (|l| <= lmax_abs) over n keys.
+// The fast weights 2^(l*log2e - m*log2e) (one FMA, softmax_kernels.hpp) carry a relative
+// error <= 3*lmax_abs*eps from the fused exponent plus <= 8 eps from the polynomial and
+// scaling; a page's sum of weights and its P*V sums over <= n terms add <= n eps each
+// (relative to z and z*max|v|); the merge over pages scales each partial by
+// exp(m_p - M) (<= 2|M| eps + 1 ulp) and sums <= n partials (<= n eps); the final
+// division 1 eps; int8 values fold the block scale into the weight (1 eps more). The
+// double reference is exact at this scale.
+double tolerance(std::ptrdiff_t n, double lmax_abs, double vmax) {
+  return (4.0 * double(n) + 20.0 + 5.0 * lmax_abs) * kEps * vmax;
+}
+
+double max_logit(const Heads& Q, const Heads& K, float scale) {
+  return latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) * scale * 1.05 + 1.0;
+}
+
+struct Run {
+  std::vector<float> out;
+  etk::LatteStats stats;
+};
+
+Run run_fast(const etk::KVCache& c, const Heads& Q, const etk::DecodeParams& p, bool latte,
+             etk::ThreadPool* pool = nullptr) {
+  Run r;
+  r.out.assign(std::size_t(Q.heads * Q.seq * c.value_dim()), -7.0f);
+  etk::HeadsView<float> O(r.out.data(), Q.heads, Q.seq, c.value_dim());
+  etk::Context ctx;
+  ctx.pool = pool;
+  if (latte)
+    etk::latte_decode(c, Q.view(), O, p, ctx, &r.stats);
+  else
+    etk::dense_decode(c, Q.view(), O, p, ctx);
+  return r;
+}
+
+Run run_ref(const etk::KVCache& c, const Heads& Q, const etk::DecodeParams& p, bool dense) {
+  Run r;
+  r.out.assign(std::size_t(Q.heads * Q.seq * c.value_dim()), -7.0f);
+  etk::HeadsView<float> O(r.out.data(), Q.heads, Q.seq, c.value_dim());
+  etk::reference::decode_attention(c, Q.view(), O, p, dense, &r.stats);
+  return r;
+}
+
+const etk::KVValueType kTypes[] = {etk::KVValueType::fp32, etk::KVValueType::fp16,
+                                   etk::KVValueType::bf16, etk::KVValueType::int8};
+
+}  // namespace
+
+TEST_CASE("cache codes and scales are per-block max-abs quantization, one by one == at once") {
+  std::mt19937 rng(3);
+  for (std::ptrdiff_t d : {1, 7, 8, 9, 33, 64, 130}) {
+    for (auto vt : kTypes) {
+      const std::ptrdiff_t H = 2, n = 77, dv = d % 5 + 3;
+      Heads K = random_heads(H, n, d, rng), V = random_heads(H, n, dv, rng);
+      for (std::ptrdiff_t t = 0; t < d; ++t) K.row(1, 40)[t] = 0.0f;  // an all-zero key
+      K.row(0, 21)[d - 1] = 9.0f;  // raises its block's max-abs mid-block
+      etk::KVCache one = make_cache(H, d, dv, vt, 32), all = make_cache(H, d, dv, vt, 32);
+      for (std::ptrdiff_t i = 0; i < n; ++i) append_range(one, K, V, i, i + 1);
+      append_range(all, K, V, 0, n);
+      REQUIRE(one.length() == n);
+      for (std::ptrdiff_t h = 0; h < H; ++h)
+        for (std::ptrdiff_t j = 0; j < n; ++j) {
+          const std::ptrdiff_t b0 = j / 16 * 16, rows = std::min<std::ptrdiff_t>(16, n - b0);
+          const float ks = etk::latte::maxabs_scale(K.row(h, b0), rows, d, d);
+          REQUIRE(one.key_scale(h, j) == ks);
+          REQUIRE(all.key_scale(h, j) == ks);
+          for (std::ptrdiff_t t = 0; t < d; ++t) {
+            REQUIRE(one.key_code(h, j, t) == etk::latte::quantize(K.row(h, j)[t], 1.0f / ks));
+            REQUIRE(all.key_code(h, j, t) == one.key_code(h, j, t));
+          }
+          const float vs = etk::latte::maxabs_scale(V.row(h, b0), rows, dv, dv);
+          for (std::ptrdiff_t c = 0; c < dv; ++c) {
+            const float x = V.row(h, j)[c];
+            float expect = x;
+            if (vt == etk::KVValueType::fp16) expect = float(Eigen::half(x));
+            if (vt == etk::KVValueType::bf16) expect = float(Eigen::bfloat16(x));
+            if (vt == etk::KVValueType::int8) expect = float(etk::latte::quantize(x, 1.0f / vs)) * vs;
+            REQUIRE(one.value(h, j, c) == expect);
+            REQUIRE(all.value(h, j, c) == expect);
+          }
+        }
+    }
+  }
+}
+
+TEST_CASE("fast decode equals the reference: kept counts per head, outputs within rounding") {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  const std::ptrdiff_t dims[] = {1, 5, 8, 16, 17, 64, 72, 128};
+  const float thetas[] = {0.0f, 0.5f, 2.0f, 6.0f, kInf};
+  for (int trial = 0; trial < 60; ++trial) {
+    const std::ptrdiff_t d = dims[pick(rng) % 8], dv = 1 + pick(rng) % 40;
+    const std::ptrdiff_t kvh = 1 + pick(rng) % 3, group = 1 + pick(rng) % 4;
+    const std::ptrdiff_t n = 1 + pick(rng) % 300, nq = 1 + pick(rng) % std::min<std::ptrdiff_t>(n, 9);
+    const std::ptrdiff_t page = 16 * (1 + pick(rng) % 4);
+    const std::ptrdiff_t window = trial % 4 == 3 ? 1 + pick(rng) % 100 : 0;
+    const auto vt = kTypes[trial % 4];
+    const float sigma = trial % 3 == 0 ? 3.0f : 1.0f;
+    Heads K = random_heads(kvh, n, d, rng, sigma), V = random_heads(kvh, n, dv, rng);
+    Heads Q = random_heads(kvh * group, nq, d, rng, sigma);
+    etk::KVCache c = make_cache(kvh, d, dv, vt, page, window);
+    append_range(c, K, V, 0, n);
+    etk::DecodeParams p;
+    p.theta.assign(std::size_t(kvh * group), 0.0f);
+    for (auto& t : p.theta) t = thetas[pick(rng) % 5];
+    INFO("trial " << trial << " d " << d << " dv " << dv << " kvh " << kvh << " group " << group
+                  << " n " << n << " nq " << nq << " page " << page << " window " << window);
+    const Run fast = run_fast(c, Q, p, true), ref = run_ref(c, Q, p, false);
+    REQUIRE(fast.stats.kept == ref.stats.kept);
+    REQUIRE(fast.stats.considered == ref.stats.considered);
+    const double tol = tolerance(n, max_logit(Q, K, 1.0f / std::sqrt(float(d))),
+                                 latte_test::max_abs(V.data) * 1.01);
+    for (std::size_t u = 0; u < fast.out.size(); ++u) REQUIRE(std::abs(fast.out[u] - ref.out[u]) <= tol);
+    const Run dfast = run_fast(c, Q, p, false), dref = run_ref(c, Q, p, true);
+    for (std::size_t u = 0; u < dfast.out.size(); ++u) REQUIRE(std::abs(dfast.out[u] - dref.out[u]) <= tol);
+  }
+}
+
+TEST_CASE("LATTE with theta = +inf equals dense decode over the same cache, bit for bit") {
+  std::mt19937 rng(5);
+  for (auto vt : kTypes) {
+    const std::ptrdiff_t kvh = 2, group = 3, d = 40, dv = 24, n = 333, nq = 5;
+    Heads K = random_heads(kvh, n, d, rng), V = random_heads(kvh, n, dv, rng);
+    Heads Q = random_heads(kvh * group, nq, d, rng);
+    etk::KVCache c = make_cache(kvh, d, dv, vt, 64);
+    append_range(c, K, V, 0, n);
+    etk::DecodeParams p;
+    p.theta = {kInf};
+    const Run l = run_fast(c, Q, p, true), dn = run_fast(c, Q, p, false);
+    REQUIRE(std::memcmp(l.out.data(), dn.out.data(), l.out.size() * sizeof(float)) == 0);
+    REQUIRE(l.stats.filtered_fraction() == 0.0);
+  }
+}
+
+TEST_CASE("appending one by one then decoding equals prefilling at once (last row)") {
+  std::mt19937 rng(6);
+  const std::ptrdiff_t kvh = 2, group = 2, d = 24, dv = 16, n = 150;
+  Heads K = random_heads(kvh, n, d, rng), V = random_heads(kvh, n, dv, rng);
+  Heads Q = random_heads(kvh * group, 1, d, rng);
+  etk::KVCache one = make_cache(kvh, d, dv, etk::KVValueType::int8, 32);
+  etk::KVCache all = make_cache(kvh, d, dv, etk::KVValueType::int8, 32);
+  for (std::ptrdiff_t i = 0; i < n; ++i) append_range(one, K, V, i, i + 1);
+  append_range(all, K, V, 0, n);
+  etk::DecodeParams p;
+  p.theta = {1.0f};
+  const Run a = run_fast(one, Q, p, true), b = run_fast(all, Q, p, true);
+  REQUIRE(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)) == 0);
+  REQUIRE(a.stats.kept == b.stats.kept);
+}
+
+TEST_CASE("grouped-query decode equals the repeated-heads formulation, bit for bit") {
+  std::mt19937 rng(8);
+  const std::ptrdiff_t kvh = 2, group = 4, d = 32, dv = 20, n = 200, nq = 3;
+  Heads K = random_heads(kvh, n, d, rng), V = random_heads(kvh, n, dv, rng);
+  Heads Q = random_heads(kvh * group, nq, d, rng);
+  Heads Kr(kvh * group, n, d), Vr(kvh * group, n, dv);
+  for (std::ptrdiff_t h = 0; h < kvh * group; ++h)
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      std::memcpy(Kr.row(h, j), K.row(h / group, j), std::size_t(d) * 4);
+      std::memcpy(Vr.row(h, j), V.row(h / group, j), std::size_t(dv) * 4);
+    }
+  etk::KVCache gqa = make_cache(kvh, d, dv, etk::KVValueType::fp16, 48);
+  etk::KVCache rep = make_cache(kvh * group, d, dv, etk::KVValueType::fp16, 48);
+  append_range(gqa, K, V, 0, n);
+  append_range(rep, Kr, Vr, 0, n);
+  etk::DecodeParams p;
+  p.theta = {0.5f, 1.0f, 2.0f, 3.0f, 0.0f, 4.0f, kInf, 1.5f};
+  for (bool latte : {true, false}) {
+    const Run a = run_fast(gqa, Q, p, latte), b = run_fast(rep, Q, p, latte);
+    REQUIRE(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)) == 0);
+    REQUIRE(a.stats.kept == b.stats.kept);
+  }
+}
+
+TEST_CASE("results are bit-identical for 1, 2 and 3 threads") {
+  std::mt19937 rng(9);
+  const std::ptrdiff_t kvh = 3, group = 2, d = 64, dv = 64, n = 700, nq = 4;
+  Heads K = random_heads(kvh, n, d, rng), V = random_heads(kvh, n, dv, rng);
+  Heads Q = random_heads(kvh * group, nq, d, rng);
+  etk::KVCache c = make_cache(kvh, d, dv, etk::KVValueType::bf16, 64);
+  append_range(c, K, V, 0, n);
+  etk::DecodeParams p;
+  p.theta = {2.0f};
+  etk::SimpleThreadPool two(2), three(3);
+  for (bool latte : {true, false}) {
+    const Run a = run_fast(c, Q, p, latte), b = run_fast(c, Q, p, latte, &two),
+              e = run_fast(c, Q, p, latte, &three);
+    REQUIRE(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(a.out.data(), e.out.data(), a.out.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("a sliding window keeps the last W positions and recycles old pages") {
+  std::mt19937 rng(10);
+  const std::ptrdiff_t kvh = 1, d = 16, dv = 8, n = 600, W = 50;
+  Heads K = random_heads(kvh, n, d, rng), V = random_heads(kvh, n, dv, rng);
+  Heads Q = random_heads(kvh, 2, d, rng);
+  etk::KVCache c = make_cache(kvh, d, dv, etk::KVValueType::fp32, 32, W);
+  for (std::ptrdiff_t i = 0; i < n; i += 7) append_range(c, K, V, i, std::min(n, i + 7));
+  REQUIRE(c.first_token() > 0);
+  REQUIRE(c.first_token() <= n - W - etk::KVCache::kMaxQueries + 1);
+  etk::DecodeParams p;
+  p.theta = {kInf};
+  const Run fast = run_fast(c, Q, p, true), ref = run_ref(c, Q, p, false);
+  REQUIRE(fast.stats.considered[0] == 2 * W);
+  for (std::size_t u = 0; u < fast.out.size(); ++u)
+    REQUIRE(std::abs(fast.out[u] - ref.out[u]) <= tolerance(W, max_logit(Q, K, 0.25f), 4.0 * latte_test::max_abs(V.data)));
+}
+
+TEST_CASE("bad arguments give etk::invalid_argument") {
+  std::mt19937 rng(12);
+  using etk::invalid_argument;
+  etk::KVCacheConfig bad;
+  bad.dim = 0;
+  REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
+  bad.dim = 8;
+  bad.page_tokens = 40;
+  REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
+  bad.page_tokens = 32;
+  bad.kv_heads = 0;
+  REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
+  bad.kv_heads = 1;
+  bad.dim = etk::latte::kMaxDim + 1;
+  REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
+
+  etk::KVCache c = make_cache(2, 8, 4, etk::KVValueType::fp16, 32);
+  Heads K = random_heads(2, 5, 8, rng), V = random_heads(2, 5, 4, rng);
+  Heads Q = random_heads(4, 2, 8, rng);
+  std::vector<float> o(4 * 2 * 4);
+  etk::HeadsView<float> O(o.data(), 4, 2, 4);
+  etk::DecodeParams p;
+  p.theta = {1.0f};
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q.view(), O, p), invalid_argument);  // empty cache
+  Heads Kn = K;
+  Kn.row(1, 3)[2] = std::numeric_limits<float>::quiet_NaN();
+  REQUIRE_THROWS_AS(append_range(c, Kn, V, 0, 5), invalid_argument);
+  Heads Vbig = V;
+  Vbig.row(0, 0)[0] = 1e6f;  // outside fp16
+  REQUIRE_THROWS_AS(append_range(c, K, Vbig, 0, 5), invalid_argument);
+  REQUIRE(c.length() == 0);  // rejected appends store nothing
+  Heads K3 = random_heads(3, 5, 8, rng);
+  REQUIRE_THROWS_AS(append_range(c, K3, V, 0, 5), invalid_argument);  // heads
+  append_range(c, K, V, 0, 5);
+  REQUIRE_NOTHROW(etk::latte_decode(c, Q.view(), O, p));
+  Heads Q3 = random_heads(3, 2, 8, rng);  // 3 query heads over 2 KV heads
+  std::vector<float> o3(3 * 2 * 4);
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q3.view(), etk::HeadsView<float>(o3.data(), 3, 2, 4), p), invalid_argument);
+  Heads Q9 = random_heads(4, 6, 8, rng);  // more queries than cached tokens
+  std::vector<float> o9(4 * 6 * 4);
+  REQUIRE_THROWS_AS(etk::dense_decode(c, Q9.view(), etk::HeadsView<float>(o9.data(), 4, 6, 4), p), invalid_argument);
+  p.theta = {1.0f, 2.0f};
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q.view(), O, p), invalid_argument);
+  p.theta = {-1.0f};
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q.view(), O, p), invalid_argument);
+  p.theta = {std::numeric_limits<float>::quiet_NaN()};
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q.view(), O, p), invalid_argument);
+  p.theta = {1.0f};
+  p.scale = -1.0f;
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Q.view(), O, p), invalid_argument);
+  p.scale = 0.0f;
+  Heads Qn = Q;
+  Qn.row(0, 0)[0] = kInf;
+  REQUIRE_THROWS_AS(etk::latte_decode(c, Qn.view(), O, p), invalid_argument);
+  std::vector<float> ow(4 * 2 * 5);
+  REQUIRE_THROWS_AS(etk::dense_decode(c, Q.view(), etk::HeadsView<float>(ow.data(), 4, 2, 5), p), invalid_argument);
+}
+
+// Accuracy evidence on the synthetic long-context workload (tests/support/
+// decode_workload.hpp; docs/accuracy.md records the printed figures). For filter targets
+// of 75% and 90% (one theta for all heads, by bisection on the measured share) it reports
+// the mean dense softmax mass of the kept keys (dense = the same cache, exact int8 logits,
+// double) and the mean relative L2 output error of LATTE vs dense decode, and of dense
+// decode vs float attention over the unquantized keys and values (the cache's own cost).
+// Asserted: more filtering never keeps more mass, and at 75% filtered the kept mass is
+// >= 0.9 (the workload concentrates mass on sinks, the local window and far matches).
+#include "support/decode_workload.hpp"
+
+TEST_CASE("accuracy on the synthetic long-context workload: kept mass and output error") {
+  const std::ptrdiff_t kvh = 2, group = 4, n = 4096, d = 128, nq = 1;
+  const auto w = decode_workload::make(kvh, group, n, d, nq, 23);
+  etk::KVCache c = make_cache(kvh, d, d, etk::KVValueType::fp16, 512);
+  c.append({w.k.data(), kvh, n, d}, {w.v.data(), kvh, n, d});
+  Heads Q(kvh * group, nq, d);
+  Q.data = w.q;
+  const float scale = 1.0f / std::sqrt(float(d));
+  etk::DecodeParams dense_p;
+  const Run dense = run_fast(c, Q, dense_p, false);
+  // Dense probabilities over the cache (exact int8 logits), and float attention.
+  std::vector<std::vector<double>> prob(std::size_t(kvh * group));
+  double qerr = 0;
+  for (std::ptrdiff_t hq = 0; hq < kvh * group; ++hq) {
+    const std::ptrdiff_t g = hq / group;
+    const float* q = Q.row(hq, 0);
+    const float qs = etk::decode::query_scale(q, d);
+    std::vector<double> l(static_cast<std::size_t>(n)), lf(static_cast<std::size_t>(n));
+    double mx = -1e300, mxf = -1e300;
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      std::int32_t dot = 0;
+      double f = 0;
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        dot += std::int32_t(etk::latte::quantize(q[t], 1.0f / qs)) * c.key_code(g, j, t);
+        f += double(q[t]) * w.k[std::size_t((g * n + j) * d + t)];
+      }
+      l[std::size_t(j)] = double(float(dot) * etk::decode::logit_unit(qs, c.key_scale(g, j), scale));
+      lf[std::size_t(j)] = f * scale;
+      mx = std::max(mx, l[std::size_t(j)]);
+      mxf = std::max(mxf, lf[std::size_t(j)]);
+    }
+    double z = 0, zf = 0;
+    std::vector<double> of(static_cast<std::size_t>(d), 0.0);
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      z += (l[std::size_t(j)] = std::exp(l[std::size_t(j)] - mx));
+      const double pf = std::exp(lf[std::size_t(j)] - mxf);
+      zf += pf;
+      for (std::ptrdiff_t t = 0; t < d; ++t) of[std::size_t(t)] += pf * w.v[std::size_t((g * n + j) * d + t)];
+    }
+    for (double& x : l) x /= z;
+    prob[std::size_t(hq)] = l;
+    double num = 0, den = 0;
+    for (std::ptrdiff_t t = 0; t < d; ++t) {
+      const double ref = of[std::size_t(t)] / zf, e = dense.out[std::size_t(hq * d + t)] - ref;
+      num += e * e;
+      den += ref * ref;
+    }
+    qerr += std::sqrt(num / den) / double(kvh * group);
+  }
+  std::printf("decode accuracy (synthetic, n=%td, dim=%td, %td KV heads x %td): dense cache vs float attention: rel. L2 error %.4f\n",
+              n, d, kvh, group, qerr);
+  double last_mass = 1.0;
+  for (double target : {0.75, 0.90, 0.95}) {
+    etk::DecodeParams p;
+    double lo = 0, hi = 64;
+    for (int it = 0; it < 25; ++it) {
+      p.theta = {float(0.5 * (lo + hi))};
+      const Run r = run_fast(c, Q, p, true);
+      (r.stats.filtered_fraction() > target ? lo : hi) = p.theta[0];
+    }
+    p.theta = {float(hi)};
+    const Run r = run_fast(c, Q, p, true);
+    std::vector<std::vector<std::ptrdiff_t>> kept;
+    std::vector<float> ro(r.out.size());
+    etk::reference::decode_attention(c, Q.view(), {ro.data(), kvh * group, nq, d}, p, false, nullptr, &kept);
+    double mass = 0, err = 0;
+    for (std::ptrdiff_t hq = 0; hq < kvh * group; ++hq) {
+      double m = 0, num = 0, den = 0;
+      for (std::ptrdiff_t j : kept[std::size_t(hq)]) m += prob[std::size_t(hq)][std::size_t(j)];
+      for (std::ptrdiff_t t = 0; t < d; ++t) {
+        const double e = double(r.out[std::size_t(hq * d + t)]) - dense.out[std::size_t(hq * d + t)];
+        num += e * e;
+        den += double(dense.out[std::size_t(hq * d + t)]) * dense.out[std::size_t(hq * d + t)];
+      }
+      mass += m / double(kvh * group);
+      err += std::sqrt(num / den) / double(kvh * group);
+    }
+    std::printf("  filtered %.3f (theta %.3f): kept dense mass %.4f, LATTE vs dense rel. L2 error %.4f\n",
+                r.stats.filtered_fraction(), double(p.theta[0]), mass, err);
+    REQUIRE(mass <= last_mass + 1e-12);
+    if (target == 0.75) REQUIRE(mass >= 0.9);
+    last_mass = mass;
+  }
+}
