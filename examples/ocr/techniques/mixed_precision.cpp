@@ -30,12 +30,16 @@
 #include <string>
 #include <vector>
 
+#include <etk/core/context.hpp>
 #include <etk/quant/observers.hpp>
 #include <etk/quant/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
 #include <etk/search/mixed_precision.hpp>
+#include <etk/search/validated_mixed_precision.hpp>
 
+#include "ctc.hpp"
 #include "prefix_cache.hpp"
+#include "render.hpp"
 #include "study.hpp"
 
 namespace {
@@ -46,6 +50,13 @@ namespace es = etk::search;
 constexpr int kCalibCount = 8;
 std::vector<int> calib_lines(ocr::Study& study) { return study.calibration_lines(ocr::Set::Short, kCalibCount); }
 const std::vector<int> kWidths = {8, 6, 5, 4, 3, 2};
+// The candidates are scored on this many validation lines (Study::validation_lines),
+// disjoint from the calibration lines and from the scored lines.
+constexpr int kValidCount = 32;
+// The second-order objective's probe width, and the real-model greedy's evaluations per budget.
+constexpr int kProbeBits = 6;
+constexpr std::size_t kRefineEvaluations = 24;
+const std::vector<int> kBudgets = {4, 5, 6};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,11 +99,29 @@ es::Damage damage_of(ocr::Study& study, const ocr::Run& run) {
 }
 
 // ---- weights ----------------------------------------------------------------------------
+// One candidate configuration of a budget, with what each objective predicted and what
+// was measured: KL on the calibration lines, character errors and KL on validation lines.
+struct Candidate {
+  std::string name;
+  es::BitConfig bits;
+  double additive = 0, second_order = 0;  // predicted KL of the two table objectives
+  es::Damage measured;                    // calibration lines
+  es::ValidationScore valid;              // validation lines: character errors, mean KL
+};
+
 struct WeightSearch {
   std::vector<es::QuantTensor> tensors;
   std::map<std::string, size_t> index;
-  es::SensitivityTable table;
+  es::SensitivityTable table, second_order;
   std::map<std::pair<int, bool>, es::MixedPrecisionResult> results;  // (avg bits, exact)
+  std::map<int, std::vector<Candidate>> candidates;                  // per budget, uniform first
+  std::map<int, size_t> chosen;                                      // the best on validation
+  size_t validation_evaluations = 0;
+  const Candidate& find(int avg, const std::string& name) const {
+    for (const auto& c : candidates.at(avg))
+      if (c.name == name) return c;
+    throw std::logic_error("mixed precision: no candidate '" + name + "'");
+  }
 };
 
 void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, size_t>> index,
@@ -101,6 +130,136 @@ void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, siz
     const auto it = index->find(l.name);
     if (it != index->end() && config[it->second] != es::kFloat) quantize_weights(w, config[it->second]);
   };
+}
+
+// Squared error ||Q_b(W) - W||^2 of every tensor at each of its table widths.
+std::vector<std::vector<double>> weight_errors(const ocr::Model& model, const es::SensitivityTable& table) {
+  std::vector<std::vector<double>> e;
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const etk::RowMatrixXf& w = model.layers[i].w;
+    e.emplace_back();
+    for (int b : table.bits[i]) {
+      etk::RowMatrixXf q = w;
+      quantize_weights(etk::matrix_view(q.data(), q.rows(), q.cols(), q.cols()), b);
+      e.back().push_back(double((q - w).squaredNorm()));
+    }
+  }
+  return e;
+}
+
+// Character errors (edit distance to the truth) and mean KL vs float on the validation lines.
+es::ValidationScore validation_score(ocr::Study& study, std::shared_ptr<const std::map<std::string, size_t>> index,
+                                     const es::BitConfig& config) {
+  ocr::Run run;
+  apply_config(run, std::move(index), config);
+  const std::vector<int> lines = study.validation_lines(ocr::Set::Short, kValidCount);
+  const std::vector<ocr::Probs> probs = study.forward(run, ocr::Set::Short, lines);
+  const size_t first = study.data(ocr::Set::Short).size() + study.calibration_data(ocr::Set::Short).size();
+  const auto& truth = study.validation_data(ocr::Set::Short).truth;
+  es::ValidationScore v;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    const auto t = ocr::utf8_decode(truth[size_t(lines[k]) - first]);
+    const auto g = ocr::utf8_decode(study.decode(probs[k]));
+    v.primary += ocr::edit_distance(std::u32string(t.begin(), t.end()), std::u32string(g.begin(), g.end()));
+    v.secondary += ocr::Study::kl(study.float_probs(ocr::Set::Short)[size_t(lines[k])], probs[k]) / double(lines.size());
+  }
+  return v;
+}
+
+double validation_chars(ocr::Study& study) {
+  const std::vector<int> lines = study.validation_lines(ocr::Set::Short, kValidCount);
+  const size_t first = study.data(ocr::Set::Short).size() + study.calibration_data(ocr::Set::Short).size();
+  double n = 0;
+  for (int l : lines) n += double(ocr::utf8_decode(study.validation_data(ocr::Set::Short).truth[size_t(l) - first]).size());
+  return n;
+}
+
+// Per budget: the candidates (uniform, the additive greedy and DP, the second-order DP,
+// the greedy on the real model started from the best of those on the calibration lines),
+// each measured on the calibration lines, scored on the validation lines; the best on
+// validation is chosen (uniform wins ties). Prints every candidate's figures.
+void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCache& cache,
+                          std::shared_ptr<const std::map<std::string, size_t>> index,
+                          std::shared_ptr<std::atomic<long long>> other_cpu, std::thread::id main_thread) {
+  s.second_order = es::second_order_sensitivity(s.table, weight_errors(study.model(), s.table), kProbeBits);
+  auto fill = [&](Candidate c) {
+    c.additive = es::predicted_damage(s.table, c.bits, es::Metric::kl);
+    c.second_order = es::predicted_damage(s.second_order, c.bits, es::Metric::kl);
+    return c;
+  };
+  for (int avg : kBudgets) {
+    const es::Budget b{es::BudgetKind::average_bits, double(avg)};
+    auto& list = s.candidates[avg];
+    list.push_back(fill({"uniform", es::uniform_configuration(s.tensors, kWidths, b)}));
+    list.push_back(fill({"greedy MP", s.results.at({avg, false}).choice.bits}));
+    list.push_back(fill({"exact DP", s.results.at({avg, true}).choice.bits}));
+    list.push_back(fill({"second-order DP", es::exact_mixed_precision(s.tensors, s.second_order, b).choice.bits}));
+  }
+  std::vector<es::BitConfig> all;
+  for (const auto& l : s.candidates)
+    for (const auto& c : l.second) all.push_back(c.bits);
+  cache.prefetch(all, 2);
+  for (auto& l : s.candidates)
+    for (auto& c : l.second) c.measured = cache.evaluate(c.bits);
+  es::RefineOptions ro;
+  ro.max_evaluations = kRefineEvaluations;
+  ro.threads = 2;
+  for (int avg : kBudgets) {
+    auto& list = s.candidates[avg];
+    const Candidate* start = &list[0];
+    for (const auto& c : list)
+      if (c.measured.kl < start->measured.kl) start = &c;
+    const es::RefineResult r = es::refine_on_model(cache, s.tensors, s.table, {es::BudgetKind::average_bits, double(avg)},
+                                                   start->bits, ro);
+    std::fprintf(stderr, "mixed precision: avg %d: greedy on the model from %s: KL %.4g -> %.4g, %zu of %zu moves kept\n",
+                 avg, start->name.c_str(), r.start.kl, r.damage.kl, r.accepted, r.evaluations - 1);
+    Candidate c = fill({"greedy on the model", r.bits});
+    c.measured = r.damage;
+    list.push_back(c);
+  }
+  // Score every distinct configuration once, on 2 threads.
+  std::vector<es::BitConfig> distinct;
+  for (const auto& l : s.candidates)
+    for (const auto& c : l.second)
+      if (std::find(distinct.begin(), distinct.end(), c.bits) == distinct.end()) distinct.push_back(c.bits);
+  etk::SimpleThreadPool pool(2);
+  etk::Context ctx;
+  ctx.pool = &pool;
+  const es::ValidationChoice scored = es::choose_on_validation(
+      distinct.size(),
+      [&](size_t i) {
+        const double c0 = ocr::thread_cpu_seconds();
+        const es::ValidationScore v = validation_score(study, index, distinct[i]);
+        if (std::this_thread::get_id() != main_thread)
+          *other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
+        return v;
+      },
+      ctx);
+  s.validation_evaluations = distinct.size();
+  const double chars = validation_chars(study);
+  std::fprintf(stderr,
+               "mixed precision: candidates per budget (KL predicted by the additive table and by the second-order "
+               "table, measured on %d calibration lines; characters and KL on %d validation lines, %.0f characters)\n",
+               kCalibCount, kValidCount, chars);
+  for (int avg : kBudgets) {
+    auto& list = s.candidates[avg];
+    std::vector<es::ValidationScore> v;
+    for (auto& c : list) {
+      c.valid = scored.scores[size_t(std::find(distinct.begin(), distinct.end(), c.bits) - distinct.begin())];
+      v.push_back(c.valid);
+    }
+    const size_t best = es::choose_on_validation(v.size(), [&](size_t i) { return v[i]; }).best;
+    s.chosen[avg] = best;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const Candidate& c = list[i];
+      std::fprintf(stderr,
+                   "mixed precision:   avg %d %-20s %.3f bits  predicted KL %.4g (additive) %.4g (second-order)  "
+                   "measured KL %.4g  validation %.2f%% chars, KL %.4g%s\n",
+                   avg, c.name.c_str(), es::average_bits(s.tensors, c.bits), c.additive, c.second_order,
+                   c.measured.kl, 100.0 * (1.0 - c.valid.primary / chars), c.valid.secondary,
+                   i == best ? "  <- chosen" : "");
+    }
+  }
 }
 
 std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
@@ -147,29 +306,18 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
                                        : es::greedy_mixed_precision(s->tensors, s->table, b);
     }
   const double t_search = seconds_since(t0);
-  // The final checks, also on 2 threads; verify() then answers from the cache.
-  std::vector<es::BitConfig> chosen;
-  for (const auto& r : s->results) chosen.push_back(r.second.choice.bits);
-  cache.prefetch(chosen, 2);
-  for (int avg : {4, 5, 6})
-    for (bool exact : {false, true}) {
-      const auto& r = s->results.at({avg, exact});
-      const es::Damage measured = es::verify(cache, r);
-      std::fprintf(stderr,
-                   "mixed precision: %s avg %d: %.3f bits, predicted KL %.4g, measured KL %.4g%s\n",
-                   exact ? "exact " : "greedy", avg, r.choice.average_bits, r.choice.predicted,
-                   measured.kl, r.exact ? "" : " (rounded cells)");
-    }
+  choose_on_validation(study, *s, cache, index, other_cpu, main_thread);
   const double wall = seconds_since(t0);
   const double cpu = ocr::thread_cpu_seconds() - thread0 + 1e-9 * double(other_cpu->load());
   std::fprintf(stderr,
                "mixed precision: weight search %.1f s wall, %.1f s CPU on its threads (process CPU %.1f s, "
                "with any rows running meanwhile): float prefix cache %.1f s (%.0f MB of checkpoints), "
-               "sensitivity %.1f s, greedy + DP %.2f s, final checks %.1f s; %zu forward evaluations of "
-               "%zu lines, %zu cache hits\n",
+               "sensitivity %.1f s, greedy + DP %.2f s, candidates (second-order DP, greedy on the model, "
+               "validation) %.1f s; %zu forward evaluations of %zu lines, %zu cache hits, %zu validation "
+               "evaluations of %d lines\n",
                wall, cpu, process_cpu_seconds() - process0, t_prefix, double(prefix->checkpoint_bytes()) / 1e6,
                t_sens - t_prefix, t_search - t_sens, wall - t_search, cache.evaluations(), size_t(kCalibCount),
-               cache.hits());
+               cache.hits(), s->validation_evaluations, kValidCount);
   return s;
 }
 
@@ -260,13 +408,16 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
       };
       run.effect = [avg] { return ocr::Effect{"bits per value", double(avg)}; };
     });
-    for (bool exact : {false, true})
-      study.add(exact ? "weights mixed (exact DP)" : "weights mixed (greedy MP)", "avg " + std::to_string(avg),
-                ocr::Set::Short, [&study, avg, exact](ocr::Run& run) {
+    // The additive table's greedy and DP, the second-order DP, the greedy on the real model,
+    // and the configuration returned: the best of those and uniform on validation lines.
+    for (const char* name : {"greedy MP", "exact DP", "second-order DP", "greedy on the model", "validated"})
+      study.add(std::string("weights mixed (") + name + ")", "avg " + std::to_string(avg), ocr::Set::Short,
+                [&study, avg, name = std::string(name)](ocr::Run& run) {
                   auto s = weight_search(study);
-                  const auto& r = s->results.at({avg, exact});
-                  apply_config(run, std::make_shared<const std::map<std::string, size_t>>(s->index), r.choice.bits);
-                  const double bits = r.choice.average_bits;
+                  const Candidate& c = name == "validated" ? s->candidates.at(avg)[s->chosen.at(avg)]
+                                                           : s->find(avg, name);
+                  apply_config(run, std::make_shared<const std::map<std::string, size_t>>(s->index), c.bits);
+                  const double bits = es::average_bits(s->tensors, c.bits);
                   run.effect = [bits] { return ocr::Effect{"bits per value", bits}; };
                 });
   }
@@ -308,7 +459,9 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
                      {"weights mixed (exact DP)", "avg 4", s, {Q::CharAcc}},
                      {"weights uniform", "5 bits", s, {Q::CharAcc}},
                      {"weights mixed (greedy MP)", "avg 5", s, {Q::Effect, Q::CharAcc}},
-                     {"weights mixed (exact DP)", "avg 5", s, {Q::Effect, Q::CharAcc}}});
+                     {"weights mixed (exact DP)", "avg 5", s, {Q::Effect, Q::CharAcc}},
+                     {"weights mixed (validated)", "avg 4", s, {Q::Effect, Q::CharAcc}},
+                     {"weights mixed (validated)", "avg 5", s, {Q::Effect, Q::CharAcc}}});
   study.paper_claim("activation compression", "2.91-5.97x less memory access at negligible accuracy drop (CNNs)",
                     {{"activations (compression-aware)", "4x fewer bytes than int8", s, {Q::Effect, Q::CharChange}},
                      {"activations (compression-aware)", "3x fewer bytes than int8", s, {Q::Effect, Q::CharChange}},
