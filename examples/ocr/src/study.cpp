@@ -93,28 +93,28 @@ const float* Study::image(Set s, int line) {
   return st.image(size_t(line));
 }
 
+namespace {
+// n indices evenly spaced over a pool of `pool` lines starting at index `first`.
+std::vector<int> pool_lines(int first, int pool, int n, const std::string& what, const std::string& options) {
+  if (n < 1 || n > pool)
+    throw std::invalid_argument("Study::" + what + "_lines: " + std::to_string(n) + " lines asked of the " + what +
+                                " pool of " + std::to_string(pool) + " (" + options + ", or a longer text)");
+  std::vector<int> out;
+  for (int k = 0; k < n; ++k) out.push_back(first + int(int64_t(k) * pool / n));
+  return out;
+}
+}  // namespace
+
 std::vector<int> Study::calibration_lines(Set s, int n) {
   const SetState& st = state(s);
-  const int scored = int(st.data.size()), pool = int(st.calib.size());
-  if (n < 1 || n > pool)
-    throw std::invalid_argument("Study::calibration_lines: " + std::to_string(n) + " lines asked of the " +
-                                set_name(s) + " set's calibration pool of " + std::to_string(pool) +
-                                " (--calib-lines / --long-calib-lines, or a longer text)");
-  std::vector<int> out;
-  for (int k = 0; k < n; ++k) out.push_back(scored + int(int64_t(k) * pool / n));
-  return out;
+  return pool_lines(int(st.data.size()), int(st.calib.size()), n, "calibration",
+                    std::string(set_name(s)) + " set: --calib-lines / --long-calib-lines");
 }
 
 std::vector<int> Study::validation_lines(Set s, int n) {
   const SetState& st = state(s);
-  const int first = int(st.data.size() + st.calib.size()), pool = int(st.valid.size());
-  if (n < 1 || n > pool)
-    throw std::invalid_argument("Study::validation_lines: " + std::to_string(n) + " lines asked of the " +
-                                set_name(s) + " set's validation pool of " + std::to_string(pool) +
-                                " (--valid-lines / --long-valid-lines, or a longer text)");
-  std::vector<int> out;
-  for (int k = 0; k < n; ++k) out.push_back(first + int(int64_t(k) * pool / n));
-  return out;
+  return pool_lines(int(st.data.size() + st.calib.size()), int(st.valid.size()), n, "validation",
+                    std::string(set_name(s)) + " set: --valid-lines / --long-valid-lines");
 }
 
 void Study::paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures) {

@@ -25,6 +25,17 @@ void check_disjoint(const Dataset& pool, const Dataset& scored, int after) {
   for (int s : scored.source) CHECK(s <= after);
 }
 
+// 24 scored short lines, a calibration pool of 8, `long_lines` long lines, `valid` validation lines.
+StudyOptions small_study(int long_lines, int valid) {
+  StudyOptions o;
+  o.data.lines = 24;
+  o.long_lines = long_lines;
+  o.calib_lines = 8;
+  o.valid_lines = valid;
+  o.progress = false;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("the calibration pool comes from articles after the scored ones, evenly spaced", "[ocr][calibration]") {
@@ -95,13 +106,8 @@ TEST_CASE("the report's default sets: the pools share no article with any scored
 }
 
 TEST_CASE("Study::calibration_lines: held-out indices that forward and float_probs accept", "[ocr][calibration]") {
-  StudyOptions o;
-  o.data.lines = 24;
-  o.long_lines = 3;
-  o.calib_lines = 8;
+  StudyOptions o = small_study(3, 0);
   o.long_calib_lines = 4;
-  o.valid_lines = 0;
-  o.progress = false;
   Study study(ocr_test::model(), ocr_test::dict(), o);
   const size_t n = study.data(Set::Short).size();
   REQUIRE(n == 24);
@@ -141,12 +147,7 @@ TEST_CASE("Study::calibration_lines: held-out indices that forward and float_pro
 }
 
 TEST_CASE("Study::validation_lines: disjoint from the scored lines and the calibration pool", "[ocr][calibration]") {
-  StudyOptions o;
-  o.data.lines = 24;
-  o.long_lines = 0;
-  o.calib_lines = 8;
-  o.valid_lines = 6;
-  o.progress = false;
+  const StudyOptions o = small_study(0, 6);
   Study study(ocr_test::model(), ocr_test::dict(), o);
   const Dataset& scored = study.data(Set::Short);
   const Dataset& calib = study.calibration_data(Set::Short);
