@@ -4,7 +4,7 @@
 // figures (markdown), writes report.csv, report.svg and papers.md to --out.
 //   report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]
 //          [--chars N] [--long-lines N] [--long-width W] [--long-chars N]
-//          [--calib-lines N] [--long-calib-lines N] [--reference FILE] [--jobs N] [--quiet]
+//          [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]
 // Techniques calibrate on a held-out pool per set (--calib-lines, default 64 short lines;
 // --long-calib-lines, 16): lines of the articles after every scored line, never scored.
 // Rows run on --jobs threads (default 2), one row per thread; every row's figures are the
@@ -26,7 +26,7 @@ int main(int argc, char** argv) try {
   if (cli.flag("help")) {
     std::cout << "usage: report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]\n"
                  "              [--chars N] [--long-lines N] [--long-width W] [--long-chars N]\n"
-                 "              [--calib-lines N] [--long-calib-lines N] [--reference FILE] [--jobs N] [--quiet]\n";
+                 "              [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]\n";
     return 0;
   }
   StudyOptions o;
@@ -37,6 +37,9 @@ int main(int argc, char** argv) try {
   o.calib_lines = cli.geti("calib-lines", o.calib_lines);
   o.long_calib_lines = cli.geti("long-calib-lines", o.long_calib_lines);
   if (o.calib_lines < 0 || o.long_calib_lines < 0) throw std::invalid_argument("--calib-lines must be >= 0");
+  o.valid_lines = cli.geti("valid-lines", o.valid_lines);
+  o.long_valid_lines = cli.geti("long-valid-lines", o.long_valid_lines);
+  if (o.valid_lines < 0 || o.long_valid_lines < 0) throw std::invalid_argument("--valid-lines must be >= 0");
   o.reference_strings = cli.get("reference", "");
   o.progress = !cli.flag("quiet");
   o.jobs = cli.geti("jobs", o.jobs);

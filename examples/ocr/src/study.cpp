@@ -84,24 +84,37 @@ Study::SetState& Study::state(Set s) {
 
 const Dataset& Study::data(Set s) { return state(s).data; }
 const Dataset& Study::calibration_data(Set s) { return state(s).calib; }
+const Dataset& Study::validation_data(Set s) { return state(s).valid; }
 
 const float* Study::image(Set s, int line) {
   const SetState& st = state(s);
-  if (line < 0 || size_t(line) >= st.data.size() + st.calib.size())
+  if (line < 0 || size_t(line) >= st.lines())
     throw std::out_of_range("Study::image: line index out of range");
   return st.image(size_t(line));
 }
 
+namespace {
+// n indices evenly spaced over a pool of `pool` lines starting at index `first`.
+std::vector<int> pool_lines(int first, int pool, int n, const std::string& what, const std::string& options) {
+  if (n < 1 || n > pool)
+    throw std::invalid_argument("Study::" + what + "_lines: " + std::to_string(n) + " lines asked of the " + what +
+                                " pool of " + std::to_string(pool) + " (" + options + ", or a longer text)");
+  std::vector<int> out;
+  for (int k = 0; k < n; ++k) out.push_back(first + int(int64_t(k) * pool / n));
+  return out;
+}
+}  // namespace
+
 std::vector<int> Study::calibration_lines(Set s, int n) {
   const SetState& st = state(s);
-  const int scored = int(st.data.size()), pool = int(st.calib.size());
-  if (n < 1 || n > pool)
-    throw std::invalid_argument("Study::calibration_lines: " + std::to_string(n) + " lines asked of the " +
-                                set_name(s) + " set's calibration pool of " + std::to_string(pool) +
-                                " (--calib-lines / --long-calib-lines, or a longer text)");
-  std::vector<int> out;
-  for (int k = 0; k < n; ++k) out.push_back(scored + int(int64_t(k) * pool / n));
-  return out;
+  return pool_lines(int(st.data.size()), int(st.calib.size()), n, "calibration",
+                    std::string(set_name(s)) + " set: --calib-lines / --long-calib-lines");
+}
+
+std::vector<int> Study::validation_lines(Set s, int n) {
+  const SetState& st = state(s);
+  return pool_lines(int(st.data.size() + st.calib.size()), int(st.valid.size()), n, "validation",
+                    std::string(set_name(s)) + " set: --valid-lines / --long-valid-lines");
 }
 
 void Study::paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures) {
@@ -128,8 +141,8 @@ DataOptions Study::set_options(Set s) const {
 }
 
 size_t Study::float_pass_lines(Set s) const {
-  return s == Set::Short ? size_t(opts_.data.lines + opts_.calib_lines)
-                         : size_t(opts_.long_lines + opts_.long_calib_lines);
+  return s == Set::Short ? size_t(opts_.data.lines + opts_.calib_lines + opts_.valid_lines)
+                         : size_t(opts_.long_lines + opts_.long_calib_lines + opts_.long_valid_lines);
 }
 
 void Study::prepare(Set s) {
@@ -142,8 +155,13 @@ void Study::prepare(Set s) {
   if (opts_.long_lines > 0) after = std::max(after, last_source(set_options(Set::Long)));
   st.calib = make_calibration_pool(o, s == Set::Short ? opts_.calib_lines : opts_.long_calib_lines, after,
                                    st.data.truth, std::string(set_name(s)) + " calibration");
+  // The validation pool: the same held-out articles, no text of a scored or a calibration line.
+  std::vector<std::string> taken = st.data.truth;
+  taken.insert(taken.end(), st.calib.truth.begin(), st.calib.truth.end());
+  st.valid = make_calibration_pool(o, s == Set::Short ? opts_.valid_lines : opts_.long_valid_lines, after, taken,
+                                   std::string(set_name(s)) + " validation");
   Runner r(*model_);
-  const size_t n = st.data.size(), total = n + st.calib.size();
+  const size_t n = st.data.size(), total = st.lines();
   st.cache.resize(total);
   st.probs.resize(total);
   st.strings.resize(n);
@@ -153,7 +171,7 @@ void Study::prepare(Set s) {
     const double t0 = cpu_s();
     r.run(st.image(i), st.data.width, Hooks{}, st.probs[i], &st.cache[i]);
     const double t1 = cpu_s();
-    progress(++done_lines_, std::string("float model, ") + set_name(s) + (scored ? " set" : " calibration pool"));
+    progress(++done_lines_, std::string("float model, ") + set_name(s) + (scored ? " set" : " held-out pools"));
     if (!scored) continue;
     full += t1 - t0;
     bb += r.last_backbone_seconds();

@@ -105,6 +105,10 @@ struct StudyOptions {
   int long_chars = 56;
   int calib_lines = 64;       // calibration pool of the short set (held out, never scored)
   int long_calib_lines = 16;  // calibration pool of the long set
+  // Validation pool (held out from the scored lines AND from the calibration pool): lines
+  // a search scores its candidates on, so that what fitted a model is not what selects it.
+  int valid_lines = 32;       // short set
+  int long_valid_lines = 0;   // long set (none by default)
   std::string reference_strings;  // the reference runtime's strings for the short set
   std::vector<std::string> only;  // technique names to run (empty = all)
   bool progress = true;
@@ -121,11 +125,18 @@ class Study {
   const Model& model() const { return *model_; }
   const Dataset& data(Set s);
   // Line indices of a set: 0 .. data(s).size()-1 are the scored lines; the calibration
-  // pool follows (calibration_data(s), never scored). forward and float_probs take both.
+  // pool follows (calibration_data(s), never scored), then the validation pool
+  // (validation_data(s)). forward, image and float_probs take all three.
   // n held-out lines for calibration, evenly spaced over the set's pool (always the same
   // lines for the same n). Throws if n < 1 or n exceeds the pool.
   std::vector<int> calibration_lines(Set s, int n);
   const Dataset& calibration_data(Set s);
+  // n held-out validation lines, evenly spaced over the set's validation pool: indices
+  // after the calibration pool (data(s).size() + calibration_data(s).size() + k). Their
+  // texts are neither scored nor calibration texts, from the same held-out articles.
+  // Throws if n < 1 or n exceeds the pool (--valid-lines / --long-valid-lines).
+  std::vector<int> validation_lines(Set s, int n);
+  const Dataset& validation_data(Set s);
   // The preprocessed image ([3, 48, width]) of a line index of the set, as above.
   const float* image(Set s, int line);
   // Output probabilities of a configuration on the given lines of a set (all scored
@@ -159,14 +170,17 @@ class Study {
   };
   struct SetState {
     bool ready = false;
-    Dataset data, calib;                 // scored lines; calibration pool
-    std::vector<BackboneCache> cache;   // scored lines, then the pool
-    std::vector<Probs> probs;           // scored lines, then the pool
+    Dataset data, calib, valid;          // scored lines; calibration pool; validation pool
+    std::vector<BackboneCache> cache;   // scored lines, then the pools
+    std::vector<Probs> probs;           // scored lines, then the pools
     std::vector<std::string> strings;
     double ms_full = 0, ms_backbone = 0;  // float model, mean per line
-    // Line i of the index space: a scored line, then the pool.
+    size_t lines() const { return data.size() + calib.size() + valid.size(); }
+    // Line i of the index space: a scored line, then the calibration pool, then validation.
     const float* image(size_t i) const {
-      return i < data.size() ? data.images[i].data() : calib.images.at(i - data.size()).data();
+      if (i < data.size()) return data.images[i].data();
+      i -= data.size();
+      return i < calib.size() ? calib.images[i].data() : valid.images.at(i - calib.size()).data();
     }
   };
   SetState& state(Set s);

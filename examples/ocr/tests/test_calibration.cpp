@@ -25,6 +25,17 @@ void check_disjoint(const Dataset& pool, const Dataset& scored, int after) {
   for (int s : scored.source) CHECK(s <= after);
 }
 
+// 24 scored short lines, a calibration pool of 8, `long_lines` long lines, `valid` validation lines.
+StudyOptions small_study(int long_lines, int valid) {
+  StudyOptions o;
+  o.data.lines = 24;
+  o.long_lines = long_lines;
+  o.calib_lines = 8;
+  o.valid_lines = valid;
+  o.progress = false;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("the calibration pool comes from articles after the scored ones, evenly spaced", "[ocr][calibration]") {
@@ -95,17 +106,14 @@ TEST_CASE("the report's default sets: the pools share no article with any scored
 }
 
 TEST_CASE("Study::calibration_lines: held-out indices that forward and float_probs accept", "[ocr][calibration]") {
-  StudyOptions o;
-  o.data.lines = 24;
-  o.long_lines = 3;
-  o.calib_lines = 8;
+  StudyOptions o = small_study(3, 0);
   o.long_calib_lines = 4;
-  o.progress = false;
   Study study(ocr_test::model(), ocr_test::dict(), o);
   const size_t n = study.data(Set::Short).size();
   REQUIRE(n == 24);
   REQUIRE(study.calibration_data(Set::Short).size() == 8);
   REQUIRE(study.float_probs(Set::Short).size() == n + 8);
+  CHECK_THROWS_WITH(study.validation_lines(Set::Short, 1), Catch::Contains("validation pool of 0"));
   const std::vector<int> four = study.calibration_lines(Set::Short, 4);
   CHECK(four == std::vector<int>{24, 26, 28, 30});
   CHECK(study.calibration_lines(Set::Short, 4) == four);  // deterministic
@@ -136,4 +144,35 @@ TEST_CASE("Study::calibration_lines: held-out indices that forward and float_pro
   for (size_t k = 0; k < four.size(); ++k)
     CHECK(ocr_test::max_abs_diff(got[k], study.float_probs(Set::Short)[size_t(four[k])]) == 0.f);
   CHECK(study.decode(got[1]) == study.decode(study.float_probs(Set::Short)[size_t(four[1])]));
+}
+
+TEST_CASE("Study::validation_lines: disjoint from the scored lines and the calibration pool", "[ocr][calibration]") {
+  const StudyOptions o = small_study(0, 6);
+  Study study(ocr_test::model(), ocr_test::dict(), o);
+  const Dataset& scored = study.data(Set::Short);
+  const Dataset& calib = study.calibration_data(Set::Short);
+  const Dataset& valid = study.validation_data(Set::Short);
+  REQUIRE(valid.size() == 6);
+  REQUIRE(study.float_probs(Set::Short).size() == 24 + 8 + 6);
+  // No validation text is a scored or a calibration text; from held-out articles only.
+  check_disjoint(valid, scored, scored.source.back());
+  const std::set<std::string> c(calib.truth.begin(), calib.truth.end());
+  for (const auto& t : valid.truth) CHECK(c.count(t) == 0);
+  // Indices after the calibration pool, deterministic, bounded.
+  const std::vector<int> three = study.validation_lines(Set::Short, 3);
+  CHECK(three == std::vector<int>{32, 34, 36});
+  CHECK(study.validation_lines(Set::Short, 6) == std::vector<int>{32, 33, 34, 35, 36, 37});
+  const std::vector<int> cal = study.calibration_lines(Set::Short, 8);
+  for (int v : three) CHECK(std::find(cal.begin(), cal.end(), v) == cal.end());
+  CHECK_THROWS_WITH(study.validation_lines(Set::Short, 7), Catch::Contains("validation pool of 6"));
+  CHECK_THROWS(study.validation_lines(Set::Short, 0));
+  // The index space reaches them: image, forward and float_probs agree with a direct run.
+  Runner r(ocr_test::model());
+  Probs direct;
+  r.run(valid.images[2].data(), valid.width, Hooks{}, direct);
+  CHECK(study.image(Set::Short, three[1]) == study.image(Set::Short, 34));
+  CHECK(ocr_test::max_abs_diff(direct, study.float_probs(Set::Short)[34]) == 0.f);
+  const auto got = study.forward(Run{}, Set::Short, {34});
+  CHECK(ocr_test::max_abs_diff(got[0], direct) == 0.f);
+  CHECK_THROWS_AS(study.forward(Run{}, Set::Short, {38}), std::out_of_range);
 }

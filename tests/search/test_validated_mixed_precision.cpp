@@ -1,0 +1,172 @@
+// Tests of validated mixed precision: the uniform candidate, the second-order table, the
+// greedy on the real model (never worse than its start, within budget, bounded cost) and
+// the choice on validation (best wins, ties to the earlier candidate, errors surface).
+#include <catch2/catch.hpp>
+#include <etk/search/validated_mixed_precision.hpp>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+namespace es = etk::search;
+
+namespace {
+
+std::vector<es::QuantTensor> tensors_of(const std::vector<std::int64_t>& sizes) {
+  std::vector<es::QuantTensor> t;
+  for (std::size_t i = 0; i < sizes.size(); ++i) t.push_back({"w" + std::to_string(i), sizes[i], 0, 8, 0});
+  return t;
+}
+
+// Damage of tensor i at b bits: scale_i * 4^-b, plus an interaction of tensors 0 and 1
+// that an additive table cannot see.
+struct Model {
+  std::vector<double> scale;
+  double interaction = 0;
+  es::Damage operator()(const es::BitConfig& c) const {
+    es::Damage d;
+    for (std::size_t i = 0; i < c.size(); ++i)
+      if (c[i] != es::kFloat) d.kl += scale[i] * std::pow(4.0, -c[i]);
+    if (c[0] != es::kFloat && c[1] != es::kFloat) d.kl += interaction * std::pow(4.0, -(c[0] + c[1]) / 2.0);
+    d.mse = 2 * d.kl;
+    return d;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the uniform candidate: the highest single width the budget allows") {
+  const auto t = tensors_of({100, 300, 50});
+  CHECK(es::uniform_configuration(t, {8, 6, 5, 4, 2}, {es::BudgetKind::average_bits, 5}) == es::BitConfig{5, 5, 5});
+  CHECK(es::uniform_configuration(t, {2, 8, 4}, {es::BudgetKind::average_bits, 7.9}) == es::BitConfig{4, 4, 4});
+  // Model bytes: 450 elements at 6 bits = 338 bytes (ceil per tensor: 75 + 225 + 38).
+  CHECK(es::uniform_configuration(t, {8, 6}, {es::BudgetKind::model_bytes, 338}) == es::BitConfig{6, 6, 6});
+  CHECK_THROWS_WITH(es::uniform_configuration(t, {8, 6}, {es::BudgetKind::model_bytes, 337}),
+                    Catch::Contains("'budget'"));
+  CHECK_THROWS_WITH(es::uniform_configuration(t, {}, {es::BudgetKind::average_bits, 4}),
+                    Catch::Contains("empty candidate list"));
+  CHECK_THROWS_WITH(es::uniform_configuration({}, {8}, {es::BudgetKind::average_bits, 4}),
+                    Catch::Contains("'tensors'"));
+}
+
+TEST_CASE("predicted damage sums the table; the second-order table scales one probe") {
+  Model m{{1.0, 30.0, 500.0}};
+  es::SensitivityCache cache(m, 3);
+  const auto table = es::measure_sensitivity(cache, {8, 6, 4, 2});
+  const es::BitConfig c{8, 4, 2};
+  CHECK(es::predicted_damage(table, c, es::Metric::kl) ==
+        Approx(m(c).kl).epsilon(1e-12));
+  CHECK_THROWS_WITH(es::predicted_damage(table, {8, 5, 2}, es::Metric::kl), Catch::Contains("5 bits"));
+  CHECK_THROWS_WITH(es::predicted_damage(table, {8, 4}, es::Metric::kl), Catch::Contains("2 entries"));
+  // Weight errors proportional to 4^-b: the quadratic model is then exact, from any probe.
+  std::vector<std::vector<double>> err(3);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (int b : table.bits[i]) err[i].push_back(7.0 * (double(i) + 1) * std::pow(4.0, -b));
+  for (int probe : {8, 4}) {
+    const auto so = es::second_order_sensitivity(table, err, probe);
+    for (std::size_t i = 0; i < 3; ++i)
+      for (std::size_t k = 0; k < table.bits[i].size(); ++k) {
+        CHECK(so.damage[i][k].kl == Approx(table.damage[i][k].kl).epsilon(1e-12));
+        CHECK(so.damage[i][k].mse == Approx(table.damage[i][k].mse).epsilon(1e-12));
+      }
+  }
+  // Errors growing twice as fast as the damage: the extrapolation from 6 bits says so.
+  auto fast = err;
+  for (std::size_t i = 0; i < 3; ++i) fast[i][3] *= 2;  // 2 bits
+  const auto so = es::second_order_sensitivity(table, fast, 6);
+  CHECK(so.damage[1][3].kl == Approx(2 * table.damage[1][3].kl).epsilon(1e-12));
+  CHECK(so.damage[1][2].kl == Approx(table.damage[1][2].kl).epsilon(1e-12));
+  // A probe that changed no weight gives zero curvature, not a division by zero.
+  auto zero = err;
+  zero[0].assign(4, 0.0);
+  CHECK(es::second_order_sensitivity(table, zero, 6).damage[0][3].kl == 0.0);
+  CHECK_THROWS_WITH(es::second_order_sensitivity(table, err, 5), Catch::Contains("'probe_bits'"));
+  auto bad = err;
+  bad[2][1] = -1;
+  CHECK_THROWS_WITH(es::second_order_sensitivity(table, bad, 6), Catch::Contains("'errors'"));
+  CHECK_THROWS_WITH(es::second_order_sensitivity(table, {err[0]}, 6), Catch::Contains("1 rows"));
+}
+
+TEST_CASE("the greedy on the model: never worse than its start, within budget, bounded cost") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = 3 + trial % 5;
+    std::vector<std::int64_t> sizes;
+    Model m;
+    for (int i = 0; i < n; ++i) {
+      sizes.push_back(1 + std::int64_t(40 * u(rng)));
+      m.scale.push_back(std::exp(8 * u(rng)));
+    }
+    m.interaction = trial % 2 ? 50 * m.scale[0] : 0;
+    const auto t = tensors_of(sizes);
+    es::SensitivityCache cache(m, std::size_t(n));
+    const auto table = es::measure_sensitivity(cache, {8, 6, 5, 4, 3, 2});
+    const es::Budget b{es::BudgetKind::average_bits, 4.0 + trial % 3};
+    const es::BitConfig start = es::uniform_configuration(t, {8, 6, 5, 4, 3, 2}, b);
+    es::RefineOptions o;
+    o.max_evaluations = 10;
+    o.threads = 1 + trial % 2;
+    const std::size_t before = cache.evaluations();
+    const es::RefineResult r = es::refine_on_model(cache, t, table, b, start, o);
+    CHECK(r.start.kl == m(start).kl);
+    CHECK(r.damage.kl == m(r.bits).kl);  // the measured damage of what is returned
+    CHECK(r.damage.kl <= r.start.kl);
+    CHECK(r.evaluations <= o.max_evaluations + 1);
+    CHECK(cache.evaluations() - before <= r.evaluations);
+    CHECK(es::average_bits(t, r.bits) <= b.value + 1e-9);
+    for (std::size_t i = 0; i < r.bits.size(); ++i)
+      CHECK(std::count(table.bits[i].begin(), table.bits[i].end(), r.bits[i]) == 1);
+    // Scales spread over e^8: uniform is far from the optimum and a kept move lowers the damage.
+    if (r.accepted > 0) CHECK(r.damage.kl < r.start.kl);
+  }
+  // A case where uniform is plainly suboptimal: one tensor 10^6 times more sensitive.
+  Model m{{1e6, 1.0, 1.0, 1.0}};
+  const auto t = tensors_of({10, 10, 10, 10});
+  es::SensitivityCache cache(m, 4);
+  const auto table = es::measure_sensitivity(cache, {8, 6, 5, 4, 3, 2});
+  const es::Budget b{es::BudgetKind::average_bits, 5};
+  const auto r = es::refine_on_model(cache, t, table, b, {5, 5, 5, 5});
+  CHECK(r.accepted >= 1);
+  CHECK(r.bits[0] > 5);
+  CHECK(r.damage.kl < 0.1 * r.start.kl);
+  // Bad inputs, by name.
+  CHECK_THROWS_WITH(es::refine_on_model(cache, t, table, b, {6, 6, 6, 6}), Catch::Contains("above the budget"));
+  CHECK_THROWS_WITH(es::refine_on_model(cache, t, table, b, {7, 5, 5, 3}), Catch::Contains("candidate list"));
+  CHECK_THROWS_WITH(es::refine_on_model(cache, t, table, b, {5, 5, 5}), Catch::Contains("'start'"));
+  es::RefineOptions bad;
+  bad.batch = 0;
+  CHECK_THROWS_WITH(es::refine_on_model(cache, t, table, b, {5, 5, 5, 5}, bad), Catch::Contains("batch"));
+}
+
+TEST_CASE("the choice on validation: the best, ties to the earlier, errors surface") {
+  const std::vector<es::ValidationScore> s = {{3, 0.5}, {2, 0.9}, {2, 0.4}, {2, 0.4}, {7, 0.0}};
+  auto pick = [&](const etk::Context& ctx) {
+    return es::choose_on_validation(s.size(), [&](std::size_t i) { return s[i]; }, ctx);
+  };
+  etk::SimpleThreadPool pool(2);
+  etk::Context two;
+  two.pool = &pool;
+  for (const etk::Context& ctx : {etk::Context{}, two}) {
+    const auto c = pick(ctx);
+    CHECK(c.best == 2);
+    REQUIRE(c.scores.size() == s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) CHECK(c.scores[i].secondary == s[i].secondary);
+  }
+  // Uniform first, a candidate equal to it: uniform stays.
+  CHECK(es::choose_on_validation(2, [](std::size_t) { return es::ValidationScore{1, 1}; }).best == 0);
+  CHECK_THROWS_WITH(es::choose_on_validation(0, [](std::size_t) { return es::ValidationScore{}; }),
+                    Catch::Contains("'candidates'"));
+  CHECK_THROWS_WITH(
+      es::choose_on_validation(3, [](std::size_t i) { return es::ValidationScore{i == 1 ? NAN : 0.0, 0}; }),
+      Catch::Contains("candidate 1"));
+  CHECK_THROWS_WITH(es::choose_on_validation(
+                        4,
+                        [](std::size_t i) -> es::ValidationScore {
+                          if (i == 3) throw std::runtime_error("forward failed");
+                          return {};
+                        },
+                        two),
+                    Catch::Contains("forward failed"));
+}
