@@ -279,3 +279,28 @@ TEST_CASE("int8 GEMM rejects bad input") {
   rq.shift = {0, 0};
   CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("multipliers"));
 }
+
+TEST_CASE("every int8 GEMM path computes the same bits, in one process") {
+  // The paths are pinned in turn whatever ETK_ISA says; each one's output is compared with
+  // the first path's (scalar) bit for bit. Only meaningful in the dispatch build.
+  if (!etk::dispatched()) return;
+  std::mt19937 gen(99);
+  const std::ptrdiff_t m = 37, n = 131, k = 301;
+  const auto a = random_codes<std::int8_t>(m, k, gen);
+  const auto w = random_codes<std::int8_t>(n, k, gen);
+  const etk::PackedWeightsS8 packed(cview(w), {-7});
+  const etk::Requantization rq = random_requant(n, true, false, gen);
+  std::vector<etk::RowMatrix<std::int8_t>> outs;
+  for (etk::Isa isa : paths::all()) {
+    if (!etk::isa_supported(isa)) {
+      std::printf("SKIPPED path %s: this CPU runs paths up to %s\n", etk::isa_name(isa), etk::isa_name(etk::best_isa()));
+      continue;
+    }
+    const paths::Pin pin(isa);
+    outs.emplace_back(m, n);
+    etk::int8_gemm<std::int8_t, std::int8_t>(cview(a), -3, packed, {}, rq, view(outs.back()));
+    INFO("path " << etk::isa_name(isa));
+    REQUIRE((outs.back().array() == outs.front().array()).all());
+  }
+  CHECK(!outs.empty());
+}

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/paths.hpp"
 #include "support/quant_util.hpp"
 
 using etk::QuantParams;
@@ -120,6 +121,7 @@ void compare_with_reference(int bits, bool is_signed, bool narrow) {
 }  // namespace
 
 TEST_CASE("quantize matches the reference bit for bit, round trip within half a step") {
+  paths::for_each([&](etk::Isa) {
   for (int bits = 2; bits <= 8; ++bits) {
     compare_with_reference<std::int8_t>(bits, true, false);
     compare_with_reference<std::int8_t>(bits, true, true);
@@ -128,6 +130,7 @@ TEST_CASE("quantize matches the reference bit for bit, round trip within half a 
   compare_with_reference<std::int16_t>(16, true, false);
   compare_with_reference<std::uint16_t>(16, false, false);
   compare_with_reference<std::int16_t>(5, true, false);
+  });
 }
 
 TEST_CASE("ties at .5 round to even, in both directions and around the zero point") {
@@ -245,6 +248,7 @@ TEST_CASE("dense sweeps: every float around ties, clamp edges and binade edges, 
 }
 
 TEST_CASE("random bit patterns and random scales over the whole float range") {
+  paths::for_each([&](etk::Isa) {
   // Any finite x (subnormals, huge values) and any normal scale: x / s spans 2^-300..2^300,
   // so the estimate x * inv underflows, overflows and is far off; all must still agree.
   std::mt19937 gen(2024);
@@ -271,9 +275,11 @@ TEST_CASE("random bit patterns and random scales over the whole float range") {
     }
     check_all_paths<std::int8_t>(x, p);
   }
+  });
 }
 
 TEST_CASE("per-column grids with mixed extreme scales through the column kernel") {
+  paths::for_each([&](etk::Isa) {
   // Each column its own scale (from hard_scales) and zero point; values near each column's
   // ties and edges. Widths cover the 64-column strips, 16-lane tails and 1..17 columns;
   // the last shape (over 2^18 values) takes the row-streaming branch.
@@ -319,6 +325,7 @@ TEST_CASE("per-column grids with mixed extreme scales through the column kernel"
       REQUIRE((deq.array() == deq_ref.array()).all());
     }
   }
+  });
 }
 
 TEST_CASE("packed int4 round-trips codes and dequantizes like unpacked codes") {

@@ -1,21 +1,29 @@
 // Runs a test body once per dispatch path: in a test built without ISA flags (the
-// "dispatch" variant, ETK_DISPATCH) each path this CPU runs is pinned with etk::set_isa in
-// turn and a path it lacks is skipped with the reason printed; in a variant built with ISA
-// flags (direct calls) the body runs once, on the path of those flags.
+// "dispatch" variant, ETK_DISPATCH) each path this CPU runs (or the one ETK_ISA names) is
+// pinned with etk::set_isa in turn and a path it lacks is skipped with the reason printed;
+// in a variant built with ISA flags (direct calls) the body runs once, on the path of
+// those flags.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <etk/core/isa.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace paths {
 
-// The paths this build can take.
+// Every path a dispatched build has.
+inline std::vector<etk::Isa> all() { return {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni}; }
+
+// The paths a test body runs on: the one of the unit's flags (direct calls), the one ETK_ISA
+// names (ctest runs the dispatch variant once per path), or every path.
 inline std::vector<etk::Isa> compiled() {
   if (!etk::dispatched()) return {etk::current_path()};
-  return {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni};
+  const char* env = std::getenv("ETK_ISA");
+  if (env && *env) return {etk::isa_from_name(env)};
+  return all();
 }
 
 // Restores the default path (ETK_ISA or the best) when a pinned body ends, even by throwing.
