@@ -4,7 +4,7 @@
 // path of a kernel body file (*.inl: no includes, no namespace of its own, SIMD code under
 // `#if defined(ETK_HAS_...)`). In a dispatched translation unit (ETK_DISPATCH, see
 // etk/core/isa.hpp) the body is compiled four times, each in its own namespace and with
-// the GCC target options of its path:
+// the target options of its path (GCC: #pragma GCC target; clang: #pragma clang attribute):
 //   target_scalar       baseline (no ETK_HAS_*)
 //   target_avx2         avx2,fma                          ETK_HAS_AVX2
 //   target_avx512       + avx512f,bw,dq,vl (x86-64-v4)    + ETK_HAS_AVX512
@@ -34,8 +34,12 @@ namespace target_scalar {
 }  // namespace target_scalar
 ETK_END_NAMESPACE
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 #define ETK_HAS_AVX2 1
 ETK_BEGIN_NAMESPACE
 namespace target_avx2 {
@@ -43,9 +47,17 @@ namespace target_avx2 {
 }  // namespace target_avx2
 ETK_END_NAMESPACE
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl")
+#endif
 #define ETK_HAS_AVX512 1
 ETK_BEGIN_NAMESPACE
 namespace target_avx512 {
@@ -53,16 +65,28 @@ namespace target_avx512 {
 }  // namespace target_avx512
 ETK_END_NAMESPACE
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")
+#endif
 #define ETK_HAS_AVX512VNNI 1
 ETK_BEGIN_NAMESPACE
 namespace target_avx512vnni {
 #include ETK_TARGET_FILE
 }  // namespace target_avx512vnni
 ETK_END_NAMESPACE
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #undef ETK_HAS_AVX2
 #undef ETK_HAS_AVX512
