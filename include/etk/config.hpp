@@ -2,7 +2,8 @@
 //
 // Every etk header includes this first. It decides three things for the whole library:
 //  * how a bad argument is reported (ETK_CHECK / ETK_THROW, one policy everywhere);
-//  * which SIMD paths are compiled, from the user's own flags only (never -march);
+//  * which SIMD paths the unit's flags enable (never -march); a unit without ISA flags
+//    compiles every path and picks one at run time (etk/core/isa.hpp);
 //  * the ISA-tagged inline namespace that keeps translation units built with different
 //    -m flags from sharing (and mixing up) the same inline symbols.
 #pragma once
@@ -19,8 +20,8 @@
 #define ETK_VERSION_STRING "0.1.0"
 
 // ---------------------------------------------------------------------------------------
-// ISA detection. Only what the compiler was told to target counts; nothing is probed at
-// run time inside the library.
+// What the compiler was told to target. A unit with none of these dispatches at run time
+// (etk/core/isa.hpp, etk/core/detail/for_each_target.hpp), which defines them per path.
 //   ETK_HAS_AVX2        AVX2 + FMA
 //   ETK_HAS_AVX512      AVX-512 F + BW + DQ + VL
 //   ETK_HAS_AVX512VNNI  the above + AVX-512 VNNI (vpdpbusd)

@@ -1,3 +1,4 @@
+// etk:threads
 // Tests of the caller-owned execution context: every task runs exactly once on any pool,
 // concurrent tasks never share a worker index, the arena is aligned and only grows, and a
 // lease uses the arena when there is one.
@@ -34,7 +35,7 @@ void check_every_task_once(const etk::Context& ctx, std::ptrdiff_t n) {
 
 }  // namespace
 
-TEST_CASE("parallel_for runs every task once without a pool, on the sequential pool and on a thread pool") {
+TEST_CASE("parallel_for runs every task once without a pool, on the sequential pool and on a thread pool", "[threads]") {
   etk::Context none;
   check_every_task_once(none, 37);
   etk::SequentialPool seq;
@@ -49,7 +50,7 @@ TEST_CASE("parallel_for runs every task once without a pool, on the sequential p
   }
 }
 
-TEST_CASE("a thread pool serves many regions in a row") {
+TEST_CASE("a thread pool serves many regions in a row", "[threads]") {
   etk::SimpleThreadPool pool(3);
   etk::Context ctx{&pool, nullptr};
   std::atomic<std::int64_t> sum{0};

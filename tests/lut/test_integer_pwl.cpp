@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "support/paths.hpp"
 #include "support/lut_util.hpp"
 
 using etk::lut::IntegerPwlConfig;
@@ -23,6 +24,7 @@ std::vector<std::int8_t> all_int8() {
 }  // namespace
 
 TEST_CASE("integer pwl: int8 fast path equals the reference - narrow and wide tables") {
+  paths::for_each([&](etk::Isa) {
   std::mt19937 rng(11);
   int narrow_seen = 0;
   for (int trial = 0; trial < 60; ++trial) {
@@ -50,6 +52,7 @@ TEST_CASE("integer pwl: int8 fast path equals the reference - narrow and wide ta
     }
   }
   CHECK(narrow_seen > 10);  // the SIMD paths were exercised
+  });
 }
 
 TEST_CASE("integer pwl: integer output == float output on all 256 int8 inputs") {
@@ -97,6 +100,7 @@ TEST_CASE("integer pwl: unrepresentable coefficients saturate and are reported")
 }
 
 TEST_CASE("integer pwl: saturating outputs are clamped and counted - never wrapped") {
+  paths::for_each([&](etk::Isa) {
   // y = 1.5 x on [-4, 4) at j = 5: x in [-4, 3.97]; output int8 at 2^-6 holds [-2, 1.98].
   const PwlTable t({}, {1.5f}, {0.0f}, -4.0, 4.0);
   const auto it = etk::lut::quantize_pwl(t, {5, {8, 6}, 6, 8});
@@ -108,6 +112,7 @@ TEST_CASE("integer pwl: saturating outputs are clamped and counted - never wrapp
   CHECK(int(y[255]) == 127);  // q = 127
   CHECK(int(y[0]) == -128);   // q = -128
   CHECK(int(y[128 + 42]) == 126);
+  });
 }
 
 TEST_CASE("integer pwl: bad configurations are rejected naming the argument") {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "support/paths.hpp"
 #include "support/lut_util.hpp"
 
 using etk::lut::PwlTable;
@@ -20,6 +21,7 @@ bool same_bits(float a, float b) {
 }  // namespace
 
 TEST_CASE("pwl float: fast path equals the reference for 1..20 segments and all sizes") {
+  paths::for_each([&](etk::Isa) {
   std::mt19937 rng(7);
   for (int segments = 1; segments <= 20; ++segments) {
     const PwlTable t = lut_test::random_table(rng, segments, -4.0, 4.0);
@@ -39,6 +41,7 @@ TEST_CASE("pwl float: fast path equals the reference for 1..20 segments and all 
       }
     }
   }
+  });
 }
 
 TEST_CASE("pwl float: a value on a breakpoint belongs to the segment on its right") {
@@ -59,6 +62,7 @@ TEST_CASE("pwl float: a value on a breakpoint belongs to the segment on its righ
 }
 
 TEST_CASE("pwl float: NaN input gives NaN on every path - infinities use the outer lines") {
+  paths::for_each([&](etk::Isa) {
   const PwlTable t({-1.0f, 1.0f}, {0.5f, 1.0f, 2.0f}, {-1.0f, 0.0f, 1.0f}, -2.0, 2.0);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -75,6 +79,7 @@ TEST_CASE("pwl float: NaN input gives NaN on every path - infinities use the out
   CHECK(y[5] == inf);  // fma(2, +inf, 1)
   CHECK(y[6] == -inf); // fma(0.5, -inf, -1)
   CHECK(y[0] == 0.5f);
+  });
 }
 
 TEST_CASE("pwl table: bad tables are rejected naming the argument") {

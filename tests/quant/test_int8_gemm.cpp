@@ -1,9 +1,10 @@
-// etk:isa-variants
+// etk:isa-variants etk:threads
 // Tests of etk/quant/int8_gemm.hpp and requantize.hpp: every output form (int32, float,
 // requantized u8/s8) matches the int64 reference bit for bit on awkward shapes (integer
 // results: no tolerance; the float output is one int->float conversion and one multiply
-// in both, so identical bits too), the accumulator bound is enforced exactly at its limit,
-// and bad input throws.
+// in both, so identical bits too) on every dispatch path (so the paths agree bit for bit
+// among themselves), for any thread count and with or without a caller's arena; the
+// accumulator bound is enforced exactly at its limit, and bad input throws.
 #include <catch2/catch.hpp>
 #include <etk/quant/int8_gemm.hpp>
 #include <etk/quant/reference/int8_gemm.hpp>
@@ -12,6 +13,7 @@
 #include <limits>
 #include <random>
 
+#include "support/paths.hpp"
 #include "support/quant_util.hpp"
 
 using quant_test::cview;
@@ -102,6 +104,7 @@ void compare_all(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, int wzp_m
 }  // namespace
 
 TEST_CASE("int8 GEMM matches the reference bit for bit on awkward shapes") {
+  paths::for_each([](etk::Isa) {
   std::mt19937 gen(2024);
   for (std::ptrdiff_t m : {1, 2, 5, 6, 7, 13, 17, 31, 33})
     for (std::ptrdiff_t n : {1, 3, 16, 17, 63, 64, 65, 129})
@@ -113,9 +116,43 @@ TEST_CASE("int8 GEMM matches the reference bit for bit on awkward shapes") {
   // Larger blocks: several column blocks of the packed weights, deep K.
   compare_all<std::uint8_t>(65, 700, 1031, 0, true, gen);
   compare_all<std::int8_t>(19, 130, 3000, 2, true, gen);
+  });
+}
+
+TEST_CASE("int8 GEMM gives the same bits for any thread count, arena or none", "[threads]") {
+  std::mt19937 gen(77);
+  // 100 rows: 2 tasks of row panels on every path (16 panels of <= 6 rows per task);
+  // 130 columns x K 2732: 3 weight panels of 683 * 256 bytes, 2 per 512 KiB block, so two
+  // column blocks: 4 tasks.
+  const std::ptrdiff_t m = 100, n = 130, k = 2732;
+  const auto a = random_codes<std::uint8_t>(m, k, gen);
+  const auto w = random_codes<std::int8_t>(n, k, gen);
+  const etk::PackedWeightsS8 packed(cview(w), {3});
+  std::vector<std::int32_t> bias(static_cast<std::size_t>(n), -12345);
+  paths::for_each([&](etk::Isa) {
+    etk::RowMatrix<std::int32_t> one(m, n);
+    etk::int8_gemm_s32<std::uint8_t>(cview(a), 7, packed, bias, view(one));
+    for (int threads : {2, 3}) {
+      etk::SimpleThreadPool pool(threads);
+      etk::ScratchArena arena(etk::int8_gemm_scratch_bytes(m, k, n));
+      const void* planned = arena.data();
+      const std::size_t capacity = arena.capacity();
+      for (etk::ScratchArena* scratch : {static_cast<etk::ScratchArena*>(nullptr), &arena}) {
+        const etk::Context ctx{&pool, scratch};
+        etk::RowMatrix<std::int32_t> many(m, n);
+        many.setConstant(-1);
+        etk::int8_gemm_s32<std::uint8_t>(cview(a), 7, packed, bias, view(many), ctx);
+        INFO("threads " << threads << " arena " << (scratch != nullptr));
+        REQUIRE((many.array() == one.array()).all());
+      }
+      CHECK(arena.data() == planned);  // the planned arena was large enough: no regrowth
+      CHECK(arena.capacity() == capacity);
+    }
+  });
 }
 
 TEST_CASE("SIMD requantization handles accumulators at the int32 extremes") {
+  paths::for_each([](etk::Isa) {
   // K = 1 with a bias near the int32 limits drives the epilogue's 64-bit products and
   // shifts to their edges; every multiplier / shift pair from 2^-1 to 2^-31.
   const std::ptrdiff_t n = 48;
@@ -147,6 +184,7 @@ TEST_CASE("SIMD requantization handles accumulators at the int32 extremes") {
                                           ref.data(), n);
     REQUIRE((out.array() == ref.array()).all());
   }
+  });
 }
 
 TEST_CASE("requantization helpers follow gemmlowp's definition") {
@@ -241,4 +279,29 @@ TEST_CASE("int8 GEMM rejects bad input") {
   rq.multiplier = {1 << 30, 1 << 30};
   rq.shift = {0, 0};
   CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("multipliers"));
+}
+
+TEST_CASE("every int8 GEMM path computes the same bits, in one process") {
+  // The paths are pinned in turn whatever ETK_ISA says; each one's output is compared with
+  // the first path's (scalar) bit for bit. Only meaningful in the dispatch build.
+  if (!etk::dispatched()) return;
+  std::mt19937 gen(99);
+  const std::ptrdiff_t m = 37, n = 131, k = 301;
+  const auto a = random_codes<std::int8_t>(m, k, gen);
+  const auto w = random_codes<std::int8_t>(n, k, gen);
+  const etk::PackedWeightsS8 packed(cview(w), {-7});
+  const etk::Requantization rq = random_requant(n, true, false, gen);
+  std::vector<etk::RowMatrix<std::int8_t>> outs;
+  for (etk::Isa isa : paths::all()) {
+    if (!etk::isa_supported(isa)) {
+      std::printf("SKIPPED path %s: this CPU runs paths up to %s\n", etk::isa_name(isa), etk::isa_name(etk::best_isa()));
+      continue;
+    }
+    const paths::Pin pin(isa);
+    outs.emplace_back(m, n);
+    etk::int8_gemm<std::int8_t, std::int8_t>(cview(a), -3, packed, {}, rq, view(outs.back()));
+    INFO("path " << etk::isa_name(isa));
+    REQUIRE((outs.back().array() == outs.front().array()).all());
+  }
+  CHECK(!outs.empty());
 }

@@ -1,4 +1,4 @@
-// etk:isa-variants
+// etk:isa-variants etk:threads
 // Tests of etk/quant/uniform.hpp: the fast quantizer returns the reference's codes bit for
 // bit (integers: no tolerance), round trips are within half a step inside the range and
 // exactly the clamp outside, ties go to even, int4 packing round-trips, bad input throws.
@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/paths.hpp"
 #include "support/quant_util.hpp"
 
 using etk::QuantParams;
@@ -120,6 +121,7 @@ void compare_with_reference(int bits, bool is_signed, bool narrow) {
 }  // namespace
 
 TEST_CASE("quantize matches the reference bit for bit, round trip within half a step") {
+  paths::for_each([&](etk::Isa) {
   for (int bits = 2; bits <= 8; ++bits) {
     compare_with_reference<std::int8_t>(bits, true, false);
     compare_with_reference<std::int8_t>(bits, true, true);
@@ -128,6 +130,7 @@ TEST_CASE("quantize matches the reference bit for bit, round trip within half a 
   compare_with_reference<std::int16_t>(16, true, false);
   compare_with_reference<std::uint16_t>(16, false, false);
   compare_with_reference<std::int16_t>(5, true, false);
+  });
 }
 
 TEST_CASE("ties at .5 round to even, in both directions and around the zero point") {
@@ -245,6 +248,7 @@ TEST_CASE("dense sweeps: every float around ties, clamp edges and binade edges, 
 }
 
 TEST_CASE("random bit patterns and random scales over the whole float range") {
+  paths::for_each([&](etk::Isa) {
   // Any finite x (subnormals, huge values) and any normal scale: x / s spans 2^-300..2^300,
   // so the estimate x * inv underflows, overflows and is far off; all must still agree.
   std::mt19937 gen(2024);
@@ -271,9 +275,11 @@ TEST_CASE("random bit patterns and random scales over the whole float range") {
     }
     check_all_paths<std::int8_t>(x, p);
   }
+  });
 }
 
 TEST_CASE("per-column grids with mixed extreme scales through the column kernel") {
+  paths::for_each([&](etk::Isa) {
   // Each column its own scale (from hard_scales) and zero point; values near each column's
   // ties and edges. Widths cover the 64-column strips, 16-lane tails and 1..17 columns;
   // the last shape (over 2^18 values) takes the row-streaming branch.
@@ -319,6 +325,7 @@ TEST_CASE("per-column grids with mixed extreme scales through the column kernel"
       REQUIRE((deq.array() == deq_ref.array()).all());
     }
   }
+  });
 }
 
 TEST_CASE("packed int4 round-trips codes and dequantizes like unpacked codes") {
@@ -398,4 +405,52 @@ TEST_CASE("range helpers: symmetric and asymmetric grids represent zero and the 
   CHECK(a.zero_point[0] == 64);
   // Degenerate range gives a usable grid.
   CHECK(QuantParams::symmetric(0.0f, 8).scale[0] == 1.0f);
+}
+
+TEST_CASE("quantize, dequantize and fake-quantize give the same bits for any thread count", "[threads]") {
+  // 3 x 150000 floats per tensor and per row (tiles of 65536 columns: pieces of rows), and
+  // 700 x 131 per column (tiles of 500 whole rows); NaN-free values around the grid.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  struct Shape {
+    std::ptrdiff_t rows, cols;
+    int axis;
+  };
+  for (const Shape sh : {Shape{3, 150000, -1}, Shape{3, 150000, 0}, Shape{700, 131, 1}}) {
+    etk::RowMatrixXf x(sh.rows, sh.cols);
+    for (std::ptrdiff_t i = 0; i < x.size(); ++i) x.data()[i] = nd(rng);
+    etk::QuantParams p = etk::QuantParams::symmetric(3.0f, 8);
+    if (sh.axis >= 0) {
+      const std::ptrdiff_t ch = sh.axis == 0 ? sh.rows : sh.cols;
+      p.axis = sh.axis;
+      p.scale.assign(static_cast<std::size_t>(ch), 0.0f);
+      p.zero_point.assign(static_cast<std::size_t>(ch), 0);
+      for (std::ptrdiff_t c = 0; c < ch; ++c) p.scale[static_cast<std::size_t>(c)] = 0.01f + 0.001f * float(c % 97);
+    }
+    const auto xv = etk::matrix_view(static_cast<const float*>(x.data()), sh.rows, sh.cols, sh.cols);
+    const etk::RowMatrix<std::int8_t> q1 = etk::quantize<std::int8_t>(xv, p);
+    const etk::RowMatrixXf d1 = etk::dequantize<std::int8_t>(etk::matrix_view(static_cast<const std::int8_t*>(q1.data()), sh.rows, sh.cols, sh.cols), p);
+    const etk::RowMatrixXf f1 = etk::fake_quantize(xv, p);
+    for (int threads : {2, 3}) {
+      etk::SimpleThreadPool pool(threads);
+      const etk::Context ctx{&pool, nullptr};
+      etk::RowMatrix<std::int8_t> q(sh.rows, sh.cols);
+      etk::RowMatrixXf d(sh.rows, sh.cols), f(sh.rows, sh.cols);
+      etk::quantize<std::int8_t>(xv, p, etk::MatrixView<std::int8_t>(q.data(), sh.rows, sh.cols, Eigen::OuterStride<>(sh.cols)), ctx);
+      etk::dequantize<std::int8_t>(etk::matrix_view(static_cast<const std::int8_t*>(q.data()), sh.rows, sh.cols, sh.cols), p,
+                                   etk::MatrixView<float>(d.data(), sh.rows, sh.cols, Eigen::OuterStride<>(sh.cols)), ctx);
+      etk::fake_quantize(xv, p, etk::MatrixView<float>(f.data(), sh.rows, sh.cols, Eigen::OuterStride<>(sh.cols)), ctx);
+      INFO("axis " << sh.axis << " threads " << threads);
+      REQUIRE((q.array() == q1.array()).all());
+      REQUIRE(std::memcmp(d.data(), d1.data(), sizeof(float) * std::size_t(d.size())) == 0);
+      REQUIRE(std::memcmp(f.data(), f1.data(), sizeof(float) * std::size_t(f.size())) == 0);
+    }
+    // A NaN in any tile is still reported.
+    x(sh.rows - 1, sh.cols - 1) = std::nanf("");
+    etk::SimpleThreadPool pool(2);
+    const etk::Context ctx{&pool, nullptr};
+    etk::RowMatrix<std::int8_t> q(sh.rows, sh.cols);
+    CHECK_THROWS_WITH(etk::quantize<std::int8_t>(xv, p, etk::MatrixView<std::int8_t>(q.data(), sh.rows, sh.cols, Eigen::OuterStride<>(sh.cols)), ctx),
+                      Catch::Contains("NaN"));
+  }
 }

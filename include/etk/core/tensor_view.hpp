@@ -4,7 +4,9 @@
 //    with an outer (row) stride >= cols, so slices of larger buffers work without copies;
 //  * multi-head data: one contiguous row-major [heads, seq, dim] buffer, where head h is
 //    rows [h*seq, (h+1)*seq) of a [heads*seq, dim] matrix (optionally with a row stride).
-// Views never own memory and never require alignment.
+// Views never own memory and never require alignment. They are outside the ISA namespace:
+// a view made in a translation unit built without ISA flags is the same type in one built
+// with -mavx512f (their member functions only compute addresses).
 #pragma once
 
 #include <Eigen/Core>
@@ -12,7 +14,7 @@
 
 #include "etk/config.hpp"
 
-ETK_BEGIN_NAMESPACE
+namespace etk {
 
 template <typename T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -80,4 +82,4 @@ HeadsView<T> heads_slice(const HeadsView<T>& v, std::ptrdiff_t first, std::ptrdi
                       v.head_stride);
 }
 
-ETK_END_NAMESPACE
+}  // namespace etk

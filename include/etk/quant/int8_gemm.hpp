@@ -29,60 +29,13 @@
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
+#include "etk/core/context.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/detail/int8_gemm_kernels.hpp"
+#include "etk/quant/packed_weights.hpp"
 #include "etk/quant/requantize.hpp"
 
 ETK_BEGIN_NAMESPACE
-
-// s8 weights [N, K] packed for the micro-kernel of the ISA this code is compiled for,
-// with their column sums and zero points. Pack once, multiply many times.
-class PackedWeightsS8 {
- public:
-  PackedWeightsS8() = default;
-  // w: [N, K] row-major s8. zero_point: one value or one per output channel (row of w),
-  // each in [-128, 127].
-  explicit PackedWeightsS8(ConstMatrixView<std::int8_t> w, std::vector<std::int32_t> zero_point = {0})
-      : n_(w.rows()), k_(w.cols()), zero_point_(std::move(zero_point)) {
-    ETK_CHECK(n_ > 0 && k_ > 0, "argument 'w' is empty ([" << n_ << ", " << k_ << "])");
-    ETK_CHECK(zero_point_.size() == 1 || static_cast<std::ptrdiff_t>(zero_point_.size()) == n_,
-              "argument 'zero_point' needs 1 or " << n_ << " values, got " << zero_point_.size());
-    for (std::int32_t z : zero_point_)
-      ETK_CHECK(z >= -128 && z <= 127, "argument 'zero_point' value " << z << " is outside [-128, 127]");
-    using quant_detail::gemm::kNR;
-    const std::ptrdiff_t panels = (n_ + kNR - 1) / kNR;
-    data_.assign(static_cast<std::size_t>(panels * ksteps() * 4 * kNR), 0);
-    col_sum_.assign(static_cast<std::size_t>(n_), 0);
-    for (std::ptrdiff_t j = 0; j < n_; ++j) {
-      std::int8_t* panel = data_.data() + (j / kNR) * ksteps() * 4 * kNR + (j % kNR) * 4;
-      std::int32_t sum = 0;
-      for (std::ptrdiff_t t = 0; t < k_; ++t) {
-        panel[(t / 4) * 4 * kNR + t % 4] = w(j, t);
-        sum += w(j, t);
-      }
-      col_sum_[static_cast<std::size_t>(j)] = sum;
-    }
-  }
-
-  std::ptrdiff_t n() const { return n_; }
-  std::ptrdiff_t k() const { return k_; }
-  std::ptrdiff_t ksteps() const { return (k_ + 3) / 4; }
-  std::ptrdiff_t panels() const { return (n_ + quant_detail::gemm::kNR - 1) / quant_detail::gemm::kNR; }
-  const std::int8_t* panel(std::ptrdiff_t p) const {
-    return data_.data() + p * ksteps() * 4 * quant_detail::gemm::kNR;
-  }
-  const std::vector<std::int32_t>& col_sum() const { return col_sum_; }
-  const std::vector<std::int32_t>& zero_point() const { return zero_point_; }
-  std::int32_t zero_point_at(std::ptrdiff_t j) const {
-    return zero_point_.size() == 1 ? zero_point_[0] : zero_point_[static_cast<std::size_t>(j)];
-  }
-
- private:
-  std::ptrdiff_t n_ = 0, k_ = 0;
-  std::vector<std::int8_t, Eigen::aligned_allocator<std::int8_t>> data_;
-  std::vector<std::int32_t> col_sum_;
-  std::vector<std::int32_t> zero_point_{0};
-};
 
 namespace quant_detail {
 namespace gemm {
@@ -92,72 +45,6 @@ template <typename TA>
 std::int64_t max_abs_centered(std::int32_t zp) {
   const std::int64_t lo = std::numeric_limits<TA>::min(), hi = std::numeric_limits<TA>::max();
   return std::max<std::int64_t>(zp - lo, hi - zp);
-}
-
-// Runs the blocked product; `ep` already holds the output-specific arrays (padded).
-template <typename TA, typename TO>
-void run(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
-         const std::vector<std::int32_t>& bias, Epilogue ep, MatrixView<TO> out) {
-  const std::ptrdiff_t m = a.rows(), k = a.cols(), n = w.n(), ks = w.ksteps();
-  const std::ptrdiff_t n_pad = w.panels() * kNR;
-  constexpr std::int32_t kShift = std::is_signed<TA>::value ? 128 : 0;  // s8 -> u8
-  const std::int64_t za = static_cast<std::int64_t>(a_zp) + kShift;
-
-  // Column offsets (mod 2^32): bias - za * colsum + K * za * zw.
-  std::vector<std::int32_t> col_offset(static_cast<std::size_t>(n_pad), 0), w_zp;
-  bool any_wzp = false;
-  for (std::ptrdiff_t j = 0; j < n; ++j) {
-    const std::int64_t zw = w.zero_point_at(j);
-    any_wzp |= zw != 0;
-    const std::int64_t off = (bias.empty() ? 0 : bias[static_cast<std::size_t>(j)]) -
-                             za * w.col_sum()[static_cast<std::size_t>(j)] + k * za * zw;
-    col_offset[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(off));
-  }
-  if (any_wzp) {
-    w_zp.assign(static_cast<std::size_t>(n_pad), 0);
-    for (std::ptrdiff_t j = 0; j < n; ++j) w_zp[static_cast<std::size_t>(j)] = w.zero_point_at(j);
-    ep.w_zp = w_zp.data();
-  }
-  ep.col_offset = col_offset.data();
-
-  // Pack the activations: panels of kMR rows, k-steps of 4 bytes, u8, zero padding.
-  const std::ptrdiff_t row_panels = (m + kMR - 1) / kMR;
-  thread_local std::vector<std::uint8_t> apack;
-  thread_local std::vector<std::int32_t> rowsum;
-  apack.assign(static_cast<std::size_t>(row_panels * ks * 4 * kMR), 0);
-  rowsum.assign(static_cast<std::size_t>(row_panels * kMR), 0);
-  for (std::ptrdiff_t i = 0; i < m; ++i) {
-    std::uint8_t* dst = apack.data() + (i / kMR) * ks * 4 * kMR + (i % kMR) * 4;
-    const TA* src = a.data() + i * a.outerStride();
-    std::int32_t sum = 0;
-    for (std::ptrdiff_t t = 0; t < k; ++t) {
-      const auto u = static_cast<std::uint8_t>(static_cast<std::int32_t>(src[t]) + kShift);
-      dst[(t / 4) * 4 * kMR + t % 4] = u;
-      sum += u;
-    }
-    rowsum[static_cast<std::size_t>(i)] = sum;
-  }
-
-  // Column blocks whose packed weights stay in L2 (~512 KiB), rows, then 64-column panels.
-  const std::ptrdiff_t panel_bytes = ks * 4 * kNR;
-  const std::ptrdiff_t block = std::max<std::ptrdiff_t>(1, (512 * 1024) / panel_bytes);
-  alignas(64) std::int32_t tile[kMR * kNR];
-  for (std::ptrdiff_t pb = 0; pb < w.panels(); pb += block) {
-    const std::ptrdiff_t pe = std::min(w.panels(), pb + block);
-    for (std::ptrdiff_t rp = 0; rp < row_panels; ++rp) {
-      const std::uint8_t* ap = apack.data() + rp * ks * 4 * kMR;
-      const std::ptrdiff_t mr = std::min<std::ptrdiff_t>(kMR, m - rp * kMR);
-      for (std::ptrdiff_t p = pb; p < pe; ++p) {
-        micro_kernel(ap, w.panel(p), ks, tile);
-        const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
-        for (std::ptrdiff_t r = 0; r < mr; ++r) {
-          const std::ptrdiff_t i = rp * kMR + r;
-          finish_row(tile + r * kNR, nr, j0, rowsum[static_cast<std::size_t>(i)], ep,
-                     out.data() + i * out.outerStride() + j0);
-        }
-      }
-    }
-  }
 }
 
 // Shapes, zero points and the overflow bound shared by every entry point.
@@ -185,21 +72,49 @@ void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS
                                        << bound << " > 2^31 - 1); split the depth");
 }
 
-inline std::vector<std::int32_t> expand(const std::vector<std::int32_t>& v, std::ptrdiff_t n_pad) {
-  std::vector<std::int32_t> out(static_cast<std::size_t>(n_pad), v.back());
-  if (v.size() > 1) std::copy(v.begin(), v.end(), out.begin());
-  return out;
+// One call: plans and leases the scratch, lets `fill` store the epilogue's per-column
+// arrays (n_pad entries each) into it, then runs the active path.
+template <typename TA, typename TO, typename Fill>
+void execute(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
+             const std::vector<std::int32_t>& bias, MatrixView<TO> out, const Context& ctx, Fill fill) {
+  const std::ptrdiff_t m = a.rows(), k = a.cols(), n = w.n();
+  ScratchLease lease(ctx, scratch_bytes(m, k, n));
+  const Scratch s = carve(lease.data(), m, k, n);
+  Epilogue ep;
+  fill(s, ep);
+  run<TA, TO>(a.data(), m, k, a.outerStride(), a_zp, w, bias.empty() ? nullptr : bias.data(), ep,
+              out.data(), out.outerStride(), s, ctx);
+}
+
+// v (1 value or one per column) expanded to n_pad entries at dst.
+template <typename T>
+void expand(const std::vector<T>& v, std::ptrdiff_t n_pad, T* dst) {
+  for (std::ptrdiff_t j = 0; j < n_pad; ++j)
+    dst[j] = v.size() > 1 && j < static_cast<std::ptrdiff_t>(v.size()) ? v[static_cast<std::size_t>(j)] : v.back();
 }
 
 }  // namespace gemm
 }  // namespace quant_detail
 
+// Scratch bytes of one int8 GEMM call with activations [m, k] and n output columns, the
+// same for every output form and every path: a ScratchArena of this size in the Context
+// makes the call allocation-free.
+inline std::size_t int8_gemm_scratch_bytes(std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t n) {
+  ETK_CHECK(m > 0 && k > 0 && n > 0, "arguments 'm', 'k', 'n' must be positive, got " << m << ", " << k << ", " << n);
+  return quant_detail::gemm::scratch_bytes(m, k, n);
+}
+
+// Every form runs on ctx: its pool threads the (column block x row panels) tiles, its arena
+// holds the scratch. The result is the same for any thread count and any path.
+
 // int32 accumulators: out[i][j] = sum_k (a - a_zp)(w - w_zp) + bias[j]. bias: N or empty.
 template <typename TA>
 void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
-                   const std::vector<std::int32_t>& bias, MatrixView<std::int32_t> out) {
+                   const std::vector<std::int32_t>& bias, MatrixView<std::int32_t> out,
+                   const Context& ctx = Context{}) {
   quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
-  quant_detail::gemm::run<TA, std::int32_t>(a, a_zero_point, w, bias, {}, out);
+  quant_detail::gemm::execute<TA, std::int32_t>(a, a_zero_point, w, bias, out, ctx,
+                                                [](const quant_detail::gemm::Scratch&, quant_detail::gemm::Epilogue&) {});
 }
 
 // Dequantized float output: out[i][j] = float(acc[i][j]) * out_scale[j] (one scale, or one
@@ -207,39 +122,42 @@ void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const Packe
 template <typename TA>
 void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    const std::vector<std::int32_t>& bias, const std::vector<float>& out_scale,
-                   MatrixView<float> out) {
+                   MatrixView<float> out, const Context& ctx = Context{}) {
   quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
   ETK_CHECK(out_scale.size() == 1 || static_cast<std::ptrdiff_t>(out_scale.size()) == w.n(),
             "argument 'out_scale' needs 1 or " << w.n() << " values, got " << out_scale.size());
   for (float s : out_scale) check::positive_finite("out_scale", s);
-  const std::ptrdiff_t n_pad = w.panels() * quant_detail::gemm::kNR;
-  std::vector<float> scale(static_cast<std::size_t>(n_pad), out_scale.back());
-  if (out_scale.size() > 1) std::copy(out_scale.begin(), out_scale.end(), scale.begin());
-  quant_detail::gemm::Epilogue ep;
-  ep.scale = scale.data();
-  quant_detail::gemm::run<TA, float>(a, a_zero_point, w, bias, ep, out);
+  const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
+  quant_detail::gemm::execute<TA, float>(
+      a, a_zero_point, w, bias, out, ctx, [&](const quant_detail::gemm::Scratch& s, quant_detail::gemm::Epilogue& ep) {
+        auto* scale = reinterpret_cast<float*>(s.extra0);
+        quant_detail::gemm::expand(out_scale, n_pad, scale);
+        ep.scale = scale;
+      });
 }
 
 // Requantized 8-bit output (TO = uint8_t or int8_t; rq's range must fit TO).
 template <typename TA, typename TO>
 void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
-               const std::vector<std::int32_t>& bias, const Requantization& rq, MatrixView<TO> out) {
+               const std::vector<std::int32_t>& bias, const Requantization& rq, MatrixView<TO> out,
+               const Context& ctx = Context{}) {
   static_assert(std::is_same<TO, std::uint8_t>::value || std::is_same<TO, std::int8_t>::value,
                 "etk: requantized output is uint8_t or int8_t");
   quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
   check::requantization("rq", rq, w.n());
   ETK_CHECK(rq.qmin >= std::numeric_limits<TO>::min() && rq.qmax <= std::numeric_limits<TO>::max(),
             "argument 'rq': output range [" << rq.qmin << ", " << rq.qmax << "] does not fit the output type");
-  const std::ptrdiff_t n_pad = w.panels() * quant_detail::gemm::kNR;
-  const std::vector<std::int32_t> mult = quant_detail::gemm::expand(rq.multiplier, n_pad);
-  const std::vector<std::int32_t> shift = quant_detail::gemm::expand(rq.shift, n_pad);
-  quant_detail::gemm::Epilogue ep;
-  ep.multiplier = mult.data();
-  ep.shift = shift.data();
-  ep.zero_point = rq.zero_point;
-  ep.qmin = rq.qmin;
-  ep.qmax = rq.qmax;
-  quant_detail::gemm::run<TA, TO>(a, a_zero_point, w, bias, ep, out);
+  const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
+  quant_detail::gemm::execute<TA, TO>(
+      a, a_zero_point, w, bias, out, ctx, [&](const quant_detail::gemm::Scratch& s, quant_detail::gemm::Epilogue& ep) {
+        quant_detail::gemm::expand(rq.multiplier, n_pad, s.extra0);
+        quant_detail::gemm::expand(rq.shift, n_pad, s.extra1);
+        ep.multiplier = s.extra0;
+        ep.shift = s.extra1;
+        ep.zero_point = rq.zero_point;
+        ep.qmin = rq.qmin;
+        ep.qmax = rq.qmax;
+      });
 }
 
 ETK_END_NAMESPACE

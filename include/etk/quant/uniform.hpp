@@ -13,6 +13,8 @@
 // (any bits up to 16). Sub-byte codes can be packed two per byte (PackedInt4).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -20,6 +22,7 @@
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
+#include "etk/core/context.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/detail/uniform_kernels.hpp"
 #include "etk/quant/quant_params.hpp"
@@ -43,47 +46,68 @@ inline void check_nonempty(const char* name, std::ptrdiff_t rows, std::ptrdiff_t
             "argument '" << name << "' is empty ([" << rows << ", " << cols << "])");
 }
 
-// Per tensor or per row (axis -1 or 0): apply `run(row, scale*, zero_point*)` to every row.
-template <typename Run>
-void for_each_row(const QuantParams& p, std::ptrdiff_t rows, Run&& run) {
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    const std::size_t ch = p.axis == 0 ? static_cast<std::size_t>(r) : 0;
-    run(r, p.scale.data() + ch, p.zero_point.data() + ch);
-  }
+// Per tensor or per row (axis -1 or 0): the scale and zero point of row r.
+inline std::size_t row_channel(const QuantParams& p, std::ptrdiff_t r) {
+  return p.axis == 0 ? static_cast<std::size_t>(r) : 0;
+}
+
+// f(r0, r1, c0, c1) over tiles of a [rows, cols] block on ctx's pool: whole rows, about
+// kTileElements per task, or pieces of one row (multiples of 64 columns) when a row is
+// longer. The tiles depend on the shape only, and every element's result on nothing but
+// its own input, so the output is the same for any thread count.
+template <typename F>
+void for_each_tile(const Context& ctx, std::ptrdiff_t rows, std::ptrdiff_t cols, F&& f) {
+  constexpr std::ptrdiff_t kTileElements = std::ptrdiff_t(1) << 16;
+  const std::ptrdiff_t cols_per = cols > kTileElements ? kTileElements : cols;
+  const std::ptrdiff_t rows_per = cols > kTileElements ? 1 : std::max<std::ptrdiff_t>(1, kTileElements / cols);
+  const std::ptrdiff_t col_tiles = (cols + cols_per - 1) / cols_per, row_tiles = (rows + rows_per - 1) / rows_per;
+  parallel_for(ctx, row_tiles * col_tiles, [&](std::ptrdiff_t t, int) {
+    const std::ptrdiff_t r0 = (t / col_tiles) * rows_per, c0 = (t % col_tiles) * cols_per;
+    f(r0, std::min(rows, r0 + rows_per), c0, std::min(cols, c0 + cols_per));
+  });
 }
 
 // Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block. The
 // reciprocals of the scales (the kernels' quotient estimates) are computed once per call.
 template <typename T>
-void quantize_block(ConstMatrixView<float> x, const QuantParams& p, T* out, std::ptrdiff_t out_stride) {
+void quantize_block(ConstMatrixView<float> x, const QuantParams& p, T* out, std::ptrdiff_t out_stride,
+                    const Context& ctx) {
   float inv1 = 0;
   std::vector<float> invs(p.scale.size() > 1 ? p.scale.size() : 0);
   float* inv = invs.empty() ? &inv1 : invs.data();
   uq::reciprocals(p.scale.data(), p.channels(), inv);
-  bool nan = false;
-  if (p.axis == 1) {
-    nan = uq::quantize_cols<T>(x.data(), x.rows(), x.cols(), x.outerStride(), p.scale.data(), inv,
-                               p.zero_point.data(), p.qmin(), p.qmax(), out, out_stride);
-  } else {
-    for_each_row(p, x.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp) {
-      nan |= uq::quantize_run<T, false>(x.data() + r * x.outerStride(), x.cols(), s,
-                                        inv + (s - p.scale.data()), zp, p.qmin(), p.qmax(),
-                                        out + r * out_stride);
-    });
-  }
-  ETK_CHECK(!nan, "argument 'x' holds NaN");
+  std::atomic<bool> nan{false};
+  const std::ptrdiff_t xs = x.outerStride();
+  for_each_tile(ctx, x.rows(), x.cols(), [&](std::ptrdiff_t r0, std::ptrdiff_t r1, std::ptrdiff_t c0, std::ptrdiff_t c1) {
+    bool tile_nan = false;
+    if (p.axis == 1) {
+      tile_nan = uq::quantize_cols<T>(x.data() + r0 * xs + c0, r1 - r0, c1 - c0, xs, p.scale.data() + c0, inv + c0,
+                                      p.zero_point.data() + c0, p.qmin(), p.qmax(), out + r0 * out_stride + c0,
+                                      out_stride);
+    } else {
+      for (std::ptrdiff_t r = r0; r < r1; ++r) {
+        const std::size_t ch = row_channel(p, r);
+        tile_nan |= uq::quantize_run<T, false>(x.data() + r * xs + c0, c1 - c0, p.scale.data() + ch, inv + ch,
+                                               p.zero_point.data() + ch, p.qmin(), p.qmax(),
+                                               out + r * out_stride + c0);
+      }
+    }
+    if (tile_nan) nan.store(true, std::memory_order_relaxed);
+  });
+  ETK_CHECK(!nan.load(), "argument 'x' holds NaN");
 }
 }  // namespace quant_detail
 
-// Codes of x on grid p, written to q ([rows, cols] like x).
+// Codes of x on grid p, written to q ([rows, cols] like x). Large tensors are split into
+// tiles over ctx's pool (the same bits for any thread count).
 template <typename T>
-void quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<T> q) {
+void quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<T> q, const Context& ctx = Context{}) {
   quant_detail::check_nonempty("x", x.rows(), x.cols());
   check::quant_params("p", p, x.rows(), x.cols());
   quant_detail::check_code_type<T>("p", p);
   check::equal("q", q.rows(), "rows", x.rows());
   check::equal("q", q.cols(), "cols", x.cols());
-  quant_detail::quantize_block<T>(x, p, q.data(), q.outerStride());
+  quant_detail::quantize_block<T>(x, p, q.data(), q.outerStride(), ctx);
 }
 
 template <typename T>
@@ -93,22 +117,27 @@ RowMatrix<T> quantize(ConstMatrixView<float> x, const QuantParams& p) {
   return q;
 }
 
-// Real values of codes q on grid p.
+// Real values of codes q on grid p (tiles over ctx's pool, like quantize).
 template <typename T>
-void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x) {
+void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x, const Context& ctx = Context{}) {
   quant_detail::check_nonempty("q", q.rows(), q.cols());
   check::quant_params("p", p, q.rows(), q.cols());
   quant_detail::check_code_type<T>("p", p);
   check::equal("x", x.rows(), "rows", q.rows());
   check::equal("x", x.cols(), "cols", q.cols());
-  if (p.axis == 1) {
-    quant_detail::uq::dequantize_cols<T>(q.data(), q.rows(), q.cols(), q.outerStride(), p.scale.data(),
-                                         p.zero_point.data(), x.data(), x.outerStride());
-    return;
-  }
-  quant_detail::for_each_row(p, q.rows(), [&](std::ptrdiff_t r, const float* s, const std::int32_t* zp) {
-    quant_detail::uq::dequantize_run<T, false>(q.data() + r * q.outerStride(), q.cols(), s, zp,
-                                               x.data() + r * x.outerStride());
+  const std::ptrdiff_t qs = q.outerStride(), xs = x.outerStride();
+  quant_detail::for_each_tile(ctx, q.rows(), q.cols(), [&](std::ptrdiff_t r0, std::ptrdiff_t r1, std::ptrdiff_t c0,
+                                                          std::ptrdiff_t c1) {
+    if (p.axis == 1) {
+      quant_detail::uq::dequantize_cols<T>(q.data() + r0 * qs + c0, r1 - r0, c1 - c0, qs, p.scale.data() + c0,
+                                           p.zero_point.data() + c0, x.data() + r0 * xs + c0, xs);
+      return;
+    }
+    for (std::ptrdiff_t r = r0; r < r1; ++r) {
+      const std::size_t ch = quant_detail::row_channel(p, r);
+      quant_detail::uq::dequantize_run<T, false>(q.data() + r * qs + c0, c1 - c0, p.scale.data() + ch,
+                                                 p.zero_point.data() + ch, x.data() + r * xs + c0);
+    }
   });
 }
 
@@ -120,12 +149,13 @@ RowMatrixXf dequantize(ConstMatrixView<T> q, const QuantParams& p) {
 }
 
 // dequantize(quantize(x)) in one pass, bit-identical to the two-step version.
-inline void fake_quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<float> y) {
+inline void fake_quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<float> y,
+                          const Context& ctx = Context{}) {
   quant_detail::check_nonempty("x", x.rows(), x.cols());
   check::quant_params("p", p, x.rows(), x.cols());
   check::equal("y", y.rows(), "rows", x.rows());
   check::equal("y", y.cols(), "cols", x.cols());
-  quant_detail::quantize_block<float>(x, p, y.data(), y.outerStride());
+  quant_detail::quantize_block<float>(x, p, y.data(), y.outerStride(), ctx);
 }
 
 inline RowMatrixXf fake_quantize(ConstMatrixView<float> x, const QuantParams& p) {

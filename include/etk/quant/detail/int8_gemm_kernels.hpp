@@ -1,44 +1,46 @@
-// etk/quant/detail/int8_gemm_kernels.hpp: packed layouts, micro-kernels and epilogues of
-// the int8 GEMM (AVX-512 VNNI, AVX2, scalar; chosen at compile time).
+// etk/quant/detail/int8_gemm_kernels.hpp: the per-call data, the scratch plan and the
+// per-path kernels of the int8 GEMM (AVX-512 VNNI, AVX-512 without VNNI, AVX2, scalar),
+// compiled once per dispatch path (bodies in int8_gemm_kernels.inl; see
+// etk/core/detail/for_each_target.hpp).
 //
 // Layouts (K4 = K rounded up to 4, ksteps = K4 / 4, zero padding):
-//   weights: panels of kNR = 64 output columns; panel p holds, for each k-step s, the 64
-//            columns' 4 bytes w[j][4s .. 4s+3] (256 bytes per step, column-major in groups
-//            of 4 depths: one zmm = 16 columns x 4 depths, the vpdpbusd operand);
-//   activations: panels of kMR rows, for each k-step the kMR rows' 4 bytes, as u8 (signed
-//            activations are stored as a + 128, corrected by the column offsets).
+//   weights: see etk/quant/packed_weights.hpp (one zmm = 16 columns x 4 depths, the
+//            vpdpbusd operand);
+//   activations: panels of kMR rows (per path), for each k-step the kMR rows' 4 bytes, as
+//            u8 (signed activations are stored as a + 128, corrected by the column offsets).
 // Micro-kernels accumulate raw sums of u8 * s8 over the whole depth into an int32 tile
 // [kMR][64]; every accumulator is int32 and wraps mod 2^32 (vpdpbusd and vpaddd do not
 // saturate; the AVX2 path widens to int16 first and uses vpmaddwd, whose pair sums
 // |2 * 255 * 128| fit easily, so it never saturates either). Only the final
 // accumulator, raw + column offset - zw * row sum, has to fit in int32, and the entry
-// points prove it does (see int8_gemm.hpp); mod 2^32 arithmetic then makes it exact.
+// points prove it does (see int8_gemm.hpp); mod 2^32 arithmetic then makes it exact, and
+// every path computes the same integers.
+//
+// Scratch of one call (int8_gemm_scratch_bytes; the same for every path, planned with the
+// largest panel height kMaxMR): the packed activations ((M + kMaxMR - 1) * ksteps * 4 bytes
+// bound every path's row panels), their row sums, and five per-column arrays (column
+// offsets, weight zero points, and the epilogue's scale or multiplier and shift).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 #include "etk/config.hpp"
-#include "etk/quant/requantize.hpp"
+#include "etk/core/context.hpp"
+#include "etk/core/isa.hpp"
 #include "etk/quant/detail/uniform_kernels.hpp"
+#include "etk/quant/packed_weights.hpp"
+#include "etk/quant/requantize.hpp"
 
-#if defined(ETK_HAS_AVX2) || defined(ETK_HAS_AVX512)
+#if defined(ETK_X86)
 #include <immintrin.h>
 #endif
 
 ETK_BEGIN_NAMESPACE
 namespace quant_detail {
 namespace gemm {
-
-constexpr int kNR = 64;
-#if defined(ETK_HAS_AVX512VNNI)
-constexpr int kMR = 6;
-#elif defined(ETK_HAS_AVX2)
-constexpr int kMR = 2;
-#else
-constexpr int kMR = 4;
-#endif
 
 inline std::int32_t load_i32(const void* p) {
   std::int32_t v;
@@ -56,199 +58,65 @@ struct Epilogue {
   std::int32_t zero_point = 0, qmin = 0, qmax = 0;
 };
 
-// Scalar epilogue of one element; the definition the SIMD epilogues match.
-template <typename TO>
-inline void finish_scalar(std::int32_t raw, std::ptrdiff_t j, std::int32_t rowsum, const Epilogue& e,
-                          TO* out) {
-  std::uint32_t acc = static_cast<std::uint32_t>(raw) + static_cast<std::uint32_t>(e.col_offset[j]);
-  if (e.w_zp) acc -= static_cast<std::uint32_t>(e.w_zp[j]) * static_cast<std::uint32_t>(rowsum);
-  const auto v = static_cast<std::int32_t>(acc);
-  if constexpr (std::is_same<TO, std::int32_t>::value)
-    *out = v;
-  else if constexpr (std::is_same<TO, float>::value)
-    *out = static_cast<float>(v) * e.scale[j];
-  else
-    *out = static_cast<TO>(requantize_value(v, e.multiplier[j], e.shift[j], e.zero_point, e.qmin, e.qmax));
-}
+// The scratch of one call, carved from one block of scratch_bytes(m, k, n) bytes.
+struct Scratch {
+  std::uint8_t* apack = nullptr;
+  std::int32_t* rowsum = nullptr;
+  std::int32_t* col_offset = nullptr;
+  std::int32_t* w_zp = nullptr;
+  std::int32_t* extra0 = nullptr;  // float scale or int32 multiplier (bit pattern storage)
+  std::int32_t* extra1 = nullptr;  // shift
+};
 
-#if defined(ETK_HAS_AVX512VNNI)
-// ---- AVX-512 VNNI: 6 rows x 64 columns, 24 zmm accumulators ---------------------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
-  __m512i c[kMR][4];
-  for (int r = 0; r < kMR; ++r)
-    for (int v = 0; v < 4; ++v) c[r][v] = _mm512_setzero_si512();
-  for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
-    const __m512i b0 = _mm512_loadu_si512(b);
-    const __m512i b1 = _mm512_loadu_si512(b + 64);
-    const __m512i b2 = _mm512_loadu_si512(b + 128);
-    const __m512i b3 = _mm512_loadu_si512(b + 192);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1024), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1088), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1152), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1216), _MM_HINT_T0);
-#pragma GCC unroll 6
-    for (int r = 0; r < kMR; ++r) {
-      const __m512i av = _mm512_set1_epi32(load_i32(a + 4 * r));
-      c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, b0);
-      c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, b1);
-      c[r][2] = _mm512_dpbusd_epi32(c[r][2], av, b2);
-      c[r][3] = _mm512_dpbusd_epi32(c[r][3], av, b3);
-    }
-    a += 4 * kMR;
-    b += 4 * kNR;
+inline std::size_t round64(std::size_t b) { return (b + 63) / 64 * 64; }
+
+// Bytes of each part; n_pad = N rounded up to kNR.
+inline std::size_t apack_bytes(std::ptrdiff_t m, std::ptrdiff_t k) {
+  return round64(static_cast<std::size_t>((m + int8_gemm_layout::kMaxMR - 1) * ((k + 3) / 4) * 4));
+}
+inline std::size_t rowsum_bytes(std::ptrdiff_t m) {
+  return round64(static_cast<std::size_t>(m + int8_gemm_layout::kMaxMR - 1) * 4);
+}
+inline std::size_t column_bytes(std::ptrdiff_t n) {
+  const std::ptrdiff_t n_pad = (n + int8_gemm_layout::kNR - 1) / int8_gemm_layout::kNR * int8_gemm_layout::kNR;
+  return round64(static_cast<std::size_t>(n_pad) * 4);
+}
+inline std::size_t scratch_bytes(std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t n) {
+  return apack_bytes(m, k) + rowsum_bytes(m) + 4 * column_bytes(n);
+}
+inline Scratch carve(void* base, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t n) {
+  auto* p = static_cast<unsigned char*>(base);
+  Scratch s;
+  s.apack = p;
+  p += apack_bytes(m, k);
+  s.rowsum = reinterpret_cast<std::int32_t*>(p);
+  p += rowsum_bytes(m);
+  std::int32_t** cols[4] = {&s.col_offset, &s.w_zp, &s.extra0, &s.extra1};
+  for (std::int32_t** c : cols) {
+    *c = reinterpret_cast<std::int32_t*>(p);
+    p += column_bytes(n);
   }
-  for (int r = 0; r < kMR; ++r)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_si512(tile + r * kNR + 16 * v, c[r][v]);
+  return s;
 }
 
-#elif defined(ETK_HAS_AVX2)
-// ---- AVX2: 2 rows x 16 columns at a time, widened to int16 and vpmaddwd ---------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
-  for (int v = 0; v < 4; ++v) {
-    __m256i c[kMR][4];
-    for (int r = 0; r < kMR; ++r)
-      for (int q = 0; q < 4; ++q) c[r][q] = _mm256_setzero_si256();
-    const std::int8_t* bp = b + 64 * v;
-    const std::uint8_t* ap = a;
-    for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
-      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp));
-      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32));
-      const __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo));
-      const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1));
-      const __m256i w2 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi));
-      const __m256i w3 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1));
-      for (int r = 0; r < kMR; ++r) {
-        const __m128i a4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_i32(ap + 4 * r)));
-        const __m256i av = _mm256_broadcastq_epi64(a4);
-        c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, w0));
-        c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, w1));
-        c[r][2] = _mm256_add_epi32(c[r][2], _mm256_madd_epi16(av, w2));
-        c[r][3] = _mm256_add_epi32(c[r][3], _mm256_madd_epi16(av, w3));
-      }
-      ap += 4 * kMR;
-      bp += 4 * kNR;
-    }
-    // Each accumulator holds two partial sums per column; add the pairs.
-    for (int r = 0; r < kMR; ++r) {
-      const __m256i x = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][0], c[r][1]), 0xD8);
-      const __m256i y = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][2], c[r][3]), 0xD8);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * kNR + 16 * v), x);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * kNR + 16 * v + 8), y);
-    }
-  }
-}
+}  // namespace gemm
+}  // namespace quant_detail
+ETK_END_NAMESPACE
 
-#else
-// ---- scalar ---------------------------------------------------------------------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
-  std::uint32_t c[kMR][kNR] = {};
-  for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
-    for (int r = 0; r < kMR; ++r)
-      for (int j = 0; j < kNR; ++j) {
-        std::int32_t d = 0;
-        for (int t = 0; t < 4; ++t) d += a[4 * r + t] * b[4 * j + t];
-        c[r][j] += static_cast<std::uint32_t>(d);
-      }
-    a += 4 * kMR;
-    b += 4 * kNR;
-  }
-  for (int r = 0; r < kMR; ++r)
-    for (int j = 0; j < kNR; ++j) tile[r * kNR + j] = static_cast<std::int32_t>(c[r][j]);
-}
-#endif
+#define ETK_TARGET_FILE "etk/quant/detail/int8_gemm_kernels.inl"
+#include "etk/core/detail/for_each_target.hpp"
 
-#if defined(ETK_HAS_AVX512)
-// round(x * m / 2^31) ties upward == gemmlowp's SRDHM for m > 0: (x*m + 2^30) >> 31.
-// Both halves shift the 64-bit product left by one so that the result is its high dword.
-inline __m512i srdhm16(__m512i x, __m512i m) {
-  const __m512i nudge = _mm512_set1_epi64(std::int64_t(1) << 30);
-  const __m512i pe = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 1);
-  const __m512i po = _mm512_slli_epi64(
-      _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), nudge), 1);
-  return _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(pe, 32), po);
-}
-inline __m512i rdbpot16(__m512i x, __m512i n) {
-  const __m512i one = _mm512_set1_epi32(1);
-  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, n), one);
-  const __m512i rem = _mm512_and_si512(x, mask);
-  const __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
-  const __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
-  return _mm512_mask_add_epi32(_mm512_srav_epi32(x, n), up, _mm512_srav_epi32(x, n), one);
-}
+ETK_BEGIN_NAMESPACE
+namespace quant_detail {
+namespace gemm {
 
-template <typename TO>
-inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
-                       std::int32_t rowsum, const Epilogue& e, TO* out) {
-  for (std::ptrdiff_t j = 0; j < nr; j += 16) {
-    const __mmask16 m = nr - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (nr - j)) - 1);
-    __m512i v = _mm512_add_epi32(_mm512_loadu_si512(raw + j), _mm512_loadu_si512(e.col_offset + j0 + j));
-    if (e.w_zp)
-      v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512(e.w_zp + j0 + j), _mm512_set1_epi32(rowsum)));
-    if constexpr (std::is_same<TO, std::int32_t>::value) {
-      _mm512_mask_storeu_epi32(out + j, m, v);
-    } else if constexpr (std::is_same<TO, float>::value) {
-      _mm512_mask_storeu_ps(out + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(e.scale + j0 + j)));
-    } else {
-      v = rdbpot16(srdhm16(v, _mm512_loadu_si512(e.multiplier + j0 + j)), _mm512_loadu_si512(e.shift + j0 + j));
-      v = _mm512_add_epi32(v, _mm512_set1_epi32(e.zero_point));
-      v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(e.qmin)), _mm512_set1_epi32(e.qmax));
-      _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi32_epi8(v));  // register vpmovdb: fast
-    }
-  }
+// The blocked product on the active path (see int8_gemm_kernels.inl).
+template <typename TA, typename TO>
+void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, std::int32_t a_zp,
+         const PackedWeightsS8& w, const std::int32_t* bias, const Epilogue& ep, TO* out,
+         std::ptrdiff_t ldo, const Scratch& s, const Context& ctx) {
+  ETK_DISPATCH_RETURN(quant_detail::gemm::run<TA, TO>(a, m, k, lda, a_zp, w, bias, ep, out, ldo, s, ctx));
 }
-
-#elif defined(ETK_HAS_AVX2)
-inline __m256i srdhm8(__m256i x, __m256i m) {
-  const __m256i nudge = _mm256_set1_epi64x(std::int64_t(1) << 30);
-  const __m256i pe = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 1);
-  const __m256i po = _mm256_slli_epi64(
-      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge), 1);
-  return _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-}
-inline __m256i rdbpot8(__m256i x, __m256i n) {
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, n), one);
-  const __m256i rem = _mm256_and_si256(x, mask);
-  const __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(x, 31));
-  // cmpgt gives -1 where the remainder passes the threshold: subtracting it adds 1.
-  return _mm256_sub_epi32(_mm256_srav_epi32(x, n), _mm256_cmpgt_epi32(rem, thr));
-}
-
-template <typename TO>
-inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
-                       std::int32_t rowsum, const Epilogue& e, TO* out) {
-  std::ptrdiff_t j = 0;
-  for (; j + 8 <= nr; j += 8) {
-    __m256i v = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(raw + j)),
-                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.col_offset + j0 + j)));
-    if (e.w_zp)
-      v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.w_zp + j0 + j)),
-                                                 _mm256_set1_epi32(rowsum)));
-    if constexpr (std::is_same<TO, std::int32_t>::value) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), v);
-    } else if constexpr (std::is_same<TO, float>::value) {
-      _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_loadu_ps(e.scale + j0 + j)));
-    } else {
-      v = rdbpot8(srdhm8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.multiplier + j0 + j))),
-                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.shift + j0 + j)));
-      v = _mm256_add_epi32(v, _mm256_set1_epi32(e.zero_point));
-      v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(e.qmin)), _mm256_set1_epi32(e.qmax));
-      uq::store_codes8(out + j, v);
-    }
-  }
-  for (; j < nr; ++j) finish_scalar(raw[j], j0 + j, rowsum, e, out + j);
-}
-
-#else
-template <typename TO>
-inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
-                       std::int32_t rowsum, const Epilogue& e, TO* out) {
-  for (std::ptrdiff_t j = 0; j < nr; ++j) finish_scalar(raw[j], j0 + j, rowsum, e, out + j);
-}
-#endif
 
 }  // namespace gemm
 }  // namespace quant_detail

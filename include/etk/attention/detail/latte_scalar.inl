@@ -1,6 +1,6 @@
-// etk/attention/detail/latte_scalar.hpp: portable LATTE primitives (and the layouts every
+// etk/attention/detail/latte_scalar.inl: portable LATTE primitives (and the layouts every
 // ISA path shares). The AVX2 and AVX-512 VNNI files implement the same functions on the
-// same layouts; detail/latte_kernels.hpp picks the best compiled one per primitive.
+// same layouts; detail/latte_kernels.inl picks, per path, the best one per primitive.
 //
 // Layouts (built by latte.hpp once per head):
 //  * kpack: the keys' high nibbles offset to unsigned, (k >> 4) + 8 in [0, 15], as
@@ -12,17 +12,14 @@
 //    subtract it (latte.hpp).
 //  * k8 / kl: each key's int8 code and its low nibble, rows of Dp = ceil(dim/64)*64
 //    bytes, zero padded; qh16 = 16*qH (in [-128, 112], fits int8) and ql = qL rows alike.
-#pragma once
-
-#include <cstddef>
-#include <cstdint>
-#include <limits>
-
-#include "etk/attention/latte_params.hpp"
-
-ETK_BEGIN_NAMESPACE
+// Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 namespace latte {
 namespace scalar {
+
+// The code helpers of latte_params.hpp (outside this path's namespace).
+using ::etk::ETK_ISA_NAMESPACE::latte::nibble_hi;
+using ::etk::ETK_ISA_NAMESPACE::latte::nibble_lo;
+using ::etk::ETK_ISA_NAMESPACE::latte::quantize;
 
 // Writes key j's int8 codes c[0..d) into kpack / k8 / kl.
 inline void pack_key_codes(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t j,
@@ -179,4 +176,3 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
 
 }  // namespace scalar
 }  // namespace latte
-ETK_END_NAMESPACE

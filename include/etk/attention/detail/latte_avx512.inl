@@ -1,20 +1,12 @@
-// etk/attention/detail/latte_avx512.hpp: AVX-512 VNNI LATTE primitives (same contracts and
-// layouts as latte_scalar.hpp). vpdpbusd multiplies unsigned by signed bytes and adds
+// etk/attention/detail/latte_avx512.inl: AVX-512 VNNI LATTE primitives (same contracts and
+// layouts as latte_scalar.inl). vpdpbusd multiplies unsigned by signed bytes and adds
 // groups of 4 into int32 lanes (wrapping, but no bound below comes near 2^31):
 //  * estimate: unsigned side = the keys' pre-packed (kH + 8) in [0, 15], signed side = a
 //    query's 4 high nibbles broadcast; one instruction gives 16 keys x 4 dims.
 //  * reuse remainder: vpdpbusd(kL, 16*qH) + vpdpbusd(qL, k), both sides already in range
 //    (16*qH in [-128, 112]), so no offset is needed there.
-#pragma once
-
-#include "etk/attention/detail/latte_scalar.hpp"
-
+// Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
-#include <immintrin.h>
-
-#include <cstring>
-
-ETK_BEGIN_NAMESPACE
 namespace latte {
 namespace avx512 {
 
@@ -102,7 +94,7 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
   for (int r = 0; r < NQ; ++r) rmax[r] = _mm512_reduce_max_epi32(mx[r]);
 }
 
-// estimate_tile with the row maxima fused in (see latte_scalar.hpp for the contract).
+// estimate_tile with the row maxima fused in (see latte_scalar.inl for the contract).
 inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
                               const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
                               std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
@@ -298,5 +290,4 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
 
 }  // namespace avx512
 }  // namespace latte
-ETK_END_NAMESPACE
-#endif
+#endif  // ETK_HAS_AVX512VNNI

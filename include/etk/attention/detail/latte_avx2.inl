@@ -1,19 +1,11 @@
-// etk/attention/detail/latte_avx2.hpp: AVX2 LATTE primitives (same contracts and layouts as
-// latte_scalar.hpp). Products use vpmaddubsw (u8 x s8 -> pairwise int16 sums, saturating)
+// etk/attention/detail/latte_avx2.inl: AVX2 LATTE primitives (same contracts and layouts as
+// latte_scalar.inl). Products use vpmaddubsw (u8 x s8 -> pairwise int16 sums, saturating)
 // then vpmaddwd by ones (-> int32). No saturation can occur:
 //   estimate: u8 (kH+8) <= 15, |qH| <= 8          -> |pair sum| <= 2*15*8   = 240
 //   rest:     u8 kL, qL <= 15, |qh16|, |k8| <= 128 -> |pair sum| <= 2*15*128 = 3840
 // both far below 32767, so the results equal the scalar path bit for bit.
-#pragma once
-
-#include "etk/attention/detail/latte_scalar.hpp"
-
+// Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX2)
-#include <immintrin.h>
-
-#include <cstring>
-
-ETK_BEGIN_NAMESPACE
 namespace latte {
 namespace avx2 {
 
@@ -73,6 +65,9 @@ inline std::int32_t row_max(const std::int32_t* E, std::ptrdiff_t n) {
   return r;
 }
 
+// (A function, not a lambda: GCC warns that a lambda returning a vector has no AVX ABI.)
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
 inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
                       const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* idx,
                       std::ptrdiff_t n, std::int32_t* out) {
@@ -81,9 +76,8 @@ inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std
     const std::uint8_t* l = kl + std::ptrdiff_t(idx[s]) * Dp;
     __m256i acc = _mm256_setzero_si256();
     for (std::ptrdiff_t t = 0; t < Dp; t += 32) {
-      auto ld = [](const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); };
-      acc = _mm256_add_epi32(acc, dot4_u8s8(ld(l + t), ld(qh16 + t)));
-      acc = _mm256_add_epi32(acc, dot4_u8s8(ld(ql + t), ld(k + t)));
+      acc = _mm256_add_epi32(acc, dot4_u8s8(load256(l + t), load256(qh16 + t)));
+      acc = _mm256_add_epi32(acc, dot4_u8s8(load256(ql + t), load256(k + t)));
     }
     __m128i x = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
     x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4E));
@@ -111,5 +105,4 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
 
 }  // namespace avx2
 }  // namespace latte
-ETK_END_NAMESPACE
-#endif
+#endif  // ETK_HAS_AVX2

@@ -1,0 +1,290 @@
+// etk/quant/detail/int8_gemm_kernels.inl: micro-kernels, epilogues and the blocked driver
+// of the int8 GEMM, compiled once per dispatch path by etk/core/detail/for_each_target.hpp
+// (no include guard, no includes; the layouts are described in int8_gemm_kernels.hpp).
+namespace quant_detail {
+namespace gemm {
+
+using ::etk::int8_gemm_layout::kNR;
+using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::Epilogue;
+using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::Scratch;
+using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::load_i32;
+
+// Rows per activation panel: 6 x 64 int32 accumulators fill 24 of the 32 zmm registers
+// (VNNI); 2 rows x 4 x 8 columns fill 8 ymm (AVX2, AVX-512 without VNNI); 4 x 64 (scalar).
+#if defined(ETK_HAS_AVX512VNNI)
+constexpr int kMR = 6;
+#elif defined(ETK_HAS_AVX2)
+constexpr int kMR = 2;
+#else
+constexpr int kMR = 4;
+#endif
+static_assert(kMR <= ::etk::int8_gemm_layout::kMaxMR, "scratch plan assumes kMR <= kMaxMR");
+
+// Scalar epilogue of one element; the definition the SIMD epilogues match.
+template <typename TO>
+inline void finish_scalar(std::int32_t raw, std::ptrdiff_t j, std::int32_t rowsum, const Epilogue& e,
+                          TO* out) {
+  std::uint32_t acc = static_cast<std::uint32_t>(raw) + static_cast<std::uint32_t>(e.col_offset[j]);
+  if (e.w_zp) acc -= static_cast<std::uint32_t>(e.w_zp[j]) * static_cast<std::uint32_t>(rowsum);
+  const auto v = static_cast<std::int32_t>(acc);
+  if constexpr (std::is_same<TO, std::int32_t>::value)
+    *out = v;
+  else if constexpr (std::is_same<TO, float>::value)
+    *out = static_cast<float>(v) * e.scale[j];
+  else
+    *out = static_cast<TO>(requantize_value(v, e.multiplier[j], e.shift[j], e.zero_point, e.qmin, e.qmax));
+}
+
+#if defined(ETK_HAS_AVX512VNNI)
+// ---- AVX-512 VNNI: 6 rows x 64 columns, 24 zmm accumulators ---------------------------
+inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
+                         std::int32_t* tile) {
+  __m512i c[kMR][4];
+  for (int r = 0; r < kMR; ++r)
+    for (int v = 0; v < 4; ++v) c[r][v] = _mm512_setzero_si512();
+  for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
+    const __m512i b0 = _mm512_loadu_si512(b);
+    const __m512i b1 = _mm512_loadu_si512(b + 64);
+    const __m512i b2 = _mm512_loadu_si512(b + 128);
+    const __m512i b3 = _mm512_loadu_si512(b + 192);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 1024), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 1088), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 1152), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 1216), _MM_HINT_T0);
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; ++r) {
+      const __m512i av = _mm512_set1_epi32(load_i32(a + 4 * r));
+      c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, b0);
+      c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, b1);
+      c[r][2] = _mm512_dpbusd_epi32(c[r][2], av, b2);
+      c[r][3] = _mm512_dpbusd_epi32(c[r][3], av, b3);
+    }
+    a += 4 * kMR;
+    b += 4 * kNR;
+  }
+  for (int r = 0; r < kMR; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_si512(tile + r * kNR + 16 * v, c[r][v]);
+}
+
+#elif defined(ETK_HAS_AVX2)
+// ---- AVX2: 2 rows x 16 columns at a time, widened to int16 and vpmaddwd ---------------
+inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
+                         std::int32_t* tile) {
+  for (int v = 0; v < 4; ++v) {
+    __m256i c[kMR][4];
+    for (int r = 0; r < kMR; ++r)
+      for (int q = 0; q < 4; ++q) c[r][q] = _mm256_setzero_si256();
+    const std::int8_t* bp = b + 64 * v;
+    const std::uint8_t* ap = a;
+    for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp));
+      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32));
+      const __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo));
+      const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1));
+      const __m256i w2 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi));
+      const __m256i w3 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1));
+      for (int r = 0; r < kMR; ++r) {
+        const __m128i a4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_i32(ap + 4 * r)));
+        const __m256i av = _mm256_broadcastq_epi64(a4);
+        c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, w0));
+        c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, w1));
+        c[r][2] = _mm256_add_epi32(c[r][2], _mm256_madd_epi16(av, w2));
+        c[r][3] = _mm256_add_epi32(c[r][3], _mm256_madd_epi16(av, w3));
+      }
+      ap += 4 * kMR;
+      bp += 4 * kNR;
+    }
+    // Each accumulator holds two partial sums per column; add the pairs.
+    for (int r = 0; r < kMR; ++r) {
+      const __m256i x = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][0], c[r][1]), 0xD8);
+      const __m256i y = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][2], c[r][3]), 0xD8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * kNR + 16 * v), x);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * kNR + 16 * v + 8), y);
+    }
+  }
+}
+
+#else
+// ---- scalar ---------------------------------------------------------------------------
+inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
+                         std::int32_t* tile) {
+  std::uint32_t c[kMR][kNR] = {};
+  for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
+    for (int r = 0; r < kMR; ++r)
+      for (int j = 0; j < kNR; ++j) {
+        std::int32_t d = 0;
+        for (int t = 0; t < 4; ++t) d += a[4 * r + t] * b[4 * j + t];
+        c[r][j] += static_cast<std::uint32_t>(d);
+      }
+    a += 4 * kMR;
+    b += 4 * kNR;
+  }
+  for (int r = 0; r < kMR; ++r)
+    for (int j = 0; j < kNR; ++j) tile[r * kNR + j] = static_cast<std::int32_t>(c[r][j]);
+}
+#endif
+
+#if defined(ETK_HAS_AVX512)
+// round(x * m / 2^31) ties upward == gemmlowp's SRDHM for m > 0: (x*m + 2^30) >> 31.
+// Both halves shift the 64-bit product left by one so that the result is its high dword.
+inline __m512i srdhm16(__m512i x, __m512i m) {
+  const __m512i nudge = _mm512_set1_epi64(std::int64_t(1) << 30);
+  const __m512i pe = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 1);
+  const __m512i po = _mm512_slli_epi64(
+      _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), nudge), 1);
+  return _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(pe, 32), po);
+}
+inline __m512i rdbpot16(__m512i x, __m512i n) {
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, n), one);
+  const __m512i rem = _mm512_and_si512(x, mask);
+  const __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
+  const __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
+  return _mm512_mask_add_epi32(_mm512_srav_epi32(x, n), up, _mm512_srav_epi32(x, n), one);
+}
+
+template <typename TO>
+inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
+                       std::int32_t rowsum, const Epilogue& e, TO* out) {
+  for (std::ptrdiff_t j = 0; j < nr; j += 16) {
+    const __mmask16 m = nr - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (nr - j)) - 1);
+    __m512i v = _mm512_add_epi32(_mm512_loadu_si512(raw + j), _mm512_loadu_si512(e.col_offset + j0 + j));
+    if (e.w_zp)
+      v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512(e.w_zp + j0 + j), _mm512_set1_epi32(rowsum)));
+    if constexpr (std::is_same<TO, std::int32_t>::value) {
+      _mm512_mask_storeu_epi32(out + j, m, v);
+    } else if constexpr (std::is_same<TO, float>::value) {
+      _mm512_mask_storeu_ps(out + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(e.scale + j0 + j)));
+    } else {
+      v = rdbpot16(srdhm16(v, _mm512_loadu_si512(e.multiplier + j0 + j)), _mm512_loadu_si512(e.shift + j0 + j));
+      v = _mm512_add_epi32(v, _mm512_set1_epi32(e.zero_point));
+      v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(e.qmin)), _mm512_set1_epi32(e.qmax));
+      _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi32_epi8(v));  // register vpmovdb: fast
+    }
+  }
+}
+
+#elif defined(ETK_HAS_AVX2)
+inline __m256i srdhm8(__m256i x, __m256i m) {
+  const __m256i nudge = _mm256_set1_epi64x(std::int64_t(1) << 30);
+  const __m256i pe = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nudge), 1);
+  const __m256i po = _mm256_slli_epi64(
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge), 1);
+  return _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+}
+inline __m256i rdbpot8(__m256i x, __m256i n) {
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, n), one);
+  const __m256i rem = _mm256_and_si256(x, mask);
+  const __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(x, 31));
+  // cmpgt gives -1 where the remainder passes the threshold: subtracting it adds 1.
+  return _mm256_sub_epi32(_mm256_srav_epi32(x, n), _mm256_cmpgt_epi32(rem, thr));
+}
+
+template <typename TO>
+inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
+                       std::int32_t rowsum, const Epilogue& e, TO* out) {
+  std::ptrdiff_t j = 0;
+  for (; j + 8 <= nr; j += 8) {
+    __m256i v = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(raw + j)),
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.col_offset + j0 + j)));
+    if (e.w_zp)
+      v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.w_zp + j0 + j)),
+                                                 _mm256_set1_epi32(rowsum)));
+    if constexpr (std::is_same<TO, std::int32_t>::value) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), v);
+    } else if constexpr (std::is_same<TO, float>::value) {
+      _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_loadu_ps(e.scale + j0 + j)));
+    } else {
+      v = rdbpot8(srdhm8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.multiplier + j0 + j))),
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.shift + j0 + j)));
+      v = _mm256_add_epi32(v, _mm256_set1_epi32(e.zero_point));
+      v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(e.qmin)), _mm256_set1_epi32(e.qmax));
+      uq::store_codes8(out + j, v);
+    }
+  }
+  for (; j < nr; ++j) finish_scalar(raw[j], j0 + j, rowsum, e, out + j);
+}
+
+#else
+template <typename TO>
+inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
+                       std::int32_t rowsum, const Epilogue& e, TO* out) {
+  for (std::ptrdiff_t j = 0; j < nr; ++j) finish_scalar(raw[j], j0 + j, rowsum, e, out + j);
+}
+#endif
+
+
+// The blocked product of one call: `s` is the planned scratch (see int8_gemm_kernels.hpp)
+// with the epilogue's own arrays already filled; `ep` points at them.
+//   1. column offsets (bias - za * colsum + K * za * zw, mod 2^32) and weight zero points;
+//   2. activations packed into panels of kMR rows (tasks: chunks of row panels);
+//   3. tasks = (column block whose packed weights stay in L2) x (chunk of row panels); each
+//      task writes its own output tile, so the result does not depend on the thread count.
+template <typename TA, typename TO>
+void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, std::int32_t a_zp,
+         const ::etk::PackedWeightsS8& w, const std::int32_t* bias, Epilogue ep, TO* out,
+         std::ptrdiff_t ldo, const Scratch& s, const ::etk::Context& ctx) {
+  const std::ptrdiff_t n = w.n(), ks = w.ksteps();
+  constexpr std::int32_t kShift = std::is_signed<TA>::value ? 128 : 0;  // s8 -> u8
+  const std::int64_t za = static_cast<std::int64_t>(a_zp) + kShift;
+
+  bool any_wzp = false;
+  const std::ptrdiff_t n_pad = w.panels() * kNR;
+  for (std::ptrdiff_t j = n; j < n_pad; ++j) s.col_offset[j] = s.w_zp[j] = 0;
+  for (std::ptrdiff_t j = 0; j < n; ++j) {
+    const std::int64_t zw = w.zero_point_at(j);
+    any_wzp |= zw != 0;
+    const std::int64_t off = (bias ? bias[j] : 0) - za * w.col_sum()[static_cast<std::size_t>(j)] + k * za * zw;
+    s.col_offset[j] = static_cast<std::int32_t>(static_cast<std::uint32_t>(off));
+    s.w_zp[j] = static_cast<std::int32_t>(zw);
+  }
+  ep.col_offset = s.col_offset;
+  ep.w_zp = any_wzp ? s.w_zp : nullptr;
+
+  const std::ptrdiff_t row_panels = (m + kMR - 1) / kMR;
+  const std::ptrdiff_t chunk = ::etk::int8_gemm_layout::kRowPanelsPerTask;
+  const std::ptrdiff_t chunks = (row_panels + chunk - 1) / chunk;
+  std::uint8_t* const apack = s.apack;
+  std::int32_t* const rowsum = s.rowsum;
+  ::etk::parallel_for(ctx, chunks, [&](std::ptrdiff_t task, int) {
+    const std::ptrdiff_t p0 = task * chunk, p1 = std::min(row_panels, p0 + chunk);
+    std::memset(apack + p0 * ks * 4 * kMR, 0, static_cast<std::size_t>((p1 - p0) * ks * 4 * kMR));
+    for (std::ptrdiff_t i = p0 * kMR; i < p1 * kMR; ++i) {
+      std::int32_t sum = 0;
+      if (i < m) {
+        std::uint8_t* dst = apack + (i / kMR) * ks * 4 * kMR + (i % kMR) * 4;
+        const TA* src = a + i * lda;
+        for (std::ptrdiff_t t = 0; t < k; ++t) {
+          const auto u = static_cast<std::uint8_t>(static_cast<std::int32_t>(src[t]) + kShift);
+          dst[(t / 4) * 4 * kMR + t % 4] = u;
+          sum += u;
+        }
+      }
+      rowsum[i] = sum;
+    }
+  });
+
+  const std::ptrdiff_t block = ::etk::int8_gemm_layout::panels_per_block(ks);
+  const std::ptrdiff_t col_blocks = (w.panels() + block - 1) / block;
+  ::etk::parallel_for(ctx, col_blocks * chunks, [&](std::ptrdiff_t task, int) {
+    const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
+    const std::ptrdiff_t r0 = (task % chunks) * chunk, r1 = std::min(row_panels, r0 + chunk);
+    alignas(64) std::int32_t tile[kMR * kNR];
+    for (std::ptrdiff_t rp = r0; rp < r1; ++rp) {
+      const std::uint8_t* ap = apack + rp * ks * 4 * kMR;
+      const std::ptrdiff_t mr = std::min<std::ptrdiff_t>(kMR, m - rp * kMR);
+      for (std::ptrdiff_t p = pb; p < pe; ++p) {
+        micro_kernel(ap, w.panel(p), ks, tile);
+        const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
+        for (std::ptrdiff_t r = 0; r < mr; ++r) {
+          const std::ptrdiff_t i = rp * kMR + r;
+          finish_row(tile + r * kNR, nr, j0, rowsum[i], ep, out + i * ldo + j0);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace gemm
+}  // namespace quant_detail
