@@ -11,7 +11,7 @@
 #pragma once
 
 #include "etk/attention/detail/decode_scalar.hpp"
-#include "etk/attention/detail/latte_avx512.hpp"
+#include "etk/attention/detail/latte_kernels.hpp"
 
 #if defined(ETK_HAS_AVX512VNNI)
 #include <immintrin.h>
@@ -20,7 +20,10 @@ ETK_BEGIN_NAMESPACE
 namespace decode {
 namespace avx512 {
 
-using latte::avx512::tail16;
+// The LATTE AVX-512 primitives of this unit's own flags (decode kernels are chosen at
+// compile time, so this header is only compiled where the unit's flags include VNNI).
+namespace latte_avx512 = ::etk::ETK_ISA_NAMESPACE::target_native::latte::avx512;
+using latte_avx512::tail16;
 
 inline __m512i bcast4(const std::int8_t* p) {
   std::int32_t w;
@@ -77,7 +80,7 @@ void key_dots(Fetch&& fetch, std::ptrdiff_t L, const std::int32_t* idx, std::ptr
       }
       acc[u] = a;
     }
-    _mm512_mask_storeu_epi32(out + s0, tail16(cnt), latte::avx512::reduce16(acc));
+    _mm512_mask_storeu_epi32(out + s0, tail16(cnt), latte_avx512::reduce16(acc));
   }
 }
 
@@ -226,7 +229,7 @@ inline void weighted_values(KVValueType type, const float* w, const std::int32_t
                             const float* vscale, std::ptrdiff_t dv, float* o) {
   switch (type) {
     case KVValueType::fp32:
-      latte::avx512::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
+      latte_avx512::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
       break;
     case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, idx, n, values, row_bytes, vscale, dv, o); break;
     case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, idx, n, values, row_bytes, vscale, dv, o); break;

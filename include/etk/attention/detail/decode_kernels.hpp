@@ -1,5 +1,7 @@
 // etk/attention/detail/decode_kernels.hpp: picks, per decode primitive, the best path the
-// translation unit was compiled for (AVX-512 VNNI, else scalar).
+// translation unit was compiled for (AVX-512 VNNI, else scalar). The choice is made at
+// compile time: a plain -O2 unit (runtime dispatch, etk/core/isa.hpp) gets the scalar
+// decode primitives; moving them to per-target bodies (.inl) is the next step.
 #pragma once
 
 #include "etk/attention/detail/decode_avx512.hpp"

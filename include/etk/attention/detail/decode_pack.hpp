@@ -12,7 +12,7 @@
 #include "etk/attention/latte_params.hpp"
 
 #if defined(ETK_HAS_AVX512VNNI)
-#include "etk/attention/detail/latte_avx512.hpp"
+#include "etk/attention/detail/latte_kernels.hpp"
 #endif
 
 ETK_BEGIN_NAMESPACE
@@ -55,8 +55,8 @@ inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t
 #if defined(ETK_HAS_AVX512VNNI)
 namespace avx512 {
 
-using latte::avx512::quantize16;
-using latte::avx512::tail16;
+using ::etk::ETK_ISA_NAMESPACE::target_native::latte::avx512::quantize16;
+using ::etk::ETK_ISA_NAMESPACE::target_native::latte::avx512::tail16;
 
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
                          std::uint8_t* lo) {

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "etk/attention/detail/latte_scalar.hpp"
+#include "etk/attention/detail/latte_kernels.hpp"
 #include "etk/attention/kv_cache.hpp"
 
 ETK_BEGIN_NAMESPACE
