@@ -90,6 +90,22 @@ void scatter_rows(ConstMatrixView<T> compact, const KeepSet& keep, MatrixView<T>
   }
 }
 
+// The same for any row-major Eigen dense argument with inner stride 1 (Matrix, Map, Ref,
+// Block, a mutable matrix_view(...)): compact_rows(x, keep), compact_rows(x, keep, out),
+// scatter_rows(compact, keep, full).
+template <typename Derived>
+RowMatrix<typename Derived::Scalar> compact_rows(const Eigen::DenseBase<Derived>& x, const KeepSet& keep) {
+  return compact_rows(const_view(x), keep);
+}
+template <typename Derived, typename Out>
+void compact_rows(const Eigen::DenseBase<Derived>& x, const KeepSet& keep, Out&& out) {
+  compact_rows(const_view(x), keep, mutable_view(out));
+}
+template <typename Derived, typename Full>
+void scatter_rows(const Eigen::DenseBase<Derived>& compact, const KeepSet& keep, Full&& full) {
+  scatter_rows(const_view(compact), keep, mutable_view(full));
+}
+
 // Positions in the original sequence of the rows kept now: out[r] = origin[local[r]],
 // where origin maps the current rows to original positions and local indexes current rows.
 inline void compose_keep(const KeepSet& origin, const KeepSet& local, KeepSet& out) {
