@@ -162,6 +162,7 @@ void estimate_tile_rows(const HeadsView<const float>& Q, const LatteParams& para
     t.corr[r] = simd::pack_query(Q.row(h, i0 + r), d, 1.0f / sc.q, t.qh + r * 4 * L.G,
                                  t.qh16 + r * L.Dp, t.ql + r * L.Dp);
     nvalid[r] = keys.set.visible(params.attention, i0 + r, nq, nk);
+    ETK_DEBUG_ASSERT(nvalid[r] >= 0 && nvalid[r] <= keys.set.count);
     nmax = std::max(nmax, nvalid[r]);
   }
   simd::estimate_tile_max(t.qh, 4 * L.G, nr, keys.kpack, L.G, (nmax + 15) / 16, t.E, L.ldE,

@@ -87,6 +87,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   float* l = ws + w.l;
 
   const std::ptrdiff_t i0 = block * w.bq;
+  ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
   const std::ptrdiff_t rows = std::min(w.bq, sh.n_q - i0);
   // Keys at or beyond key_end are invisible to every query of the block.
   const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);

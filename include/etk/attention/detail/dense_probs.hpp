@@ -35,6 +35,7 @@ inline void probs_attention_block(const HeadsView<const float>& q,
                                   std::ptrdiff_t block, float* ws) {
   const std::ptrdiff_t bq = std::min(sh.n_q, kQueryBlock);
   const std::ptrdiff_t i0 = block * bq;
+  ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
   const std::ptrdiff_t rows = std::min(bq, sh.n_q - i0);
   const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
