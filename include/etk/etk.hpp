@@ -10,6 +10,8 @@
 #include "etk/quant/uniform.hpp"
 #include "etk/pruning/token_importance.hpp"
 #include "etk/pruning/ltp.hpp"
+#include "etk/pruning/ltp_calibrator.hpp"
+#include "etk/pruning/policy.hpp"
 #include "etk/pruning/compact.hpp"
 #include "etk/pruning/adaptive.hpp"
 #include "etk/pruning/token_merging.hpp"
