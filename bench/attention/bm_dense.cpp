@@ -42,10 +42,14 @@ void set_rate(benchmark::State& state, double flops_per_iteration) {
 // args: heads, seq, dim (and threads for the fast kernel).
 void BM_dense_fast(benchmark::State& state) {
   Problem p(state.range(0), state.range(1), state.range(2));
-  etk::AttentionParams params;
-  params.threads = static_cast<int>(state.range(3));
+  const etk::AttentionParams params;
+  etk::SimpleThreadPool pool(static_cast<int>(state.range(3)));
+  etk::ScratchArena arena;
+  const etk::Context ctx{&pool, &arena};
+  arena.reserve(etk::dense_attention_scratch_bytes(p.view(p.q).seq, p.view(p.k).seq,
+                                                   p.view(p.q).dim, p.view(p.v).dim, false, ctx));
   for (auto _ : state) {
-    etk::dense_attention(p.view(p.q), p.view(p.k), p.view(p.v), p.out_view(), params);
+    etk::dense_attention(p.view(p.q), p.view(p.k), p.view(p.v), p.out_view(), params, ctx);
     benchmark::DoNotOptimize(p.out.data());
     benchmark::ClobberMemory();
   }

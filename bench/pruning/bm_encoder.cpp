@@ -7,6 +7,7 @@
 //                sums, selection, compaction, scatter back to full length);
 //   seq/s        sequences per second (throughput; the ratio LTP / Dense is the speedup).
 #include <benchmark/benchmark.h>
+#include <etk/pruning/ltp_calibrator.hpp>
 
 #include <cstdio>
 #include <map>
@@ -45,7 +46,7 @@ const std::vector<float>& thresholds(std::ptrdiff_t n) {
   opt.theta_max = 4.0 / double(n);
   opt.tolerance = 0.01;
   opt.max_iterations = 16;
-  const etk::LtpCalibration c = etk::calibrate_ltp(model().shape().layers, {etk::BudgetKind::keep_ratio, 0.5}, measure, opt);
+  const etk::LtpCalibration c = etk::calibrate_ltp(model().shape().layers, {etk::LtpBudgetKind::keep_ratio, 0.5}, measure, opt);
   std::fprintf(stderr, "seq %td: theta_final %.3g (x seq = %.3f), calibration keep ratio %.3f after %d runs; tokens per layer:",
                n, c.theta_final, c.theta_final * double(n), c.achieved, c.evaluations);
   const std::vector<etk::TokenCounts> counts = measure(c.thresholds);

@@ -67,7 +67,8 @@
 // with etk::invalid_argument, whose message names the argument, what was expected and
 // what was given. Built without exceptions (-fno-exceptions), the same message is printed
 // to stderr and the program aborts. Kernels behind the checked entry points trust their
-// arguments (debug builds assert).
+// arguments; their internal invariants (block and key ranges) are ETK_DEBUG_ASSERTs,
+// checked unless NDEBUG (the sanitizer builds of the tests run them).
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
 #define ETK_EXCEPTIONS 1
 #endif

@@ -159,21 +159,36 @@ TEST_CASE("dense attention covers every dim with and without masks at seq 1000 a
     }
 }
 
-TEST_CASE("results are bit-identical for any number of threads") {
+TEST_CASE("results are bit-identical for any pool and with or without an arena") {
   std::mt19937 rng(3);
-  Case c{5, 130, 700, 16, 24, true, true, true, false, 0.0f};
+  // 300 queries: three query blocks per head, so tasks split heads across workers.
+  Case c{5, 300, 700, 16, 24, true, true, true, false, 0.0f};
   Inputs in = make_inputs(c, rng);
   HeadsBuffer one(c.heads, c.n_q, c.dv), many(c.heads, c.n_q, c.dv);
   HeadsBuffer p_one(c.heads, c.n_q, c.n_k), p_many(c.heads, c.n_q, c.n_k);
+  HeadsBuffer o_one(c.heads, c.n_q, c.dv), o_many(c.heads, c.n_q, c.dv);
   etk::dense_attention(in.q.cview(), in.k.cview(), in.v.cview(), one.view(), in.params);
-  etk::attention_probs(in.q.cview(), in.k.cview(), p_one.view(), in.params);
-  for (int threads : {2, 3, 8}) {
-    in.params.threads = threads;
-    many.fill(-1.0f);
-    etk::dense_attention(in.q.cview(), in.k.cview(), in.v.cview(), many.view(), in.params);
-    CHECK(std::memcmp(one.data.data(), many.data.data(), one.data.size() * sizeof(float)) == 0);
-    etk::attention_probs(in.q.cview(), in.k.cview(), p_many.view(), in.params);
-    CHECK(std::memcmp(p_one.data.data(), p_many.data.data(), p_one.data.size() * sizeof(float)) == 0);
+  etk::dense_attention_with_probs(in.q.cview(), in.k.cview(), in.v.cview(), o_one.view(),
+                                  p_one.view(), in.params);
+  for (int threads : {1, 2, 3, 8}) {
+    etk::SimpleThreadPool pool(threads);
+    etk::ScratchArena arena;
+    for (bool with_arena : {false, true}) {
+      etk::Context ctx{&pool, with_arena ? &arena : nullptr};
+      if (with_arena)
+        arena.reserve(etk::dense_attention_scratch_bytes(c.n_q, c.n_k, c.dk, c.dv, true, ctx));
+      const void* reserved = arena.data();
+      many.fill(-1.0f);
+      etk::dense_attention(in.q.cview(), in.k.cview(), in.v.cview(), many.view(), in.params, ctx);
+      CHECK(std::memcmp(one.data.data(), many.data.data(), one.data.size() * sizeof(float)) == 0);
+      CHECK(arena.data() == reserved);  // planned scratch: the call did not reallocate
+      p_many.fill(-1.0f);
+      o_many.fill(-1.0f);
+      etk::dense_attention_with_probs(in.q.cview(), in.k.cview(), in.v.cview(), o_many.view(),
+                                      p_many.view(), in.params, ctx);
+      CHECK(std::memcmp(p_one.data.data(), p_many.data.data(), p_one.data.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(o_one.data.data(), o_many.data.data(), o_one.data.size() * sizeof(float)) == 0);
+    }
   }
 }
 
@@ -350,11 +365,6 @@ TEST_CASE("bad arguments are rejected with etk::invalid_argument naming the argu
     etk::AttentionParams bad;
     bad.scale = s;
     expect("params.scale", [&] { attend(qv, kv, vv, out.view(), bad); });
-  }
-  {
-    etk::AttentionParams bad;
-    bad.threads = 0;
-    expect("params.threads", [&] { attend(qv, kv, vv, out.view(), bad); });
   }
   // NaN and Inf in q, k, v (in the fast, the probability and the reference entry points).
   for (const char* name : {"q", "k", "v"}) {

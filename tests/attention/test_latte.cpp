@@ -5,6 +5,7 @@
 #include <etk/attention/latte.hpp>
 #include <etk/attention/reference/latte.hpp>
 
+#include <cstring>
 #include <limits>
 
 #include "support/latte_util.hpp"
@@ -31,18 +32,18 @@ std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
   const auto nk = std::ptrdiff_t(keys.size());
   etk::latte::Workspace ws;
   ws.resize(nk, d);
+  const auto& L = ws.L;
+  const auto& k = ws.keys;
+  const auto& t = ws.tile;
   for (std::ptrdiff_t j = 0; j < nk; ++j)
-    etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.G, ws.Dp,
-                                       ws.kpack.data(), ws.k8.data(), ws.kl.data());
-  const std::int32_t corr =
-      etk::latte::scalar::pack_query_codes(q.data(), d, ws.qh.data(), ws.qh16.data(), ws.ql.data());
-  etk::latte::simd::estimate_tile(ws.qh.data(), 4 * ws.G, 1, ws.kpack.data(), ws.G, ws.nblk,
-                                  ws.E.data(), ws.ldE);
+    etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, L.G, L.Dp, k.kpack,
+                                       k.k8, k.kl);
+  const std::int32_t corr = etk::latte::scalar::pack_query_codes(q.data(), d, t.qh, t.qh16, t.ql);
+  etk::latte::simd::estimate_tile(t.qh, 4 * L.G, 1, k.kpack, L.G, L.nblk, t.E, L.ldE);
   const std::int32_t lowest = std::numeric_limits<std::int32_t>::min();
-  REQUIRE(etk::latte::simd::select(ws.E.data(), nk, lowest, ws.idx.data()) == nk);
+  REQUIRE(etk::latte::simd::select(t.E, nk, lowest, t.idx) == nk);
   std::vector<std::int32_t> S(std::size_t(nk) + 16);
-  etk::latte::simd::exact_scores(ws.qh16.data(), ws.ql.data(), ws.k8.data(), ws.kl.data(), ws.Dp,
-                                 ws.E.data(), ws.idx.data(), nk, corr, S.data());
+  etk::latte::simd::exact_scores(t.qh16, t.ql, k.k8, k.kl, L.Dp, t.E, t.idx, nk, corr, S.data());
   S.resize(std::size_t(nk));
   return S;
 }
@@ -50,6 +51,13 @@ std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
 struct Case {
   std::ptrdiff_t heads, nq, nk, d, dv;
 };
+
+// A key padding mask that leaves keys [0, length) of every head (n_k bytes).
+std::vector<std::uint8_t> prefix_padding(std::ptrdiff_t nk, std::ptrdiff_t length) {
+  std::vector<std::uint8_t> pad(std::size_t(nk), 0);
+  for (std::ptrdiff_t j = length; j < nk; ++j) pad[std::size_t(j)] = 1;
+  return pad;
+}
 
 // |O_fast - O_ref| bound when both use the same logits l (int8 mode). The fast path's
 // weights 2^(l*log2e - lmax*log2e) (etk/attention/softmax.hpp): the fused exponent is
@@ -126,10 +134,15 @@ TEST_CASE("fast LATTE equals the reference: same kept sets, outputs within float
     Heads Of(c.heads, c.nq, c.dv), Or(c.heads, c.nq, c.dv);
     etk::LatteParams p;
     for (std::ptrdiff_t h = 0; h < c.heads; ++h) p.theta.push_back(thetas[pick(rng) % 5]);
-    p.causal = pick(rng) % 3 == 0;
-    if (pick(rng) % 4 == 0) p.key_length = pick(rng) % (c.nk + 1);
+    p.attention.causal = pick(rng) % 3 == 0;
+    // Key padding: none, one row shared by the heads, or a random row per head.
+    const int mask = pick(rng) % 3;
+    std::vector<std::uint8_t> pad(std::size_t(mask == 2 ? c.heads * c.nk : c.nk));
+    for (auto& b : pad) b = pick(rng) % 4 == 0;
+    if (mask) p.attention.key_padding = {pad.data(), std::ptrdiff_t(pad.size())};
+    if (pick(rng) % 2) p.scores = etk::LatteScores::fp32;
     INFO("heads " << c.heads << " nq " << c.nq << " nk " << c.nk << " d " << c.d << " dv " << c.dv
-                  << " causal " << p.causal << " key_length " << p.key_length);
+                  << " causal " << p.attention.causal << " mask " << mask);
     etk::LatteStats sf, sr;
     etk::latte_attention(Q.view(), K.view(), V.view(), Of.mview(), p, &sf);
     etk::reference::latte_attention(Q.view(), K.view(), V.view(), Or.mview(), p, &sr);
@@ -138,7 +151,11 @@ TEST_CASE("fast LATTE equals the reference: same kept sets, outputs within float
     // Logits are at most softmax_scale * max|q| * max|k| * 1.01 (int8 rounding slack).
     const double lmax = 1.01 * latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) /
                         std::sqrt(double(c.d));
-    const double tol = same_logit_tol(c.nk, lmax, latte_test::max_abs(V.data));
+    const double vmax = latte_test::max_abs(V.data);
+    // fp32 scores: the float dot products are off the double ones by <= (d+1)*eps*lmax,
+    // which moves O by <= 2x that times max|v| (see the theta = +inf test below).
+    const double fp32 = p.scores == etk::LatteScores::fp32 ? 2.0 * (double(c.d) + 1.0) * kEps * lmax * vmax : 0.0;
+    const double tol = same_logit_tol(c.nk, lmax, vmax) + fp32;
     for (std::size_t e = 0; e < Of.data.size(); ++e) REQUIRE(std::abs(Of.data[e] - Or.data[e]) <= tol);
   }
 }
@@ -153,7 +170,7 @@ TEST_CASE("theta = +inf keeps every key and reproduces dense attention") {
       p.theta = {kInf};
       p.scores = etk::LatteScores::fp32;
       for (bool causal : {false, true}) {
-        p.causal = causal;
+        p.attention.causal = causal;
         etk::LatteStats st;
         etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
         for (std::size_t h = 0; h < 2; ++h) REQUIRE(st.kept[h] == st.considered[h]);
@@ -203,25 +220,121 @@ TEST_CASE("strided, misaligned views give the same result as dense copies") {
   }
 }
 
-TEST_CASE("theta = +inf agrees with etk::dense_attention") {
+TEST_CASE("theta = +inf with fp32 scores is etk::dense_attention bit for bit") {
   std::mt19937 rng(19);
-  const std::ptrdiff_t H = 3, n = 65, d = 15;
-  Heads Q = random_heads(H, n, d, rng), K = random_heads(H, n, d, rng), V = random_heads(H, n, d, rng);
-  Heads O(H, n, d), D(H, n, d);
+  for (std::ptrdiff_t d : {15, 64, 96, 112}) {
+    const std::ptrdiff_t H = 3, n = 65;
+    Heads Q = random_heads(H, n, d, rng), K = random_heads(H, n, d, rng), V = random_heads(H, n, d, rng);
+    Heads O(H, n, d), D(H, n, d);
+    std::vector<std::uint8_t> pad(std::size_t(H * n), 0);
+    for (std::size_t e = 0; e < pad.size(); e += 7) pad[e] = 1;
+    etk::LatteParams p;
+    p.theta = {kInf};
+    p.scores = etk::LatteScores::fp32;
+    p.attention.causal = true;
+    p.attention.key_padding = {pad.data(), H * n};
+    etk::SimpleThreadPool pool(2);
+    etk::LatteStats st;
+    etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st, etk::Context{&pool});
+    etk::dense_attention(Q.view(), K.view(), V.view(), D.mview(), p.attention);
+    CHECK(std::memcmp(O.data.data(), D.data.data(), O.data.size() * sizeof(float)) == 0);
+    // The reference twin agrees: every visible key is considered and kept.
+    etk::LatteStats sr;
+    etk::reference::latte_attention(Q.view(), K.view(), V.view(), D.mview(), p, &sr);
+    CHECK(st.considered == sr.considered);
+    CHECK(st.kept == sr.kept);
+    CHECK(st.kept == st.considered);
+  }
+}
+
+TEST_CASE("one default scale: LATTE's logit scale is dense attention's, for every dim") {
+  // On main LATTE rounded 1/sqrt(dim) in float and dense in double: one ulp apart at 96, 112.
+  std::mt19937 rng(23);
+  for (std::ptrdiff_t d = 1; d <= 4096; ++d) {
+    const float s = etk::default_attention_scale(d);
+    // The double quotient, rounded once, is the float nearest to 1/sqrt(d): check it
+    // against long double.
+    CHECK(s == static_cast<float>(1.0L / std::sqrt(static_cast<long double>(d))));
+  }
+  for (std::ptrdiff_t d : {1, 17, 64, 96, 112, 128}) {
+    Heads Q = random_heads(1, 2, d, rng), K = random_heads(1, 3, d, rng), V = random_heads(1, 3, 2, rng);
+    etk::LatteParams p;
+    p.theta = {1.0f};
+    const auto sc = etk::latte::head_scales(p, 0, Q.view(), K.view());
+    const auto sh = etk::detail::check_attention(Q.view(), K.view(), nullptr, p.attention);
+    CHECK(sc.softmax_scale == sh.scale);
+    CHECK(sc.softmax_scale == etk::default_attention_scale(d));
+  }
+}
+
+TEST_CASE("a padded batch folded into the heads: each sequence as if alone") {
+  // Two sequences of 5 and 9 tokens padded to 9, batch folded into heads (2 heads each):
+  // the per-head padding mask must make the short sequence's rows equal (bit for bit) to a
+  // call on its 5 real keys, whatever the padding holds. q_scale is fixed (padding query
+  // rows would move a max-abs query scale); the key scale ignores padding keys.
+  std::mt19937 rng(29);
+  const std::ptrdiff_t H = 2, n = 9, short_len = 5, d = 24;
+  Heads Q = random_heads(2 * H, n, d, rng), K = random_heads(2 * H, n, d, rng),
+        V = random_heads(2 * H, n, d, rng);
+  for (std::ptrdiff_t h = 0; h < H; ++h)  // garbage in the short sequence's padding keys
+    for (std::ptrdiff_t j = short_len; j < n; ++j)
+      for (std::ptrdiff_t t = 0; t < d; ++t) K.row(h, j)[t] = V.row(h, j)[t] = 1e3f;
+  std::vector<std::uint8_t> pad(std::size_t(2 * H * n), 0);
+  for (std::ptrdiff_t h = 0; h < H; ++h)
+    for (std::ptrdiff_t j = short_len; j < n; ++j) pad[std::size_t(h * n + j)] = 1;
+  for (auto scores : {etk::LatteScores::int8_reuse, etk::LatteScores::fp32}) {
+    etk::LatteParams p;
+    p.theta = {1.5f};
+    p.q_scale.assign(std::size_t(2 * H), 0.03f);
+    p.scores = scores;
+    p.attention.key_padding = {pad.data(), std::ptrdiff_t(pad.size())};
+    Heads O(2 * H, n, d);
+    etk::LatteStats st;
+    etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
+    etk::LatteParams alone = p;
+    alone.attention.key_padding = {};
+    alone.q_scale.assign(std::size_t(H), 0.03f);
+    const etk::HeadsView<const float> qs(Q.data.data(), H, short_len, d, d, n * d),
+        ks(K.data.data(), H, short_len, d, d, n * d), vs(V.data.data(), H, short_len, d, d, n * d);
+    Heads Oa(H, short_len, d);
+    etk::LatteStats sa;
+    etk::latte_attention(qs, ks, vs, Oa.mview(), alone, &sa);
+    for (std::ptrdiff_t h = 0; h < H; ++h)
+      for (std::ptrdiff_t i = 0; i < short_len; ++i)
+        CHECK(std::memcmp(O.row(h, i), Oa.row(h, i), std::size_t(d) * sizeof(float)) == 0);
+    CHECK(st.considered[0] == std::int64_t(n) * short_len);
+    CHECK(st.considered[2] == std::int64_t(n) * n);
+    etk::LatteStats sr;
+    etk::reference::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &sr);
+    CHECK(sr.kept == st.kept);
+  }
+}
+
+TEST_CASE("LATTE on a pool: bit-identical for any pool, planned arena not reallocated") {
+  std::mt19937 rng(31);
+  const std::ptrdiff_t H = 3, nq = 150, nk = 97, d = 40;
+  Heads Q = random_heads(H, nq, d, rng), K = random_heads(H, nk, d, rng), V = random_heads(H, nk, 24, rng);
+  std::vector<std::uint8_t> pad(std::size_t(nk), 0);
+  pad[3] = pad[50] = 1;
   etk::LatteParams p;
-  p.theta = {kInf};
-  p.scores = etk::LatteScores::fp32;
-  p.causal = true;
-  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p);
-  etk::AttentionParams dp;
-  dp.causal = true;
-  etk::dense_attention(Q.view(), K.view(), V.view(), D.mview(), dp);
-  // Both are fp32 attentions of the same logits up to each one's float rounding: the
-  // bound of the test above (vs double), twice.
-  const double qk = latte_test::max_row_norm(Q) * latte_test::max_row_norm(K) / std::sqrt(double(d));
-  const double vmax = latte_test::max_abs(V.data);
-  const double tol = 2.0 * (2.0 * (double(d) + 1.0) * kEps * qk * vmax + same_logit_tol(n, qk, vmax));
-  for (std::size_t e = 0; e < O.data.size(); ++e) REQUIRE(std::abs(O.data[e] - D.data[e]) <= tol);
+  p.theta = {0.5f, 2.0f, 4.0f};
+  p.attention.key_padding = {pad.data(), nk};
+  Heads O1(H, nq, 24), On(H, nq, 24);
+  etk::LatteStats s1, sn;
+  etk::latte_attention(Q.view(), K.view(), V.view(), O1.mview(), p, &s1);
+  for (int threads : {1, 2, 3, 8}) {
+    etk::SimpleThreadPool pool(threads);
+    etk::ScratchArena arena;
+    const etk::Context ctx{&pool, &arena};
+    arena.reserve(etk::latte_attention_scratch_bytes(H, nq, nk, d, p, ctx));
+    const void* reserved = arena.data();
+    std::fill(On.data.begin(), On.data.end(), -1.0f);
+    etk::latte_attention(Q.view(), K.view(), V.view(), On.mview(), p, &sn, ctx);
+    CHECK(arena.data() == reserved);
+    CHECK(std::memcmp(O1.data.data(), On.data.data(), O1.data.size() * sizeof(float)) == 0);
+    CHECK(sn.kept == s1.kept);
+    CHECK(sn.considered == s1.considered);
+  }
 }
 
 TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged") {
@@ -245,7 +358,7 @@ TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged")
     p.theta = {0.2f + 0.1f * float(trial % 20)};
     p.q_scale = {0.05f};
     p.k_scale = {0.05f};
-    p.softmax_scale = 0.25f;
+    p.attention.scale = 0.25f;
     etk::LatteStats s1, s2;
     etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &s1);
     etk::latte_attention(Q2.view(), K2.view(), V.view(), O.mview(), p, &s2);
@@ -314,13 +427,15 @@ TEST_CASE("masks: padding keys and fully masked rows") {
   Heads O(1, n, d);
   etk::LatteParams p;
   p.theta = {kInf};
-  p.key_length = 0;
+  std::vector<std::uint8_t> pad = prefix_padding(n, 0);
+  p.attention.key_padding = {pad.data(), n};
   etk::LatteStats st;
   etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
   for (float v : O.data) REQUIRE(v == 0.0f);
   REQUIRE(st.considered[0] == 0);
-  p.key_length = 6;
-  p.causal = true;  // query i sees min(6, i + 1) keys
+  pad = prefix_padding(n, 6);
+  p.attention.key_padding = {pad.data(), n};
+  p.attention.causal = true;  // query i sees min(6, i + 1) keys
   etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
   std::int64_t expect = 0;
   for (std::ptrdiff_t i = 0; i < n; ++i) expect += std::min<std::ptrdiff_t>(6, i + 1);
@@ -336,25 +451,26 @@ TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument"
   ok.theta = {1.0f, 2.0f};
   using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
                       etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
-                      etk::LatteStats*);
+                      etk::LatteStats*, const etk::Context&);
   for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)}) {
-    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), ok, nullptr));
+    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), ok, nullptr, {}));
     auto expect = [&](etk::HeadsView<const float> q, etk::HeadsView<const float> k,
                       etk::HeadsView<const float> v, etk::HeadsView<float> o,
                       const etk::LatteParams& p, const char* name) {
-      CHECK_THROWS_AS(fn(q, k, v, o, p, nullptr), etk::invalid_argument);
-      CHECK_THROWS_WITH(fn(q, k, v, o, p, nullptr), Catch::Contains(name));
+      CHECK_THROWS_AS(fn(q, k, v, o, p, nullptr, {}), etk::invalid_argument);
+      CHECK_THROWS_WITH(fn(q, k, v, o, p, nullptr, {}), Catch::Contains(name));
     };
     Heads K3 = random_heads(3, 6, 4, rng), Kd = random_heads(2, 6, 5, rng), V5 = random_heads(2, 5, 3, rng);
     Heads Ow(2, 5, 4);
-    expect(Q.view(), K3.view(), V.view(), O.mview(), ok, "'K'");
-    expect(Q.view(), Kd.view(), V.view(), O.mview(), ok, "'K'");
-    expect(Q.view(), K.view(), V5.view(), O.mview(), ok, "'V'");
-    expect(Q.view(), K.view(), V.view(), Ow.mview(), ok, "'O'");
+    // The shared attention check names q, k, v, out as dense_attention does.
+    expect(Q.view(), K3.view(), V.view(), O.mview(), ok, "'k'");
+    expect(Q.view(), Kd.view(), V.view(), O.mview(), ok, "'k'");
+    expect(Q.view(), K.view(), V5.view(), O.mview(), ok, "'v'");
+    expect(Q.view(), K.view(), V.view(), Ow.mview(), ok, "'out'");
     // dim 0 and empty sequences.
-    expect({Q.data.data(), 2, 5, 0}, K.view(), V.view(), O.mview(), ok, "'Q'");
-    expect(Q.view(), {K.data.data(), 2, 0, 4}, V.view(), O.mview(), ok, "'K'");
-    expect({Q.data.data(), 2, 0, 4}, K.view(), V.view(), O.mview(), ok, "'Q'");
+    expect({Q.data.data(), 2, 5, 0}, K.view(), V.view(), O.mview(), ok, "'q'");
+    expect(Q.view(), {K.data.data(), 2, 0, 4}, V.view(), O.mview(), ok, "'k'");
+    expect({Q.data.data(), 2, 0, 4}, K.view(), V.view(), O.mview(), ok, "'q'");
     // Thresholds.
     for (float bad : {-0.5f, std::numeric_limits<float>::quiet_NaN(), -kInf}) {
       etk::LatteParams p = ok;
@@ -377,16 +493,17 @@ TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument"
     ps.k_scale = {1.0f};
     expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.k_scale");
     ps = ok;
-    ps.softmax_scale = -1.0f;
-    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.softmax_scale");
+    ps.attention.scale = -1.0f;
+    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.scale");
     ps = ok;
-    ps.key_length = 7;
-    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.key_length");
+    const std::vector<std::uint8_t> pad7(7, 0);
+    ps.attention.key_padding = {pad7.data(), 7};
+    expect(Q.view(), K.view(), V.view(), O.mview(), ps, "params.key_padding");
     // Non-finite data.
     for (Heads* x : {&Q, &K, &V}) {
       const float keep = x->data[3];
       x->data[3] = std::numeric_limits<float>::quiet_NaN();
-      const char* name = x == &Q ? "'Q'" : x == &K ? "'K'" : "'V'";
+      const char* name = x == &Q ? "'q'" : x == &K ? "'k'" : "'v'";
       expect(Q.view(), K.view(), V.view(), O.mview(), ok, name);
       x->data[3] = keep;
     }
@@ -396,6 +513,6 @@ TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument"
     Heads Ob(1, 1, 1);
     etk::LatteParams p1;
     p1.theta = {1.0f};
-    expect(Qb.view(), Kb.view(), Vb.view(), Ob.mview(), p1, "'Q'");
+    expect(Qb.view(), Kb.view(), Vb.view(), Ob.mview(), p1, "'q'");
   }
 }

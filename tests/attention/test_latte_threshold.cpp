@@ -104,7 +104,9 @@ TEST_CASE("error-budget calibration: dropped mass within epsilon, one step lower
         for (std::ptrdiff_t i = 0; i < a.Q.seq; ++i) {
           const auto mu = margins(a.Q, a.K, std::ptrdiff_t(h), i, base);
           std::vector<double> pr;
-          etk::latte::dense_probs_row(samples[0], std::ptrdiff_t(h), i, a.K.seq,
+          etk::latte::KeySet all;
+          all.count = a.K.seq;
+          etk::latte::dense_probs_row(samples[0], std::ptrdiff_t(h), i, a.K.seq, all,
                                       1.0 / std::sqrt(16.0), pr);
           for (std::size_t j = 0; j < mu.size(); ++j) mass += mu[j] > t ? pr[j] : 0.0;
         }
@@ -114,6 +116,30 @@ TEST_CASE("error-budget calibration: dropped mass within epsilon, one step lower
       if (theta[h] > 0.0f) REQUIRE(dropped_at(std::nextafter(theta[h], 0.0f)) > eps);
     }
   }
+}
+
+TEST_CASE("calibration under a key padding mask sees only the real keys") {
+  // Keys [30, 45) padded (with large garbage): both calibrations must give the thresholds
+  // of the same samples cut to their 30 real keys.
+  std::mt19937 rng(27);
+  Data a(2, 45, 16, rng);
+  const std::ptrdiff_t real = 30;
+  for (std::ptrdiff_t h = 0; h < 2; ++h)
+    for (std::ptrdiff_t j = real; j < 45; ++j)
+      for (std::ptrdiff_t t = 0; t < 16; ++t) a.K.row(h, j)[t] = 50.0f;
+  std::vector<std::uint8_t> pad(45, 0);
+  for (std::ptrdiff_t j = real; j < 45; ++j) pad[std::size_t(j)] = 1;
+  etk::LatteParams padded;
+  padded.attention.key_padding = {pad.data(), 45};
+  const std::vector<etk::LatteSample> full{a.sample()};
+  const etk::HeadsView<const float> kcut(a.K.data.data(), 2, real, 16, 16, 45 * 16),
+      vcut(a.V.data.data(), 2, real, 16, 16, 45 * 16);
+  const std::vector<etk::LatteSample> cut{{a.Q.view(), kcut, vcut}};
+  for (double r : {0.2, 0.5})
+    CHECK(etk::latte_calibrate_keep_ratio(full, padded, r) ==
+          etk::latte_calibrate_keep_ratio(cut, {}, r));
+  CHECK(etk::latte_calibrate_error_budget(full, padded, 0.01) ==
+        etk::latte_calibrate_error_budget(cut, {}, 0.01));
 }
 
 TEST_CASE("soft mask: T -> 0 reproduces the hard kernel, theta = +inf dense attention") {

@@ -3,6 +3,7 @@
 // switchable policy (rate 1 = every token), and bad input.
 #include <catch2/catch.hpp>
 #include <etk/pruning/adaptive.hpp>
+#include <etk/pruning/policy.hpp>
 #include <etk/pruning/compact.hpp>
 #include <etk/pruning/token_importance.hpp>
 #include <etk/pruning/reference/adaptive.hpp>

@@ -4,6 +4,7 @@
 // every bad input.
 #include <catch2/catch.hpp>
 #include <etk/pruning/ltp.hpp>
+#include <etk/pruning/ltp_calibrator.hpp>
 #include <etk/pruning/reference/token_importance.hpp>
 #include <support/pruning_util.hpp>
 
@@ -171,9 +172,9 @@ TEST_CASE("replayed token counts cascade through the layers") {
   LtpHardOptions o;
   o.selection.protected_indices = {4};
   CHECK(etk::ltp_replay_counts(sc, {0.15f, 0.25f, 0.0f}, o).per_layer == std::vector<std::ptrdiff_t>{5, 4, 2});
-  CHECK(etk::budget_achieved({d}, etk::BudgetKind::keep_ratio) == Approx(9.0 / 15.0));
+  CHECK(etk::budget_achieved({d}, etk::LtpBudgetKind::keep_ratio) == Approx(9.0 / 15.0));
   const etk::LayerCostModel quad{0.0, 1.0};
-  CHECK(etk::budget_achieved({d}, etk::BudgetKind::flops_ratio, quad) == Approx(35.0 / 75.0));
+  CHECK(etk::budget_achieved({d}, etk::LtpBudgetKind::flops_ratio, quad) == Approx(35.0 / 75.0));
   CHECK_THROWS_WITH(etk::ltp_replay_counts(sc, {0.1f, 0.2f}), Catch::Contains("'scores'"));
   o.selection.protected_indices = {5};
   CHECK_THROWS_WITH(etk::ltp_replay_counts(sc, {0.15f, 0.25f, 0.0f}, o), Catch::Contains("'protected_indices'"));
@@ -201,20 +202,20 @@ TEST_CASE("the calibrator meets a keep-ratio and a FLOPs budget") {
   etk::LtpCalibratorOptions opt;
   opt.tolerance = 0.01;
   for (double target : {0.9, 0.7, 0.5}) {
-    const auto cal = etk::calibrate_ltp(L, {etk::BudgetKind::keep_ratio, target}, measure, opt);
+    const auto cal = etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, target}, measure, opt);
     INFO("target " << target);
     CHECK(cal.achieved <= target);
     CHECK(cal.achieved >= target - 0.01);
-    CHECK(cal.achieved == Approx(etk::budget_achieved(measure(cal.thresholds), etk::BudgetKind::keep_ratio)));
+    CHECK(cal.achieved == Approx(etk::budget_achieved(measure(cal.thresholds), etk::LtpBudgetKind::keep_ratio)));
     CHECK(cal.thresholds[0] == 0.0f);
     CHECK(cal.thresholds[L - 1] > cal.thresholds[1]);
   }
   opt.cost = etk::LayerCostModel::transformer(64, 256);
-  const auto fl = etk::calibrate_ltp(L, {etk::BudgetKind::flops_ratio, 0.6}, measure, opt);
+  const auto fl = etk::calibrate_ltp(L, {etk::LtpBudgetKind::flops_ratio, 0.6}, measure, opt);
   CHECK(fl.achieved <= 0.6);
   CHECK(fl.achieved >= 0.59);
   // A target of 1 is met without pruning.
-  CHECK(etk::calibrate_ltp(L, {etk::BudgetKind::keep_ratio, 1.0}, measure).theta_final == 0.0);
-  CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::BudgetKind::keep_ratio, 0.0}, measure), Catch::Contains("'budget.target'"));
-  CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::BudgetKind::keep_ratio, 1.5}, measure), Catch::Contains("'budget.target'"));
+  CHECK(etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, 1.0}, measure).theta_final == 0.0);
+  CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, 0.0}, measure), Catch::Contains("'budget.target'"));
+  CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, 1.5}, measure), Catch::Contains("'budget.target'"));
 }

@@ -187,6 +187,43 @@ TEST_CASE("SIMD requantization handles accumulators at the int32 extremes") {
   });
 }
 
+TEST_CASE("a zero point added to an accumulator at the int32 edge: rejected or exact") {
+  // u8 x s8 at the deepest accepted K = 65793 (65793 * 255 * 128 = 2^31 - 1 - 127):
+  // (0 - 255) * (-128) summed plus bias 127 gives acc = 2^31 - 1; 255 * (-128) plus bias
+  // -127 gives -(2^31 - 1). With multiplier 2^31 - 1 and shift 0 the rescaled value is
+  // +-(2^31 - 2), and adding the output zero point 127 (or -128) wraps in int32: the SIMD
+  // epilogue wrote -128 where 127 is right on main. Such requantizations are now
+  // rejected, and the largest accepted multiplier gives the reference's codes on every path.
+  const std::ptrdiff_t n = 16, k = 65793;
+  etk::RowMatrix<std::int8_t> w(n, k);
+  w.setConstant(-128);
+  const etk::PackedWeightsS8 packed(cview(w));
+  const std::int32_t max = std::numeric_limits<std::int32_t>::max();
+  for (std::int32_t zp : {127, -128}) {
+    const bool up = zp > 0;
+    etk::RowMatrix<std::uint8_t> a(2, k);
+    a.setConstant(up ? 0 : 255);
+    const std::int32_t a_zp = up ? 255 : 0;
+    const std::vector<std::int32_t> bias(std::size_t(n), up ? 127 : -127);
+    etk::Requantization rq;
+    rq.zero_point = zp;
+    rq.multiplier = {max};
+    rq.shift = {0};
+    etk::RowMatrix<std::int32_t> acc(2, n);
+    etk::int8_gemm_s32<std::uint8_t>(cview(a), a_zp, packed, bias, view(acc));
+    REQUIRE(acc(0, 0) == (up ? max : -max));  // the extreme accumulator is reached
+    etk::RowMatrix<std::int8_t> out(2, n), ref(2, n);
+    CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out))),
+                      Catch::Contains("zero point"));
+    rq.multiplier = {max - (up ? zp : -zp)};  // the largest accepted
+    etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out));
+    etk::reference::int8_gemm_requantized(a.data(), 2, k, k, a_zp, w.data(), n, k, {0}, bias.data(),
+                                          rq, ref.data(), n);
+    REQUIRE((out.array() == ref.array()).all());
+    CHECK(int(out(0, 0)) == (up ? 127 : -128));
+  }
+}
+
 TEST_CASE("requantization helpers follow gemmlowp's definition") {
   // SRDHM: round(a * b / 2^31) with ties upward on the nudged product.
   CHECK(etk::saturating_rounding_doubling_high_mul(std::numeric_limits<std::int32_t>::min(),
@@ -195,6 +232,7 @@ TEST_CASE("requantization helpers follow gemmlowp's definition") {
   CHECK(etk::saturating_rounding_doubling_high_mul(1 << 30, 1 << 30) == (1 << 29));
   CHECK(etk::saturating_rounding_doubling_high_mul(-3, 1 << 30) == -1);  // -1.5 -> -1
   CHECK(etk::saturating_rounding_doubling_high_mul(3, 1 << 30) == 2);    // 1.5 -> 2
+  CHECK(etk::saturating_rounding_doubling_high_mul(-1, 1 << 30) == 0);   // -0.5 -> 0 (upward)
   // Rounding divide by 2^n: ties away from zero.
   CHECK(etk::rounding_divide_by_pot(5, 1) == 3);
   CHECK(etk::rounding_divide_by_pot(-5, 1) == -3);

@@ -1,7 +1,8 @@
 # cmake -P driver for one consumer smoke test: configure SOURCE into BUILD, build it, run
 # its `consumer` executable. MODE=find_package points CMAKE_PREFIX_PATH at PREFIX;
 # MODE=add_subdirectory passes ETK_SOURCE for the consumer to add. With EXPECT_ABORT_WITH,
-# the program must fail and print that text on stderr.
+# the program must fail and print that text on stderr. With PROGRAMS (a list), each of
+# those executables is run instead of `consumer`.
 set(args -S ${SOURCE} -B ${BUILD} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
     -DCMAKE_BUILD_TYPE=${SMOKE_BUILD_TYPE} -DETK_SOURCE=${ETK_SOURCE})
 if(MODE STREQUAL "find_package")
@@ -14,6 +15,17 @@ endif()
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "building ${SOURCE} failed")
+endif()
+if(DEFINED PROGRAMS)  # a project of several programs (comma-separated): run each, all must exit 0
+  string(REPLACE "," ";" programs "${PROGRAMS}")
+  foreach(program IN LISTS programs)
+    execute_process(COMMAND ${BUILD}/${program} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    message("${program}: ${out}${err}")
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "${program} exited with ${rc}")
+    endif()
+  endforeach()
+  return()
 endif()
 execute_process(COMMAND ${BUILD}/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}${err}")

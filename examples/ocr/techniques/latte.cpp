@@ -55,7 +55,7 @@ struct Recorded {
   }
   etk::LatteParams base(int b) const {
     etk::LatteParams p;
-    p.softmax_scale = scale[b];
+    p.attention.scale = scale[b];
     return p;
   }
 };
@@ -109,7 +109,7 @@ void use_latte(ocr::Run& run, std::shared_ptr<const std::vector<float>> theta /*
     etk::LatteParams p;
     const auto H = std::size_t(c.q.heads);
     p.theta.assign(theta->begin() + std::ptrdiff_t(c.block * H), theta->begin() + std::ptrdiff_t((c.block + 1) * H));
-    p.softmax_scale = c.scale;
+    p.attention.scale = c.scale;
     etk::LatteStats st;
     etk::latte_attention(q.view(), k.view(), v.view(), o.mview(), p, &st);
     o.scatter(c.o);

@@ -10,6 +10,8 @@
 // Effect: tokens left after the last block's pruning, % of the line's tokens.
 #include <etk/pruning/adaptive.hpp>
 #include <etk/pruning/ltp.hpp>
+#include <etk/pruning/ltp_calibrator.hpp>
+#include <etk/pruning/policy.hpp>
 #include <etk/pruning/token_importance.hpp>
 
 #include <memory>
@@ -110,7 +112,7 @@ ETK_OCR_TECHNIQUE(token_pruning, 20) {
     opt.reach_final = true;
     opt.theta_max = 0.02;
     opt.tolerance = 0.005;
-    const etk::LtpCalibration cal = etk::calibrate_ltp(blocks, {etk::BudgetKind::keep_ratio, 0.75}, measure, opt);
+    const etk::LtpCalibration cal = etk::calibrate_ltp(blocks, {etk::LtpBudgetKind::keep_ratio, 0.75}, measure, opt);
     use_policy(run, policy(etk::PruneMode::ltp_threshold, 1, {}, cal.thresholds), false);
   });
   using Q = ocr::Quantity;

@@ -12,69 +12,120 @@
 //  * attention_probs / dense_attention_with_probs: the same attention that also returns
 //    the probability matrix [heads, n_q, n_k] (into the caller's buffer), for callers that
 //    need it. For a single head pass one-head views (etk::heads_slice(q, h), ...).
-// All three check their arguments (etk::invalid_argument naming the argument), run
-// params.threads std::threads over heads (results bit-identical for any thread count),
-// give fully masked queries zero rows, and must not write into memory they read.
+// All three check their arguments (etk::invalid_argument naming the argument), run their
+// tasks (one per head and block of kQueryBlock queries) on ctx's pool with one workspace
+// per worker from ctx's scratch (dense_attention_scratch_bytes; results bit-identical for
+// every pool, since a task's arithmetic does not depend on which worker runs it), give
+// fully masked queries zero rows, and must not write into memory they read.
 #pragma once
 
 #include <cstddef>
 
 #include "etk/attention/detail/dense_blocked.hpp"
 #include "etk/attention/detail/dense_probs.hpp"
-#include "etk/attention/detail/parallel_heads.hpp"
 #include "etk/attention/params.hpp"
 #include "etk/attention/softmax.hpp"
 #include "etk/config.hpp"
+#include "etk/core/context.hpp"
 #include "etk/core/tensor_view.hpp"
 
 ETK_BEGIN_NAMESPACE
 
-// Floats of workspace each thread of dense_attention allocates for this problem size.
-inline std::ptrdiff_t dense_attention_workspace_floats(std::ptrdiff_t n_q, std::ptrdiff_t n_k,
-                                                       std::ptrdiff_t dk, std::ptrdiff_t dv,
-                                                       bool key_padding = false) {
-  detail::AttentionShape sh;
+namespace detail {
+
+inline AttentionShape attention_shape(std::ptrdiff_t n_q, std::ptrdiff_t n_k, std::ptrdiff_t dk,
+                                      std::ptrdiff_t dv) {
+  AttentionShape sh;
   sh.n_q = n_q;
   sh.n_k = n_k;
   sh.dk = dk;
   sh.dv = dv;
-  return detail::blocked_workspace(sh, key_padding).total;
+  return sh;
+}
+
+// Runs job(h, block, workspace) for every head and query block of sh on ctx, each worker
+// with its own workspace of `floats` floats carved from one lease.
+template <typename Job>
+void for_each_query_block(const Context& ctx, const AttentionShape& sh, std::ptrdiff_t floats,
+                          const Job& job) {
+  const std::ptrdiff_t bq = std::min(sh.n_q, kQueryBlock);
+  const std::ptrdiff_t blocks = (sh.n_q + bq - 1) / bq;
+  const std::ptrdiff_t stride = (floats + 15) / 16 * 16;  // 64-byte aligned per worker
+  ScratchLease lease(ctx, std::size_t(stride * ctx.concurrency()) * sizeof(float));
+  float* base = lease.data<float>();
+  parallel_for(ctx, sh.heads * blocks, [&](std::ptrdiff_t task, int worker) {
+    job(task / blocks, task % blocks, base + std::ptrdiff_t(worker) * stride);
+  });
+}
+
+inline std::ptrdiff_t per_worker_bytes(std::ptrdiff_t floats) {
+  return (floats + 15) / 16 * 16 * std::ptrdiff_t(sizeof(float));
+}
+
+}  // namespace detail
+
+// Floats of workspace each worker of dense_attention uses for this problem size.
+inline std::ptrdiff_t dense_attention_workspace_floats(std::ptrdiff_t n_q, std::ptrdiff_t n_k,
+                                                       std::ptrdiff_t dk, std::ptrdiff_t dv,
+                                                       bool key_padding = false) {
+  return detail::blocked_workspace(detail::attention_shape(n_q, n_k, dk, dv), key_padding).total;
+}
+
+// Bytes of scratch dense_attention takes from ctx (reserve an arena to this, then call).
+inline std::size_t dense_attention_scratch_bytes(std::ptrdiff_t n_q, std::ptrdiff_t n_k,
+                                                 std::ptrdiff_t dk, std::ptrdiff_t dv,
+                                                 bool key_padding, const Context& ctx) {
+  return std::size_t(detail::per_worker_bytes(
+                         dense_attention_workspace_floats(n_q, n_k, dk, dv, key_padding)) *
+                     ctx.concurrency());
+}
+
+// Bytes of scratch attention_probs and dense_attention_with_probs take from ctx.
+inline std::size_t attention_probs_scratch_bytes(std::ptrdiff_t n_q, std::ptrdiff_t n_k,
+                                                 std::ptrdiff_t dk, bool key_padding,
+                                                 const Context& ctx) {
+  return std::size_t(detail::per_worker_bytes(detail::probs_workspace_floats(
+                         detail::attention_shape(n_q, n_k, dk, 0), key_padding)) *
+                     ctx.concurrency());
 }
 
 // out [heads, n_q, dv] = attention(q [heads, n_q, dk], k [heads, n_k, dk], v [heads, n_k, dv]).
 inline void dense_attention(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<const float> v, HeadsView<float> out,
-                            const AttentionParams& params = {}) {
+                            const AttentionParams& params = {}, const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
   detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
   const auto w = detail::blocked_workspace(sh, params.key_padding.data != nullptr);
-  detail::for_each_head(sh.heads, params.threads, w.total, [&](std::ptrdiff_t h, float* ws) {
-    detail::blocked_attention_head(q, k, v, out, sh, params, h, ws);
-  });
+  detail::for_each_query_block(ctx, sh, w.total,
+                               [&](std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
+                                 detail::blocked_attention_block(q, k, v, out, sh, params, h,
+                                                                 block, ws);
+                               });
 }
 
 // probs [heads, n_q, n_k] = softmax(scale * q·k^T + mask).
 inline void attention_probs(HeadsView<const float> q, HeadsView<const float> k,
-                            HeadsView<float> probs, const AttentionParams& params = {}) {
+                            HeadsView<float> probs, const AttentionParams& params = {},
+                            const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, nullptr, params);
   detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
-  detail::for_each_head(sh.heads, params.threads, ws, [&](std::ptrdiff_t h, float* w) {
-    detail::probs_attention_head(q, k, nullptr, probs, nullptr, sh, params, h, w);
+  detail::for_each_query_block(ctx, sh, ws, [&](std::ptrdiff_t h, std::ptrdiff_t block, float* w) {
+    detail::probs_attention_block(q, k, nullptr, probs, nullptr, sh, params, h, block, w);
   });
 }
 
 // Both: probs as attention_probs, out = probs · v as dense_attention.
 inline void dense_attention_with_probs(HeadsView<const float> q, HeadsView<const float> k,
                                        HeadsView<const float> v, HeadsView<float> out,
-                                       HeadsView<float> probs,
-                                       const AttentionParams& params = {}) {
+                                       HeadsView<float> probs, const AttentionParams& params = {},
+                                       const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
   detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
   detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
-  detail::for_each_head(sh.heads, params.threads, ws, [&](std::ptrdiff_t h, float* w) {
-    detail::probs_attention_head(q, k, &v, probs, &out, sh, params, h, w);
+  detail::for_each_query_block(ctx, sh, ws, [&](std::ptrdiff_t h, std::ptrdiff_t block, float* w) {
+    detail::probs_attention_block(q, k, &v, probs, &out, sh, params, h, block, w);
   });
 }
 

@@ -1,6 +1,9 @@
 // etk/attention/latte_params.hpp: parameters, statistics and the shared arithmetic of
 // LATTE (head-wise thresholded low-precision attention, arXiv 2404.07519).
 //
+// LATTE takes the attention contract of every etk attention (AttentionParams, params.hpp:
+// scale, causal, per-head key padding, finiteness check; one argument check, one default
+// scale) and adds its own knobs beside it (theta, the int8 scales, the score mode).
 // Everything both the fast kernel (latte.hpp) and its reference twin
 // (reference/latte.hpp) must do identically lives here, once: argument checks, the
 // symmetric int8 quantizer, the 4-bit split, the mask geometry and the conversion of the
@@ -33,6 +36,10 @@ enum class LatteScores {
 };
 
 struct LatteParams {
+  // The shared contract: logit scale (0 = default_attention_scale(dim)), causal mask,
+  // key padding (n_k or heads * n_k bytes, e.g. a padded batch folded into the heads),
+  // finiteness check.
+  AttentionParams attention;
   // Per-head threshold in logit units: key j survives for query i iff
   // est_ij >= max_j est_ij - theta_h. theta >= 0; +inf keeps every key (dense);
   // 0 keeps only the best key(s). Size = heads, or 1 (shared by all heads).
@@ -40,12 +47,6 @@ struct LatteParams {
   // Per-head int8 scales (x ~ scale * code). Empty: max-abs / 127 of the head.
   std::vector<float> q_scale;
   std::vector<float> k_scale;
-  // Logit = softmax_scale * q.k. 0 means 1/sqrt(dim).
-  float softmax_scale = 0.0f;
-  // Causal mask: query i (of Nq) sees keys j <= i + (Nk - Nq).
-  bool causal = false;
-  // Padding mask: keys j >= key_length are padding. -1: every key is valid.
-  std::ptrdiff_t key_length = -1;
   LatteScores scores = LatteScores::int8_reuse;
 };
 
@@ -92,12 +93,53 @@ inline float maxabs_scale(const float* data, std::ptrdiff_t rows, std::ptrdiff_t
   return m > 0.0f ? m / 127.0f : 1.0f;
 }
 
-// Keys [0, allowed_keys) are visible to query i after the causal and padding masks.
-inline std::ptrdiff_t allowed_keys(std::ptrdiff_t i, std::ptrdiff_t nq, std::ptrdiff_t nk,
-                                   const LatteParams& p) {
-  std::ptrdiff_t n = p.key_length < 0 ? nk : p.key_length;
-  if (p.causal) n = std::min(n, detail::causal_key_end(i, nq, nk));  // dense's convention
-  return std::max<std::ptrdiff_t>(n, 0);
+// Max-abs / 127 of head h's keys the padding row pad (null: none) leaves; 1 when none
+// is left or all are zero. Padding keys never reach a query, so they do not set the scale.
+template <typename T>
+float key_maxabs_scale(const HeadsView<T>& K, std::ptrdiff_t h, const std::uint8_t* pad) {
+  if (!pad) return maxabs_scale(K.row(h, 0), K.seq, K.dim, K.row_stride);
+  float m = 0.0f;
+  for (std::ptrdiff_t j = 0; j < K.seq; ++j)
+    if (!pad[j]) m = std::max(m, matrix_view(K.row(h, j), 1, K.dim, K.dim).cwiseAbs().maxCoeff());
+  return m > 0.0f ? m / 127.0f : 1.0f;
+}
+
+// The keys of one head the padding mask leaves, in increasing order: key c of the set is
+// original key index[c]; before[j] keys of the set precede original key j (j in
+// [0, n_k]). Null arrays: no padding, the identity.
+struct KeySet {
+  const std::int32_t* index = nullptr;
+  const std::int32_t* before = nullptr;
+  std::ptrdiff_t count = 0;
+  std::ptrdiff_t original(std::ptrdiff_t c) const { return index ? index[c] : c; }
+  // Keys of the set query i sees: those before its causal end.
+  std::ptrdiff_t visible(const AttentionParams& p, std::ptrdiff_t i, std::ptrdiff_t nq,
+                         std::ptrdiff_t nk) const {
+    const std::ptrdiff_t end = detail::visible_key_end(p, i, nq, nk);
+    return before ? before[end] : end;
+  }
+};
+
+// Fills index (room for nk) and before (room for nk + 1) from head h's padding row (if
+// any) and returns the key set.
+inline KeySet key_set(const AttentionParams& p, std::ptrdiff_t h, std::ptrdiff_t nk,
+                      std::int32_t* index, std::int32_t* before) {
+  KeySet s;
+  const std::uint8_t* pad = detail::key_padding_row(p, h, nk);
+  if (!pad) {
+    s.count = nk;
+    return s;
+  }
+  std::int32_t c = 0;
+  for (std::ptrdiff_t j = 0; j < nk; ++j) {
+    before[j] = c;
+    if (!pad[j]) index[c++] = static_cast<std::int32_t>(j);
+  }
+  before[nk] = c;
+  s.index = index;
+  s.before = before;
+  s.count = c;
+  return s;
 }
 
 // Resolved per-head quantities.
@@ -130,53 +172,42 @@ HeadScales head_scales(const LatteParams& p, std::ptrdiff_t h, const HeadsView<T
   const auto hh = static_cast<std::size_t>(h);
   s.q = p.q_scale.empty() ? maxabs_scale(Q.row(h, 0), Q.seq, Q.dim, Q.row_stride)
                           : p.q_scale[hh];
-  s.k = p.k_scale.empty() ? maxabs_scale(K.row(h, 0), K.seq, K.dim, K.row_stride)
+  s.k = p.k_scale.empty() ? key_maxabs_scale(K, h, detail::key_padding_row(p.attention, h, K.seq))
                           : p.k_scale[hh];
-  s.softmax_scale =
-      p.softmax_scale > 0.0f ? p.softmax_scale : 1.0f / std::sqrt(static_cast<float>(Q.dim));
+  s.softmax_scale = p.attention.scale == 0.0f ? default_attention_scale(Q.dim) : p.attention.scale;
   s.logit = s.q * s.k * s.softmax_scale;
   s.cut = margin_cut(double(theta_of(p, h)), 256.0 * double(s.logit));
   return s;
 }
 
-// Validates every argument of a LATTE call; names the one that is wrong.
-template <typename T>
-void check_args(const HeadsView<T>& Q, const HeadsView<T>& K, const HeadsView<T>& V,
-                const HeadsView<float>& O, const LatteParams& p) {
-  check::heads_layout("Q", Q);
-  check::heads_layout("K", K);
-  check::heads_layout("V", V);
-  check::heads_layout("O", O);
-  check::equal("K", K.heads, "heads (as Q)", Q.heads);
-  check::equal("V", V.heads, "heads (as Q)", Q.heads);
-  check::equal("O", O.heads, "heads (as Q)", Q.heads);
-  check::equal("K", K.dim, "dim (as Q)", Q.dim);
-  check::equal("V", V.seq, "seq (as K)", K.seq);
-  check::equal("O", O.seq, "seq (as Q)", Q.seq);
-  check::equal("O", O.dim, "dim (as V)", V.dim);
-  ETK_CHECK(Q.dim <= kMaxDim, "argument 'Q' has dim " << Q.dim << ", LATTE accepts at most "
-                                                      << kMaxDim << " (int32 bounds)");
-  ETK_CHECK(p.theta.size() == 1 || p.theta.size() == static_cast<std::size_t>(Q.heads),
-            "argument 'params.theta' must hold 1 or " << Q.heads << " thresholds, got "
+// Checks LATTE's own knobs for `heads` heads of dimension `dim`.
+inline void check_knobs(std::ptrdiff_t heads, std::ptrdiff_t dim, const LatteParams& p) {
+  ETK_CHECK(dim <= kMaxDim, "argument 'q' has dim " << dim << ", LATTE accepts at most "
+                                                    << kMaxDim << " (int32 bounds)");
+  ETK_CHECK(p.theta.size() == 1 || p.theta.size() == static_cast<std::size_t>(heads),
+            "argument 'params.theta' must hold 1 or " << heads << " thresholds, got "
                                                       << p.theta.size());
   for (float t : p.theta)
     ETK_CHECK(t >= 0.0f, "argument 'params.theta' must be >= 0 (or +inf), got " << t);
   for (const auto* sc : {&p.q_scale, &p.k_scale}) {
     const char* name = sc == &p.q_scale ? "params.q_scale" : "params.k_scale";
-    ETK_CHECK(sc->empty() || sc->size() == static_cast<std::size_t>(Q.heads),
-              "argument '" << name << "' must be empty or hold " << Q.heads
-                           << " scales, got " << sc->size());
+    ETK_CHECK(sc->empty() || sc->size() == static_cast<std::size_t>(heads),
+              "argument '" << name << "' must be empty or hold " << heads << " scales, got "
+                           << sc->size());
     for (float s : *sc) check::positive_finite(name, s);
   }
-  ETK_CHECK(std::isfinite(p.softmax_scale) && p.softmax_scale >= 0.0f,
-            "argument 'params.softmax_scale' must be finite and >= 0 (0 = 1/sqrt(dim)), got "
-                << p.softmax_scale);
-  ETK_CHECK(p.key_length >= -1 && p.key_length <= K.seq,
-            "argument 'params.key_length' must be -1 or in [0, " << K.seq << "], got "
-                                                                 << p.key_length);
-  check::finite("Q", Q);
-  check::finite("K", K);
-  check::finite("V", V);
+}
+
+// Validates every argument of a LATTE call (the shared attention check, then LATTE's
+// own knobs); names the one that is wrong. Returns the resolved shape.
+inline detail::AttentionShape check_args(const HeadsView<const float>& Q,
+                                         const HeadsView<const float>& K,
+                                         const HeadsView<const float>& V,
+                                         const HeadsView<float>& O, const LatteParams& p) {
+  const auto sh = detail::check_attention(Q, K, &V, p.attention);
+  detail::check_output("out", O, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
+  check_knobs(sh.heads, sh.dk, p);
+  return sh;
 }
 
 inline void reset_stats(LatteStats* st, std::ptrdiff_t heads) {

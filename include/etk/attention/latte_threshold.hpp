@@ -62,16 +62,14 @@ inline void check_samples(const std::vector<LatteSample>& samples, const LattePa
     check::finite("samples.Q", s.Q);
     check::finite("samples.K", s.K);
     if (need_v) check::finite("samples.V", s.V);
-    ETK_CHECK(base.q_scale.empty() || base.q_scale.size() == std::size_t(heads),
-              "argument 'base.q_scale' must be empty or hold " << heads << " scales");
-    ETK_CHECK(base.k_scale.empty() || base.k_scale.size() == std::size_t(heads),
-              "argument 'base.k_scale' must be empty or hold " << heads << " scales");
-    for (float x : base.q_scale) check::positive_finite("base.q_scale", x);
-    for (float x : base.k_scale) check::positive_finite("base.k_scale", x);
-    ETK_CHECK(base.key_length >= -1 && base.key_length <= s.K.seq,
-              "argument 'base.key_length' must be -1 or in [0, " << s.K.seq << "], got "
-                                                                 << base.key_length);
+    // The shared attention check (scale, key padding) on the sample's shapes.
+    AttentionParams attention = base.attention;
+    attention.check_finite = false;
+    detail::check_attention(s.Q, s.K, nullptr, attention);
   }
+  LatteParams knobs = base;  // thresholds are what the callers compute: not checked
+  knobs.theta.assign(1, 0.0f);
+  check_knobs(heads, samples[0].Q.dim, knobs);
 }
 
 // Calls fn(h, i, n, margins) for every sample, head and query row with n > 0 visible
@@ -90,25 +88,27 @@ void for_each_margin_row(const std::vector<LatteSample>& samples, const LattePar
       const double step = 256.0 * double(sc.logit);
       for_each_estimate_row(s.Q, s.K, p, h, sc, ws,
                             [&](std::ptrdiff_t i, std::ptrdiff_t n, int, const std::int32_t* E,
-                                std::int32_t emax) {
+                                std::int32_t emax, const KeySet& keys) {
                               if (n == 0) return;
                               mu.resize(std::size_t(n));
                               for (std::ptrdiff_t j = 0; j < n; ++j)
                                 mu[std::size_t(j)] = double(emax - E[j]) * step;
-                              fn(si, h, i, n, mu);
+                              fn(si, h, i, n, mu, keys);
                             });
     }
   }
 }
 
-// Softmax probabilities of row i of head h over its n visible keys, float scores in double.
+// Softmax probabilities of row i of head h over its n visible keys (positions [0, n) of
+// the key set), float scores in double.
 inline void dense_probs_row(const LatteSample& s, std::ptrdiff_t h, std::ptrdiff_t i,
-                            std::ptrdiff_t n, double scale, std::vector<double>& p) {
+                            std::ptrdiff_t n, const KeySet& keys, double scale,
+                            std::vector<double>& p) {
   p.resize(std::size_t(n));
   double mx = -std::numeric_limits<double>::infinity();
   const float* q = s.Q.row(h, i);
   for (std::ptrdiff_t j = 0; j < n; ++j) {
-    const float* k = s.K.row(h, j);
+    const float* k = s.K.row(h, keys.original(j));
     double acc = 0;
     for (std::ptrdiff_t t = 0; t < s.Q.dim; ++t) acc += double(q[t]) * k[t];
     p[std::size_t(j)] = acc * scale;
@@ -133,7 +133,7 @@ inline std::vector<float> latte_calibrate_keep_ratio(const std::vector<LatteSamp
   std::vector<std::vector<double>> all(static_cast<std::size_t>(heads));
   latte::for_each_margin_row(samples, base,
                              [&](std::size_t, std::ptrdiff_t h, std::ptrdiff_t, std::ptrdiff_t,
-                                 const std::vector<double>& mu) {
+                                 const std::vector<double>& mu, const latte::KeySet&) {
                                auto& a = all[std::size_t(h)];
                                a.insert(a.end(), mu.begin(), mu.end());
                              });
@@ -164,11 +164,11 @@ inline std::vector<float> latte_calibrate_error_budget(const std::vector<LatteSa
   latte::for_each_margin_row(
       samples, base,
       [&](std::size_t si, std::ptrdiff_t h, std::ptrdiff_t i, std::ptrdiff_t n,
-          const std::vector<double>& mu) {
+          const std::vector<double>& mu, const latte::KeySet& keys) {
         const LatteSample& s = samples[si];
-        const double scale = base.softmax_scale > 0.0f ? base.softmax_scale
-                                                       : 1.0 / std::sqrt(double(s.Q.dim));
-        latte::dense_probs_row(s, h, i, n, scale, p);
+        const double scale = base.attention.scale == 0.0f ? default_attention_scale(s.Q.dim)
+                                                          : base.attention.scale;
+        latte::dense_probs_row(s, h, i, n, keys, scale, p);
         for (std::ptrdiff_t j = 0; j < n; ++j)
           all[std::size_t(h)].emplace_back(mu[std::size_t(j)], p[std::size_t(j)]);
         rows[std::size_t(h)] += 1.0;
@@ -215,14 +215,15 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
   Workspace ws;
   std::vector<double> l, e, m, u;
   for_each_estimate_row(s.Q, s.K, p, h, sc, ws, [&](std::ptrdiff_t i, std::ptrdiff_t n, int,
-                                                    const std::int32_t* E, std::int32_t emax) {
+                                                    const std::int32_t* E, std::int32_t emax,
+                                                    const KeySet& keys) {
     if (n == 0) return;
     const float* q = s.Q.row(h, i);
     l.resize(std::size_t(n)), e.resize(std::size_t(n)), m.resize(std::size_t(n));
     double lmax = -std::numeric_limits<double>::infinity();
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       double acc = 0;
-      for (std::ptrdiff_t t = 0; t < d; ++t) acc += double(q[t]) * s.K.row(h, j)[t];
+      for (std::ptrdiff_t t = 0; t < d; ++t) acc += double(q[t]) * s.K.row(h, keys.original(j))[t];
       l[std::size_t(j)] = acc * scale;
       lmax = std::max(lmax, l[std::size_t(j)]);
       const double mu = double(emax - E[j]) * step;
@@ -239,7 +240,7 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
     double* o = out.data() + i * dvd;
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       const double a = m[std::size_t(j)] * e[std::size_t(j)] / z;
-      const float* vr = s.V.row(h, j);
+      const float* vr = s.V.row(h, keys.original(j));
       for (std::ptrdiff_t c = 0; c < dvd; ++c) o[c] += a * vr[c];
     }
     if (!dO) {
@@ -253,7 +254,7 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
     double go = 0;
     for (std::ptrdiff_t c = 0; c < dvd; ++c) go += g[c] * o[c];
     for (std::ptrdiff_t j = 0; j < n; ++j) {
-      const float* vr = s.V.row(h, j);
+      const float* vr = s.V.row(h, keys.original(j));
       double uj = 0;
       for (std::ptrdiff_t c = 0; c < dvd; ++c) uj += g[c] * vr[c];
       const double mj = m[std::size_t(j)], ej = e[std::size_t(j)], a = mj * ej / z;
@@ -261,11 +262,11 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
       res.dtheta += ej / z * (uj - go) * dm;
       res.dkeep += dm;
       const double ds = a * (uj - go) * scale;  // dL/d(q.k)
-      for (std::ptrdiff_t c = 0; c < dvd; ++c) (*dv)[std::size_t(j * dvd + c)] += a * g[c];
-      const float* kr = s.K.row(h, j);
+      for (std::ptrdiff_t c = 0; c < dvd; ++c) (*dv)[std::size_t(keys.original(j) * dvd + c)] += a * g[c];
+      const float* kr = s.K.row(h, keys.original(j));
       for (std::ptrdiff_t t = 0; t < d; ++t) {
         (*dq)[std::size_t(i * d + t)] += ds * kr[t];
-        (*dk)[std::size_t(j * d + t)] += ds * q[t];
+        (*dk)[std::size_t(keys.original(j) * d + t)] += ds * q[t];
       }
     }
   });

@@ -15,6 +15,13 @@
 //    a batch folded into the heads dimension, each batch with its own padding).
 // A query that sees no key (fully masked row) gets an output row of zeros and a
 // probability row of zeros; never NaN.
+//
+// This is the one contract of every attention of etk: dense_attention, attention_probs
+// and dense_attention_with_probs (dense.hpp) take it, LATTE takes it inside LatteParams
+// (latte_params.hpp, beside its own knobs), and their reference twins take the same. One
+// argument check (detail::check_attention) and one default scale (default_attention_scale)
+// serve them all. Threads and scratch come from the trailing `const Context&` argument
+// of every entry point (etk/core/context.hpp); results are bit-identical for every pool.
 #pragma once
 
 #include <cmath>
@@ -34,13 +41,18 @@ struct KeyPaddingMask {
 };
 
 struct AttentionParams {
-  float scale = 0.0f;           // logits are scale * q·k; 0 selects 1/sqrt(dk)
+  float scale = 0.0f;           // logits are scale * q·k; 0 selects default_attention_scale(dk)
   bool causal = false;          // causal mask, aligned as documented above
   KeyPaddingMask key_padding;   // optional per-key mask
-  int threads = 1;              // worker threads over heads (>= 1); the result is
-                                // bit-identical for every thread count
   bool check_finite = true;     // reject NaN/Inf in q, k, v (O(size) scan)
 };
+
+// The default logit scale 1/sqrt(dk): the double quotient rounded once to float (the
+// float closest to the true value for every dk tested, 1..4096; 1.0f / std::sqrt(float(dk))
+// rounds twice and is one ulp off for some dk, 96 and 112 among them).
+inline float default_attention_scale(std::ptrdiff_t dk) {
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
+}
 
 namespace detail {
 
@@ -61,6 +73,12 @@ inline const std::uint8_t* key_padding_row(const AttentionParams& p, std::ptrdif
                                            std::ptrdiff_t n_k) {
   if (!p.key_padding.data) return nullptr;
   return p.key_padding.data + (p.key_padding.size == n_k ? 0 : h * n_k);
+}
+
+// Exclusive end of the keys query i can see under params' causal mask (n_k without it).
+inline std::ptrdiff_t visible_key_end(const AttentionParams& p, std::ptrdiff_t i,
+                                      std::ptrdiff_t n_q, std::ptrdiff_t n_k) {
+  return p.causal ? causal_key_end(i, n_q, n_k) : n_k;
 }
 
 inline void check_output(const char* name, const HeadsView<float>& out, std::ptrdiff_t heads,
@@ -96,9 +114,7 @@ inline AttentionShape check_attention(const HeadsView<const float>& q,
   ETK_CHECK(p.scale == 0.0f || (std::isfinite(p.scale) && p.scale > 0.0f),
             "argument 'params.scale' must be 0 (meaning 1/sqrt(dk)) or finite and > 0, got "
                 << p.scale);
-  s.scale = p.scale == 0.0f ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.dk)))
-                            : p.scale;
-  ETK_CHECK(p.threads >= 1, "argument 'params.threads' must be >= 1, got " << p.threads);
+  s.scale = p.scale == 0.0f ? default_attention_scale(s.dk) : p.scale;
   if (p.key_padding.data) {
     ETK_CHECK(p.key_padding.size == s.n_k || p.key_padding.size == s.heads * s.n_k,
               "argument 'params.key_padding' must have n_k = " << s.n_k << " or heads * n_k = "

@@ -38,6 +38,37 @@ ConstMatrixView<T> matrix_view(const T* data, std::ptrdiff_t rows, std::ptrdiff_
   return ConstMatrixView<T>(data, rows, cols, Eigen::OuterStride<>(row_stride));
 }
 
+// Views of any Eigen dense object with direct access, row-major storage and an inner
+// stride of 1 (Matrix<..., RowMajor>, Map, Ref, a Block of those, a MatrixView): the
+// kernels' ConstMatrixView / MatrixView of the same memory, no copy. A column-major or
+// inner-strided argument does not compile (it would need a copy).
+namespace view_detail {
+template <typename View, typename Derived>
+View of(Derived& x) {
+  static_assert(bool(Eigen::internal::traits<Derived>::Flags & Eigen::DirectAccessBit),
+                "etk views need an expression with direct memory access");
+  static_assert(Derived::IsRowMajor || Derived::RowsAtCompileTime == 1,
+                "etk views need row-major storage");
+  static_assert(Derived::InnerStrideAtCompileTime == 1, "etk views need an inner stride of 1");
+  return View(x.data(), x.rows(), x.cols(),
+              Eigen::OuterStride<>(x.rows() > 1 ? x.outerStride() : x.cols()));
+}
+}  // namespace view_detail
+
+template <typename Derived>
+ConstMatrixView<typename Derived::Scalar> const_view(const Eigen::DenseBase<Derived>& x) {
+  return view_detail::of<ConstMatrixView<typename Derived::Scalar>>(x.derived());
+}
+template <typename Derived>
+MatrixView<typename Derived::Scalar> mutable_view(Eigen::DenseBase<Derived>& x) {
+  return view_detail::of<MatrixView<typename Derived::Scalar>>(x.derived());
+}
+// A temporary view (e.g. mutable_view(x.block(...)) or matrix_view(...)) as an output.
+template <typename T>
+MatrixView<T> mutable_view(MatrixView<T>&& x) {
+  return x;
+}
+
 // Multi-head [heads, seq, dim] data. `row_stride` is the distance between consecutive
 // rows (>= dim); `head_stride` the distance between heads (>= seq * row_stride).
 template <typename T>

@@ -90,6 +90,26 @@ void scatter_rows(ConstMatrixView<T> compact, const KeepSet& keep, MatrixView<T>
   }
 }
 
+// The same for any row-major Eigen dense argument with inner stride 1 (Matrix, Map, Ref,
+// Block, a mutable matrix_view(...)): compact_rows(x, keep), compact_rows(x, keep, out),
+// scatter_rows(compact, keep, full). (Constrained on Eigen types, so explicit calls such
+// as compact_rows<float>(view, ...) still pick the overloads above.)
+template <typename X>
+using if_eigen = std::enable_if_t<std::is_base_of<Eigen::EigenBase<X>, X>::value>;
+
+template <typename X, typename = if_eigen<X>>
+RowMatrix<typename X::Scalar> compact_rows(const X& x, const KeepSet& keep) {
+  return compact_rows(const_view(x), keep);
+}
+template <typename X, typename Out, typename = if_eigen<X>>
+void compact_rows(const X& x, const KeepSet& keep, Out&& out) {
+  compact_rows(const_view(x), keep, mutable_view(out));
+}
+template <typename X, typename Full, typename = if_eigen<X>>
+void scatter_rows(const X& compact, const KeepSet& keep, Full&& full) {
+  scatter_rows(const_view(compact), keep, mutable_view(full));
+}
+
 // Positions in the original sequence of the rows kept now: out[r] = origin[local[r]],
 // where origin maps the current rows to original positions and local indexes current rows.
 inline void compose_keep(const KeepSet& origin, const KeepSet& local, KeepSet& out) {

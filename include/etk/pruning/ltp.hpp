@@ -10,7 +10,8 @@
 // Training (soft mask): m_j = sigmoid((s_j - theta_l) / T) with analytic gradients, and the
 // keep regulariser lambda * mean(m). The chain to the attention probabilities goes through
 // token_importance_backward (token_importance.hpp).
-// The calibrator that picks thresholds for a keep-ratio or FLOPs budget: ltp_calibrator.hpp.
+// The calibrator that picks thresholds for a keep-ratio or FLOPs budget: ltp_calibrator.hpp
+// (it includes this header; this one does not include it).
 #pragma once
 
 #include <Eigen/Core>
@@ -131,4 +132,3 @@ T ltp_keep_regulariser(const Eigen::Matrix<T, Eigen::Dynamic, 1>& mask, T lambda
 
 ETK_END_NAMESPACE
 
-#include "etk/pruning/ltp_calibrator.hpp"

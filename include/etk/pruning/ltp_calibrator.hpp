@@ -22,10 +22,11 @@
 
 ETK_BEGIN_NAMESPACE
 
-enum class BudgetKind { keep_ratio, flops_ratio };
+// What an LTP budget counts (named apart from search::BudgetKind, the bit budget).
+enum class LtpBudgetKind { keep_ratio, flops_ratio };
 
 struct LtpBudget {
-  BudgetKind kind = BudgetKind::keep_ratio;
+  LtpBudgetKind kind = LtpBudgetKind::keep_ratio;
   double target = 0.5;  // in (0, 1]
 };
 
@@ -48,7 +49,7 @@ struct TokenCounts {
 };
 
 // The achieved metric over a set of inputs (sum of pruned cost / sum of dense cost).
-inline double budget_achieved(const std::vector<TokenCounts>& counts, BudgetKind kind,
+inline double budget_achieved(const std::vector<TokenCounts>& counts, LtpBudgetKind kind,
                               const LayerCostModel& cost = {}) {
   ETK_CHECK(!counts.empty(), "argument 'counts' is empty (no calibration input)");
   double num = 0, den = 0;
@@ -57,8 +58,8 @@ inline double budget_achieved(const std::vector<TokenCounts>& counts, BudgetKind
     for (std::ptrdiff_t n : c.per_layer) {
       ETK_CHECK(n >= 0 && n <= c.full, "argument 'counts' holds a layer count " << n
                                            << " outside [0, " << c.full << "]");
-      num += kind == BudgetKind::keep_ratio ? double(n) : cost(double(n));
-      den += kind == BudgetKind::keep_ratio ? double(c.full) : cost(double(c.full));
+      num += kind == LtpBudgetKind::keep_ratio ? double(n) : cost(double(n));
+      den += kind == LtpBudgetKind::keep_ratio ? double(c.full) : cost(double(c.full));
     }
   }
   return num / den;
@@ -69,7 +70,7 @@ struct LtpCalibratorOptions {
   double theta_max = 1.0;      // initial upper bracket (doubled while the target is unmet)
   double tolerance = 2e-3;     // stop when |achieved - target| <= tolerance
   int max_iterations = 40;
-  LayerCostModel cost;         // used for BudgetKind::flops_ratio
+  LayerCostModel cost;         // used for LtpBudgetKind::flops_ratio
 };
 
 struct LtpCalibration {

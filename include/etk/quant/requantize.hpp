@@ -7,7 +7,13 @@
 // where srdhm ("saturating rounding doubling high multiply") is round(x * M0 / 2^31) with
 // ties upward, and rounding_divide_by_pot rounds x / 2^n half away from zero. Per tensor
 // (one M0, n) or per output channel (one per column). These scalar functions are the
-// definition; the SIMD epilogues of the int8 GEMM match them bit for bit.
+// definition; the SIMD epilogues of the int8 GEMM match them bit for bit for every
+// requantization check::requantization accepts.
+//
+// int32 range of the zero-point add: |srdhm(x, M0)| <= M0 for every int32 x, and a right
+// shift n >= 1 leaves at most (M0 >> n) + 1 <= 2^30 + 1; so zp + (...) fits int32 unless
+// n = 0 and M0 + |zp| > 2^31 - 1 (a multiplier within |zp| * 2^-31 of 1). Those are
+// rejected (the SIMD epilogues add in int32 and would wrap: -128 where 127 is right).
 #pragma once
 
 #include <cmath>
@@ -20,8 +26,10 @@
 
 ETK_BEGIN_NAMESPACE
 
-// round(a * b / 2^31), the gemmlowp definition (ties away from zero after the nudge; the
-// only overflow, INT32_MIN * INT32_MIN, saturates).
+// round(a * b / 2^31), the gemmlowp definition: the product is nudged by +2^30 (or by
+// 1 - 2^30 when negative) and divided with truncation, which rounds ties upward (toward
+// +inf: 1.5 -> 2, -1.5 -> -1, -0.5 -> 0). The only overflow, INT32_MIN * INT32_MIN,
+// saturates.
 inline std::int32_t saturating_rounding_doubling_high_mul(std::int32_t a, std::int32_t b) {
   if (a == b && a == std::numeric_limits<std::int32_t>::min())
     return std::numeric_limits<std::int32_t>::max();
@@ -117,6 +125,12 @@ inline void requantization(const char* name, const Requantization& r, std::ptrdi
     ETK_CHECK(r.multiplier[j] > 0, "argument '" << name << "': multiplier[" << j << "] must be > 0");
     ETK_CHECK(r.shift[j] >= 0 && r.shift[j] <= 31,
               "argument '" << name << "': shift[" << j << "] must be in [0, 31], got " << r.shift[j]);
+    const std::int64_t zp_abs = r.zero_point < 0 ? -std::int64_t(r.zero_point) : r.zero_point;
+    ETK_CHECK(r.shift[j] > 0 || r.multiplier[j] + zp_abs <= std::numeric_limits<std::int32_t>::max(),
+              "argument '" << name << "': multiplier[" << j << "] = " << r.multiplier[j]
+                           << " with shift 0 and zero point " << r.zero_point
+                           << " can overflow int32 when the zero point is added (needs multiplier + "
+                              "|zero point| <= 2^31 - 1)");
   }
   ETK_CHECK(r.qmin <= r.qmax && r.qmin >= -128 && r.qmax <= 255 &&
                 r.zero_point >= r.qmin && r.zero_point <= r.qmax,

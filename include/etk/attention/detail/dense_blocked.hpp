@@ -69,64 +69,64 @@ inline void causal_mask_block(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows,
   }
 }
 
-// Attention of head h into out. ws: blocked_workspace(sh, mask).total floats.
-inline void blocked_attention_head(const HeadsView<const float>& q,
-                                   const HeadsView<const float>& k,
-                                   const HeadsView<const float>& v, const HeadsView<float>& out,
-                                   const AttentionShape& sh, const AttentionParams& p,
-                                   std::ptrdiff_t h, float* ws) {
+// Attention of query block `block` (queries [block*bq, +bq)) of head h into out.
+// ws: blocked_workspace(sh, mask).total floats.
+inline void blocked_attention_block(const HeadsView<const float>& q,
+                                    const HeadsView<const float>& k,
+                                    const HeadsView<const float>& v, const HeadsView<float>& out,
+                                    const AttentionShape& sh, const AttentionParams& p,
+                                    std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
   const BlockedWorkspace w = blocked_workspace(sh, p.key_padding.data != nullptr);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const float mult = sh.scale * kLog2e;
-  const auto qh = q.head(h);
   const auto kh = k.head(h);
   const auto vh = v.head(h);
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
   const float* bias = pad ? ws + w.bias : nullptr;
-  if (pad) padding_bias(pad, sh.n_k, ws + w.bias);
   float* m = ws + w.m;
   float* l = ws + w.l;
 
-  for (std::ptrdiff_t i0 = 0; i0 < sh.n_q; i0 += w.bq) {
-    const std::ptrdiff_t rows = std::min(w.bq, sh.n_q - i0);
-    auto qs = matrix_view(ws + w.qs, rows, sh.dk, sh.dk);
-    auto o = matrix_view(ws + w.o, rows, sh.dv, sh.dv);
-    qs.noalias() = qh.middleRows(i0, rows) * mult;
-    o.setZero();
-    std::fill(m, m + rows, neg_inf);
-    std::fill(l, l + rows, 0.0f);
-    // Keys at or beyond key_end are invisible to every query of the block.
-    const std::ptrdiff_t key_end = p.causal ? causal_key_end(i0 + rows - 1, sh.n_q, sh.n_k) : sh.n_k;
-    for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
-      const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-      auto s = matrix_view(ws + w.s, rows, cols, w.bk);
-      s.noalias() = qs * kh.middleRows(j0, cols).transpose();
-      if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
-        causal_mask_block(s.data(), w.bk, rows, cols, i0, j0, sh);
-      for (std::ptrdiff_t r = 0; r < rows; ++r) {
-        float* sr = s.data() + r * w.bk;
-        const float m_new = std::max(m[r], row_max(sr, bias ? bias + j0 : nullptr, cols));
-        // Nothing visible so far: shift by 0, every 2^(-inf) is exactly 0.
-        const float shift = m_new == neg_inf ? 0.0f : m_new;
-        const float sum = exp2_shift_sum(sr, cols, shift, 1.0f);
-        if (m[r] == neg_inf) {  // first visible block: O and l are still 0
-          l[r] = sum;
-        } else {
-          const float alpha = std::exp2(m[r] - shift);
-          l[r] = alpha * l[r] + sum;
-          if (alpha != 1.0f) o.row(r) *= alpha;
-        }
-        m[r] = m_new;
-      }
-      o.noalias() += s * vh.middleRows(j0, cols);
-    }
-    auto out_block = out.head(h).middleRows(i0, rows);
+  const std::ptrdiff_t i0 = block * w.bq;
+  ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
+  const std::ptrdiff_t rows = std::min(w.bq, sh.n_q - i0);
+  // Keys at or beyond key_end are invisible to every query of the block.
+  const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);
+  if (pad) padding_bias(pad, key_end, ws + w.bias);
+  auto qs = matrix_view(ws + w.qs, rows, sh.dk, sh.dk);
+  auto o = matrix_view(ws + w.o, rows, sh.dv, sh.dv);
+  qs.noalias() = q.head(h).middleRows(i0, rows) * mult;
+  o.setZero();
+  std::fill(m, m + rows, neg_inf);
+  std::fill(l, l + rows, 0.0f);
+  for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
+    const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
+    auto s = matrix_view(ws + w.s, rows, cols, w.bk);
+    s.noalias() = qs * kh.middleRows(j0, cols).transpose();
+    if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
+      causal_mask_block(s.data(), w.bk, rows, cols, i0, j0, sh);
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      if (l[r] > 0.0f)
-        out_block.row(r) = o.row(r) * (1.0f / l[r]);
-      else
-        out_block.row(r).setZero();
+      float* sr = s.data() + r * w.bk;
+      const float m_new = std::max(m[r], row_max(sr, bias ? bias + j0 : nullptr, cols));
+      // Nothing visible so far: shift by 0, every 2^(-inf) is exactly 0.
+      const float shift = m_new == neg_inf ? 0.0f : m_new;
+      const float sum = exp2_shift_sum(sr, cols, shift, 1.0f);
+      if (m[r] == neg_inf) {  // first visible block: O and l are still 0
+        l[r] = sum;
+      } else {
+        const float alpha = std::exp2(m[r] - shift);
+        l[r] = alpha * l[r] + sum;
+        if (alpha != 1.0f) o.row(r) *= alpha;
+      }
+      m[r] = m_new;
     }
+    o.noalias() += s * vh.middleRows(j0, cols);
+  }
+  auto out_block = out.head(h).middleRows(i0, rows);
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    if (l[r] > 0.0f)
+      out_block.row(r) = o.row(r) * (1.0f / l[r]);
+    else
+      out_block.row(r).setZero();
   }
 }
 

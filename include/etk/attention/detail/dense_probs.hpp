@@ -25,39 +25,39 @@ inline std::ptrdiff_t probs_workspace_floats(const AttentionShape& sh, bool key_
   return std::min(sh.n_q, kQueryBlock) * sh.dk + (key_padding ? sh.n_k : 0);
 }
 
-// Probabilities of head h into probs and, unless out is null, the output into *out.
-inline void probs_attention_head(const HeadsView<const float>& q,
-                                 const HeadsView<const float>& k,
-                                 const HeadsView<const float>* v, const HeadsView<float>& probs,
-                                 const HeadsView<float>* out, const AttentionShape& sh,
-                                 const AttentionParams& p, std::ptrdiff_t h, float* ws) {
+// Probabilities of query block `block` (queries [block*kQueryBlock, +kQueryBlock)) of
+// head h into probs and, unless out is null, the output into *out.
+inline void probs_attention_block(const HeadsView<const float>& q,
+                                  const HeadsView<const float>& k,
+                                  const HeadsView<const float>* v, const HeadsView<float>& probs,
+                                  const HeadsView<float>* out, const AttentionShape& sh,
+                                  const AttentionParams& p, std::ptrdiff_t h,
+                                  std::ptrdiff_t block, float* ws) {
   const std::ptrdiff_t bq = std::min(sh.n_q, kQueryBlock);
-  const auto qh = q.head(h);
-  const auto kh = k.head(h);
+  const std::ptrdiff_t i0 = block * bq;
+  ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
+  const std::ptrdiff_t rows = std::min(bq, sh.n_q - i0);
+  const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
   float* bias = pad ? ws + bq * sh.dk : nullptr;
-  if (pad) padding_bias(pad, sh.n_k, bias);
-  for (std::ptrdiff_t i0 = 0; i0 < sh.n_q; i0 += bq) {
-    const std::ptrdiff_t rows = std::min(bq, sh.n_q - i0);
-    auto qs = matrix_view(ws, rows, sh.dk, sh.dk);
-    qs.noalias() = qh.middleRows(i0, rows) * (sh.scale * kLog2e);
-    const std::ptrdiff_t key_end = p.causal ? causal_key_end(i0 + rows - 1, sh.n_q, sh.n_k) : sh.n_k;
-    auto pb = probs.head(h).middleRows(i0, rows);
-    pb.rightCols(sh.n_k - key_end).setZero();
-    if (key_end > 0) {
-      auto s = pb.leftCols(key_end);
-      s.noalias() = qs * kh.topRows(key_end).transpose();
-      if (p.causal) causal_mask_block(s.data(), probs.row_stride, rows, key_end, i0, 0, sh);
-      for (std::ptrdiff_t r = 0; r < rows; ++r)
-        softmax_row_base2(s.data() + r * probs.row_stride, key_end, 1.0f, bias);
-    }
-    if (out) {
-      auto ob = out->head(h).middleRows(i0, rows);
-      if (key_end > 0)
-        ob.noalias() = pb.leftCols(key_end) * v->head(h).topRows(key_end);
-      else
-        ob.setZero();
-    }
+  if (pad) padding_bias(pad, key_end, bias);
+  auto qs = matrix_view(ws, rows, sh.dk, sh.dk);
+  qs.noalias() = q.head(h).middleRows(i0, rows) * (sh.scale * kLog2e);
+  auto pb = probs.head(h).middleRows(i0, rows);
+  pb.rightCols(sh.n_k - key_end).setZero();
+  if (key_end > 0) {
+    auto s = pb.leftCols(key_end);
+    s.noalias() = qs * k.head(h).topRows(key_end).transpose();
+    if (p.causal) causal_mask_block(s.data(), probs.row_stride, rows, key_end, i0, 0, sh);
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+      softmax_row_base2(s.data() + r * probs.row_stride, key_end, 1.0f, bias);
+  }
+  if (out) {
+    auto ob = out->head(h).middleRows(i0, rows);
+    if (key_end > 0)
+      ob.noalias() = pb.leftCols(key_end) * v->head(h).topRows(key_end);
+    else
+      ob.setZero();
   }
 }
 

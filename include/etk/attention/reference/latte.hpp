@@ -11,13 +11,16 @@
 #include <vector>
 
 #include "etk/attention/latte_params.hpp"
+#include "etk/core/context.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace reference {
 
+// Same arguments as etk::latte_attention; the context is accepted for symmetry and unused.
 inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                             HeadsView<const float> V, HeadsView<float> O,
-                            const LatteParams& params, LatteStats* stats = nullptr) {
+                            const LatteParams& params, LatteStats* stats = nullptr,
+                            const Context& = {}) {
   latte::check_args(Q, K, V, O, params);
   latte::reset_stats(stats, Q.heads);
   const std::ptrdiff_t nq = Q.seq, nk = K.seq, d = Q.dim, dv = V.dim;
@@ -27,20 +30,26 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
   std::vector<double> out(static_cast<std::size_t>(dv));
   for (std::ptrdiff_t h = 0; h < Q.heads; ++h) {
     const latte::HeadScales sc = latte::head_scales(params, h, Q, K);
+    const std::uint8_t* pad = detail::key_padding_row(params.attention, h, nk);
     for (std::ptrdiff_t j = 0; j < nk; ++j)
       for (std::ptrdiff_t t = 0; t < d; ++t)
         k8[std::size_t(j * d + t)] = latte::quantize(K.row(h, j)[t], 1.0f / sc.k);
     for (std::ptrdiff_t i = 0; i < nq; ++i) {
       const float* qf = Q.row(h, i);
       for (std::ptrdiff_t t = 0; t < d; ++t) q8[std::size_t(t)] = latte::quantize(qf[t], 1.0f / sc.q);
-      const std::ptrdiff_t n = latte::allowed_keys(i, nq, nk, params);
+      // Visible keys: before the causal end and not padding.
+      const std::ptrdiff_t end = detail::visible_key_end(params.attention, i, nq, nk);
+      const auto masked = [&](std::ptrdiff_t j) { return pad && pad[j]; };
+      std::ptrdiff_t n = 0;
+      for (std::ptrdiff_t j = 0; j < end; ++j) n += !masked(j);
       float* o = O.row(h, i);
       if (n == 0) {
         for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
         continue;
       }
       std::int64_t emax = std::numeric_limits<std::int64_t>::min();
-      for (std::ptrdiff_t j = 0; j < n; ++j) {
+      for (std::ptrdiff_t j = 0; j < end; ++j) {
+        if (masked(j)) continue;
         std::int64_t e = 0;
         for (std::ptrdiff_t t = 0; t < d; ++t)
           e += latte::nibble_hi(q8[std::size_t(t)]) * latte::nibble_hi(k8[std::size_t(j * d + t)]);
@@ -49,8 +58,8 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
       }
       double lmax = -std::numeric_limits<double>::infinity();
       std::int64_t kept = 0;
-      for (std::ptrdiff_t j = 0; j < n; ++j) {
-        if (emax - est[std::size_t(j)] > sc.cut) continue;
+      for (std::ptrdiff_t j = 0; j < end; ++j) {
+        if (masked(j) || emax - est[std::size_t(j)] > sc.cut) continue;
         ++kept;
         double l;
         if (params.scores == LatteScores::int8_reuse) {
@@ -69,8 +78,8 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
       }
       double z = 0;
       std::fill(out.begin(), out.end(), 0.0);
-      for (std::ptrdiff_t j = 0; j < n; ++j) {
-        if (emax - est[std::size_t(j)] > sc.cut) continue;
+      for (std::ptrdiff_t j = 0; j < end; ++j) {
+        if (masked(j) || emax - est[std::size_t(j)] > sc.cut) continue;
         const double p = std::exp(logits[std::size_t(j)] - lmax);
         z += p;
         for (std::ptrdiff_t c = 0; c < dv; ++c) out[std::size_t(c)] += p * double(V.row(h, j)[c]);
