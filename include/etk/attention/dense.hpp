@@ -14,7 +14,9 @@
 //    need it. For a single head pass one-head views (etk::heads_slice(q, h), ...).
 // All three check their arguments (etk::invalid_argument naming the argument), run
 // params.threads std::threads over heads (results bit-identical for any thread count),
-// give fully masked queries zero rows, and must not write into memory they read.
+// give fully masked queries zero rows. Rejected besides bad shapes: an output that shares
+// memory with an input or the other output (check::no_overlap), NaN/Inf inputs and
+// logits beyond float range (params.hpp, check_logit_range).
 #pragma once
 
 #include <cstddef>
@@ -46,7 +48,7 @@ inline void dense_attention(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<const float> v, HeadsView<float> out,
                             const AttentionParams& params = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
-  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
+  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", q, k, &v);
   const auto w = detail::blocked_workspace(sh, params.key_padding.data != nullptr);
   detail::for_each_head(sh.heads, params.threads, w.total, [&](std::ptrdiff_t h, float* ws) {
     detail::blocked_attention_head(q, k, v, out, sh, params, h, ws);
@@ -57,7 +59,7 @@ inline void dense_attention(HeadsView<const float> q, HeadsView<const float> k,
 inline void attention_probs(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<float> probs, const AttentionParams& params = {}) {
   const auto sh = detail::check_attention(q, k, nullptr, params);
-  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
+  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)", q, k, nullptr);
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
   detail::for_each_head(sh.heads, params.threads, ws, [&](std::ptrdiff_t h, float* w) {
     detail::probs_attention_head(q, k, nullptr, probs, nullptr, sh, params, h, w);
@@ -70,8 +72,9 @@ inline void dense_attention_with_probs(HeadsView<const float> q, HeadsView<const
                                        HeadsView<float> probs,
                                        const AttentionParams& params = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
-  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
-  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
+  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", q, k, &v);
+  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)", q, k, &v);
+  check::no_overlap("out", out, "probs", probs);
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
   detail::for_each_head(sh.heads, params.threads, ws, [&](std::ptrdiff_t h, float* w) {
     detail::probs_attention_head(q, k, &v, probs, &out, sh, params, h, w);

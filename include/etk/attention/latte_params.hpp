@@ -134,6 +134,15 @@ HeadScales head_scales(const LatteParams& p, std::ptrdiff_t h, const HeadsView<T
                           : p.k_scale[hh];
   s.softmax_scale =
       p.softmax_scale > 0.0f ? p.softmax_scale : 1.0f / std::sqrt(static_cast<float>(Q.dim));
+  // Finite inputs must give finite softmax differences (see detail::kMaxLogit): every
+  // int8 score is within 127^2 * dim codes, so |logit| <= 127^2 * dim * q * k * scale;
+  // the fp32 scores also form the unscaled dot product, bounded by dim * max|q| * max|k|.
+  const double dim = static_cast<double>(Q.dim), ss = static_cast<double>(s.softmax_scale);
+  const double int8_bound = 127.0 * 127.0 * dim * double(s.q) * double(s.k) * ss;
+  double fp32_bound = 0.0;
+  if (p.scores == LatteScores::fp32)
+    fp32_bound = dim * detail::head_max_abs(Q, h) * detail::head_max_abs(K, h) * std::max(1.0, ss);
+  detail::check_logit_bound("Q'/'K'/'params", h, std::max(int8_bound, fp32_bound));
   s.logit = s.q * s.k * s.softmax_scale;
   s.cut = margin_cut(double(theta_of(p, h)), 256.0 * double(s.logit));
   return s;
@@ -154,6 +163,9 @@ void check_args(const HeadsView<T>& Q, const HeadsView<T>& K, const HeadsView<T>
   check::equal("V", V.seq, "seq (as K)", K.seq);
   check::equal("O", O.seq, "seq (as Q)", Q.seq);
   check::equal("O", O.dim, "dim (as V)", V.dim);
+  check::no_overlap("O", O, "Q", Q);
+  check::no_overlap("O", O, "K", K);
+  check::no_overlap("O", O, "V", V);
   ETK_CHECK(Q.dim <= kMaxDim, "argument 'Q' has dim " << Q.dim << ", LATTE accepts at most "
                                                       << kMaxDim << " (int32 bounds)");
   ETK_CHECK(p.theta.size() == 1 || p.theta.size() == static_cast<std::size_t>(Q.heads),

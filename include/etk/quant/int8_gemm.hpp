@@ -49,6 +49,12 @@ class PackedWeightsS8 {
               "argument 'zero_point' needs 1 or " << n_ << " values, got " << zero_point_.size());
     for (std::int32_t z : zero_point_)
       ETK_CHECK(z >= -128 && z <= 127, "argument 'zero_point' value " << z << " is outside [-128, 127]");
+    // No GEMM accepts a deeper K (check_common: K * 128 * 128 <= 2^31 - 1 at the least
+    // |a - a_zp| and |w - w_zp| any zero point allows), and rejecting it here keeps the
+    // int32 column sums below (|sum| <= K * 128 < 2^24) exact.
+    ETK_CHECK(k_ <= kMaxDepth, "argument 'w': depth K = " << k_ << " exceeds " << kMaxDepth
+                                  << ", beyond which every int8 GEMM could overflow its int32 "
+                                     "accumulator; split the depth");
     using quant_detail::gemm::kNR;
     const std::ptrdiff_t panels = (n_ + kNR - 1) / kNR;
     data_.assign(static_cast<std::size_t>(panels * ksteps() * 4 * kNR), 0);
@@ -63,6 +69,9 @@ class PackedWeightsS8 {
       col_sum_[static_cast<std::size_t>(j)] = sum;
     }
   }
+
+  // The deepest K any int8 GEMM accepts: floor((2^31 - 1) / (128 * 128)).
+  static constexpr std::ptrdiff_t kMaxDepth = 131071;
 
   std::ptrdiff_t n() const { return n_; }
   std::ptrdiff_t k() const { return k_; }
@@ -164,7 +173,7 @@ void run(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
 template <typename TA>
 void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
                   const std::vector<std::int32_t>& bias, std::ptrdiff_t out_rows,
-                  std::ptrdiff_t out_cols) {
+                  std::ptrdiff_t out_cols, std::ptrdiff_t out_stride) {
   static_assert(std::is_same<TA, std::uint8_t>::value || std::is_same<TA, std::int8_t>::value,
                 "etk: int8 GEMM activations are uint8_t or int8_t");
   ETK_CHECK(a.rows() > 0 && a.cols() > 0, "argument 'a' is empty ([" << a.rows() << ", " << a.cols() << "])");
@@ -172,6 +181,7 @@ void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS
   check::equal("a", a.cols(), "cols (depth K, = w.k())", w.k());
   check::equal("out", out_rows, "rows", a.rows());
   check::equal("out", out_cols, "cols", w.n());
+  check::rows_disjoint("out", out_rows, out_cols, out_stride);
   ETK_CHECK(a_zp >= std::numeric_limits<TA>::min() && a_zp <= std::numeric_limits<TA>::max(),
             "argument 'a_zero_point' " << a_zp << " is outside the activation code range");
   ETK_CHECK(bias.empty() || static_cast<std::ptrdiff_t>(bias.size()) == w.n(),
@@ -198,7 +208,7 @@ inline std::vector<std::int32_t> expand(const std::vector<std::int32_t>& v, std:
 template <typename TA>
 void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    const std::vector<std::int32_t>& bias, MatrixView<std::int32_t> out) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   quant_detail::gemm::run<TA, std::int32_t>(a, a_zero_point, w, bias, {}, out);
 }
 
@@ -208,7 +218,7 @@ template <typename TA>
 void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    const std::vector<std::int32_t>& bias, const std::vector<float>& out_scale,
                    MatrixView<float> out) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   ETK_CHECK(out_scale.size() == 1 || static_cast<std::ptrdiff_t>(out_scale.size()) == w.n(),
             "argument 'out_scale' needs 1 or " << w.n() << " values, got " << out_scale.size());
   for (float s : out_scale) check::positive_finite("out_scale", s);
@@ -226,7 +236,7 @@ void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWei
                const std::vector<std::int32_t>& bias, const Requantization& rq, MatrixView<TO> out) {
   static_assert(std::is_same<TO, std::uint8_t>::value || std::is_same<TO, std::int8_t>::value,
                 "etk: requantized output is uint8_t or int8_t");
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   check::requantization("rq", rq, w.n());
   ETK_CHECK(rq.qmin >= std::numeric_limits<TO>::min() && rq.qmax <= std::numeric_limits<TO>::max(),
             "argument 'rq': output range [" << rq.qmin << ", " << rq.qmax << "] does not fit the output type");
