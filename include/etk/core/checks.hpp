@@ -94,8 +94,8 @@ inline bool mul_add_fits(std::ptrdiff_t a, std::ptrdiff_t b, std::ptrdiff_t c, s
 }
 
 // A well-formed heads view: positive sizes, strides that do not overlap rows or heads,
-// and an extent (last element + 1) that is representable, so that no index computed
-// inside the view overflows.
+// and an extent (last element + 1, in elements and in bytes) that is representable, so
+// that no index or address offset computed inside the view overflows.
 template <typename T>
 void heads_layout(const char* name, const HeadsView<T>& v) {
   ETK_CHECK(v.heads > 0, "argument '" << name << "' must have at least one head, got "
@@ -106,10 +106,11 @@ void heads_layout(const char* name, const HeadsView<T>& v) {
   ETK_CHECK(v.data != nullptr, "argument '" << name << "' has a null data pointer");
   ETK_CHECK(v.row_stride >= v.dim, "argument '" << name << "' row stride " << v.row_stride
                                                 << " is smaller than dim " << v.dim);
-  std::ptrdiff_t head_rows = 0, row_end = 0, extent = 0;
+  std::ptrdiff_t head_rows = 0, row_end = 0, extent = 0, bytes = 0;
   ETK_CHECK(mul_add_fits(v.seq, v.row_stride, 0, head_rows) &&
                 mul_add_fits(v.seq - 1, v.row_stride, v.dim, row_end) &&
-                mul_add_fits(v.heads - 1, v.head_stride, row_end, extent),
+                mul_add_fits(v.heads - 1, v.head_stride, row_end, extent) &&
+                mul_add_fits(extent, static_cast<std::ptrdiff_t>(sizeof(T)), 0, bytes),
             "argument '" << name << "' spans more elements than an index can hold (heads "
                          << v.heads << ", seq " << v.seq << ", dim " << v.dim << ", row stride "
                          << v.row_stride << ", head stride " << v.head_stride << ")");
