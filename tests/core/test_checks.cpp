@@ -62,7 +62,7 @@ TEST_CASE("heads_layout rejects views whose extent overflows an index, before co
                     Catch::Contains("'q'") && Catch::Contains("index"));
   CHECK_THROWS_WITH(etk::check::heads_layout("k", etk::HeadsView<const float>(p, 2, 8, 8, 8, big * 3)),
                     Catch::Contains("'k'") && Catch::Contains("index"));
-  CHECK_THROWS_WITH(etk::check::heads_layout("v", etk::HeadsView<const float>(p, big, big, big)),
+  CHECK_THROWS_WITH(etk::check::heads_layout("v", etk::HeadsView<const float>(p, big, big, big, big, big)),
                     Catch::Contains("'v'"));
   CHECK_THROWS_WITH(etk::check::heads_layout("v", etk::HeadsView<const float>(nullptr, 1, 2, 3)),
                     Catch::Contains("null"));

@@ -171,7 +171,8 @@ void quantize_case(Rng& rng) {
     }
   INFO("rows " << rows << " cols " << cols << " bits " << p.bits << " axis " << p.axis);
   std::vector<T> q(static_cast<std::size_t>(rows * qs), T(3)), q_ref(q.size(), T(3));
-  etk::quantize<T>(etk::matrix_view(x.data(), rows, cols, xs), p, etk::matrix_view(q.data(), rows, cols, qs));
+  etk::quantize<T>(etk::matrix_view(static_cast<const float*>(x.data()), rows, cols, xs), p,
+                   etk::matrix_view(q.data(), rows, cols, qs));
   etk::reference::quantize<T>(x.data(), rows, cols, xs, p, q_ref.data(), qs);
   REQUIRE(q == q_ref);
   std::vector<float> d(q.size(), 5.0f), d_ref(q.size(), 5.0f);
@@ -208,14 +209,14 @@ TEST_CASE("differential fuzz: bit packing equals the reference bit for bit") {
     const auto n = static_cast<std::size_t>(awkward(rng, 300));
     std::vector<std::uint8_t> c(n);
     for (auto& v : c) v = static_cast<std::uint8_t>(uniform(rng, 0, (1 << bits) - 1));
-    std::vector<std::uint8_t> fast(etk::packed_bytes(n, bits) + 3, 0xAB), ref(fast);
-    etk::pack_bits(c.data(), n, bits, fast.data());
-    etk::reference::pack_bits(c.data(), n, bits, ref.data());
+    std::vector<std::uint8_t> fast(etk::search::packed_bytes(n, bits) + 3, 0xAB), ref(fast);
+    etk::search::pack_bits(c.data(), n, bits, fast.data());
+    etk::search::reference::pack_bits(c.data(), n, bits, ref.data());
     INFO("bits " << bits << " n " << n);
     REQUIRE(fast == ref);
     std::vector<std::uint8_t> back(n + 3, 0xCD), back_ref(back);
-    etk::unpack_bits(fast.data(), n, bits, back.data());
-    etk::reference::unpack_bits(fast.data(), n, bits, back_ref.data());
+    etk::search::unpack_bits(fast.data(), n, bits, back.data());
+    etk::search::reference::unpack_bits(fast.data(), n, bits, back_ref.data());
     REQUIRE(back == back_ref);
     REQUIRE(std::equal(c.begin(), c.end(), back.begin()));
   }
