@@ -186,7 +186,7 @@ void quantize_case(Rng& rng) {
 
 TEST_CASE("differential fuzz: int8 GEMM (s32, f32, requantized) equals the reference bit for bit") {
   Rng rng(0xE7C0001);
-  for (int trial = 0; trial < 150; ++trial) {
+  for (int trial = 0; trial < 80; ++trial) {
     gemm_case<std::uint8_t>(rng);
     gemm_case<std::int8_t>(rng);
   }
@@ -194,7 +194,7 @@ TEST_CASE("differential fuzz: int8 GEMM (s32, f32, requantized) equals the refer
 
 TEST_CASE("differential fuzz: quantize and dequantize equal the reference bit for bit") {
   Rng rng(0xE7C0002);
-  for (int trial = 0; trial < 150; ++trial) {
+  for (int trial = 0; trial < 80; ++trial) {
     quantize_case<std::int8_t>(rng);
     quantize_case<std::uint8_t>(rng);
     quantize_case<std::int16_t>(rng);
@@ -225,7 +225,7 @@ TEST_CASE("differential fuzz: bit packing equals the reference bit for bit") {
 TEST_CASE("differential fuzz: dense attention within the derived bound of the double reference") {
   Rng rng(0xE7C0004);
   std::mt19937 fill(4);
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < 25; ++trial) {
     const std::ptrdiff_t heads = awkward(rng, 3), nq = awkward(rng, 40), nk = awkward(rng, 70);
     const std::ptrdiff_t dk = awkward(rng, 33), dv = awkward(rng, 20);
     etk_test::HeadsBuffer q(heads, nq, dk, uniform(rng, 0, 3), uniform(rng, 0, 5)),
