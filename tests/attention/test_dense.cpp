@@ -442,3 +442,75 @@ TEST_CASE("the fast kernel's memory does not grow with n_q * n_k") {
   etk::attention_probs(q.cview(), k.cview(), etk::HeadsView<float>(probs.get(), 1, n, n));
   CHECK(status_kib("VmHWM:") - before2 >= 60 * 1024);
 }
+
+TEST_CASE("an output that shares memory with an input or the other output is rejected") {
+  std::mt19937 rng(31);
+  const std::ptrdiff_t h = 2, n = 7, d = 7;  // d == n: probs and v have the same shape
+  HeadsBuffer q(h, n, d), k(h, n, d), v(h, n, d);
+  q.fill_normal(rng, 1.0f);
+  k.fill_normal(rng, 1.0f);
+  v.fill_normal(rng, 1.0f);
+  using Dense = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>, etk::HeadsView<const float>,
+                         etk::HeadsView<float>, const etk::AttentionParams&);
+  for (Dense fn : {Dense(&etk::dense_attention), Dense(&etk::reference::dense_attention)}) {
+    CHECK_THROWS_WITH(fn(q.cview(), k.cview(), v.cview(), k.view(), {}), Catch::Contains("'out' overlaps argument 'k'"));
+    CHECK_THROWS_WITH(fn(q.cview(), k.cview(), v.cview(), v.view(), {}), Catch::Contains("'out' overlaps argument 'v'"));
+    CHECK_THROWS_WITH(fn(q.cview(), k.cview(), v.cview(), q.view(), {}), Catch::Contains("'out' overlaps argument 'q'"));
+  }
+  CHECK_THROWS_WITH(etk::attention_probs(q.cview(), k.cview(), k.view(), {}),
+                    Catch::Contains("'probs' overlaps argument 'k'"));
+  HeadsBuffer out(h, n, d);
+  CHECK_THROWS_WITH(etk::dense_attention_with_probs(q.cview(), k.cview(), v.cview(), out.view(), v.view(), {}),
+                    Catch::Contains("'probs' overlaps argument 'v'"));
+  HeadsBuffer both(1, 1, h * n * n + h * n * d);
+  const etk::HeadsView<float> p_view(both.data.data(), h, n, n);
+  const etk::HeadsView<float> o_view(both.data.data() + h * n * n - 1, h, n, d);
+  CHECK_THROWS_WITH(etk::dense_attention_with_probs(q.cview(), k.cview(), v.cview(), o_view, p_view, {}),
+                    Catch::Contains("'out' overlaps argument 'probs'"));
+  // Interleaved in one [seq, 4 * heads * dim] buffer: out in its own column block is
+  // accepted (the exact sweep finds no shared element), out over k's block is not.
+  std::vector<float> qkvo(static_cast<std::size_t>(n * 4 * h * d));
+  for (auto& x : qkvo) x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+  const std::ptrdiff_t ld = 4 * h * d;
+  const etk::HeadsView<const float> qi(qkvo.data(), h, n, d, ld, d), ki(qkvo.data() + h * d, h, n, d, ld, d),
+      vi(qkvo.data() + 2 * h * d, h, n, d, ld, d);
+  CHECK_NOTHROW(etk::dense_attention(qi, ki, vi, etk::HeadsView<float>(qkvo.data() + 3 * h * d, h, n, d, ld, d)));
+  CHECK_THROWS_WITH(etk::dense_attention(qi, ki, vi, etk::HeadsView<float>(qkvo.data() + h * d + 1, h, n, d, ld, d)),
+                    Catch::Contains("'out' overlaps argument 'k'"));
+}
+
+TEST_CASE("logits beyond float range are rejected; large accepted ones give a convex combination of v") {
+  std::mt19937 rng(32);
+  const std::ptrdiff_t h = 2, n = 33, d = 16;
+  using Dense = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>, etk::HeadsView<const float>,
+                         etk::HeadsView<float>, const etk::AttentionParams&);
+  for (Dense fn : {Dense(&etk::dense_attention), Dense(&etk::reference::dense_attention)}) {
+    HeadsBuffer q(h, n, d), k(h, n, d), v(h, n, 3), out(h, n, 3);
+    v.fill_normal(rng, 1.0f);
+    q.fill_normal(rng, 1e20f);
+    k.fill_normal(rng, 1e20f);
+    CHECK_THROWS_WITH(fn(q.cview(), k.cview(), v.cview(), out.view(), {}), Catch::Contains("logits"));
+    q.fill_normal(rng, 1.0f);
+    k.fill_normal(rng, 1.0f);
+    etk::AttentionParams huge;
+    huge.scale = std::numeric_limits<float>::max();
+    CHECK_THROWS_WITH(fn(q.cview(), k.cview(), v.cview(), out.view(), huge), Catch::Contains("'params.scale'"));
+    // Logits up to ~1e36: the kernel's online softmax never forms inf - inf.
+    q.fill_normal(rng, 1e17f);
+    k.fill_normal(rng, 1e17f);
+    for (bool causal : {false, true}) {
+      etk::AttentionParams p;
+      p.causal = causal;
+      REQUIRE_NOTHROW(fn(q.cview(), k.cview(), v.cview(), out.view(), p));
+      for (std::ptrdiff_t hh = 0; hh < h; ++hh)
+        for (std::ptrdiff_t i = 0; i < n; ++i)
+          for (std::ptrdiff_t c = 0; c < 3; ++c) {
+            double lo = 1e300, hi = -1e300;
+            for (std::ptrdiff_t j = 0; j < n; ++j) lo = std::min(lo, double(v.at(hh, j, c))), hi = std::max(hi, double(v.at(hh, j, c)));
+            CHECK(std::isfinite(out.at(hh, i, c)));
+            CHECK(out.at(hh, i, c) >= lo - 1e-5);
+            CHECK(out.at(hh, i, c) <= hi + 1e-5);
+          }
+    }
+  }
+}

@@ -516,3 +516,60 @@ TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument"
     expect(Qb.view(), Kb.view(), Vb.view(), Ob.mview(), p1, "'q'");
   }
 }
+
+TEST_CASE("LATTE rejects an output that aliases an input, in both kernels") {
+  std::mt19937 rng(21);
+  Heads Q = random_heads(2, 6, 4, rng), K = random_heads(2, 6, 4, rng), V = random_heads(2, 6, 4, rng);
+  etk::LatteParams p;
+  p.theta = {kInf};
+  using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
+                      etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
+                      etk::LatteStats*);
+  for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)}) {
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), V.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'V'"));
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), K.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'K'"));
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), Q.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'Q'"));
+    // One shared element is enough.
+    std::vector<float> buf(V.data.size() + 47);
+    std::copy(V.data.begin(), V.data.end(), buf.begin());
+    const etk::HeadsView<const float> v(buf.data(), 2, 6, 4);
+    CHECK_THROWS_AS(fn(Q.view(), K.view(), v, etk::HeadsView<float>(buf.data() + 47, 2, 6, 4), p, nullptr),
+                    etk::invalid_argument);
+    Heads O(2, 6, 4);
+    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr));
+  }
+}
+
+TEST_CASE("LATTE with finite but extreme Q, K or softmax_scale: an error or a finite answer, never NaN") {
+  std::mt19937 rng(22);
+  using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
+                      etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
+                      etk::LatteStats*);
+  for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)})
+    for (etk::LatteScores scores : {etk::LatteScores::int8_reuse, etk::LatteScores::fp32}) {
+      INFO("scores " << int(scores));
+      etk::LatteParams p;
+      p.theta = {kInf};
+      p.scores = scores;
+      Heads Q = random_heads(2, 9, 16, rng, 1e20f), K = random_heads(2, 9, 16, rng, 1e20f), V = random_heads(2, 9, 3, rng);
+      Heads O(2, 9, 3);
+      CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr), Catch::Contains("logits"));
+      Heads q1 = random_heads(2, 9, 16, rng), k1 = random_heads(2, 9, 16, rng);
+      etk::LatteParams huge = p;
+      huge.softmax_scale = std::numeric_limits<float>::max();
+      CHECK_THROWS_WITH(fn(q1.view(), k1.view(), V.view(), O.mview(), huge, nullptr), Catch::Contains("'params"));
+      // Large logits within the accepted range: finite, a convex combination of V's rows.
+      Heads qb = random_heads(2, 9, 16, rng, 1e17f), kb = random_heads(2, 9, 16, rng, 1e17f);
+      REQUIRE_NOTHROW(fn(qb.view(), kb.view(), V.view(), O.mview(), p, nullptr));
+      for (std::ptrdiff_t h = 0; h < 2; ++h)
+        for (std::ptrdiff_t i = 0; i < 9; ++i)
+          for (std::ptrdiff_t c = 0; c < 3; ++c) {
+            double lo = 1e300, hi = -1e300;
+            for (std::ptrdiff_t j = 0; j < 9; ++j) lo = std::min(lo, double(V.row(h, j)[c])), hi = std::max(hi, double(V.row(h, j)[c]));
+            const float o = O.row(h, i)[c];
+            CHECK(std::isfinite(o));
+            CHECK(o >= lo - 1e-5);
+            CHECK(o <= hi + 1e-5);
+          }
+    }
+}

@@ -219,3 +219,23 @@ TEST_CASE("the calibrator meets a keep-ratio and a FLOPs budget") {
   CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, 0.0}, measure), Catch::Contains("'budget.target'"));
   CHECK_THROWS_WITH(etk::calibrate_ltp(L, {etk::LtpBudgetKind::keep_ratio, 1.5}, measure), Catch::Contains("'budget.target'"));
 }
+
+TEST_CASE("ltp_soft_mask_backward rejects NaN/Inf inputs and gradients that overflow") {
+  Eigen::VectorXd m(3), g(3), gs;
+  m << 0.2, 0.5, 0.9;
+  g << 1.0, -2.0, 0.5;
+  CHECK_NOTHROW(etk::ltp_soft_mask_backward(m, g, 0.1, gs));
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity()}) {
+    Eigen::VectorXd gb = g, mb = m;
+    gb[1] = bad;
+    mb[2] = bad;
+    CHECK_THROWS_WITH(etk::ltp_soft_mask_backward(m, gb, 0.1, gs), Catch::Contains("'grad_mask'"));
+    CHECK_THROWS_WITH(etk::ltp_soft_mask_backward(mb, g, 0.1, gs), Catch::Contains("'mask'"));
+  }
+  Eigen::VectorXd huge = Eigen::VectorXd::Constant(3, std::numeric_limits<double>::max());
+  CHECK_THROWS_WITH(etk::ltp_soft_mask_backward(m, huge, 1e-300, gs), Catch::Contains("overflows"));
+  Eigen::VectorXf mf = m.cast<float>(), gf = g.cast<float>(), gsf;
+  gf[0] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(etk::ltp_soft_mask_backward(mf, gf, 0.1f, gsf), Catch::Contains("'grad_mask'"));
+}

@@ -343,3 +343,44 @@ TEST_CASE("every int8 GEMM path computes the same bits, in one process") {
   }
   CHECK(!outs.empty());
 }
+
+TEST_CASE("int8 gemm: a depth beyond every accepted bound is rejected before the column sums") {
+  // K = 2^25 rows of -128 would overflow an int32 column sum (2^32) during packing.
+  const std::ptrdiff_t k = std::ptrdiff_t(1) << 25;
+  std::vector<std::int8_t> w(static_cast<std::size_t>(k), -128);
+  CHECK_THROWS_WITH(etk::PackedWeightsS8(etk::matrix_view(static_cast<const std::int8_t*>(w.data()), 1, k, k)),
+                    Catch::Contains("'w'") && Catch::Contains("depth"));
+  const std::ptrdiff_t deepest = etk::PackedWeightsS8::kMaxDepth;
+  CHECK_THROWS_AS(etk::PackedWeightsS8(etk::matrix_view(static_cast<const std::int8_t*>(w.data()), 1, deepest + 1, deepest + 1)),
+                  etk::invalid_argument);
+  const etk::PackedWeightsS8 packed(etk::matrix_view(static_cast<const std::int8_t*>(w.data()), 1, deepest, deepest));
+  CHECK(packed.col_sum()[0] == -128 * deepest);
+}
+
+TEST_CASE("int8 gemm: outputs whose rows overlap are rejected") {
+  etk::RowMatrix<std::int8_t> wm(3, 5);
+  wm.setConstant(1);
+  const etk::PackedWeightsS8 w(etk::matrix_view(static_cast<const std::int8_t*>(wm.data()), 3, 5, 5));
+  etk::RowMatrix<std::uint8_t> a(4, 5);
+  a.setConstant(2);
+  const auto av = etk::matrix_view(static_cast<const std::uint8_t*>(a.data()), 4, 5, 5);
+  std::vector<std::int32_t> acc(32);
+  std::vector<float> f(32);
+  std::vector<std::uint8_t> q(32);
+  etk::Requantization rq;
+  rq.multiplier = {1 << 30};
+  rq.shift = {0};
+  rq.zero_point = 0;
+  rq.qmin = 0;
+  rq.qmax = 255;
+  for (std::ptrdiff_t stride : {0, 2}) {
+    CHECK_THROWS_WITH(etk::int8_gemm_s32<std::uint8_t>(av, 0, w, {}, etk::matrix_view(acc.data(), 4, 3, stride)),
+                      Catch::Contains("'out'") && Catch::Contains("overlap"));
+    CHECK_THROWS_WITH(etk::int8_gemm_f32<std::uint8_t>(av, 0, w, {}, {1.0f}, etk::matrix_view(f.data(), 4, 3, stride)),
+                      Catch::Contains("'out'"));
+    CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::uint8_t>(av, 0, w, {}, rq, etk::matrix_view(q.data(), 4, 3, stride))),
+                      Catch::Contains("'out'"));
+  }
+  etk::int8_gemm_s32<std::uint8_t>(av, 0, w, {}, etk::matrix_view(acc.data(), 4, 3, 3));
+  CHECK(acc[0] == 10);
+}

@@ -454,3 +454,79 @@ TEST_CASE("quantize, dequantize and fake-quantize give the same bits for any thr
                       Catch::Contains("NaN"));
   }
 }
+
+TEST_CASE("packed int4: inconsistent shapes and short buffers are rejected, never read past") {
+  const QuantParams p = QuantParams::symmetric(1.0f, 4);
+  const etk::RowMatrixXf x = quant_test::gaussian(5, 7, 3);
+  const etk::PackedInt4 good = etk::quantize_int4(cview(x), p);
+  REQUIRE(good.bytes.size() == 5 * 4);
+  etk::PackedInt4 shorter = good;
+  shorter.bytes.resize(good.bytes.size() - 1);
+  CHECK_THROWS_WITH(etk::dequantize(shorter, p), Catch::Contains("'packed'") && Catch::Contains("bytes"));
+  CHECK_THROWS_WITH(etk::unpack_int4(shorter), Catch::Contains("bytes"));
+  etk::PackedInt4 longer = good;
+  longer.bytes.push_back(0);
+  CHECK_THROWS_WITH(etk::unpack_int4(longer), Catch::Contains("bytes"));
+  for (std::ptrdiff_t rows : {std::ptrdiff_t(-1), std::ptrdiff_t(0)}) {
+    etk::PackedInt4 bad = good;
+    bad.rows = rows;
+    CHECK_THROWS_WITH(etk::unpack_int4(bad), Catch::Contains("shape"));
+  }
+  etk::PackedInt4 huge = good;
+  huge.rows = std::numeric_limits<std::ptrdiff_t>::max() / 2;  // rows * row_bytes overflows
+  CHECK_THROWS_WITH(etk::unpack_int4(huge), Catch::Contains("bytes"));
+  huge.cols = std::numeric_limits<std::ptrdiff_t>::max();
+  CHECK_THROWS_AS(etk::unpack_int4(huge), etk::invalid_argument);
+  CHECK(etk::unpack_int4(good) == etk::quantize<std::int8_t>(cview(x), p));
+}
+
+TEST_CASE("quantize: outputs whose rows overlap, or that partly overlap the input, are rejected") {
+  const QuantParams p = QuantParams::symmetric(1.0f, 8);
+  etk::RowMatrixXf x = quant_test::gaussian(4, 6, 5);
+  std::vector<std::int8_t> codes(64);
+  for (std::ptrdiff_t stride : {0, 1, 5}) {
+    CHECK_THROWS_WITH(etk::quantize<std::int8_t>(cview(x), p, etk::matrix_view(codes.data(), 4, 6, stride)),
+                      Catch::Contains("'q'") && Catch::Contains("overlap"));
+    std::vector<float> fq(64);
+    CHECK_THROWS_WITH(etk::fake_quantize(cview(x), p, etk::matrix_view(fq.data(), 4, 6, stride)),
+                      Catch::Contains("'y'") && Catch::Contains("overlap"));
+  }
+  // Codes written over the input's own floats; a float output shifted by one element.
+  CHECK_THROWS_WITH(etk::quantize<std::int8_t>(cview(x), p, etk::matrix_view(reinterpret_cast<std::int8_t*>(x.data()), 4, 6, 6)),
+                    Catch::Contains("overlaps argument 'x'"));
+  etk::RowMatrixXf y(5, 6);
+  y.topRows(4) = x;
+  CHECK_THROWS_WITH(etk::fake_quantize(etk::matrix_view(static_cast<const float*>(y.data()), 4, 6, 6), p,
+                                       etk::matrix_view(y.data() + 1, 4, 6, 6)),
+                    Catch::Contains("overlaps argument 'x'"));
+  // A single output row may have any stride; fake quantization in place is exact.
+  CHECK_NOTHROW(etk::quantize<std::int8_t>(etk::matrix_view(static_cast<const float*>(x.data()), 1, 6, 6), p,
+                                           etk::matrix_view(codes.data(), 1, 6, 0)));
+  const etk::RowMatrixXf want = etk::fake_quantize(cview(x), p);
+  etk::fake_quantize(cview(x), p, view(x));
+  CHECK(x == want);
+  std::vector<float> deq(64);
+  const etk::RowMatrix<std::int8_t> q = etk::quantize<std::int8_t>(cview(x), p);
+  CHECK_THROWS_WITH(etk::dequantize<std::int8_t>(cview(q), p, etk::matrix_view(deq.data(), 4, 6, 2)),
+                    Catch::Contains("'x'"));
+}
+
+TEST_CASE("quantize: NaN anywhere (SIMD body, tails, per-column grids) is rejected before any conversion") {
+  // The scalar tails and the scalar path store the lowest code for a NaN instead of
+  // converting it (a float-to-int conversion of NaN is undefined behaviour).
+  for (std::ptrdiff_t cols : {1, 7, 8, 9, 63, 64, 65})
+    for (std::ptrdiff_t at : {std::ptrdiff_t(0), cols / 2, cols - 1})
+      for (int axis : {-1, 0, 1}) {
+        etk::RowMatrixXf x = quant_test::gaussian(3, cols, 11);
+        x(1, at) = std::numeric_limits<float>::quiet_NaN();
+        QuantParams p = QuantParams::symmetric(2.0f, 8);
+        if (axis >= 0) {
+          p = QuantParams::stack(std::vector<QuantParams>(static_cast<std::size_t>(axis == 0 ? 3 : cols), p), axis);
+        }
+        INFO("cols " << cols << " at " << at << " axis " << axis);
+        CHECK_THROWS_WITH(etk::quantize<std::uint8_t>(cview(x), QuantParams::from_range(-2.0f, 2.0f, 8, false)),
+                          Catch::Contains("NaN"));
+        CHECK_THROWS_WITH(etk::quantize<std::int8_t>(cview(x), p), Catch::Contains("NaN"));
+        CHECK_THROWS_WITH(etk::fake_quantize(cview(x), p), Catch::Contains("NaN"));
+      }
+}

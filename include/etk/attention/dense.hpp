@@ -16,7 +16,9 @@
 // tasks (one per head and block of kQueryBlock queries) on ctx's pool with one workspace
 // per worker from ctx's scratch (dense_attention_scratch_bytes; results bit-identical for
 // every pool, since a task's arithmetic does not depend on which worker runs it), give
-// fully masked queries zero rows, and must not write into memory they read.
+// fully masked queries zero rows. Rejected besides bad shapes: an output that shares
+// memory with an input or the other output (check::no_overlap), NaN/Inf inputs and
+// logits beyond float range (params.hpp, check_logit_range).
 #pragma once
 
 #include <cstddef>
@@ -94,7 +96,7 @@ inline void dense_attention(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<const float> v, HeadsView<float> out,
                             const AttentionParams& params = {}, const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
-  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
+  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", q, k, &v);
   const auto w = detail::blocked_workspace(sh, params.key_padding.data != nullptr);
   detail::for_each_query_block(ctx, sh, w.total,
                                [&](std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
@@ -108,7 +110,7 @@ inline void attention_probs(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<float> probs, const AttentionParams& params = {},
                             const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, nullptr, params);
-  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
+  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)", q, k, nullptr);
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
   detail::for_each_query_block(ctx, sh, ws, [&](std::ptrdiff_t h, std::ptrdiff_t block, float* w) {
     detail::probs_attention_block(q, k, nullptr, probs, nullptr, sh, params, h, block, w);
@@ -121,8 +123,9 @@ inline void dense_attention_with_probs(HeadsView<const float> q, HeadsView<const
                                        HeadsView<float> probs, const AttentionParams& params = {},
                                        const Context& ctx = {}) {
   const auto sh = detail::check_attention(q, k, &v, params);
-  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
-  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)");
+  detail::check_output("out", out, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", q, k, &v);
+  detail::check_output("probs", probs, sh.heads, sh.n_q, "seq (= q.seq)", sh.n_k, "dim (= k.seq)", q, k, &v);
+  check::no_overlap("out", out, "probs", probs);
   const auto ws = detail::probs_workspace_floats(sh, params.key_padding.data != nullptr);
   detail::for_each_query_block(ctx, sh, ws, [&](std::ptrdiff_t h, std::ptrdiff_t block, float* w) {
     detail::probs_attention_block(q, k, &v, probs, &out, sh, params, h, block, w);

@@ -175,6 +175,15 @@ HeadScales head_scales(const LatteParams& p, std::ptrdiff_t h, const HeadsView<T
   s.k = p.k_scale.empty() ? key_maxabs_scale(K, h, detail::key_padding_row(p.attention, h, K.seq))
                           : p.k_scale[hh];
   s.softmax_scale = p.attention.scale == 0.0f ? default_attention_scale(Q.dim) : p.attention.scale;
+  // Finite inputs must give finite softmax differences (see detail::kMaxLogit): every
+  // int8 score is within 127^2 * dim codes, so |logit| <= 127^2 * dim * q * k * scale;
+  // the fp32 scores also form the unscaled dot product, bounded by dim * max|q| * max|k|.
+  const double dim = static_cast<double>(Q.dim), ss = static_cast<double>(s.softmax_scale);
+  const double int8_bound = 127.0 * 127.0 * dim * double(s.q) * double(s.k) * ss;
+  double fp32_bound = 0.0;
+  if (p.scores == LatteScores::fp32)
+    fp32_bound = dim * detail::head_max_abs(Q, h) * detail::head_max_abs(K, h) * std::max(1.0, ss);
+  detail::check_logit_bound("Q'/'K'/'params", h, std::max(int8_bound, fp32_bound));
   s.logit = s.q * s.k * s.softmax_scale;
   s.cut = margin_cut(double(theta_of(p, h)), 256.0 * double(s.logit));
   return s;
@@ -205,7 +214,7 @@ inline detail::AttentionShape check_args(const HeadsView<const float>& Q,
                                          const HeadsView<const float>& V,
                                          const HeadsView<float>& O, const LatteParams& p) {
   const auto sh = detail::check_attention(Q, K, &V, p.attention);
-  detail::check_output("out", O, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)");
+  detail::check_output("out", O, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", Q, K, &V);
   check_knobs(sh.heads, sh.dk, p);
   return sh;
 }

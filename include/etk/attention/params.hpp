@@ -24,9 +24,11 @@
 // of every entry point (etk/core/context.hpp); results are bit-identical for every pool.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
@@ -44,7 +46,8 @@ struct AttentionParams {
   float scale = 0.0f;           // logits are scale * q·k; 0 selects default_attention_scale(dk)
   bool causal = false;          // causal mask, aligned as documented above
   KeyPaddingMask key_padding;   // optional per-key mask
-  bool check_finite = true;     // reject NaN/Inf in q, k, v (O(size) scan)
+  bool check_finite = true;     // reject NaN/Inf in q, k, v and logits beyond float
+                                // range (check_logit_range; O(size) scans)
 };
 
 // The default logit scale 1/sqrt(dk): the double quotient rounded once to float (the
@@ -81,13 +84,50 @@ inline std::ptrdiff_t visible_key_end(const AttentionParams& p, std::ptrdiff_t i
   return p.causal ? causal_key_end(i, n_q, n_k) : n_k;
 }
 
+// Largest |x| in head h of a view (0 for an all-zero head), in double.
+inline double head_max_abs(const HeadsView<const float>& v, std::ptrdiff_t h) {
+  return static_cast<double>(v.head(h).cwiseAbs().maxCoeff());
+}
+
+// The largest logit magnitude the kernels accept, in the base-2 units they compute in:
+// softmax differences of two such logits (<= 2 * kMaxLogit) stay finite after any
+// further factor below 4, so no finite input yields inf - inf = NaN or a lost maximum.
+constexpr double kMaxLogit = std::numeric_limits<float>::max() / 8.0;
+
+// Rejects head h when its logits (natural units) can reach `bound`, i.e. when
+// bound * log2(e) > kMaxLogit: finite inputs that would overflow float are rejected
+// rather than answered with inf or NaN.
+inline void check_logit_bound(const char* args, std::ptrdiff_t h, double bound) {
+  constexpr double log2e = 1.4426950408889634;
+  ETK_CHECK(bound * log2e <= kMaxLogit,
+            "arguments '" << args << "': the logits of head " << h << " can reach " << bound
+                          << " (dim * max|q| * max|k| * scale), beyond the float range attention "
+                          << "accepts (" << kMaxLogit / log2e << "); scale the queries or keys down");
+}
+
+// Dense attention forms q * scale first, then its dot products with k: both bounded per
+// head by max|q| * scale and dk * max|q| * max|k| * scale.
+inline void check_logit_range(const HeadsView<const float>& q, const HeadsView<const float>& k,
+                              double scale) {
+  for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
+    const double mq = head_max_abs(q, h) * scale;
+    check_logit_bound("q'/'k'/'params.scale", h, std::max(mq, mq * head_max_abs(k, h) * static_cast<double>(q.dim)));
+  }
+}
+
+// An output view of the right shape that shares no element with the inputs q, k, v
+// (v may be null): an output never aliases an input.
 inline void check_output(const char* name, const HeadsView<float>& out, std::ptrdiff_t heads,
                          std::ptrdiff_t rows, const char* rows_what, std::ptrdiff_t cols,
-                         const char* cols_what) {
+                         const char* cols_what, const HeadsView<const float>& q,
+                         const HeadsView<const float>& k, const HeadsView<const float>* v) {
   check::heads_layout(name, HeadsView<const float>(out));
   check::equal(name, out.heads, "heads (= q.heads)", heads);
   check::equal(name, out.seq, rows_what, rows);
   check::equal(name, out.dim, cols_what, cols);
+  check::no_overlap(name, out, "q", q);
+  check::no_overlap(name, out, "k", k);
+  if (v) check::no_overlap(name, out, "v", *v);
 }
 
 // Checks q, k, (v unless null) and p; returns the resolved shape.
@@ -127,6 +167,7 @@ inline AttentionShape check_attention(const HeadsView<const float>& q,
     check::finite("q", q);
     check::finite("k", k);
     if (v) check::finite("v", *v);
+    check_logit_range(q, k, static_cast<double>(s.scale));
   }
   return s;
 }

@@ -1,8 +1,8 @@
 // etk/lut/fit.hpp: sample grids, table error, and per-segment line fits under a
 // fixed-point format (secants as in GQA-LUT, and the least-squares refinement).
 //
-// A fit is measured on a sorted sample set: a dense grid x = lo + i * step over [lo, hi)
-// (the reference's np.arange), or the int8 input grid x = q 2^-j inside [lo, hi) (what an
+// A fit is measured on a sorted sample set: a dense grid x_i = lo + i * step (each point
+// one double multiply-add from lo, every i with x_i < hi), or the int8 input grid x = q 2^-j inside [lo, hi) (what an
 // integer engine actually feeds the table). Prefix sums of 1, x, x^2, y, xy, y^2 give any
 // segment's squared error for any line in O(1):
 //   E(s, b) = Syy - 2 s Sxy - 2 b Sy + s^2 Sxx + 2 s b Sx + n b^2.
@@ -86,7 +86,11 @@ class Samples {
   std::vector<double> sx_, sxx_, sy_, sxy_, syy_;
 };
 
-// x = lo + i * step for every i with x < hi (the reference's grid: step 0.01).
+// x_i = lo + i * step (in double, from lo each time) for every i with x_i < hi; the
+// reference trainer's step is 0.01. This is not numpy's np.arange(lo, hi, step), which
+// fills lo + i * d with d = (lo + step) - lo rounded, and takes ceil((hi - lo) / step)
+// points: its points differ from these in the last bits, and so on which side of a
+// breakpoint a sample falls (a few percent of MSE on the j = 0 GELU table).
 inline Samples dense_samples(Function f, double lo, double hi, double step = 0.01) {
   ETK_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi,
             "argument 'range': needs finite lo < hi, got [" << lo << ", " << hi << ")");

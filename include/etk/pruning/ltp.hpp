@@ -101,13 +101,16 @@ void ltp_soft_mask(const Eigen::MatrixBase<Derived>& scores, T theta, T temperat
 // Backward of the soft mask. With g = dL/dm and m the forward output:
 //   dm_j/ds_j = m_j (1 - m_j) / T,   dm_j/dtheta = -m_j (1 - m_j) / T.
 // Writes dL/ds into grad_scores and returns dL/dtheta. For dL/dA chain grad_scores
-// through token_importance_backward.
+// through token_importance_backward. NaN/Inf in mask or grad_mask, and gradients that
+// overflow, are rejected.
 template <typename T>
 T ltp_soft_mask_backward(const Eigen::Matrix<T, Eigen::Dynamic, 1>& mask,
                          const Eigen::Matrix<T, Eigen::Dynamic, 1>& grad_mask, T temperature,
                          Eigen::Matrix<T, Eigen::Dynamic, 1>& grad_scores) {
   check::positive_finite("temperature", temperature);
   check::equal("grad_mask", grad_mask.size(), "size", mask.size());
+  check::finite("mask", mask);
+  check::finite("grad_mask", grad_mask);
   grad_scores.resize(mask.size());
   T d_theta = 0;
   for (Eigen::Index j = 0; j < mask.size(); ++j) {
@@ -115,6 +118,11 @@ T ltp_soft_mask_backward(const Eigen::Matrix<T, Eigen::Dynamic, 1>& mask,
     grad_scores[j] = ds;
     d_theta -= ds;
   }
+  // Finite inputs can still overflow (a huge gradient over a tiny temperature): any
+  // infinite ds makes d_theta infinite or NaN.
+  ETK_CHECK(std::isfinite(static_cast<double>(d_theta)),
+            "arguments 'grad_mask'/'temperature': the gradient overflows (dL/dtheta = " << d_theta
+                << "); scale the gradient or raise the temperature");
   return d_theta;
 }
 

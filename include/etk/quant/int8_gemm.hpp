@@ -51,7 +51,7 @@ std::int64_t max_abs_centered(std::int32_t zp) {
 template <typename TA>
 void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
                   const std::vector<std::int32_t>& bias, std::ptrdiff_t out_rows,
-                  std::ptrdiff_t out_cols) {
+                  std::ptrdiff_t out_cols, std::ptrdiff_t out_stride) {
   static_assert(std::is_same<TA, std::uint8_t>::value || std::is_same<TA, std::int8_t>::value,
                 "etk: int8 GEMM activations are uint8_t or int8_t");
   ETK_CHECK(a.rows() > 0 && a.cols() > 0, "argument 'a' is empty ([" << a.rows() << ", " << a.cols() << "])");
@@ -59,6 +59,7 @@ void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS
   check::equal("a", a.cols(), "cols (depth K, = w.k())", w.k());
   check::equal("out", out_rows, "rows", a.rows());
   check::equal("out", out_cols, "cols", w.n());
+  check::rows_disjoint("out", out_rows, out_cols, out_stride);
   ETK_CHECK(a_zp >= std::numeric_limits<TA>::min() && a_zp <= std::numeric_limits<TA>::max(),
             "argument 'a_zero_point' " << a_zp << " is outside the activation code range");
   ETK_CHECK(bias.empty() || static_cast<std::ptrdiff_t>(bias.size()) == w.n(),
@@ -112,7 +113,7 @@ template <typename TA>
 void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    const std::vector<std::int32_t>& bias, MatrixView<std::int32_t> out,
                    const Context& ctx = Context{}) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   quant_detail::gemm::execute<TA, std::int32_t>(a, a_zero_point, w, bias, out, ctx,
                                                 [](const quant_detail::gemm::Scratch&, quant_detail::gemm::Epilogue&) {});
 }
@@ -123,7 +124,7 @@ template <typename TA>
 void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    const std::vector<std::int32_t>& bias, const std::vector<float>& out_scale,
                    MatrixView<float> out, const Context& ctx = Context{}) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   ETK_CHECK(out_scale.size() == 1 || static_cast<std::ptrdiff_t>(out_scale.size()) == w.n(),
             "argument 'out_scale' needs 1 or " << w.n() << " values, got " << out_scale.size());
   for (float s : out_scale) check::positive_finite("out_scale", s);
@@ -143,7 +144,7 @@ void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWei
                const Context& ctx = Context{}) {
   static_assert(std::is_same<TO, std::uint8_t>::value || std::is_same<TO, std::int8_t>::value,
                 "etk: requantized output is uint8_t or int8_t");
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols());
+  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   check::requantization("rq", rq, w.n());
   ETK_CHECK(rq.qmin >= std::numeric_limits<TO>::min() && rq.qmax <= std::numeric_limits<TO>::max(),
             "argument 'rq': output range [" << rq.qmin << ", " << rq.qmax << "] does not fit the output type");

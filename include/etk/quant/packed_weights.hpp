@@ -46,6 +46,12 @@ class PackedWeightsS8 {
               "argument 'zero_point' needs 1 or " << n_ << " values, got " << zero_point_.size());
     for (std::int32_t z : zero_point_)
       ETK_CHECK(z >= -128 && z <= 127, "argument 'zero_point' value " << z << " is outside [-128, 127]");
+    // No GEMM accepts a deeper K (check_common: K * 128 * 128 <= 2^31 - 1 at the least
+    // |a - a_zp| and |w - w_zp| any zero point allows), and rejecting it here keeps the
+    // int32 column sums below (|sum| <= K * 128 < 2^24) exact.
+    ETK_CHECK(k_ <= kMaxDepth, "argument 'w': depth K = " << k_ << " exceeds " << kMaxDepth
+                                  << ", beyond which every int8 GEMM could overflow its int32 "
+                                     "accumulator; split the depth");
     using int8_gemm_layout::kNR;
     const std::ptrdiff_t panels = (n_ + kNR - 1) / kNR;
     data_.assign(static_cast<std::size_t>(panels * ksteps() * 4 * kNR), 0);
@@ -60,6 +66,9 @@ class PackedWeightsS8 {
       col_sum_[static_cast<std::size_t>(j)] = sum;
     }
   }
+
+  // The deepest K any int8 GEMM accepts: floor((2^31 - 1) / (128 * 128)).
+  static constexpr std::ptrdiff_t kMaxDepth = 131071;
 
   std::ptrdiff_t n() const { return n_; }
   std::ptrdiff_t k() const { return k_; }

@@ -60,8 +60,11 @@ struct QuantParams {
 
   // Symmetric grid covering [-max_abs, max_abs]: signed codes with zero point 0 and the
   // narrow range (so +max_abs and -max_abs are both representable), or unsigned codes
-  // centred on 2^(b-1). max_abs <= 0 (an all-zero tensor) gives scale 1.
+  // centred on 2^(b-1). max_abs <= 0 (an all-zero tensor) gives scale 1. Rejected: bits
+  // outside the widths the library accepts (2..8, 16) and a NaN or infinite max_abs.
   static QuantParams symmetric(float max_abs, int bits, bool is_signed = true) {
+    check_bits(bits);
+    ETK_CHECK(std::isfinite(max_abs), "argument 'max_abs' must be finite, got " << max_abs);
     QuantParams p;
     p.bits = bits;
     p.is_signed = is_signed;
@@ -73,7 +76,11 @@ struct QuantParams {
   }
 
   // Asymmetric grid covering [lo, hi] (widened to include 0 so that real 0 is exact).
+  // Rejected: bits outside 2..8 and 16, a NaN or infinite bound, lo > hi.
   static QuantParams from_range(float lo, float hi, int bits, bool is_signed) {
+    check_bits(bits);
+    ETK_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi,
+              "argument 'lo'/'hi' must be finite with lo <= hi, got [" << lo << ", " << hi << "]");
     QuantParams p;
     p.bits = bits;
     p.is_signed = is_signed;
@@ -89,18 +96,33 @@ struct QuantParams {
   }
 
   // Per-channel grids from one per-tensor grid per channel (all with the same bits,
-  // signedness and range).
+  // signedness and range). Each entry must hold exactly one scale and one zero point.
   static QuantParams stack(const std::vector<QuantParams>& per_channel, int axis) {
     ETK_CHECK(!per_channel.empty(), "argument 'per_channel' is empty");
+    ETK_CHECK(axis == 0 || axis == 1, "argument 'axis' must be 0 (rows) or 1 (columns), got " << axis);
     QuantParams p = per_channel.front();
     p.axis = axis;
     p.scale.clear();
     p.zero_point.clear();
-    for (const QuantParams& c : per_channel) {
-      p.scale.push_back(c.scale.at(0));
-      p.zero_point.push_back(c.zero_point.at(0));
+    for (std::size_t i = 0; i < per_channel.size(); ++i) {
+      const QuantParams& c = per_channel[i];
+      ETK_CHECK(c.scale.size() == 1 && c.zero_point.size() == 1,
+                "argument 'per_channel': entry " << i << " must be a per-tensor grid (one scale and "
+                "one zero point), got " << c.scale.size() << " scales and " << c.zero_point.size()
+                << " zero points");
+      ETK_CHECK(c.bits == p.bits && c.is_signed == p.is_signed && c.narrow_range == p.narrow_range,
+                "argument 'per_channel': entry " << i << " differs from entry 0 in bits, "
+                "signedness or range");
+      p.scale.push_back(c.scale[0]);
+      p.zero_point.push_back(c.zero_point[0]);
     }
     return p;
+  }
+
+  // The bit widths every etk quantizer accepts: 2..8, or 16.
+  static void check_bits(int bits) {
+    ETK_CHECK((bits >= 2 && bits <= 8) || bits == 16,
+              "argument 'bits' must be in [2, 8] or 16, got " << bits);
   }
 
   // A scale usable for a degenerate (all-zero) range: scale 1 in place of 0 or denormals.

@@ -7,7 +7,9 @@
 // (axis 0: rows, axis 1: columns of a row-major matrix view). Inside the grid's range
 // |x - x'| <= scale / 2 (before the final float rounding of x'); outside it x' is the
 // clamp. The fast paths (detail/uniform_kernels.hpp) return the reference's codes bit for
-// bit. NaN inputs are rejected; +-Inf saturate.
+// bit. NaN inputs are rejected; +-Inf saturate. Rejected outputs: rows that overlap (row
+// stride < cols) and memory shared with the input, unless the output is the input exactly
+// (same type, data and stride: fake_quantize in place).
 //
 // Code types: int8_t (signed, bits <= 8), uint8_t (unsigned, bits <= 8), int16_t / uint16_t
 // (any bits up to 16). Sub-byte codes can be packed two per byte (PackedInt4).
@@ -65,7 +67,21 @@ void for_each_tile(const Context& ctx, std::ptrdiff_t rows, std::ptrdiff_t cols,
     const std::ptrdiff_t r0 = (t / col_tiles) * rows_per, c0 = (t % col_tiles) * cols_per;
     f(r0, std::min(rows, r0 + rows_per), c0, std::min(cols, c0 + cols_per));
   });
+// Output `out` of a block kernel reading `in`: its rows do not overlap, and it either is
+// `in` exactly (same element type, data and row stride: every element is read before it
+// is written) or shares no memory with it.
+template <typename TO, typename TI>
+void check_output_apart(const char* out_name, const TO* out, std::ptrdiff_t rows, std::ptrdiff_t cols,
+                        std::ptrdiff_t out_stride, const char* in_name, const TI* in,
+                        std::ptrdiff_t in_stride) {
+  check::rows_disjoint(out_name, rows, cols, out_stride);
+  if (std::is_same<TO, TI>::value && static_cast<const void*>(out) == static_cast<const void*>(in) &&
+      out_stride == in_stride)
+    return;
+  check::no_overlap(out_name, HeadsView<const TO>(out, 1, rows, cols, out_stride, 0), in_name,
+                    HeadsView<const TI>(in, 1, rows, cols, in_stride, 0));
 }
+
 
 // Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block. The
 // reciprocals of the scales (the kernels' quotient estimates) are computed once per call.
@@ -107,6 +123,7 @@ void quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<T> q, c
   quant_detail::check_code_type<T>("p", p);
   check::equal("q", q.rows(), "rows", x.rows());
   check::equal("q", q.cols(), "cols", x.cols());
+  quant_detail::check_output_apart("q", q.data(), q.rows(), q.cols(), q.outerStride(), "x", x.data(), x.outerStride());
   quant_detail::quantize_block<T>(x, p, q.data(), q.outerStride(), ctx);
 }
 
@@ -125,6 +142,7 @@ void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x,
   quant_detail::check_code_type<T>("p", p);
   check::equal("x", x.rows(), "rows", q.rows());
   check::equal("x", x.cols(), "cols", q.cols());
+  quant_detail::check_output_apart("x", x.data(), x.rows(), x.cols(), x.outerStride(), "q", q.data(), q.outerStride());
   const std::ptrdiff_t qs = q.outerStride(), xs = x.outerStride();
   quant_detail::for_each_tile(ctx, q.rows(), q.cols(), [&](std::ptrdiff_t r0, std::ptrdiff_t r1, std::ptrdiff_t c0,
                                                           std::ptrdiff_t c1) {
@@ -155,6 +173,7 @@ inline void fake_quantize(ConstMatrixView<float> x, const QuantParams& p, Matrix
   check::quant_params("p", p, x.rows(), x.cols());
   check::equal("y", y.rows(), "rows", x.rows());
   check::equal("y", y.cols(), "cols", x.cols());
+  quant_detail::check_output_apart("y", y.data(), y.rows(), y.cols(), y.outerStride(), "x", x.data(), x.outerStride());
   quant_detail::quantize_block<float>(x, p, y.data(), y.outerStride(), ctx);
 }
 
@@ -206,8 +225,26 @@ PackedInt4 pack_int4(ConstMatrixView<T> codes) {
   return out;
 }
 
+namespace quant_detail {
+// A PackedInt4 whose fields were set by hand (or read from a file) is consistent: a
+// positive shape and exactly rows * row_bytes() bytes (checked without overflow).
+inline void check_packed_int4(const char* name, const PackedInt4& packed) {
+  ETK_CHECK(packed.rows > 0 && packed.cols > 0 && packed.cols < std::numeric_limits<std::ptrdiff_t>::max(),
+            "argument '" << name << "' has shape ["
+                                                << packed.rows << ", " << packed.cols
+                                                << "], expected positive rows and cols");
+  const auto row_bytes = static_cast<std::size_t>(packed.row_bytes());
+  const auto rows = static_cast<std::size_t>(packed.rows);
+  ETK_CHECK(rows <= packed.bytes.size() / row_bytes && packed.bytes.size() == rows * row_bytes,
+            "argument '" << name << "' holds " << packed.bytes.size() << " bytes, a [" << packed.rows
+                         << ", " << packed.cols << "] packing needs rows * ((cols + 1) / 2) = "
+                         << packed.rows << " * " << row_bytes);
+}
+}  // namespace quant_detail
+
 // Codes of a PackedInt4 as int8_t (also for unsigned codes 0..15).
 inline RowMatrix<std::int8_t> unpack_int4(const PackedInt4& packed) {
+  quant_detail::check_packed_int4("packed", packed);
   RowMatrix<std::int8_t> out(packed.rows, packed.cols);
   for (std::ptrdiff_t r = 0; r < packed.rows; ++r)
     for (std::ptrdiff_t c = 0; c < packed.cols; ++c)

@@ -133,35 +133,36 @@ inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
 #endif
 }
 
-// x_j <- 2^((x_j - shift) * mult) for j < n, computed as 2^(x_j*mult - shift*mult) with
-// one fused multiply-add; returns the sum of the new x. Requires x_j <= shift (shift
-// finite) so every exponent is <= 0; x_j = -inf gives exactly 0.
+// x_j <- 2^((x_j - shift) * mult) for j < n, subtracting first; returns the sum of the new
+// x. Requires x_j <= shift (shift finite) so every exponent is <= 0; x_j = -inf gives
+// exactly 0 and x_j = shift exactly 1, whatever the magnitude of shift. (The fused form
+// x_j*mult - RN(shift*mult) would carry the rounding of shift*mult, up to 2^-25 |shift|,
+// into every exponent: for logits near 1e34 it turned the row maximum's 2^0 into 0.)
 inline float exp2_shift_sum(float* x, std::ptrdiff_t n, float shift, float mult) {
-  const float offset = -shift * mult;
 #if defined(ETK_SOFTMAX_PACKETS)
   using namespace Eigen::internal;
   using P = FloatPacket;
   constexpr std::ptrdiff_t W = kFloatLanes;
-  const P pmult = pset1<P>(mult), poff = pset1<P>(offset);
+  const P pmult = pset1<P>(mult), pshift = pset1<P>(shift);
   P s0 = pzero(pmult), s1 = s0;
   std::ptrdiff_t j = 0;
   for (; j + 2 * W <= n; j += 2 * W) {
-    const P a = pexp2_nonpositive(pmin(pmadd(ploadu<P>(x + j), pmult, poff), pzero(pmult)));
+    const P a = pexp2_nonpositive(pmin(pmul(psub(ploadu<P>(x + j), pshift), pmult), pzero(pmult)));
     const P b =
-        pexp2_nonpositive(pmin(pmadd(ploadu<P>(x + j + W), pmult, poff), pzero(pmult)));
+        pexp2_nonpositive(pmin(pmul(psub(ploadu<P>(x + j + W), pshift), pmult), pzero(pmult)));
     pstoreu(x + j, a);
     pstoreu(x + j + W, b);
     s0 = padd(s0, a);
     s1 = padd(s1, b);
   }
   for (; j + W <= n; j += W) {
-    const P a = pexp2_nonpositive(pmin(pmadd(ploadu<P>(x + j), pmult, poff), pzero(pmult)));
+    const P a = pexp2_nonpositive(pmin(pmul(psub(ploadu<P>(x + j), pshift), pmult), pzero(pmult)));
     pstoreu(x + j, a);
     s0 = padd(s0, a);
   }
   if (j < n) {  // ragged tail, same arithmetic; padding lanes are -inf, so exactly 0
     const P in = load_tail(x + j, n - j, -std::numeric_limits<float>::infinity());
-    const P a = pexp2_nonpositive(pmin(pmadd(in, pmult, poff), pzero(pmult)));
+    const P a = pexp2_nonpositive(pmin(pmul(psub(in, pshift), pmult), pzero(pmult)));
     store_tail(x + j, n - j, a);
     s1 = padd(s1, a);
   }
@@ -169,7 +170,7 @@ inline float exp2_shift_sum(float* x, std::ptrdiff_t n, float shift, float mult)
 #else
   float s = 0.0f;
   for (std::ptrdiff_t j = 0; j < n; ++j) {
-    x[j] = std::exp2(std::min(x[j] * mult + offset, 0.0f));
+    x[j] = std::exp2(std::min((x[j] - shift) * mult, 0.0f));
     s += x[j];
   }
   return s;

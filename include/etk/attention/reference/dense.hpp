@@ -60,7 +60,7 @@ inline void attention_probs(HeadsView<const float> q, HeadsView<const float> k,
                             HeadsView<float> probs, const AttentionParams& params = {}) {
   const auto s = detail::check_attention(q, k, nullptr, params);
   detail::check_output("probs", probs, s.heads, s.n_q, "seq (= q.seq)", s.n_k,
-                              "dim (= k.seq)");
+                              "dim (= k.seq)", q, k, nullptr);
   std::vector<double> p(s.n_k);
   for (std::ptrdiff_t h = 0; h < s.heads; ++h)
     for (std::ptrdiff_t i = 0; i < s.n_q; ++i) {
@@ -76,7 +76,7 @@ inline void dense_attention(HeadsView<const float> q, HeadsView<const float> k,
                             const AttentionParams& params = {}) {
   const auto s = detail::check_attention(q, k, &v, params);
   detail::check_output("out", out, s.heads, s.n_q, "seq (= q.seq)", s.dv,
-                              "dim (= v.dim)");
+                              "dim (= v.dim)", q, k, &v);
   std::vector<double> p(s.n_k), o(s.dv);
   for (std::ptrdiff_t h = 0; h < s.heads; ++h)
     for (std::ptrdiff_t i = 0; i < s.n_q; ++i) {

@@ -37,9 +37,11 @@ bool quantize_run_scalar(const float* x, std::ptrdiff_t begin, std::ptrdiff_t n,
   bool nan = false;
   for (std::ptrdiff_t i = begin; i < n; ++i) {
     const std::ptrdiff_t c = kPerElement ? i : 0;
-    if (std::isnan(x[i])) nan = true;
     const float lo = static_cast<float>(qmin - zp[c]), hi = static_cast<float>(qmax - zp[c]);
-    const float r = std::min(std::max(round_quotient(x[i], s[c], inv[c]), lo), hi);
+    // A NaN is reported and stored as the lowest code; it never reaches the conversion.
+    const bool is_nan = std::isnan(x[i]);
+    nan |= is_nan;
+    const float r = is_nan ? lo : std::min(std::max(round_quotient(x[i], s[c], inv[c]), lo), hi);
     if constexpr (std::is_same<T, float>::value)
       out[i] = r * s[c];
     else
