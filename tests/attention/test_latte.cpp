@@ -524,19 +524,19 @@ TEST_CASE("LATTE rejects an output that aliases an input, in both kernels") {
   p.theta = {kInf};
   using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
                       etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
-                      etk::LatteStats*);
+                      etk::LatteStats*, const etk::Context&);
   for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)}) {
-    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), V.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'V'"));
-    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), K.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'K'"));
-    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), Q.mview(), p, nullptr), Catch::Contains("'O' overlaps argument 'Q'"));
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), V.mview(), p, nullptr, etk::Context{}), Catch::Contains("'O' overlaps argument 'V'"));
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), K.mview(), p, nullptr, etk::Context{}), Catch::Contains("'O' overlaps argument 'K'"));
+    CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), Q.mview(), p, nullptr, etk::Context{}), Catch::Contains("'O' overlaps argument 'Q'"));
     // One shared element is enough.
     std::vector<float> buf(V.data.size() + 47);
     std::copy(V.data.begin(), V.data.end(), buf.begin());
     const etk::HeadsView<const float> v(buf.data(), 2, 6, 4);
-    CHECK_THROWS_AS(fn(Q.view(), K.view(), v, etk::HeadsView<float>(buf.data() + 47, 2, 6, 4), p, nullptr),
+    CHECK_THROWS_AS(fn(Q.view(), K.view(), v, etk::HeadsView<float>(buf.data() + 47, 2, 6, 4), p, nullptr, etk::Context{}),
                     etk::invalid_argument);
     Heads O(2, 6, 4);
-    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr));
+    CHECK_NOTHROW(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr, etk::Context{}));
   }
 }
 
@@ -544,7 +544,7 @@ TEST_CASE("LATTE with finite but extreme Q, K or softmax_scale: an error or a fi
   std::mt19937 rng(22);
   using Fn = void (*)(etk::HeadsView<const float>, etk::HeadsView<const float>,
                       etk::HeadsView<const float>, etk::HeadsView<float>, const etk::LatteParams&,
-                      etk::LatteStats*);
+                      etk::LatteStats*, const etk::Context&);
   for (Fn fn : {Fn(&etk::latte_attention), Fn(&etk::reference::latte_attention)})
     for (etk::LatteScores scores : {etk::LatteScores::int8_reuse, etk::LatteScores::fp32}) {
       INFO("scores " << int(scores));
@@ -553,14 +553,14 @@ TEST_CASE("LATTE with finite but extreme Q, K or softmax_scale: an error or a fi
       p.scores = scores;
       Heads Q = random_heads(2, 9, 16, rng, 1e20f), K = random_heads(2, 9, 16, rng, 1e20f), V = random_heads(2, 9, 3, rng);
       Heads O(2, 9, 3);
-      CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr), Catch::Contains("logits"));
+      CHECK_THROWS_WITH(fn(Q.view(), K.view(), V.view(), O.mview(), p, nullptr, etk::Context{}), Catch::Contains("logits"));
       Heads q1 = random_heads(2, 9, 16, rng), k1 = random_heads(2, 9, 16, rng);
       etk::LatteParams huge = p;
-      huge.softmax_scale = std::numeric_limits<float>::max();
-      CHECK_THROWS_WITH(fn(q1.view(), k1.view(), V.view(), O.mview(), huge, nullptr), Catch::Contains("'params"));
+      huge.attention.scale = std::numeric_limits<float>::max();
+      CHECK_THROWS_WITH(fn(q1.view(), k1.view(), V.view(), O.mview(), huge, nullptr, etk::Context{}), Catch::Contains("'params"));
       // Large logits within the accepted range: finite, a convex combination of V's rows.
       Heads qb = random_heads(2, 9, 16, rng, 1e17f), kb = random_heads(2, 9, 16, rng, 1e17f);
-      REQUIRE_NOTHROW(fn(qb.view(), kb.view(), V.view(), O.mview(), p, nullptr));
+      REQUIRE_NOTHROW(fn(qb.view(), kb.view(), V.view(), O.mview(), p, nullptr, etk::Context{}));
       for (std::ptrdiff_t h = 0; h < 2; ++h)
         for (std::ptrdiff_t i = 0; i < 9; ++i)
           for (std::ptrdiff_t c = 0; c < 3; ++c) {

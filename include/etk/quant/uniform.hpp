@@ -67,6 +67,8 @@ void for_each_tile(const Context& ctx, std::ptrdiff_t rows, std::ptrdiff_t cols,
     const std::ptrdiff_t r0 = (t / col_tiles) * rows_per, c0 = (t % col_tiles) * cols_per;
     f(r0, std::min(rows, r0 + rows_per), c0, std::min(cols, c0 + cols_per));
   });
+}
+
 // Output `out` of a block kernel reading `in`: its rows do not overlap, and it either is
 // `in` exactly (same element type, data and row stride: every element is read before it
 // is written) or shares no memory with it.
@@ -81,7 +83,6 @@ void check_output_apart(const char* out_name, const TO* out, std::ptrdiff_t rows
   check::no_overlap(out_name, HeadsView<const TO>(out, 1, rows, cols, out_stride, 0), in_name,
                     HeadsView<const TI>(in, 1, rows, cols, in_stride, 0));
 }
-
 
 // Quantize (T = code type) or fake-quantize (T = float) a [rows, cols] block. The
 // reciprocals of the scales (the kernels' quotient estimates) are computed once per call.
