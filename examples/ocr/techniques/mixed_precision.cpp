@@ -35,6 +35,7 @@
 #include <etk/search/activation_compression.hpp>
 #include <etk/search/mixed_precision.hpp>
 
+#include "lazy.hpp"
 #include "prefix_cache.hpp"
 #include "study.hpp"
 
@@ -103,10 +104,9 @@ void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, siz
   };
 }
 
+// Built once per Study through an ocr::Lazy (shared by the rows, published when complete).
 std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
-  static std::shared_ptr<WeightSearch> s;
-  if (s) return s;
-  s = std::make_shared<WeightSearch>();
+  auto s = std::make_shared<WeightSearch>();
   const auto t0 = std::chrono::steady_clock::now();
   const double process0 = process_cpu_seconds(), thread0 = ocr::thread_cpu_seconds();
   const auto main_thread = std::this_thread::get_id();
@@ -184,10 +184,9 @@ struct ActivationSearch {
 
 const char* consumer_role(int site) { return site == 4 ? "head" : (site % 2 == 0 ? "qkv" : "fc1"); }
 
+// Built once per Study through an ocr::Lazy, like weight_search.
 std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
-  static std::shared_ptr<ActivationSearch> s;
-  if (s) return s;
-  s = std::make_shared<ActivationSearch>();
+  auto s = std::make_shared<ActivationSearch>();
   const auto t0 = std::chrono::steady_clock::now();
   s->calib.resize(5);
   s->next.resize(5);
@@ -253,6 +252,8 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
 }  // namespace
 
 ETK_OCR_TECHNIQUE(mixed_precision, 50) {
+  auto weights = std::make_shared<ocr::Lazy<WeightSearch>>();
+  auto activations = std::make_shared<ocr::Lazy<ActivationSearch>>();
   for (int avg : {4, 5, 6}) {
     study.add("weights uniform", std::to_string(avg) + " bits", ocr::Set::Short, [avg](ocr::Run& run) {
       run.hooks.weights = [avg](const ocr::LayerInfo&, etk::MatrixView<float> w, float*) {
@@ -262,8 +263,8 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
     });
     for (bool exact : {false, true})
       study.add(exact ? "weights mixed (exact DP)" : "weights mixed (greedy MP)", "avg " + std::to_string(avg),
-                ocr::Set::Short, [&study, avg, exact](ocr::Run& run) {
-                  auto s = weight_search(study);
+                ocr::Set::Short, [&study, weights, avg, exact](ocr::Run& run) {
+                  auto s = weights->get([&study] { return weight_search(study); });
                   const auto& r = s->results.at({avg, exact});
                   apply_config(run, std::make_shared<const std::map<std::string, size_t>>(s->index), r.choice.bits);
                   const double bits = r.choice.average_bits;
@@ -274,8 +275,8 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
     for (int ratio : {2, 3, 4})
       study.add(kind == 0 ? "activations (PCA)" : "activations (compression-aware)",
                 std::to_string(ratio) + "x fewer bytes than int8", ocr::Set::Short,
-                [&study, kind, ratio](ocr::Run& run) {
-                  auto s = activation_search(study);
+                [&study, activations, kind, ratio](ocr::Run& run) {
+                  auto s = activations->get([&study] { return activation_search(study); });
                   const auto& cand = s->candidates[size_t(kind)];
                   // Budget per token row over the five sites: 5 * 120 / ratio bytes.
                   const auto a = es::allocate_compression_ratios(cand, 5.0 * 120.0 / ratio);
