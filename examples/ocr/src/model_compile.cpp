@@ -26,6 +26,13 @@ struct Value {
 
 // Shapes are checked at a probe width; the compiled steps work at any width.
 constexpr int kProbeWidth = 320;
+// The most values of one activation at the probe width (2^24; PP-OCRv4's largest has
+// 2^18), which bounds what the runner allocates per width.
+constexpr int64_t kMaxActivation = int64_t(1) << 24;
+// The longest shape vector the shape arithmetic builds (Concat could double it per node).
+constexpr size_t kMaxShapeLength = 16;
+// Kernel sizes and strides the runner accepts (PP-OCRv4 uses kernels up to 5).
+constexpr int64_t kMaxKernel = 1024;
 
 class Compiler {
  public:
@@ -59,6 +66,13 @@ class Compiler {
     if (m_.steps.back().kind != Step::Kind::Head || out.k != Value::K::Act)
       fail(-1, "the graph does not end in the CTC head (MatMul, Add, Softmax)");
     if (m_.transformer_step < 0) fail(-1, "no transformer blocks recognised");
+    if (m_.heads * m_.head_dim != m_.dim) fail(-1, "the attention heads do not split the token width");
+    if (!(m_.attn_scale > 0)) fail(-1, "no attention scale");
+    for (const auto& l : m_.layers) {
+      // Folding can overflow (a huge BatchNorm scale); the runner never sees NaN weights.
+      const bool ok = l.w.allFinite() && std::all_of(l.bias.begin(), l.bias.end(), [](float v) { return std::isfinite(v); });
+      if (!ok) fail(-1, "layer '" + l.info.name + "' has non-finite weights or bias");
+    }
     m_.num_buffers = nbuf_;
     // Buffers produced before the transformer and read from it on: the backbone cache.
     m_.cache_buffers = m_.live_buffers(m_.transformer_step);
@@ -77,6 +91,36 @@ class Compiler {
     throw model_error("model not recognised as PP-OCRv4 at node '" + n.name + "' (" + n.op + "): " + msg);
   }
   int new_buf() { return nbuf_++; }
+  // An integer attribute or weight dimension in [lo, hi], as the int the runner uses.
+  int in_range(int node, int64_t v, int64_t lo, int64_t hi, const std::string& what) const {
+    if (v < lo || v > hi)
+      fail(node, what + " is " + std::to_string(v) + ", outside " + std::to_string(lo) + " .. " + std::to_string(hi));
+    return int(v);
+  }
+  float finite(int node, float v, const std::string& what) const {
+    if (!std::isfinite(v)) fail(node, what + " is not finite");
+    return v;
+  }
+  // Input k of node i as an activation with the layout `tag` (whose rank it implies).
+  const Value& act(int i, size_t k, Tag tag, const char* what) {
+    const Value& v = get(g_.nodes[i].inputs.at(k));
+    if (v.k != Value::K::Act || v.tag != tag) fail(i, std::string(what));
+    return v;
+  }
+  // The float constant `name` with `n` values (a per-channel parameter).
+  const std::vector<float>& vector_of(int node, const std::string& name, int64_t n, const std::string& what) {
+    const Tensor& t = constant(node, name);
+    if (int64_t(t.f.size()) != n)
+      fail(node, what + " has " + std::to_string(t.f.size()) + " values, " + std::to_string(n) + " expected");
+    for (float v : t.f) finite(node, v, what);
+    return t.f;
+  }
+  // The column count of a rank-2 float constant, or -1.
+  int64_t cols_of(const std::string& name) const {
+    auto it = vals_.find(name);
+    if (it == vals_.end() || it->second.k != Value::K::Const || it->second.c->shape.size() != 2) return -1;
+    return it->second.c->shape[1];
+  }
   Value& get(const std::string& name) {
     auto it = vals_.find(name);
     if (it == vals_.end()) throw model_error("model: value '" + name + "' is used before it is defined");
@@ -96,7 +140,10 @@ class Compiler {
   bool scalar(const std::string& name, float* v) {
     auto it = vals_.find(name);
     if (it == vals_.end()) return false;
-    if (it->second.k == Value::K::Const && it->second.c->numel() == 1) { *v = it->second.c->f[0]; return true; }
+    if (it->second.k == Value::K::Const && it->second.c->f.size() == 1) {
+      *v = it->second.c->f[0];
+      return std::isfinite(*v);
+    }
     if (it->second.k == Value::K::Ints && it->second.ints.size() == 1) { *v = float(it->second.ints[0]); return true; }
     return false;
   }
@@ -117,6 +164,12 @@ class Compiler {
     return *v.c;
   }
   void define_act(const std::string& name, int buf, std::vector<int64_t> shape, Tag tag) {
+    // At the probe width; the runner's sizes grow linearly with the width from these.
+    for (int64_t d : shape)
+      if (d < 1) throw model_error("model not recognised as PP-OCRv4: value '" + name + "' would have an empty " +
+                                   "dimension (" + std::to_string(d) + ") at width " + std::to_string(kProbeWidth));
+    checked_numel(shape, kMaxActivation, "model not recognised as PP-OCRv4: value '" + name + "' at width " +
+                                             std::to_string(kProbeWidth));
     Value v;
     v.k = Value::K::Act;
     v.buf = buf;
@@ -173,6 +226,7 @@ class Compiler {
     } else {  // Concat
       for (const auto& in : n.inputs) {
         const auto& p = get(in).ints;
+        if (v.ints.size() + p.size() > kMaxShapeLength) fail(i, "shape vector longer than " + std::to_string(kMaxShapeLength));
         v.ints.insert(v.ints.end(), p.begin(), p.end());
       }
     }
@@ -181,17 +235,19 @@ class Compiler {
 
   Layer make_layer(int i, const std::string& wname, LayerInfo::Kind kind, const std::string& role) {
     const Tensor& w = constant(i, wname);
+    for (int64_t d : w.shape)
+      if (d < 1) fail(i, "weight '" + wname + "' has an empty dimension");
     Layer l;
     l.info.name = wname;
     l.info.kind = kind;
     l.info.role = role;
     if (kind == LayerInfo::Kind::Linear) {  // ONNX MatMul weight [in, out] -> [out, in]
-      if (w.shape.size() != 2) fail(i, "linear weight must be 2-D");
+      if (w.shape.size() != 2) fail(i, "linear weight must be 2-D, '" + wname + "' has rank " + std::to_string(w.shape.size()));
       l.info.k = int(w.shape[0]);
       l.info.out = int(w.shape[1]);
       l.w = Eigen::Map<const RowMatrixXf>(w.f.data(), l.info.k, l.info.out).transpose();
     } else {
-      if (w.shape.size() != 4) fail(i, "conv weight must be 4-D");
+      if (w.shape.size() != 4) fail(i, "conv weight must be 4-D, '" + wname + "' has rank " + std::to_string(w.shape.size()));
       l.info.out = int(w.shape[0]);
       l.info.k = int(w.shape[1] * w.shape[2] * w.shape[3]);
       l.w = Eigen::Map<const RowMatrixXf>(w.f.data(), l.info.out, l.info.k);
@@ -203,11 +259,11 @@ class Compiler {
   void lower_conv(int i) {
     const Node& n = g_.nodes[i];
     done_[i] = true;
-    const Value& x = get(n.inputs[0]);
-    if (x.k != Value::K::Act || x.tag != Tag::NCHW) fail(i, "conv input must be an NCHW activation");
+    const Value& x = act(i, 0, Tag::NCHW, "conv input must be an NCHW activation");
     const Tensor& wt = constant(i, n.inputs[1]);
-    const int group = int(n.geti("group", 1));
+    if (wt.shape.size() != 4) fail(i, "conv weight must be 4-D, '" + n.inputs[1] + "' has rank " + std::to_string(wt.shape.size()));
     const int cin = int(x.shape[1]);
+    const int group = in_range(i, n.geti("group", 1), 1, cin, "group");
     const bool depthwise = group > 1;
     if (depthwise && !(group == cin && wt.shape[0] == cin && wt.shape[1] == 1))
       fail(i, "grouped convs other than depthwise are not used by PP-OCRv4");
@@ -217,30 +273,33 @@ class Compiler {
     Layer l = make_layer(i, n.inputs[1], depthwise ? LayerInfo::Kind::Depthwise : LayerInfo::Kind::Conv,
                          after_pool_ ? "neck" : "backbone");
     auto ks = n.getints("kernel_shape"), st = n.getints("strides"), pads = n.getints("pads");
-    l.kh = int(wt.shape[2]);
-    l.kw = int(wt.shape[3]);
-    l.sh = st.empty() ? 1 : int(st[0]);
-    l.sw = st.size() < 2 ? 1 : int(st[1]);
+    l.kh = in_range(i, wt.shape[2], 1, kMaxKernel, "kernel height");
+    l.kw = in_range(i, wt.shape[3], 1, kMaxKernel, "kernel width");
+    if (!ks.empty() && ks != std::vector<int64_t>{wt.shape[2], wt.shape[3]})
+      fail(i, "kernel_shape differs from the weight's kernel");
+    if (!st.empty() && st.size() != 2) fail(i, "strides must have 2 values");
+    l.sh = st.empty() ? 1 : in_range(i, st[0], 1, kMaxKernel, "stride");
+    l.sw = st.empty() ? 1 : in_range(i, st[1], 1, kMaxKernel, "stride");
     if (!pads.empty()) {
       if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) fail(i, "asymmetric padding");
-      l.ph = int(pads[0]);
-      l.pw = int(pads[1]);
+      // A pad of the kernel size or more would only add outputs that see no input.
+      l.ph = in_range(i, pads[0], 0, l.kh - 1, "pad");
+      l.pw = in_range(i, pads[1], 0, l.kw - 1, "pad");
     }
     l.group = group;
-    if (n.inputs.size() > 2) {
-      const Tensor& b = constant(i, n.inputs[2]);
-      l.bias = b.f;
-    }
+    if (n.inputs.size() > 2) l.bias = vector_of(i, n.inputs[2], l.info.out, "conv bias");
     std::string cur = n.outputs[0];
     // BatchNormalization folded into the weights.
     if (int j = single_user(cur, "BatchNormalization"); j >= 0) {
       const Node& bn = g_.nodes[j];
-      const auto& gamma = constant(j, bn.inputs[1]).f;
-      const auto& beta = constant(j, bn.inputs[2]).f;
-      const auto& mean = constant(j, bn.inputs[3]).f;
-      const auto& var = constant(j, bn.inputs[4]).f;
-      const float eps = bn.getf("epsilon", 1e-5f);
-      for (int o = 0; o < l.info.out; ++o) {
+      const int C = l.info.out;
+      const auto& gamma = vector_of(j, bn.inputs[1], C, "BatchNormalization scale");
+      const auto& beta = vector_of(j, bn.inputs[2], C, "BatchNormalization bias");
+      const auto& mean = vector_of(j, bn.inputs[3], C, "BatchNormalization mean");
+      const auto& var = vector_of(j, bn.inputs[4], C, "BatchNormalization variance");
+      const float eps = finite(j, bn.getf("epsilon", 1e-5f), "BatchNormalization epsilon");
+      for (int o = 0; o < C; ++o) {
+        if (!(var[o] + eps > 0)) fail(j, "BatchNormalization variance + epsilon is not positive");
         const float s = gamma[o] / std::sqrt(var[o] + eps);
         l.w.row(o) *= s;
         l.bias[o] = (l.bias[o] - mean[o]) * s + beta[o];
@@ -273,8 +332,8 @@ class Compiler {
     else if (int j = single_user(cur, "Relu"); j >= 0) { s.act = Act::Relu; done_[j] = true; cur = g_.nodes[j].outputs[0]; }
     else if (int j2 = single_user(cur, "HardSigmoid"); j2 >= 0) {
       s.act = Act::HardSigmoid;
-      s.act_alpha = g_.nodes[j2].getf("alpha", 0.2f);
-      s.act_beta = g_.nodes[j2].getf("beta", 0.5f);
+      s.act_alpha = finite(j2, g_.nodes[j2].getf("alpha", 0.2f), "HardSigmoid alpha");
+      s.act_beta = finite(j2, g_.nodes[j2].getf("beta", 0.5f), "HardSigmoid beta");
       done_[j2] = true;
       cur = g_.nodes[j2].outputs[0];
     }
@@ -295,6 +354,7 @@ class Compiler {
     }
     // Output shape at the probe width.
     const int64_t H = x.shape[2], W = x.shape[3];
+    if (H + 2 * l.ph < l.kh || W + 2 * l.pw < l.kw) fail(i, "kernel larger than its padded input");
     const int64_t Ho = (H + 2 * l.ph - l.kh) / l.sh + 1, Wo = (W + 2 * l.pw - l.kw) / l.sw + 1;
     s.layer = int(m_.layers.size());
     m_.layers.push_back(std::move(l));
@@ -352,7 +412,7 @@ class Compiler {
     }
     if (m1 < 0 || m2 < 0 || g_.nodes[m2].op != "Mul") return false;
     int sig = single_user(g_.nodes[m1].outputs[0], "Sigmoid");
-    if (single_user(g_.nodes[sig].outputs[0], "Mul") != m2) return false;
+    if (sig < 0 || single_user(g_.nodes[sig].outputs[0], "Mul") != m2) return false;
     for (int j : {m1, sig, m2}) done_[j] = true;
     cur = g_.nodes[m2].outputs[0];
     return true;
@@ -361,8 +421,7 @@ class Compiler {
   void lower_gap(int i) {
     const Node& n = g_.nodes[i];
     done_[i] = true;
-    const Value& x = get(n.inputs[0]);
-    if (x.k != Value::K::Act || x.tag != Tag::NCHW) fail(i, "input must be NCHW");
+    const Value& x = act(i, 0, Tag::NCHW, "input must be NCHW");
     Step s{Step::Kind::GlobalAvgPool};
     s.in = x.buf;
     s.out = new_buf();
@@ -374,10 +433,8 @@ class Compiler {
   void lower_mul_channel(int i) {
     const Node& n = g_.nodes[i];
     done_[i] = true;
-    if (n.inputs.size() != 2) fail(i, "Mul needs two inputs");
-    const Value& a = get(n.inputs[0]);
-    const Value& b = get(n.inputs[1]);
-    if (a.k != Value::K::Act || b.k != Value::K::Act) fail(i, "only the SE channel scale is expected here");
+    const Value& a = act(i, 0, Tag::NCHW, "only the SE channel scale of NCHW activations is expected here");
+    const Value& b = act(i, 1, Tag::NCHW, "only the SE channel scale of NCHW activations is expected here");
     const Value& x = a.shape[2] * a.shape[3] >= b.shape[2] * b.shape[3] ? a : b;
     const Value& sc = &x == &a ? b : a;
     if (sc.shape[2] != 1 || sc.shape[3] != 1 || sc.shape[1] != x.shape[1]) fail(i, "SE scale must be [1,C,1,1]");
@@ -393,13 +450,17 @@ class Compiler {
   void lower_avgpool(int i) {
     const Node& n = g_.nodes[i];
     done_[i] = true;
-    const Value& x = get(n.inputs[0]);
+    const Value& x = act(i, 0, Tag::NCHW, "AveragePool input must be NCHW");
     auto ks = n.getints("kernel_shape"), st = n.getints("strides"), pads = n.getints("pads");
     for (auto p : pads) if (p != 0) fail(i, "padded AveragePool is not supported");
+    if (ks.size() != 2) fail(i, "AveragePool needs a 2-D kernel_shape");
+    if (!st.empty() && st.size() != 2) fail(i, "strides must have 2 values");
     after_pool_ = true;
     Step s{Step::Kind::AvgPool};
-    s.kh = int(ks.at(0)); s.kw = int(ks.at(1));
-    s.sh = st.empty() ? 1 : int(st[0]); s.sw = st.empty() ? 1 : int(st[1]);
+    s.kh = in_range(i, ks[0], 1, x.shape[2], "pool height");
+    s.kw = in_range(i, ks[1], 1, x.shape[3], "pool width");
+    s.sh = st.empty() ? 1 : in_range(i, st[0], 1, kMaxKernel, "stride");
+    s.sw = st.empty() ? 1 : in_range(i, st[1], 1, kMaxKernel, "stride");
     s.in = x.buf;
     s.out = new_buf();
     s.name = n.name;
@@ -439,13 +500,28 @@ class Compiler {
       const Value& t = get(n.inputs.at(1));
       if (t.k != Value::K::Ints) fail(i, "Reshape target must be a shape vector");
       std::vector<int64_t> ns = t.ints;
-      int64_t total = 1, known = 1;
-      for (auto d : s) total *= d;
+      if (ns.empty() || ns.size() > kMaxShapeLength) fail(i, "Reshape target of " + std::to_string(ns.size()) + " dimensions");
+      const int64_t total = checked_numel(s, kMaxActivation, "Reshape input");
+      int inferred = -1;
       for (size_t k = 0; k < ns.size(); ++k) {
-        if (ns[k] == 0) ns[k] = s.at(k);
-        if (ns[k] > 0) known *= ns[k];
+        if (ns[k] == 0) {
+          if (k >= s.size()) fail(i, "Reshape copies a dimension its input does not have");
+          ns[k] = s[k];
+        }
+        if (ns[k] == -1) {
+          if (inferred >= 0) fail(i, "Reshape infers more than one dimension");
+          inferred = int(k);
+        } else if (ns[k] < 1) {
+          fail(i, "Reshape to dimension " + std::to_string(ns[k]));
+        }
       }
-      for (auto& d : ns) if (d == -1) d = total / known;
+      if (inferred >= 0) {
+        ns[size_t(inferred)] = 1;
+        const int64_t known = checked_numel(ns, kMaxActivation, "Reshape target");
+        if (total % known != 0) fail(i, "Reshape cannot infer a dimension");
+        ns[size_t(inferred)] = total / known;
+      }
+      if (checked_numel(ns, kMaxActivation, "Reshape target") != total) fail(i, "Reshape changes the number of values");
       if (x.tag == Tag::NCHW && s[2] == 1 && ns.size() == 3 && ns[1] == s[1] && ns[2] == s[3]) { tag = Tag::CL; ok = true; }
       if (x.tag == Tag::LC && ns.size() == 4 && ns[1] == 1 && ns[2] == s[1] && ns[3] == s[2]) { tag = Tag::NHWC4; ok = true; }
       s = ns;
@@ -498,14 +574,17 @@ class Compiler {
     if (ab < 0) return bad("no gamma / beta");
     const Node& M = g_.nodes[mg];
     const Node& A = g_.nodes[ab];
-    r.w.gamma = constant(mg, M.inputs[0] == g_.nodes[dv].outputs[0] ? M.inputs[1] : M.inputs[0]).f;
-    r.w.beta = constant(ab, A.inputs[0] == M.outputs[0] ? A.inputs[1] : A.inputs[0]).f;
+    if (!(r.w.eps > 0)) fail(ad, "LayerNorm epsilon must be positive");
+    r.w.gamma = vector_of(mg, M.inputs[0] == g_.nodes[dv].outputs[0] ? M.inputs[1] : M.inputs[0], m_.dim, "LayerNorm scale");
+    r.w.beta = vector_of(ab, A.inputs[0] == M.outputs[0] ? A.inputs[1] : A.inputs[0], m_.dim, "LayerNorm bias");
     for (int j : {rm, sub, pw, rm2, ad, sq, dv, mg, ab}) { region_.insert(j); r.last = std::max(r.last, j); }
     r.out = A.outputs[0];
     return r;
   }
   // MatMul(x, W const) -> Add(bias const): a linear layer; returns its output name.
-  std::string match_linear(const std::string& x, int block, const char* role, int* index, int min_node) {
+  // The layer must map `in` features to `out` (out < 0: any).
+  std::string match_linear(const std::string& x, int block, const char* role, int* index, int min_node, int in,
+                           int out) {
     int mm = -1;
     for (int j : users(x))
       if (g_.nodes[j].op == "MatMul" && is_const(g_.nodes[j].inputs[1]) && j >= min_node) mm = j;
@@ -513,10 +592,14 @@ class Compiler {
     const Node& M = g_.nodes[mm];
     Layer l = make_layer(mm, M.inputs[1], LayerInfo::Kind::Linear, role);
     l.info.block = block;
+    if (l.info.k != in || (out >= 0 && l.info.out != out))
+      fail(mm, std::string(role) + " weight is [" + std::to_string(l.info.k) + ", " + std::to_string(l.info.out) +
+                   "], expected " + std::to_string(in) + " inputs" + (out >= 0 ? " and " + std::to_string(out) + " outputs" : ""));
     int ad = single_user(M.outputs[0], "Add");
     if (ad < 0) fail(mm, "linear without bias");
     const Node& A = g_.nodes[ad];
     l.bias = constant(ad, A.inputs[0] == M.outputs[0] ? A.inputs[1] : A.inputs[0]).f;
+    for (float v : l.bias) finite(ad, v, "bias");
     if (int(l.bias.size()) != l.info.out) fail(ad, "bias size");
     region_.insert(mm);
     region_.insert(ad);
@@ -538,8 +621,8 @@ class Compiler {
   void lower_transformer(int i) {
     const Node& n = g_.nodes[i];
     const std::string x0 = n.inputs[0];
-    const Value& xv = get(x0);
-    if (xv.k != Value::K::Act || xv.tag != Tag::LC) fail(i, "a ReduceMean outside a LayerNorm on tokens");
+    const Value& xv = act(i, 0, Tag::LC, "a ReduceMean outside a LayerNorm on tokens");
+    if (m_.transformer_step >= 0) fail(i, "a second transformer");
     m_.dim = int(xv.shape[2]);
     std::string x = x0;
     LnMatch ln = match_ln(x);
@@ -548,15 +631,14 @@ class Compiler {
       // Is this LayerNorm the start of a block (its output feeds a [dim, 3*dim] MatMul)?
       bool block = false;
       for (int j : users(ln.out))
-        if (g_.nodes[j].op == "MatMul" && is_const(g_.nodes[j].inputs[1]) &&
-            get(g_.nodes[j].inputs[1]).c->shape.back() == 3 * m_.dim)
+        if (g_.nodes[j].op == "MatMul" && cols_of(g_.nodes[j].inputs[1]) == 3 * int64_t(m_.dim))
           block = true;
       ln_outs.push_back(ln.out);
       if (!block) break;
       const int b = int(m_.blocks.size());
       BlockWeights bw;
       bw.ln1 = ln.w;
-      std::string qkv = match_linear(ln.out, b, "qkv", &bw.qkv, 0);
+      std::string qkv = match_linear(ln.out, b, "qkv", &bw.qkv, 0, m_.dim, 3 * m_.dim);
       const int qkv_node = *std::max_element(region_.begin(), region_.end());
       // The attention between qkv and proj: find proj as the next [dim, dim] MatMul.
       int proj_mm = -1;
@@ -571,13 +653,14 @@ class Compiler {
         if (q.op == "Softmax") softmax = true;
         float sv;
         if (q.op == "Mul" && q.inputs.size() == 2 && (scalar(q.inputs[0], &sv) || scalar(q.inputs[1], &sv))) {
+          if (!(sv > 0)) fail(int(j), "attention scale must be positive");
           m_.attn_scale = sv;
           scale = true;
         }
         region_.insert(j);
       }
       if (!softmax || !scale) fail(-1, "attention of block " + std::to_string(b) + " not recognised");
-      std::string proj = match_linear(g_.nodes[proj_mm].inputs[0], b, "proj", &bw.proj, proj_mm);
+      std::string proj = match_linear(g_.nodes[proj_mm].inputs[0], b, "proj", &bw.proj, proj_mm, m_.dim, m_.dim);
       int r1 = find_add(x, proj);
       if (r1 < 0) fail(proj_mm, "no attention residual");
       region_.insert(r1);
@@ -585,12 +668,12 @@ class Compiler {
       LnMatch ln2 = match_ln(x1);
       bw.ln2 = ln2.w;
       ln_outs.push_back(ln2.out);
-      std::string h = match_linear(ln2.out, b, "fc1", &bw.fc1, 0);
+      std::string h = match_linear(ln2.out, b, "fc1", &bw.fc1, 0, m_.dim, -1);
       const int before = int(region_.size());
       std::string hs = h;
       if (!match_swish(hs)) fail(-1, "MLP activation of block " + std::to_string(b) + " is not swish");
       (void)before;
-      std::string f = match_linear(hs, b, "fc2", &bw.fc2, 0);
+      std::string f = match_linear(hs, b, "fc2", &bw.fc2, 0, m_.layers[size_t(bw.fc1)].info.out, m_.dim);
       int r2 = find_add(x1, f);
       if (r2 < 0) fail(-1, "no MLP residual");
       region_.insert(r2);
@@ -617,7 +700,14 @@ class Compiler {
       } else {
         if (q.op == "Reshape") {  // the qkv split [N, T, 3, heads, head_dim]
           const auto& t = get(q.inputs.at(1));
-          if (t.k == Value::K::Ints && t.ints.size() == 5) { m_.heads = int(t.ints[3]); m_.head_dim = int(t.ints[4]); }
+          if (t.k == Value::K::Ints && t.ints.size() == 5) {
+            if (t.ints[3] < 1 || t.ints[4] < 1 || t.ints[3] > m_.dim || t.ints[4] > m_.dim ||
+                t.ints[3] * t.ints[4] != m_.dim)
+              fail(j, "attention split into " + std::to_string(t.ints[3]) + " heads of " + std::to_string(t.ints[4]) +
+                          " features for a width of " + std::to_string(m_.dim));
+            m_.heads = int(t.ints[3]);
+            m_.head_dim = int(t.ints[4]);
+          }
         }
         done_[j] = true;
         for (const auto& o : q.outputs)
@@ -637,12 +727,14 @@ class Compiler {
 
   void lower_head(int i) {
     const Node& n = g_.nodes[i];
-    const Value& x = get(n.inputs[0]);
-    if (x.k != Value::K::Act || x.tag != Tag::LC) fail(i, "head input must be tokens");
+    const Value& x = act(i, 0, Tag::LC, "head input must be tokens");
+    if (m_.transformer_step < 0) fail(i, "the head comes before the transformer");
+    if (!is_const(n.inputs[1])) fail(i, "head weight must be a float constant");
     int idx = -1;
-    std::string o = match_linear(n.inputs[0], -1, "head", &idx, i);
+    std::string o = match_linear(n.inputs[0], -1, "head", &idx, i, m_.dim, -1);
     done_[i] = true;
     int ad = single_user(n.outputs[0], "Add");
+    if (ad < 0) fail(i, "head without bias");
     done_[ad] = true;
     int sm = single_user(o, "Softmax");
     if (sm < 0) fail(i, "head without softmax");
@@ -682,7 +774,14 @@ void Layer::prepare() {
 
 Model Model::compile(const Graph& g) { return Compiler(g).run(); }
 
-Model Model::load(const std::string& path) { return compile(load_onnx(path)); }
+Model Model::load(const std::string& path) {
+  const Graph g = load_onnx(path);
+  try {
+    return compile(g);
+  } catch (const model_error& e) {
+    throw model_error("model file '" + path + "': " + e.what());
+  }
+}
 
 void Layer::rewrite(const WeightsFn& fn) {
   if (fn) fn(info, etk::matrix_view(w.data(), w.rows(), w.cols(), w.cols()), bias.data());

@@ -12,6 +12,16 @@
 
 namespace ocr {
 
+namespace {
+// The compiler checked the shapes at its probe width; at a narrower image a step's output
+// can vanish, which is the caller's input error, not a crash.
+void check_output(const Step& s, int h, int w, int width) {
+  if (h < 1 || w < 1)
+    throw model_error("image width " + std::to_string(width) + " is too narrow for step '" + s.name +
+                      "' (its output would be " + std::to_string(h) + " x " + std::to_string(w) + ")");
+}
+}  // namespace
+
 bool Hooks::uses_backbone() const {
   if (transformer_only) return false;
   return bool(weights) || bool(activation) || bool(gemm) || bool(get(Nonlinearity::Swish)) ||
@@ -169,7 +179,8 @@ void Runner::exec_step(const Step& s, const Hooks& hooks) {
     case Step::Kind::AvgPool: {
       const Buffer& x = bufs_[s.in];
       Buffer& y = bufs_[s.out];
-      const int Ho = (x.h - s.kh) / s.sh + 1, Wo = (x.w - s.kw) / s.sw + 1, C = x.c;
+      const int Ho = x.h < s.kh ? 0 : (x.h - s.kh) / s.sh + 1, Wo = x.w < s.kw ? 0 : (x.w - s.kw) / s.sw + 1, C = x.c;
+      check_output(s, Ho, Wo, width_);
       y.resize(Ho, Wo, C);
       const float inv = 1.f / float(s.kh * s.kw);
       for (int oy = 0; oy < Ho; ++oy)
@@ -189,6 +200,9 @@ void Runner::exec_step(const Step& s, const Hooks& hooks) {
       const Buffer& a = bufs_[s.in];
       const Buffer& b = bufs_[s.in2];
       Buffer& y = bufs_[s.out];
+      if (a.h != b.h || a.w != b.w)
+        throw model_error("image width " + std::to_string(width_) + ": the inputs of step '" + s.name +
+                          "' differ in size");
       y.resize(a.h, a.w, a.c + b.c);
       const int64_t P = int64_t(a.h) * a.w;
       for (int64_t p = 0; p < P; ++p) {
@@ -246,7 +260,9 @@ void Runner::conv(const Step& s, const Hooks& hooks) {
   const Layer& L = m_->layers[s.layer];
   const Buffer& x = bufs_[s.in];
   Buffer& y = bufs_[s.out];
-  const int Ho = (x.h + 2 * L.ph - L.kh) / L.sh + 1, Wo = (x.w + 2 * L.pw - L.kw) / L.sw + 1;
+  const int Hp = x.h + 2 * L.ph, Wp = x.w + 2 * L.pw;
+  const int Ho = Hp < L.kh ? 0 : (Hp - L.kh) / L.sh + 1, Wo = Wp < L.kw ? 0 : (Wp - L.kw) / L.sw + 1;
+  check_output(s, Ho, Wo, width_);
   y.resize(Ho, Wo, L.info.out);
   const float* xin = x.d.data();
   if (hooks.activation) {

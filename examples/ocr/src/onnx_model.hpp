@@ -18,17 +18,24 @@ class model_error : public std::runtime_error {
   explicit model_error(const std::string& what) : std::runtime_error(what) {}
 };
 
-// A dense tensor: float data, or int64 data for shape-like constants.
+// The most values one tensor or activation may hold (2^28: 1 GiB of floats, 100x the
+// largest tensor of PP-OCRv4). Every dimension and every partial product is at most this,
+// so element counts and the int sizes the runner uses cannot overflow.
+constexpr int64_t kMaxValues = int64_t(1) << 28;
+
+// The product of `dims`, checked: throws model_error "<where>: ..." if a dimension is
+// negative or the product exceeds `limit` (tested before each multiplication, so nothing
+// overflows).
+int64_t checked_numel(const std::vector<int64_t>& dims, int64_t limit, const std::string& where);
+
+// A dense tensor: float data, or int64 data for shape-like constants. The loader
+// guarantees numel() <= kMaxValues and that the data holds numel() values.
 struct Tensor {
   std::vector<int64_t> shape;
   std::vector<float> f;
   std::vector<int64_t> i;
   bool is_int = false;
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-  }
+  int64_t numel() const { return checked_numel(shape, kMaxValues, "tensor"); }
 };
 
 struct Attribute {
@@ -66,7 +73,10 @@ struct Graph {
 // The operator types the runner executes.
 const std::vector<std::string>& supported_ops();
 
-// Loads and validates `path`. Throws model_error on any problem.
+// Loads and validates `path`. Throws model_error on any problem: beyond the protobuf
+// parse, every tensor's size is checked against its bytes before anything is allocated,
+// each value is defined once before it is read (so the graph is acyclic), and every
+// node has the inputs and outputs its operator needs.
 Graph load_onnx(const std::string& path);
 // Same, from bytes already in memory (`what` names the source in messages).
 Graph parse_onnx(const std::string& bytes, const std::string& what);

@@ -2,8 +2,11 @@
 #include "text.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <dirent.h>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -120,12 +123,27 @@ std::vector<std::string> text_file_paragraphs(const std::string& path) {
     if (!c.empty()) out.push_back(c);
     cur.clear();
   };
+  std::vector<std::string> lines;  // the non-blank lines, collapsed
   while (std::getline(in, line)) {
     if (collapse(line).empty()) flush();
-    else cur += line + " ";
+    else {
+      cur += line + " ";
+      lines.push_back(collapse(line));
+    }
   }
   flush();
   if (out.empty()) throw std::runtime_error("no text in '" + path + "'");
+  if (out.size() == 1 && lines.size() > 1) {
+    static std::mutex m;
+    static std::set<std::string> told;
+    std::lock_guard<std::mutex> lock(m);
+    if (told.insert(path).second)
+      std::fprintf(stderr,
+                   "text '%s' has no blank lines between paragraphs: taking each of its %zu lines as a paragraph "
+                   "(the scored lines come first, the held-out calibration pool from the lines after them)\n",
+                   path.c_str(), lines.size());
+    return lines;
+  }
   return out;
 }
 

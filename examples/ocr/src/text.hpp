@@ -11,6 +11,9 @@ namespace ocr {
 // Article bodies from <dir>/crude and <dir>/acq (files in name order), as UTF-8.
 std::vector<std::string> reuters_articles(const std::string& texts_dir);
 // Paragraphs of a UTF-8 text file (blank-line separated; each collapsed to one line).
+// A file of several lines and no blank line between them is taken line by line (each
+// line a paragraph), so that the held-out calibration pool, made of the paragraphs after
+// the scored ones, is not empty; that is said once per file on stderr.
 std::vector<std::string> text_file_paragraphs(const std::string& path);
 // Greedy word wrap of each text to lines of at most max_chars code points (longer words
 // are cut); whitespace is collapsed. Lines are returned in order; `source`, if given,

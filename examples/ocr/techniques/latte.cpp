@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "lazy.hpp"
 #include "study.hpp"
 
 namespace {
@@ -60,7 +61,7 @@ struct Recorded {
   }
 };
 
-std::shared_ptr<const Recorded> record(ocr::Study& study, ocr::Set set) {
+std::shared_ptr<Recorded> record(ocr::Study& study, ocr::Set set) {
   auto rec = std::make_shared<Recorded>();
   ocr::Run probe;
   probe.hooks.attention = [rec](const ocr::AttentionCall& c) {
@@ -128,12 +129,8 @@ void use_latte(ocr::Run& run, std::shared_ptr<const std::vector<float>> theta /*
 
 ETK_OCR_TECHNIQUE(latte, 10) {
   // One recording per set, shared by that set's rows (made when the first row runs).
-  auto recorded = std::make_shared<std::map<ocr::Set, std::shared_ptr<const Recorded>>>();
-  auto get = [recorded, &study](ocr::Set set) {
-    auto& r = (*recorded)[set];
-    if (!r) r = record(study, set);
-    return r;
-  };
+  auto recorded = std::make_shared<ocr::Lazy<Recorded, ocr::Set>>();
+  auto get = [recorded, &study](ocr::Set set) { return recorded->get(set, [&] { return record(study, set); }); };
   for (ocr::Set set : {ocr::Set::Short, ocr::Set::Long}) {
     const std::string sname = ocr::set_name(set);
     for (int keep : {50, 25, 15, 10})

@@ -48,6 +48,7 @@
 #include <etk/search/validated_mixed_precision.hpp>
 
 #include "ctc.hpp"
+#include "lazy.hpp"
 #include "prefix_cache.hpp"
 #include "render.hpp"
 #include "study.hpp"
@@ -330,10 +331,9 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
   }
 }
 
+// Built once per Study through an ocr::Lazy (shared by the rows, published when complete).
 std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
-  static std::shared_ptr<WeightSearch> s;
-  if (s) return s;
-  s = std::make_shared<WeightSearch>();
+  auto s = std::make_shared<WeightSearch>();
   const auto t0 = std::chrono::steady_clock::now();
   const double process0 = process_cpu_seconds(), thread0 = ocr::thread_cpu_seconds();
   const auto main_thread = std::this_thread::get_id();
@@ -408,10 +408,9 @@ struct ActivationSearch {
 
 const char* consumer_role(int site) { return site == 4 ? "head" : (site % 2 == 0 ? "qkv" : "fc1"); }
 
+// Built once per Study through an ocr::Lazy, like weight_search.
 std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
-  static std::shared_ptr<ActivationSearch> s;
-  if (s) return s;
-  s = std::make_shared<ActivationSearch>();
+  auto s = std::make_shared<ActivationSearch>();
   const auto t0 = std::chrono::steady_clock::now();
   s->calib.resize(5);
   s->next.resize(5);
@@ -477,6 +476,8 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
 }  // namespace
 
 ETK_OCR_TECHNIQUE(mixed_precision, 50) {
+  auto weights = std::make_shared<ocr::Lazy<WeightSearch>>();
+  auto activations = std::make_shared<ocr::Lazy<ActivationSearch>>();
   for (int avg : {4, 5, 6}) {
     study.add("weights uniform", std::to_string(avg) + " bits", ocr::Set::Short, [avg](ocr::Run& run) {
       run.hooks.weights = [avg](const ocr::LayerInfo&, etk::MatrixView<float> w, float*) {
@@ -491,8 +492,8 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
     for (const char* name : {"uniform (MSE clip)", "greedy MP", "exact DP", "validated"})
       study.add(name[0] == 'u' ? std::string("weights ") + name : std::string("weights mixed (") + name + ")",
                 name[0] == 'u' ? std::to_string(avg) + " bits" : "avg " + std::to_string(avg), ocr::Set::Short,
-                [&study, avg, name = std::string(name)](ocr::Run& run) {
-                  auto s = weight_search(study);
+                [&study, weights, avg, name = std::string(name)](ocr::Run& run) {
+                  auto s = weights->get([&study] { return weight_search(study); });
                   const Candidate& c = name == "validated" ? s->candidates.at(avg)[s->chosen.at(avg)]
                                                            : s->find(avg, name);
                   apply_config(run, std::make_shared<const std::map<std::string, size_t>>(s->index), c.bits,
@@ -505,8 +506,8 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
     for (int ratio : {2, 3, 4})
       study.add(kind == 0 ? "activations (PCA)" : "activations (compression-aware)",
                 std::to_string(ratio) + "x fewer bytes than int8", ocr::Set::Short,
-                [&study, kind, ratio](ocr::Run& run) {
-                  auto s = activation_search(study);
+                [&study, activations, kind, ratio](ocr::Run& run) {
+                  auto s = activations->get([&study] { return activation_search(study); });
                   const auto& cand = s->candidates[size_t(kind)];
                   // Budget per token row over the five sites: 5 * 120 / ratio bytes.
                   const auto a = es::allocate_compression_ratios(cand, 5.0 * 120.0 / ratio);

@@ -21,6 +21,7 @@
 #include "etk/quant/smooth_quant.hpp"
 #include "etk/quant/two_scaled.hpp"
 #include "etk/quant/uniform.hpp"
+#include "lazy.hpp"
 #include "study.hpp"
 
 namespace {
@@ -128,13 +129,8 @@ struct Bound {
   std::array<double, 10> optimal{}, plain{};
   double ratio(int bits) const { return plain[size_t(bits)] / std::max(optimal[size_t(bits)], 1e-300); }
 };
-struct BoundCache {
-  std::map<std::pair<int, int>, std::shared_ptr<Bound>> bounds;  // (point, set)
-};
 
-std::shared_ptr<Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Point point, ocr::Set set, const Ranges& ranges) {
-  auto& slot = cache.bounds[{int(point), int(set)}];
-  if (slot) return slot;
+std::shared_ptr<Bound> measure_bound(ocr::Study& study, ocr::Point point, ocr::Set set, const Ranges& ranges) {
   struct Acc {
     std::mutex m;
     Ranges seen;  // pass 1: every block's range over all lines, so no value falls outside the histogram
@@ -168,11 +164,18 @@ std::shared_ptr<Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Poin
     for (int b = 3; b <= 9; ++b) acc->plain[size_t(b)] += e[size_t(b)];
   };
   study.forward(probe, set);
-  slot = std::make_shared<Bound>();
-  slot->plain = acc->plain;
+  auto bound = std::make_shared<Bound>();
+  bound->plain = acc->plain;
   for (const auto& kv : acc->hist)
-    for (int b = 3; b <= 9; ++b) slot->optimal[size_t(b)] += etk::optimal_levels(kv.second, 1 << b).sse;
-  return slot;
+    for (int b = 3; b <= 9; ++b) bound->optimal[size_t(b)] += etk::optimal_levels(kv.second, 1 << b).sse;
+  return bound;
+}
+
+using BoundCache = ocr::Lazy<Bound, std::pair<int, int>>;  // per (point, set)
+
+std::shared_ptr<const Bound> bound_for(ocr::Study& study, BoundCache& cache, ocr::Point point, ocr::Set set,
+                                       const Ranges& ranges) {
+  return cache.get({int(point), int(set)}, [&] { return measure_bound(study, point, set, ranges); });
 }
 
 // Rows: uniform, two-scaled in the shared-code layout (b stored bits, b-1 payload) and in
@@ -211,7 +214,7 @@ void softmax_swish_rows(ocr::Study& study) {
                     kind == shared_code ? etk::TwoScaleLayout::shared_code : etk::TwoScaleLayout::region_plane);
             }
             const int payload = kind == shared_code ? bits - 1 : bits, stored = kind == uniform ? bits : payload + 1;
-            std::shared_ptr<Bound> bound;
+            std::shared_ptr<const Bound> bound;
             if (kind != uniform) bound = bound_for(study, *bounds, point, set, *ranges);
             auto sse = std::make_shared<std::array<double, 3>>();  // two-scaled, plain at payload bits, at stored bits
             run.hooks.transformer_only = true;

@@ -9,6 +9,7 @@
 
 #include "ocr_test_util.hpp"
 #include "study.hpp"
+#include "text.hpp"
 
 using namespace ocr;
 
@@ -175,4 +176,34 @@ TEST_CASE("Study::validation_lines: disjoint from the scored lines and the calib
   const auto got = study.forward(Run{}, Set::Short, {34});
   CHECK(ocr_test::max_abs_diff(got[0], direct) == 0.f);
   CHECK_THROWS_AS(study.forward(Run{}, Set::Short, {38}), std::out_of_range);
+}
+
+TEST_CASE("a text without blank lines is split by lines: the calibration pool is not empty", "[ocr][calibration]") {
+  char path[] = "/tmp/etk_ocr_lines_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  {
+    std::ofstream f(path);
+    for (int k = 0; k < 12; ++k) f << "line " << k << " of a user text\n";
+  }
+  DataOptions o;
+  o.text_file = path;
+  o.width = 320;
+  o.lines = 4;
+  const Dataset scored = make_dataset(o, "scored");
+  REQUIRE(scored.size() == 4);
+  CHECK(scored.source == std::vector<int>{0, 1, 2, 3});
+  const int after = last_source(o);
+  CHECK(after == 3);
+  const Dataset pool = make_calibration_pool(o, 4, after, scored.truth, "pool");
+  REQUIRE(pool.size() == 4);  // was 0: the whole file was one paragraph
+  check_disjoint(pool, scored, after);
+  // A file with paragraphs keeps them.
+  {
+    std::ofstream f(path);
+    f << "one\ntwo\n\nthree\n";
+  }
+  CHECK(wrap_lines(text_file_paragraphs(path), 40) == std::vector<std::string>{"one two", "three"});
+  std::remove(path);
 }
