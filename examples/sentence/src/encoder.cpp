@@ -37,11 +37,17 @@ void layer_norm(const LayerNorm& ln, const float* x, std::ptrdiff_t n, std::ptrd
 
 }  // namespace
 
+// Buffers at EIGEN_MAX_ALIGN_BYTES: Eigen's vectorised reductions over an unaligned Map
+// start with a scalar prefix up to the first aligned element, so a sum's rounding would
+// depend on where the buffer happens to lie; aligned buffers (and rows a multiple of 16
+// floats apart) make every worker's results bit-identical.
+using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
+
 struct Encoder::Workspace {
-  std::vector<float> x, h, a, qkv, ctx, ffn, pooled, hidden;
+  Buffer x, h, a, qkv, ctx, ffn, pooled, hidden;
   // width: the widest activation of a layer; wide: the widest of qkv and the FFN's hidden.
   void size_for(std::ptrdiff_t rows, std::ptrdiff_t sentences, std::ptrdiff_t width, std::ptrdiff_t wide) {
-    auto grow = [](std::vector<float>& v, std::ptrdiff_t n) {
+    auto grow = [](Buffer& v, std::ptrdiff_t n) {
       if (std::ptrdiff_t(v.size()) < n) v.resize(std::size_t(n));
     };
     for (auto* v : {&x, &h, &a, &ctx}) grow(*v, rows * width);

@@ -60,17 +60,19 @@ Tokenizer Tokenizer::from_file(const std::string& vocab_json) {
   ETK_CHECK(j.is_array() && j.size() > std::size_t(kReservedPieces) && j.size() < (std::size_t(1) << 31),
             where << ": not an array of more than " << kReservedPieces << " [piece, score] pairs");
   Tokenizer t;
-  t.pieces_ = j.size();
+  t.text_.resize(j.size());
   for (std::size_t i = 0; i < j.size(); ++i) {
     const auto& e = j[i];
-    ETK_CHECK(e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_number(),
+    ETK_CHECK(e.is_array() && e.size() == 2 && e[0].is_string() && (e[1].is_number() || e[1].is_null()),
               where << ": entry " << i << " is not a [piece, score] pair");
     if (i < std::size_t(kReservedPieces)) continue;
-    const auto cps = examples::utf8_decode(e[0].get<std::string>());
+    t.text_[i] = e[0].get<std::string>();
+    const auto cps = examples::utf8_decode(t.text_[i]);
     ETK_CHECK(!cps.empty(), where << ": entry " << i << " is an empty piece");
     std::u32string key(cps.begin(), cps.end());
     t.longest_ = std::max(t.longest_, key.size());
-    t.by_text_[key] = Piece{e[1].get<double>(), std::int32_t(i)};
+    // A null score (vocab.json has some) adds as 0 in the reference's JavaScript.
+    t.by_text_[key] = Piece{e[1].is_null() ? 0.0 : e[1].get<double>(), std::int32_t(i)};
   }
   return t;
 }
@@ -123,6 +125,16 @@ std::vector<std::int32_t> Tokenizer::encode(const std::string& utf8) const {
     if (!(word[at] == 0 && !ids.empty() && ids.back() == 0)) ids.push_back(word[at]);
   }
   return std::vector<std::int32_t>(ids.rbegin(), ids.rend());
+}
+
+std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
+  std::string out;
+  for (std::int32_t id : ids) {
+    ETK_CHECK(id >= 0 && std::size_t(id) < text_.size(), "argument 'ids' holds " << id << ", outside [0, "
+                                                                                  << text_.size() << ")");
+    out += text_[std::size_t(id)];
+  }
+  return out;
 }
 
 }  // namespace sentence

@@ -8,8 +8,8 @@
 //    (id 0, score 0);
 //  * Viterbi over end positions in order: for each end, the candidate pieces by start
 //    position ascending; a candidate replaces the best when the best is still exactly 0
-//    or its score (piece score + best at its start, in double) is >= the best (ties go to
-//    the later start); a piece listed twice in the vocabulary keeps its last score and id;
+//    or its score (piece score + best at its start, in double; a null score is 0, as
+//    JavaScript adds it) is >= the best (ties go to the later start); a piece listed twice in the vocabulary keeps its last score and id;
 //  * the best path is read back from the end; consecutive unknowns merge into one id 0.
 #pragma once
 
@@ -27,7 +27,9 @@ class Tokenizer {
   static Tokenizer from_file(const std::string& vocab_json);
 
   std::vector<std::int32_t> encode(const std::string& utf8) const;
-  std::size_t vocab_size() const { return pieces_; }
+  // The pieces of ids joined (U+2581 kept); id 0 and the reserved ids give "".
+  std::string decode(const std::vector<std::int32_t>& ids) const;
+  std::size_t vocab_size() const { return text_.size(); }
 
  private:
   struct Piece {
@@ -35,7 +37,7 @@ class Tokenizer {
     std::int32_t id;
   };
   std::unordered_map<std::u32string, Piece> by_text_;
-  std::size_t pieces_ = 0;
+  std::vector<std::string> text_;  // piece of each id (UTF-8; "" for the reserved ids)
   std::size_t longest_ = 0;  // code points of the longest piece
 };
 
