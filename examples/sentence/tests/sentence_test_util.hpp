@@ -18,6 +18,15 @@
 
 namespace sentence_test {
 
+// Under AddressSanitizer (the CI's -O1 sanitizer pass, scalar Eigen) a forward pass costs
+// ~100x the release one; the tests that embed many sentences take every
+// `sanitizer_stride()`-th one there (the release pass runs them all).
+#if defined(__SANITIZE_ADDRESS__)
+inline std::size_t sanitizer_stride() { return 9; }
+#else
+inline std::size_t sanitizer_stride() { return 1; }
+#endif
+
 inline const std::string& model_dir() {
   static const std::string dir = [] {
     try {

@@ -17,17 +17,21 @@ TEST_CASE("sentence tokenizer: ids identical to the reference runtime's for ever
 TEST_CASE("sentence encoder: float embeddings match the reference runtime's (mean cosine >= 0.99999)") {
   const auto& f = fixture();
   std::vector<sentence::TokenIds> ids;
-  for (const auto& s : f.sentences) ids.push_back(tokenizer().encode(s));
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < f.sentences.size(); i += sanitizer_stride()) {
+    ids.push_back(tokenizer().encode(f.sentences[i]));
+    which.push_back(i);
+  }
   const auto out = embed(ids);
   double sum = 0, worst = 1;
-  for (std::size_t i = 0; i < f.sentences.size(); ++i) {
-    const double c = cosine(out.data() + i * 512, f.embeddings.data() + i * 512, 512);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const double c = cosine(out.data() + i * 512, f.embeddings.data() + which[i] * 512, 512);
     sum += c;
     worst = std::min(worst, c);
     // Unit length: the graph's L2 normalisation, to float rounding of a 512-term sum.
     CHECK(std::fabs(cosine(out.data() + i * 512, out.data() + i * 512, 512) - 1.0) < 1e-6);
   }
-  const double mean = sum / double(f.sentences.size());
+  const double mean = sum / double(ids.size());
   INFO("mean cosine " << mean << ", min " << worst);
   CHECK(mean >= 0.99999);
   CHECK(worst >= 0.9999);
