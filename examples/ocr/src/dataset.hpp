@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cache.hpp"
+
 namespace ocr {
 
 struct DataOptions {
@@ -43,6 +45,6 @@ Dataset make_calibration_pool(const DataOptions& o, int count, int after_source,
 
 // The environment's model / data locations (with the error messages the tests print).
 std::string model_dir_from_env();    // ETK_MODEL_DIR
-std::string reuters_dir_from_env();  // ETK_REUTERS_DIR (or the default cache path)
+using examples::reuters_dir_from_env;  // examples/shared/src/cache.hpp
 
 }  // namespace ocr

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "utf8.hpp"
+
 namespace ocr {
 
 struct GrayImage {
@@ -35,8 +37,7 @@ class Renderer {
 // PaddleOCR recogniser preprocessing: returns [3, 48, width] floats.
 std::vector<float> preprocess(const GrayImage& img, int width, int height = 48);
 
-// UTF-8 -> code points (invalid bytes are taken as Latin-1).
-std::vector<char32_t> utf8_decode(const std::string& s);
-std::string utf8_encode(const std::u32string& s);
+using examples::utf8_decode;  // examples/shared/src/utf8.hpp
+using examples::utf8_encode;
 
 }  // namespace ocr

@@ -1,15 +1,15 @@
-// text.hpp: the lines the report reads. Reuters-21578 articles (Debian's r-cran-tm:
-// <BODY> text, Latin-1 -> UTF-8, XML entities decoded, the trailing "Reuter" dropped)
-// or any UTF-8 text file, greedily word-wrapped to a maximum number of characters.
+// text.hpp: the lines the report reads. Reuters-21578 articles (examples/shared's
+// reader) or any UTF-8 text file, greedily word-wrapped to a maximum number of characters.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "reuters.hpp"
+
 namespace ocr {
 
-// Article bodies from <dir>/crude and <dir>/acq (files in name order), as UTF-8.
-std::vector<std::string> reuters_articles(const std::string& texts_dir);
+using examples::reuters_articles;  // examples/shared/src/reuters.hpp
 // Paragraphs of a UTF-8 text file (blank-line separated; each collapsed to one line).
 // A file of several lines and no blank line between them is taken line by line (each
 // line a paragraph), so that the held-out calibration pool, made of the paragraphs after

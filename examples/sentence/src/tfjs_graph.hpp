@@ -1,0 +1,39 @@
+// tfjs_graph.hpp: a reader for the TensorFlow.js graph-model format: model.json (the
+// graph as `modelTopology.node`, a TensorFlow GraphDef in JSON) and its `weightsManifest`
+// (groups of weights, each group stored in the binary shard files it names, the weights
+// concatenated in manifest order, little-endian). Only float32 and int32 weights without
+// quantization are accepted. Every problem is an etk::invalid_argument naming the file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sentence {
+
+struct TfjsNode {
+  std::string name, op;
+  std::vector<std::string> inputs;  // producer node names (":k" output and "^" stripped)
+};
+
+struct TfjsWeight {
+  std::string dtype;                // "float32" or "int32"
+  std::vector<std::int64_t> shape;  // [] for a scalar
+  std::vector<float> f;             // float32 values (dtype float32)
+  std::vector<std::int32_t> i;      // int32 values (dtype int32)
+  std::int64_t size() const;
+};
+
+struct TfjsGraph {
+  std::string path;  // the model.json read
+  std::vector<TfjsNode> nodes;
+  std::map<std::string, std::size_t> node_index;  // name -> position in nodes
+  std::map<std::string, TfjsWeight> weights;
+  const TfjsNode* find(const std::string& name) const;
+};
+
+// Reads model.json and the shards beside it.
+TfjsGraph load_tfjs_graph(const std::string& model_json);
+
+}  // namespace sentence
