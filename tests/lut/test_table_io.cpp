@@ -146,7 +146,7 @@ const std::vector<std::string> kHostile = {
     "line\\\n#pragma once",
     std::string("nul\0and\x01\x1f\x7f", 10),
     "cr\ronly",
-    "tab\there ??/ trigraph",
+    "tab\there ?\?/ trigraph",
     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
 };
 }  // namespace
