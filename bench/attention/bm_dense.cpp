@@ -11,28 +11,15 @@
 #include <etk/attention/dense.hpp>
 #include <etk/attention/reference/dense.hpp>
 
+#include "attention/attention_problem.hpp"
+
 #include <cmath>
 #include <random>
 #include <vector>
 
 namespace {
 
-struct Problem {
-  std::ptrdiff_t heads, seq, dim;
-  std::vector<float> q, k, v, out;
-  Problem(std::ptrdiff_t h, std::ptrdiff_t n, std::ptrdiff_t d)
-      : heads(h), seq(n), dim(d), q(h * n * d), k(q.size()), v(q.size()), out(q.size()) {
-    std::mt19937 rng(1);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto* b : {&q, &k, &v})
-      for (auto& x : *b) x = dist(rng);
-  }
-  etk::HeadsView<const float> view(const std::vector<float>& b) const {
-    return etk::HeadsView<const float>(b.data(), heads, seq, dim);
-  }
-  etk::HeadsView<float> out_view() { return etk::HeadsView<float>(out.data(), heads, seq, dim); }
-  double flops() const { return 4.0 * double(heads) * double(seq) * double(seq) * double(dim); }
-};
+using Problem = bench::AttentionProblem;
 
 void set_rate(benchmark::State& state, double flops_per_iteration) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9,

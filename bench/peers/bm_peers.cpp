@@ -12,6 +12,8 @@
 #include <etk/attention/dense.hpp>
 #include <etk/quant/int8_gemm.hpp>
 
+#include "attention/attention_problem.hpp"
+
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdlib>
@@ -181,22 +183,9 @@ void f32_shapes(benchmark::internal::Benchmark* b) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Dense attention, heads x [seq, dim], FLOPs 4 * heads * seq^2 * dim.
-struct AttentionProblem {
-  std::ptrdiff_t heads, seq, dim;
-  std::vector<float> q, k, v, out;
-  explicit AttentionProblem(const benchmark::State& s)
-      : heads(s.range(0)), seq(s.range(1)), dim(s.range(2)), q(heads * seq * dim), k(q.size()), v(q.size()),
-        out(q.size()) {
-    std::mt19937 rng(1);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto* b : {&q, &k, &v})
-      for (auto& x : *b) x = dist(rng);
-  }
-  etk::HeadsView<const float> view(const std::vector<float>& b) const {
-    return etk::HeadsView<const float>(b.data(), heads, seq, dim);
-  }
-  double flops() const { return 4.0 * double(heads) * double(seq) * double(seq) * double(dim); }
+// Dense attention, heads x [seq, dim] (bench/attention/attention_problem.hpp).
+struct AttentionProblem : bench::AttentionProblem {
+  explicit AttentionProblem(const benchmark::State& s) : bench::AttentionProblem(s.range(0), s.range(1), s.range(2)) {}
 };
 
 void BM_etk_attention(benchmark::State& state) {
