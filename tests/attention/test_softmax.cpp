@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <etk/attention/softmax.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -50,4 +51,43 @@ TEST_CASE("softmax rows: sums, masks, fully masked rows") {
   std::vector<float> masked(5, -inf);
   etk::softmax_row(masked.data(), 5);
   for (float v : masked) CHECK(v == 0.0f);
+}
+
+TEST_CASE("softmax with the caller's exponential: std::exp matches the double softmax; bad rows rejected") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 6.0f);
+  const auto std_exp = [](float* v, std::ptrdiff_t n) {
+    for (std::ptrdiff_t j = 0; j < n; ++j) v[j] = std::exp(v[j]);
+  };
+  for (int n : {1, 2, 7, 16, 17, 100, 333}) {
+    std::vector<float> x(n);
+    for (float& v : x) v = nd(rng);
+    const std::vector<float> logits = x;
+    std::vector<double> ref(n);
+    const double m = *std::max_element(x.begin(), x.end());
+    double s = 0.0;
+    for (int j = 0; j < n; ++j) s += ref[j] = std::exp(double(x[j]) - m);
+    etk::softmax_row_with_exp(x.data(), n, std_exp);
+    // Relative error per entry, u = 2^-24: the shift x - m rounds once (absolute error
+    // <= |x - m| u, i.e. relative |x - m| u after exp), std::exp (<= 1 ulp: 2u), the float
+    // sum ((n - 1) u, entering every entry) and the reciprocal and product (2u); with
+    // second-order slack: (|x - m| + n + 8) u.
+    const double u = std::ldexp(1.0, -24);
+    for (int j = 0; j < n; ++j) {
+      const double p = ref[j] / s;
+      INFO("n " << n << " j " << j);
+      REQUIRE(std::fabs(x[j] - p) <= (std::fabs(logits[j] - m) + n + 8) * u * p);
+    }
+  }
+  std::vector<float> x = {1.0f, 2.0f, 3.0f};
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> bad = {1.0f, -inf};
+  CHECK_THROWS_AS(etk::softmax_row_with_exp(bad.data(), 2, std_exp), etk::invalid_argument);
+  CHECK_THROWS_AS(etk::softmax_row_with_exp(x.data(), 3, [](float* v, std::ptrdiff_t) { v[1] = -0.5f; }),
+                  etk::invalid_argument);
+  CHECK_THROWS_AS(etk::softmax_row_with_exp(x.data(), 3, [](float* v, std::ptrdiff_t n) {
+                    for (std::ptrdiff_t j = 0; j < n; ++j) v[j] = 0.0f;
+                  }),
+                  etk::invalid_argument);
+  CHECK_THROWS_AS(etk::softmax_row_with_exp(x.data(), 0, std_exp), etk::invalid_argument);
 }

@@ -134,3 +134,57 @@ TEST_CASE("static bias quantization: round(b / (S_a S_w)), rejected past the acc
   CHECK_THROWS_WITH(etk::quantize_bias_s32(edge, a_scale, q), Catch::Contains("bias"));
   CHECK_THROWS_WITH(etk::quantize_bias_s32(b, 0.0, q), Catch::Contains("a_scale"));
 }
+
+TEST_CASE("int8_linear_static: codes on the calibrated grid, int32 bias where it fits, float bias where not") {
+  std::mt19937 gen(4);
+  for (std::ptrdiff_t m : {1, 4, 19})
+    for (std::ptrdiff_t k : {1, 33, 300})
+      for (std::ptrdiff_t n : {1, 16, 37}) {
+        const etk::RowMatrixXf x = random_matrix(m, k, gen, 1.5f);
+        etk::RowMatrixXf w = random_matrix(n, k, gen, 0.2f);
+        std::vector<float> bias(static_cast<std::size_t>(n));
+        for (auto& v : bias) v = std::normal_distribution<float>(0.0f, 1.0f)(gen);
+        // Channel 0 nearly dead: its bias in accumulator units is far beyond int32, so it
+        // must be added in float.
+        w.row(0).setConstant(1e-30f);
+        bias[0] = 3.0f;
+        const auto q = etk::Int8LinearWeights::from_float(cv(w), bias, etk::WeightGranularity::per_channel);
+        // A calibrated grid narrower than x, so codes clamp at both ends.
+        const etk::QuantParams act = etk::QuantParams::from_range(-2.0f, 2.5f, 8, false);
+        etk::RowMatrixXf y(m, n);
+        etk::int8_linear_static(cv(x), act, q, etk::matrix_view(y.data(), m, n, n));
+        const double sa = act.scale[0];
+        const std::int32_t zp = act.zero_point[0];
+        const etk::RowMatrix<std::uint8_t> qx = etk::quantize<std::uint8_t>(cv(x), act);  // tested in test_uniform
+        const double budget = 2147483647.0 - double(k) * std::max(zp, 255 - zp) * 128.0;
+        for (std::ptrdiff_t i = 0; i < m; ++i)
+          for (std::ptrdiff_t j = 0; j < n; ++j) {
+            const float sw = q.scale_at(j);
+            std::int64_t acc = 0;
+            for (std::ptrdiff_t t = 0; t < k; ++t) {
+              const auto qa = static_cast<std::int64_t>(qx(i, t));
+              const auto cw = static_cast<std::int64_t>(std::nearbyint(w(j, t) / sw));
+              acc += (qa - zp) * std::max<std::int64_t>(-127, std::min<std::int64_t>(127, cw));
+            }
+            const float out_scale = static_cast<float>(sa * double(sw));
+            const double code_b = std::nearbyint(double(bias[std::size_t(j)]) / (sa * double(sw)));
+            const bool in_int = std::fabs(code_b) <= budget;
+            INFO("m " << m << " k " << k << " n " << n << " i " << i << " j " << j);
+            CHECK(in_int == (j != 0));
+            // The GEMM's float output is float(acc + code) * out_scale (one product of floats);
+            // the float-bias channel adds its bias afterwards in float.
+            const float expect = in_int ? static_cast<float>(acc + std::int64_t(code_b)) * out_scale
+                                        : static_cast<float>(acc) * out_scale + bias[std::size_t(j)];
+            REQUIRE(y(i, j) == expect);
+          }
+      }
+  const etk::RowMatrixXf x = random_matrix(3, 8, gen), w = random_matrix(4, 8, gen);
+  const auto q = etk::Int8LinearWeights::from_float(cv(w), {}, etk::WeightGranularity::per_tensor);
+  etk::RowMatrixXf y(3, 4);
+  CHECK_THROWS_WITH(etk::int8_linear_static(cv(x), etk::QuantParams::symmetric(1.0f, 8), q,
+                                            etk::matrix_view(y.data(), 3, 4, 4)),
+                    Catch::Contains("'act'"));
+  CHECK_THROWS_WITH(etk::int8_linear_static(cv(x), etk::QuantParams::from_range(-1.0f, 1.0f, 4, false), q,
+                                            etk::matrix_view(y.data(), 3, 4, 4)),
+                    Catch::Contains("'act'"));
+}

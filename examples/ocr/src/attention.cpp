@@ -2,7 +2,6 @@
 #include "attention.hpp"
 
 #include <Eigen/Core>
-#include <vector>
 
 #include "etk/attention/dense.hpp"
 #include "kernels.hpp"
@@ -11,23 +10,11 @@ namespace ocr {
 
 void attention_with_probs(const AttentionCall& c, float* probs, const NonlinearityFn* exp_hook) {
   const int H = int(c.q.heads), T = int(c.q.seq);
-  if (!exp_hook || !*exp_hook) {  // the float baseline: etk's dense attention
-    // etk takes heads as separate [T, dim] blocks; the runner's are interleaved columns of
-    // the qkv buffer, so they are gathered (and O scattered) around the call.
-    const int D = int(c.q.dim);
-    thread_local std::vector<float> buf;
-    buf.resize(size_t(4) * H * T * D);
-    etk::HeadsView<float> q(buf.data(), H, T, D), k(q.data + H * T * D, H, T, D),
-        v(k.data + H * T * D, H, T, D), o(v.data + H * T * D, H, T, D);
-    for (int h = 0; h < H; ++h) {
-      q.head(h) = c.q.head(h);
-      k.head(h) = c.k.head(h);
-      v.head(h) = c.v.head(h);
-    }
+  if (!exp_hook || !*exp_hook) {  // the float baseline: etk's dense attention, on the
+    // runner's views in place (heads interleaved in the columns of the qkv buffer)
     etk::AttentionParams params;
     params.scale = c.scale;
-    etk::dense_attention_with_probs(q, k, v, o, etk::HeadsView<float>(probs, H, T, T), params);
-    for (int h = 0; h < H; ++h) c.o.head(h) = o.head(h);
+    etk::dense_attention_with_probs(c.q, c.k, c.v, c.o, etk::HeadsView<float>(probs, H, T, T), params);
     return;
   }
   // A replaced exp: the same computation spelled out, with the hook inside the softmax.

@@ -168,20 +168,10 @@ void layer_norm(const float* x, int rows, int dim, const float* gamma, const flo
 
 void softmax_rows(float* x, int rows, int cols, const NonlinearityFn* exp_hook) {
   const bool hooked = exp_hook && *exp_hook;
-  if (!hooked) {  // etk's vectorised softmax
-    for (int r = 0; r < rows; ++r) etk::softmax_row(x + int64_t(r) * cols, cols);
-    return;
-  }
   for (int r = 0; r < rows; ++r) {
     float* xr = x + int64_t(r) * cols;
-    const float m = *std::max_element(xr, xr + cols);
-    for (int j = 0; j < cols; ++j) xr[j] -= m;
-    if (hooked) (*exp_hook)(xr, cols);
-    else for (int j = 0; j < cols; ++j) xr[j] = std::exp(xr[j]);
-    float s = 0.f;
-    for (int j = 0; j < cols; ++j) s += xr[j];
-    const float inv = 1.f / s;
-    for (int j = 0; j < cols; ++j) xr[j] *= inv;
+    if (hooked) etk::softmax_row_with_exp(xr, cols, [exp_hook](float* v, std::ptrdiff_t n) { (*exp_hook)(v, n); });
+    else etk::softmax_row(xr, cols);  // etk's vectorised softmax
   }
 }
 

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "etk/core/tensor_view.hpp"
+#include "etk/pruning/selection.hpp"
 #include "hooks.hpp"
 #include "kernels.hpp"
 #include "onnx_model.hpp"
@@ -161,15 +163,15 @@ class Runner {
   void linear(const Layer& l, const float* x, int n, int ldx, float* y, int ldy, const Hooks& hooks);
   void layer_norm_hooked(const LayerNormWeights& w, const float* x, int rows, float* y, int block, int index,
                          const Hooks& hooks);
-  void block(int b, int& T, const Hooks& hooks, float* canvas);
-  void prune(const PruneFn& fn, int b, const float* probs, int& T, float* canvas);
+  void block(int b, int& T, const Hooks& hooks, etk::MatrixView<float> canvas);
+  void prune(const PruneFn& fn, int b, const float* probs, int& T, etk::MatrixView<float> canvas);
   void transformer(const Step& s, const Hooks& hooks);
   void head(const Step& s, const Hooks& hooks, Probs& out);
   const Model* m_;
   std::vector<Buffer> bufs_;
   std::vector<float> col_, tmp_, tmp2_, ln_scratch_;
   std::vector<float> xa_, h_, qkv_, o_, probs_, f_, d_;  // transformer scratch
-  std::vector<int> active_;
+  etk::KeepSet active_;  // original positions of the current tokens
   const float* image_ = nullptr;
   int width_ = 0;
   double backbone_s_ = 0;

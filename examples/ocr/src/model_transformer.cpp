@@ -6,6 +6,9 @@
 // CTC head reads.
 #include <algorithm>
 #include <numeric>
+#include <string>
+
+#include "etk/pruning/compact.hpp"
 
 #include "attention.hpp"
 #include "model.hpp"
@@ -25,7 +28,7 @@ void Runner::layer_norm_hooked(const LayerNormWeights& w, const float* x, int ro
   if (hooks.activation) hooks.activation(ActivationSite{Point::LayerNormOutput, nullptr, block, index, rows, D}, y);
 }
 
-void Runner::block(int b, int& T, const Hooks& hooks, float* canvas) {
+void Runner::block(int b, int& T, const Hooks& hooks, etk::MatrixView<float> canvas) {
   const BlockWeights& bw = m_->blocks[b];
   const int D = m_->dim, H = m_->heads, Dh = m_->head_dim;
   const Layer& qkv = m_->layers[bw.qkv];
@@ -87,20 +90,17 @@ void Runner::block(int b, int& T, const Hooks& hooks, float* canvas) {
   if (hooks.prune_after_block) prune(hooks.prune_after_block, b, T == T_attention ? probs : nullptr, T, canvas);
 }
 
-void Runner::prune(const PruneFn& fn, int b, const float* probs, int& T, float* canvas) {
+void Runner::prune(const PruneFn& fn, int b, const float* probs, int& T, etk::MatrixView<float> canvas) {
   const int D = m_->dim, H = m_->heads;
-  float* xa = xa_.data();
-  std::vector<int> keep = fn(b, probs, H, T, xa, D);
-  for (size_t i = 1; i < keep.size(); ++i)
-    if (keep[i] <= keep[i - 1]) throw model_error("prune hook: indices must be strictly ascending");
-  if (keep.empty() || keep.back() >= T || keep.front() < 0)
-    throw model_error("prune hook: indices must be a non-empty subset of [0, T)");
-  for (int t = 0; t < T; ++t)  // scatter the current representations back
-    std::copy(xa + int64_t(t) * D, xa + int64_t(t + 1) * D, canvas + int64_t(active_[t]) * D);
-  std::vector<int> next(keep.size());
-  for (size_t i = 0; i < keep.size(); ++i) {
-    next[i] = active_[keep[i]];
-    std::copy(xa + int64_t(keep[i]) * D, xa + int64_t(keep[i] + 1) * D, xa + int64_t(i) * D);
+  const etk::KeepSet local = fn(b, probs, H, T, xa_.data(), D);
+  etk::MatrixView<float> x = etk::matrix_view(xa_.data(), T, D, D);
+  etk::KeepSet next;
+  try {
+    etk::scatter_rows(x, active_, canvas);  // the current representations, back in place
+    etk::compose_keep(active_, local, next);
+    etk::compact_rows(x, local, etk::matrix_view(xa_.data(), int64_t(local.size()), D, D));
+  } catch (const etk::invalid_argument& e) {
+    throw model_error(std::string("prune hook of block ") + std::to_string(b) + ": " + e.what());
   }
   active_ = std::move(next);
   T = int(active_.size());
@@ -113,15 +113,14 @@ void Runner::transformer(const Step& s, const Hooks& hooks) {
   if (x.c != D || x.h != 1) throw model_error("transformer input must be [1, T, dim]");
   const int T0 = x.w;
   y.resize(1, T0, D);
-  float* canvas = y.d.data();
+  etk::MatrixView<float> canvas = etk::matrix_view(y.d.data(), T0, D, D);
   xa_.assign(x.d.begin(), x.d.begin() + x.size());
   active_.resize(T0);
   std::iota(active_.begin(), active_.end(), 0);
   int T = T0;
   for (size_t b = 0; b < m_->blocks.size(); ++b) block(int(b), T, hooks, canvas);
-  for (int t = 0; t < T; ++t)
-    std::copy(xa_.data() + int64_t(t) * D, xa_.data() + int64_t(t + 1) * D, canvas + int64_t(active_[t]) * D);
-  layer_norm_hooked(m_->final_ln, canvas, T0, canvas, -1, 2 * int(m_->blocks.size()), hooks);
+  etk::scatter_rows(etk::matrix_view(xa_.data(), T, D, D), active_, canvas);
+  layer_norm_hooked(m_->final_ln, canvas.data(), T0, canvas.data(), -1, 2 * int(m_->blocks.size()), hooks);
 }
 
 }  // namespace ocr

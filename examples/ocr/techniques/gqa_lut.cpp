@@ -3,13 +3,13 @@
 // together. Swish: the neck convs and the transformer MLPs (the runner's one Swish hook
 // covers both); HardSwish and HardSigmoid: the backbone; exp: the attention softmaxes
 // (inputs shifted to <= 0; the table covers [-8, 0) and its first segment is 0 below);
-// rsqrt: LayerNorm's 1 / sqrt(var + eps), range-reduced to the table's [1, 4) by the
-// float exponent (v = m 4^e, rsqrt(v) = rsqrt(m) 2^-e), as hardware would.
-#include <cmath>
+// rsqrt: LayerNorm's 1 / sqrt(var + eps), range-reduced to [1, 4) by the float exponent
+// (etk::lut::pwl_rsqrt), as hardware would.
 #include <string>
 #include <vector>
 
 #include <etk/lut/pwl.hpp>
+#include <etk/lut/pwl_rsqrt.hpp>
 #include <etk/lut/tables.hpp>
 
 #include "study.hpp"
@@ -25,17 +25,7 @@ ocr::NonlinearityFn table_fn(Function f, int segments) {
 
 ocr::NonlinearityFn rsqrt_fn(int segments) {
   const etk::lut::PwlTable* t = &etk::lut::shipped_table(Function::rsqrt, segments).dense;
-  return [t](float* x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-      int e2 = 0;
-      const float f = std::frexp(x[i], &e2);  // x = f 2^e2, f in [0.5, 1)
-      // x = m 4^e with m in [1, 4): m = 2f if e2 - 1 is even, else 4f.
-      const bool odd = ((e2 - 1) & 1) != 0;
-      const float m = odd ? 4.0f * f : 2.0f * f;
-      const int e = odd ? (e2 - 2) / 2 : (e2 - 1) / 2;
-      x[i] = std::ldexp((*t)(m), -e);
-    }
-  };
+  return [t](float* x, int64_t n) { etk::lut::pwl_rsqrt(*t, x, x, n); };
 }
 
 struct Target {

@@ -8,6 +8,12 @@
 //    token): s_i = max_k |x_ik| / 127 (1 for an all-zero row), codes round-half-even(x / s_i).
 //  * int8_linear(x, weights, y): y_ij = s_i * S_w[j] * acc_ij + b_j, with
 //    acc_ij = sum_k qx_ik * qw_jk the exact int32 product of int8_gemm_s32.
+//  * int8_linear_static(x, act, weights, y): the same layer with a calibrated (static)
+//    per-tensor activation grid `act` (u8 asymmetric, from an observer): x is quantized on
+//    it, the float bias enters the accumulators as round(b_j / (S_a * S_w[j])) where that
+//    fits the GEMM's int32 budget next to the depth's product bound, and is added in float
+//    after the GEMM for a channel where it does not (a tiny S_w: a near-dead channel), and
+//    y_ij = S_a * S_w[j] * acc_ij (+ float bias).
 //  * quantize_bias_s32: for a static activation scale S_a, the int32 bias
 //    round(b_j / (S_a * S_w[j])) that int8_gemm / int8_gemm_f32 add to the accumulators,
 //    rejected when it could overflow them (int8_accumulator_bound below).
@@ -113,6 +119,42 @@ inline std::vector<std::int32_t> quantize_bias_s32(Span<float> bias, double a_sc
     q[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(v);
   }
   return q;
+}
+
+// y [M, N] = x [M, K] W^T + b, activations quantized on the static per-tensor u8 grid act.
+// Accumulator: |acc - bias| <= K * max|q_a - zp| * 128 (the GEMM's own bound), so a bias
+// code enters as int32 only where K * max|q_a - zp| * 128 + |code| <= 2^31 - 1.
+inline void int8_linear_static(ConstMatrixView<float> x, const QuantParams& act,
+                               const Int8LinearWeights& w, MatrixView<float> y, const Context& ctx = {}) {
+  ETK_CHECK(w.n() > 0, "argument 'w' is empty (not built)");
+  ETK_CHECK(act.scale.size() == 1 && act.zero_point.size() == 1 && act.bits == 8 && !act.is_signed,
+            "argument 'act' must be a per-tensor unsigned 8-bit grid");
+  check::equal("x", x.cols(), "cols (depth K, = w.k())", w.k());
+  check::equal("y", y.rows(), "rows (= x.rows)", x.rows());
+  check::equal("y", y.cols(), "cols (= w.n())", w.n());
+  const std::ptrdiff_t m = x.rows(), k = w.k(), n = w.n();
+  const double sa = act.scale[0];
+  const double budget = double(std::numeric_limits<std::int32_t>::max()) -
+                        double(k) * double(quant_detail::gemm::max_abs_centered<std::uint8_t>(act.zero_point[0])) * 128.0;
+  std::vector<std::int32_t> bias(static_cast<std::size_t>(n), 0);
+  std::vector<float> out_scale(static_cast<std::size_t>(n));
+  std::vector<std::ptrdiff_t> float_bias;
+  for (std::ptrdiff_t j = 0; j < n; ++j) {
+    const double s = sa * double(w.scale_at(j));
+    out_scale[static_cast<std::size_t>(j)] = static_cast<float>(s);
+    if (w.bias.empty()) continue;
+    const double code = std::nearbyint(double(w.bias[static_cast<std::size_t>(j)]) / s);
+    if (std::fabs(code) <= budget) bias[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(code);
+    else float_bias.push_back(j);
+  }
+  // ctx's arena holds the activation codes; the GEMM runs on ctx's pool with scratch of its own.
+  ScratchLease lease(ctx, std::size_t(m) * std::size_t(k));
+  auto* codes = lease.data<std::uint8_t>();
+  quantize<std::uint8_t>(x, act, matrix_view(codes, m, k, k));
+  int8_gemm_f32<std::uint8_t>(matrix_view(static_cast<const std::uint8_t*>(codes), m, k, k), act.zero_point[0],
+                              w.packed, bias, out_scale, y, Context{ctx.pool, nullptr});
+  for (std::ptrdiff_t j : float_bias)
+    for (std::ptrdiff_t i = 0; i < m; ++i) y(i, j) += w.bias[static_cast<std::size_t>(j)];
 }
 
 // Bytes of scratch int8_linear takes from ctx for m rows.
