@@ -23,8 +23,8 @@ namespace {
 constexpr int kBlocks = 2;
 int calib_lines(ocr::Set set) { return set == ocr::Set::Short ? 32 : 8; }
 
-// A contiguous [heads, T, dim] copy of a (possibly head-interleaved) view: the runner's
-// q/k/v are strided views into the qkv buffer, whose head stride is smaller than a head.
+// A contiguous [heads, T, dim] copy of a (possibly head-interleaved) view, kept by the
+// recording after the call returns.
 struct Contig {
   std::ptrdiff_t heads = 0, T = 0, dim = 0;
   std::vector<float> data;
@@ -34,15 +34,7 @@ struct Contig {
       for (std::ptrdiff_t i = 0; i < T; ++i)
         std::copy(v.row(h, i), v.row(h, i) + dim, data.data() + (h * T + i) * dim);
   }
-  Contig(std::ptrdiff_t h, std::ptrdiff_t t, std::ptrdiff_t d)
-      : heads(h), T(t), dim(d), data(std::size_t(h * t * d)) {}
   etk::HeadsView<const float> view() const { return {data.data(), heads, T, dim}; }
-  etk::HeadsView<float> mview() { return {data.data(), heads, T, dim}; }
-  void scatter(const etk::HeadsView<float>& out) const {
-    for (std::ptrdiff_t h = 0; h < heads; ++h)
-      for (std::ptrdiff_t i = 0; i < T; ++i)
-        std::copy(data.data() + (h * T + i) * dim, data.data() + (h * T + i + 1) * dim, out.row(h, i));
-  }
 };
 
 // q, k, v of every block of the calibration lines, and the blocks' softmax scale.
@@ -69,12 +61,9 @@ std::shared_ptr<Recorded> record(ocr::Study& study, ocr::Set set) {
     rec->k[c.block].emplace_back(c.k);
     rec->v[c.block].emplace_back(c.v);
     rec->scale[c.block] = c.scale;
-    Contig o(c.q.heads, c.q.seq, c.v.dim);
     etk::AttentionParams p;
     p.scale = c.scale;
-    etk::dense_attention(rec->q[c.block].back().view(), rec->k[c.block].back().view(),
-                         rec->v[c.block].back().view(), o.mview(), p);
-    o.scatter(c.o);
+    etk::dense_attention(c.q, c.k, c.v, c.o, p);
   };
   study.forward(probe, set, study.calibration_lines(set, calib_lines(set)));
   return rec;
@@ -105,15 +94,12 @@ void use_latte(ocr::Run& run, std::shared_ptr<const std::vector<float>> theta /*
                const std::string& what) {
   auto counts = std::make_shared<Counts>();
   run.hooks.attention = [theta, counts](const ocr::AttentionCall& c) {
-    const Contig q(c.q), k(c.k), v(c.v);
-    Contig o(c.q.heads, c.q.seq, c.v.dim);
     etk::LatteParams p;
     const auto H = std::size_t(c.q.heads);
     p.theta.assign(theta->begin() + std::ptrdiff_t(c.block * H), theta->begin() + std::ptrdiff_t((c.block + 1) * H));
     p.attention.scale = c.scale;
     etk::LatteStats st;
-    etk::latte_attention(q.view(), k.view(), v.view(), o.mview(), p, &st);
-    o.scatter(c.o);
+    etk::latte_attention(c.q, c.k, c.v, c.o, p, &st);
     auto& cons = counts->considered[c.block];
     auto& kept = counts->kept[c.block];
     cons.resize(H, 0), kept.resize(H, 0);
