@@ -139,19 +139,17 @@ class KVCache {
   }
 
   // The storage of one page for head h (page index = absolute token / page_tokens).
-  struct PageView {
-    const std::uint8_t* hi;      // [blocks][hi_block_bytes]
-    const std::uint8_t* lo;      // [page_tokens][lo_row_bytes]
-    const std::uint8_t* values;  // [page_tokens][value_row_bytes]
-    const float* key_scale;      // [blocks]
-    const float* value_scale;    // [blocks] (int8 values; 1 otherwise)
+  template <typename Byte, typename Scale>
+  struct PageStorage {
+    Byte* hi;            // [blocks][hi_block_bytes]
+    Byte* lo;            // [page_tokens][lo_row_bytes]
+    Byte* values;        // [page_tokens][value_row_bytes]
+    Scale* key_scale;    // [blocks]
+    Scale* value_scale;  // [blocks] (int8 values; 1 otherwise)
   };
+  using PageView = PageStorage<const std::uint8_t, const float>;
   PageView page(std::ptrdiff_t page_index, std::ptrdiff_t h) const {
-    ETK_DEBUG_ASSERT(page_index >= first_page_ && page_index - first_page_ < std::ptrdiff_t(pages_.size()));
-    const Page& p = *pages_[std::size_t(page_index - first_page_)];
-    const std::ptrdiff_t P = cfg_.page_tokens, nb = P / kBlock;
-    return {p.hi + h * nb * hi_block_bytes(), p.lo + h * P * lo_row_bytes(),
-            p.values + h * P * value_row_bytes(), p.key_scale + h * nb, p.value_scale + h * nb};
+    return slice<PageView>(page_index, h);
   }
 
   // Plain accessors (the reference twin and the tests read the cache through these).
@@ -234,13 +232,25 @@ class KVCache {
     std::fill(p.value_scale, p.value_scale + H * nb, 1.0f);
   }
 
-  void quantize_key(const PageView& pv, std::ptrdiff_t s, const float* x, float inv) {
-    auto* hi = const_cast<std::uint8_t*>(pv.hi) + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4;
-    decode::simd_pack::pack_key_row(x, cfg_.dim, inv, hi, const_cast<std::uint8_t*>(pv.lo) + s * lo_row_bytes());
+  // The writers' view of a page: the same slices as page(), writable.
+  using MutablePage = PageStorage<std::uint8_t, float>;
+
+  template <typename View>
+  View slice(std::ptrdiff_t page_index, std::ptrdiff_t h) const {
+    ETK_DEBUG_ASSERT(page_index >= first_page_ && page_index - first_page_ < std::ptrdiff_t(pages_.size()));
+    const Page& p = *pages_[std::size_t(page_index - first_page_)];
+    const std::ptrdiff_t P = cfg_.page_tokens, nb = P / kBlock;
+    return {p.hi + h * nb * hi_block_bytes(), p.lo + h * P * lo_row_bytes(),
+            p.values + h * P * value_row_bytes(), p.key_scale + h * nb, p.value_scale + h * nb};
   }
 
-  void store_value(const PageView& pv, std::ptrdiff_t s, const float* x, float inv) {
-    auto* row = const_cast<std::uint8_t*>(pv.values) + s * value_row_bytes();
+  void quantize_key(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv) const {
+    decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
+                                    pg.lo + s * lo_row_bytes());
+  }
+
+  void store_value(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv) const {
+    std::uint8_t* row = pg.values + s * value_row_bytes();
     const std::ptrdiff_t dv = cfg_.value_dim;
     switch (cfg_.values) {
       case KVValueType::fp32: std::memcpy(row, x, std::size_t(4 * dv)); break;
@@ -254,40 +264,39 @@ class KVCache {
     return Eigen::Map<const Eigen::ArrayXf>(x, n).abs().maxCoeff();
   }
 
-  // Stores token `pos` of head h. O(dim + value_dim), plus a re-quantization of the open
+  // Row x (n floats) as row kk of an open block whose float rows are staged in `stage`,
+  // whose max-abs so far is `block_max` and whose stored scale is `scale`:
+  // store(kk', row, 1 / scale) writes a row's codes. When x raises the block's max-abs
+  // (or opens the block), the scale becomes that max-abs / 127 (latte::maxabs_scale of
+  // the block's rows, the max being exact) and the block's earlier rows are re-quantized;
+  // otherwise only x is written.
+  template <typename Store>
+  static void put_block_row(float* stage, float& block_max, float& scale, std::ptrdiff_t kk,
+                            std::ptrdiff_t n, const float* x, Store&& store) {
+    std::memcpy(stage + kk * n, x, std::size_t(n) * sizeof(float));
+    const float m = maxabs(x, n);
+    if (kk == 0 || m > block_max) {
+      block_max = m;
+      scale = block_max > 0.0f ? block_max / 127.0f : 1.0f;
+      for (std::ptrdiff_t r = 0; r < kk; ++r) store(r, stage + r * n, 1.0f / scale);
+    }
+    store(kk, x, 1.0f / scale);
+  }
+
+  // Stores token `pos` of head h: O(dim + value_dim), plus a re-quantization of the open
   // block (<= 15 earlier rows) when this token raises the block's max-abs.
   void put(std::ptrdiff_t h, std::ptrdiff_t pos, const float* k, const float* v) {
-    const std::ptrdiff_t d = cfg_.dim, dv = cfg_.value_dim;
-    const std::ptrdiff_t s = pos % cfg_.page_tokens, b = s / kBlock, kk = s % kBlock;
-    const PageView pv = page(pos / cfg_.page_tokens, h);
-    float* sk = stage_k_.data() + h * kBlock * d;
-    float* sv = stage_v_.data() + h * kBlock * dv;
-    float& km = kmax_[std::size_t(h)];
-    float& vm = vmax_[std::size_t(h)];
-    if (kk == 0) km = vm = 0.0f;
-    std::memcpy(sk + kk * d, k, std::size_t(d) * sizeof(float));
-    const std::ptrdiff_t s0 = s - kk;  // first slot of the block
-    auto* kscale = const_cast<float*>(pv.key_scale) + b;
-    const float mk = maxabs(k, d);
-    if (mk > km || kk == 0) {
-      km = std::max(km, mk);
-      *kscale = latte::maxabs_scale(sk, kk + 1, d, d);
-      for (std::ptrdiff_t r = 0; r < kk; ++r) quantize_key(pv, s0 + r, sk + r * d, 1.0f / *kscale);
-    }
-    quantize_key(pv, s, k, 1.0f / *kscale);
+    const std::ptrdiff_t s = pos % cfg_.page_tokens, b = s / kBlock, kk = s % kBlock, s0 = s - kk;
+    const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);
+    put_block_row(stage_k_.data() + h * kBlock * cfg_.dim, kmax_[std::size_t(h)], pg.key_scale[b], kk,
+                  cfg_.dim, k, [&](std::ptrdiff_t r, const float* x, float inv) { quantize_key(pg, s0 + r, x, inv); });
+    const auto value = [&](std::ptrdiff_t r, const float* x, float inv) { store_value(pg, s0 + r, x, inv); };
     if (cfg_.values != KVValueType::int8) {
-      store_value(pv, s, v, 1.0f);
+      value(kk, v, 1.0f);
       return;
     }
-    std::memcpy(sv + kk * dv, v, std::size_t(dv) * sizeof(float));
-    auto* vscale = const_cast<float*>(pv.value_scale) + b;
-    const float mv = maxabs(v, dv);
-    if (mv > vm || kk == 0) {
-      vm = std::max(vm, mv);
-      *vscale = latte::maxabs_scale(sv, kk + 1, dv, dv);
-      for (std::ptrdiff_t r = 0; r < kk; ++r) store_value(pv, s0 + r, sv + r * dv, 1.0f / *vscale);
-    }
-    store_value(pv, s, v, 1.0f / *vscale);
+    put_block_row(stage_v_.data() + h * kBlock * cfg_.value_dim, vmax_[std::size_t(h)], pg.value_scale[b], kk,
+                  cfg_.value_dim, v, value);
   }
 
   KVCacheConfig cfg_;

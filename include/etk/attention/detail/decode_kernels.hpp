@@ -1,30 +1,78 @@
-// etk/attention/detail/decode_kernels.hpp: picks, per decode primitive, the best path the
-// translation unit was compiled for (AVX-512 VNNI, else scalar). The choice is made at
-// compile time: a plain -O2 unit (runtime dispatch, etk/core/isa.hpp) gets the scalar
-// decode primitives; moving them to per-target bodies (.inl) is the next step.
+// etk/attention/detail/decode_kernels.hpp: the decode primitives (nibble-plane dots,
+// survivor selection, weighted value sums) on the active dispatch path (bodies in
+// decode_kernels.inl, compiled once per path by etk/core/detail/for_each_target.hpp). Each
+// primitive forwards to its path's body; a unit built with ISA flags calls its own path.
+//
+// A query row is "arranged" to match the nibble planes: for L = ceil(dim/8) lines, bytes
+// [4l, 4l+4) hold codes of dims 8l..8l+3 and bytes [4L + 4l, 4L + 4l + 4) dims 8l+4..8l+7
+// (zero padded), ldq = 8L bytes. A byte of either plane multiplies its low nibble with
+// the first half and its high nibble with the second.
 #pragma once
 
-#include "etk/attention/detail/decode_avx512.hpp"
-#include "etk/attention/detail/decode_scalar.hpp"
+#include <Eigen/Core>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "etk/attention/detail/latte_kernels.hpp"
+#include "etk/attention/kv_cache.hpp"
+#include "etk/core/isa.hpp"
+#if defined(ETK_X86)
+#include <immintrin.h>
+#endif
+
+#define ETK_TARGET_FILE "etk/attention/detail/decode_kernels.inl"
+#include "etk/core/detail/for_each_target.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace decode {
+
+// Arranges codes c[0..d) into out[0..8L).
+inline void arrange(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t L, std::int8_t* out) {
+  for (std::ptrdiff_t l = 0; l < L; ++l)
+    for (std::ptrdiff_t t = 0; t < 4; ++t) {
+      const std::ptrdiff_t a = 8 * l + t, b = a + 4;
+      out[4 * l + t] = a < d ? c[a] : 0;
+      out[4 * L + 4 * l + t] = b < d ? c[b] : 0;
+    }
+}
+
 namespace simd {
-#if defined(ETK_HAS_AVX512VNNI)
-using avx512::block_dots;
-using avx512::hi_dots;
-using avx512::lo_dots;
-using avx512::select_block;
-using avx512::weighted_values;
-using avx512::weighted_values_rows;
-#else
-using scalar::block_dots;
-using scalar::hi_dots;
-using scalar::lo_dots;
-using scalar::select_block;
-using scalar::weighted_values;
-using scalar::weighted_values_rows;
-#endif
+
+inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+  ETK_DISPATCH_RETURN(decode::simd::block_dots(hi, L, q, ldq, nrows, out, ldo));
+}
+
+inline void hi_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int32_t* idx,
+                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
+  ETK_DISPATCH_RETURN(decode::simd::hi_dots(hi, L, idx, n, q, out));
+}
+
+inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
+                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
+  ETK_DISPATCH_RETURN(decode::simd::lo_dots(lo, L, idx, n, q, out));
+}
+
+inline std::ptrdiff_t select_block(const std::int32_t* E, int lo, int hi, std::int32_t corr,
+                                   float unit, float cut, std::int32_t base, std::int32_t* idx) {
+  ETK_DISPATCH_RETURN(decode::simd::select_block(E, lo, hi, corr, unit, cut, base, idx));
+}
+
+inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
+                            std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                            const float* vscale, std::ptrdiff_t dv, float* o) {
+  ETK_DISPATCH_RETURN(decode::simd::weighted_values(type, w, idx, n, values, row_bytes, vscale, dv, o));
+}
+
+inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_t ldw, int nrows,
+                                 const std::int32_t* idx, std::ptrdiff_t n,
+                                 const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                                 const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  ETK_DISPATCH_RETURN(decode::simd::weighted_values_rows(type, w, ldw, nrows, idx, n, values, row_bytes,
+                                                         vscale, dv, o, ldo));
+}
+
 }  // namespace simd
 }  // namespace decode
 ETK_END_NAMESPACE

@@ -1,28 +1,20 @@
-// etk/attention/detail/decode_avx512.hpp: AVX-512 VNNI decode primitives (contracts and
-// layouts of decode_scalar.hpp). vpdpbusd multiplies the unsigned nibbles (in [0, 15],
+// etk/attention/detail/decode_avx512.inl: AVX-512 VNNI decode primitives (contracts and
+// layouts of decode_scalar.inl). vpdpbusd multiplies the unsigned nibbles (in [0, 15],
 // split from a plane's bytes with one shift and two ands) by the signed arranged query
-// bytes and adds groups of 4 into int32 lanes (bounds in decode_scalar.hpp).
+// bytes and adds groups of 4 into int32 lanes (bounds in decode_scalar.inl).
 //  * block_dots: one 64-byte MS4B line = 16 keys x 8 dims; each row's 2 dwords of the
 //    line are broadcast, so one pass over the block serves up to 4 rows per register set.
 //  * hi_dots / lo_dots: one survivor per register (its MS4B dwords gathered, stride 64,
 //    or its LS4B row loaded), 16 survivors reduced together (latte::avx512::reduce16).
 //  * weighted_values: latte::avx512::gather_pv for fp32 values; the same 2-way
 //    interleaved loop with a conversion for fp16 / bf16 / int8.
-#pragma once
-
-#include "etk/attention/detail/decode_scalar.hpp"
-#include "etk/attention/detail/latte_kernels.hpp"
-
+// Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
-#include <immintrin.h>
-
-ETK_BEGIN_NAMESPACE
 namespace decode {
 namespace avx512 {
 
-// The LATTE AVX-512 primitives of this unit's own flags (decode kernels are chosen at
-// compile time, so this header is only compiled where the unit's flags include VNNI).
-namespace latte_avx512 = ::etk::ETK_ISA_NAMESPACE::target_native::latte::avx512;
+// This path's LATTE AVX-512 primitives (latte_avx512.inl, same target namespace).
+namespace latte_avx512 = latte::avx512;
 using latte_avx512::tail16;
 
 inline __m512i bcast4(const std::int8_t* p) {
@@ -254,5 +246,4 @@ inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_
 
 }  // namespace avx512
 }  // namespace decode
-ETK_END_NAMESPACE
-#endif
+#endif  // ETK_HAS_AVX512VNNI

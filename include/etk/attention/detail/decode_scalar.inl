@@ -1,35 +1,10 @@
-// etk/attention/detail/decode_scalar.hpp: portable primitives of decoding over a KVCache
-// (layouts in kv_cache.hpp). detail/decode_avx512.hpp implements the same contracts;
-// detail/decode_kernels.hpp picks the best compiled one.
-//
-// A query row is "arranged" to match the nibble planes: for L = ceil(dim/8) lines, bytes
-// [4l, 4l+4) hold codes of dims 8l..8l+3 and bytes [4L + 4l, 4L + 4l + 4) dims 8l+4..8l+7
-// (zero padded), ldq = 8L bytes. A byte of either plane multiplies its low nibble with
-// the first half and its high nibble with the second.
+// etk/attention/detail/decode_scalar.inl: portable primitives of decoding over a KVCache
+// (layouts in kv_cache.hpp, the arranged query rows in decode_kernels.hpp);
+// decode_avx512.inl implements the same contracts. Compiled once per dispatch path
+// through decode_kernels.inl (no include guard, no includes).
 // Bounds: a dot of an arranged row (|q| <= 128) with nibbles (<= 15) over 8L <= kMaxDim + 7
 // dims is <= 128 * 15 * 8199 < 2^24: int32 with room to spare.
-#pragma once
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include "etk/attention/detail/latte_kernels.hpp"
-#include "etk/attention/kv_cache.hpp"
-
-ETK_BEGIN_NAMESPACE
 namespace decode {
-
-// Arranges codes c[0..d) into out[0..8L).
-inline void arrange(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t L, std::int8_t* out) {
-  for (std::ptrdiff_t l = 0; l < L; ++l)
-    for (std::ptrdiff_t t = 0; t < 4; ++t) {
-      const std::ptrdiff_t a = 8 * l + t, b = a + 4;
-      out[4 * l + t] = a < d ? c[a] : 0;
-      out[4 * L + 4 * l + t] = b < d ? c[b] : 0;
-    }
-}
-
 namespace scalar {
 
 inline std::int32_t nibble_dot(const std::uint8_t* x, std::ptrdiff_t L, std::ptrdiff_t stride,
@@ -129,4 +104,3 @@ inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_
 
 }  // namespace scalar
 }  // namespace decode
-ETK_END_NAMESPACE

@@ -1,0 +1,125 @@
+// etk/attention/detail/decode_pack.inl: writing one token into a KVCache page (layouts in
+// kv_cache.hpp) on one dispatch path: a key row quantized into its MS4B dwords (one per
+// line, 64 bytes apart) and its LS4B row; a value row converted to fp16 / bf16 / int8.
+// Scalar and AVX-512 bodies give identical bytes (same quantizer, round to nearest even
+// everywhere); paths without AVX-512 VNNI take the scalar bodies. Compiled once per path
+// by etk/core/detail/for_each_target.hpp (no include guard, no includes).
+namespace decode {
+namespace scalar {
+
+// The code helpers of latte_params.hpp (outside this path's namespace).
+using ::etk::ETK_ISA_NAMESPACE::latte::nibble_hi;
+using ::etk::ETK_ISA_NAMESPACE::latte::nibble_lo;
+using ::etk::ETK_ISA_NAMESPACE::latte::quantize;
+
+// Key row x[0..d) with scale reciprocal inv: hi + 64*l receives line l's dword, lo + 4*l
+// its LS4B dword, for l < ceil(d/8).
+inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
+                         std::uint8_t* lo) {
+  const std::ptrdiff_t L = (d + 7) / 8;
+  for (std::ptrdiff_t l = 0; l < L; ++l)
+    for (std::ptrdiff_t t = 0; t < 4; ++t) {
+      const std::ptrdiff_t a = 8 * l + t, b = a + 4;
+      const std::int8_t ca = a < d ? quantize(x[a], inv) : 0;
+      const std::int8_t cb = b < d ? quantize(x[b], inv) : 0;
+      hi[l * 64 + t] = std::uint8_t((nibble_hi(ca) + 8) | ((nibble_hi(cb) + 8) << 4));
+      lo[l * 4 + t] = std::uint8_t(nibble_lo(ca) | (nibble_lo(cb) << 4));
+    }
+}
+
+inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; ++c) {
+    const Eigen::half y(x[c]);
+    std::memcpy(out + 2 * c, &y, 2);
+  }
+}
+inline void store_bf16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; ++c) {
+    const Eigen::bfloat16 y(x[c]);
+    std::memcpy(out + 2 * c, &y, 2);
+  }
+}
+inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; ++c) out[c] = std::uint8_t(quantize(x[c], inv));
+}
+
+}  // namespace scalar
+
+#if defined(ETK_HAS_AVX512VNNI)
+namespace avx512 {
+
+// This path's LATTE AVX-512 helpers (latte_avx512.inl, same target namespace).
+using latte::avx512::quantize16;
+using latte::avx512::tail16;
+
+inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
+                         std::uint8_t* lo) {
+  const std::ptrdiff_t L = (d + 7) / 8;
+  const __m512 vinv = _mm512_set1_ps(inv);
+  // Bytes 0..7 <- the codes of dims 0-3 and 8-11 (the low nibbles of lines 2m, 2m+1),
+  // and of dims 4-7 and 12-15 (their high nibbles).
+  const __m128i even = _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i odd = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i m15 = _mm_set1_epi8(15);
+  for (std::ptrdiff_t t = 0; t < d; t += 16) {
+    const __m128i c = _mm512_cvtepi32_epi8(quantize16(x + t, tail16(d - t), vinv));
+    // (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes.
+    const __m128i h = _mm_and_si128(_mm_srli_epi16(_mm_xor_si128(c, _mm_set1_epi8(-128)), 4), m15);
+    const __m128i l4 = _mm_and_si128(c, m15);
+    const __m128i hr = _mm_or_si128(_mm_shuffle_epi8(h, even), _mm_slli_epi16(_mm_shuffle_epi8(h, odd), 4));
+    const __m128i lr = _mm_or_si128(_mm_shuffle_epi8(l4, even), _mm_slli_epi16(_mm_shuffle_epi8(l4, odd), 4));
+    alignas(16) std::uint32_t hw[4], lw[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(hw), hr);
+    _mm_store_si128(reinterpret_cast<__m128i*>(lw), lr);
+    const std::ptrdiff_t l0 = t / 8;
+    for (std::ptrdiff_t u = 0; u < 2 && l0 + u < L; ++u) {
+      std::memcpy(hi + (l0 + u) * 64, &hw[u], 4);
+      std::memcpy(lo + (l0 + u) * 4, &lw[u], 4);
+    }
+  }
+}
+
+inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; c += 16) {
+    const __mmask16 mk = tail16(n - c);
+    _mm256_mask_storeu_epi16(out + 2 * c, mk,
+                             _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mk, x + c), _MM_FROUND_TO_NEAREST_INT));
+  }
+}
+
+// Round to nearest even on the bits (finite inputs, as appends are checked).
+inline void store_bf16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; c += 16) {
+    const __mmask16 mk = tail16(n - c);
+    const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(mk, x + c));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    _mm256_mask_storeu_epi16(out + 2 * c, mk, _mm512_cvtepi32_epi16(r));
+  }
+}
+
+inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t* out) {
+  const __m512 vinv = _mm512_set1_ps(inv);
+  for (std::ptrdiff_t c = 0; c < n; c += 16) {
+    const __mmask16 mk = tail16(n - c);
+    _mm_mask_storeu_epi8(out + c, mk, _mm512_cvtepi32_epi8(quantize16(x + c, mk, vinv)));
+  }
+}
+
+}  // namespace avx512
+#endif
+
+namespace simd_pack {
+#if defined(ETK_HAS_AVX512VNNI)
+using avx512::pack_key_row;
+using avx512::store_bf16;
+using avx512::store_fp16;
+using avx512::store_int8;
+#else
+using scalar::pack_key_row;
+using scalar::store_bf16;
+using scalar::store_fp16;
+using scalar::store_int8;
+#endif
+}  // namespace simd_pack
+}  // namespace decode
