@@ -233,13 +233,19 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     if (shared) {
       const std::ptrdiff_t m = k0.end - k0.first;
       for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k0.first + s);
+      const std::int8_t* qrows = sc.q8 + t.qrow(p, 0) * p.ldq;
       for (std::ptrdiff_t blk = k0.first / 16; blk * 16 < k0.end; ++blk) {
+        const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
+        const std::ptrdiff_t b0 = blk * 16;
+        if (b0 >= k0.first) {  // straight into hi (a partial last block ends in the slack)
+          simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), hi + (b0 - k0.first), W);
+          continue;
+        }
         alignas(64) std::int32_t d16[kTileRows * 16];
-        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, sc.q8 + t.qrow(p, 0) * p.ldq,
-                         p.ldq, int(t.nrows), d16, 16);
+        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), d16, 16);
         for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
-          for (std::ptrdiff_t j = std::max(k0.first, blk * 16); j < std::min(k0.end, blk * 16 + 16); ++j)
-            hi[r * W + j - k0.first] = d16[r * 16 + j - blk * 16];
+          for (std::ptrdiff_t j = k0.first; j < std::min(k0.end, b0 + 16); ++j)
+            hi[r * W + j - k0.first] = d16[r * 16 + j - b0];
       }
       for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
         row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi + r * W, lo, w + r * W, part0 + r * (dv + 2));

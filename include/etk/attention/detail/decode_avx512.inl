@@ -6,8 +6,8 @@
 //    line are broadcast, so one pass over the block serves up to 4 rows per register set.
 //  * hi_dots / lo_dots: one survivor per register (its MS4B dwords gathered, stride 64,
 //    or its LS4B row loaded), 16 survivors reduced together (latte::avx512::reduce16).
-//  * weighted_values: latte::avx512::gather_pv for fp32 values; the same 2-way
-//    interleaved loop with a conversion for fp16 / bf16 / int8.
+//  * weighted_values: latte::avx512::gather_pv for fp32 values; for fp16 / bf16 / int8
+//    one converted load of each value vector serves up to 4 weight rows.
 // Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
 namespace decode {
@@ -55,12 +55,19 @@ template <typename Fetch>
 void key_dots(Fetch&& fetch, std::ptrdiff_t L, const std::int32_t* idx, std::ptrdiff_t n,
               const std::int8_t* q, std::int32_t* out) {
   const __m512i m15 = _mm512_set1_epi8(15);
+  // Head dims up to 128 (L <= 16): the query's two halves stay in registers.
+  const __mmask16 live0 = tail16(L);
+  const __m512i qa0 = _mm512_maskz_loadu_epi32(live0, q), qb0 = _mm512_maskz_loadu_epi32(live0, q + 4 * L);
   for (std::ptrdiff_t s0 = 0; s0 < n; s0 += 16) {
     const int cnt = int(n - s0 < 16 ? n - s0 : 16);
     __m512i acc[16];
     for (int u = 0; u < 16; ++u) {
       __m512i a = _mm512_setzero_si512();
-      if (u < cnt) {
+      if (u < cnt && L <= 16) {
+        const __m512i x = fetch(std::ptrdiff_t(idx[s0 + u]), 0, live0);
+        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(x, m15), qa0);
+        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(x, 4), m15), qb0);
+      } else if (u < cnt) {
         for (std::ptrdiff_t l0 = 0; l0 < L; l0 += 16) {
           const __mmask16 live = tail16(L - l0);
           const __m512i x = fetch(std::ptrdiff_t(idx[s0 + u]), l0, live);
@@ -116,104 +123,52 @@ __m512 load_values(const std::uint8_t* row, std::ptrdiff_t c, __mmask16 mk) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mk, row + c)));
 }
 
-template <KVValueType T>
-void weighted_rows(const float* w, const std::int32_t* idx, std::ptrdiff_t n,
+// NR weight rows (ldw apart) over the same survivors, V vectors of 16 values per pass:
+// each value vector is loaded and converted once for all NR rows. Per lane, every row
+// adds its survivors in order into one accumulator whatever NR and V, so a row's result
+// does not depend on which rows share its pass (GQA equals repeated heads bit for bit).
+template <KVValueType T, int NR, int V>
+void weighted_pass(const float* w, std::ptrdiff_t ldw, const std::int32_t* idx, std::ptrdiff_t n,
                    const std::uint8_t* values, std::ptrdiff_t row_bytes, const float* vscale,
-                   std::ptrdiff_t dv, float* o) {
-  const auto weight = [&](std::ptrdiff_t s) {
-    return _mm512_set1_ps(T == KVValueType::int8 ? w[s] * vscale[idx[s] / 16] : w[s]);
-  };
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
-    __mmask16 mk[4];
-    __m512 a0[4], a1[4];
-    for (int u = 0; u < 4; ++u) {
+                   std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 16 * V) {
+    __mmask16 mk[V];
+    __m512 acc[NR][V];
+    for (int u = 0; u < V; ++u) {
       const std::ptrdiff_t left = dv - c0 - 16 * u;
       mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
-      a0[u] = a1[u] = _mm512_setzero_ps();
+      for (int r = 0; r < NR; ++r) acc[r][u] = _mm512_setzero_ps();
     }
-    std::ptrdiff_t s = 0;
-    for (; s + 2 <= n; s += 2) {
+    for (std::ptrdiff_t s = 0; s < n; ++s) {
       if (c0 == 0 && s + 8 < n)  // whole rows a few survivors ahead
         for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
           _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes + b),
                        _MM_HINT_T0);
-      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
-      const __m512 w0 = weight(s), w1 = weight(s + 1);
-      for (int u = 0; u < 4; ++u) {
-        a0[u] = _mm512_fmadd_ps(w0, load_values<T>(v0, c0 + 16 * u, mk[u]), a0[u]);
-        a1[u] = _mm512_fmadd_ps(w1, load_values<T>(v1, c0 + 16 * u, mk[u]), a1[u]);
-      }
-    }
-    if (s < n) {
-      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      const __m512 w0 = weight(s);
-      for (int u = 0; u < 4; ++u)
-        a0[u] = _mm512_fmadd_ps(w0, load_values<T>(v0, c0 + 16 * u, mk[u]), a0[u]);
-    }
-    for (int u = 0; u < 4; ++u)
-      _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
-  }
-}
-
-// NR rows sharing each loaded and converted value vector; per lane the same operations
-// in the same order as weighted_rows (even survivors into a0, odd into a1, then a0 + a1).
-template <KVValueType T, int NR>
-void weighted_rows_multi(const float* w, std::ptrdiff_t ldw, const std::int32_t* idx,
-                         std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
-                         const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
-  const auto weight = [&](int r, std::ptrdiff_t s) {
-    return _mm512_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vscale[idx[s] / 16] : w[r * ldw + s]);
-  };
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
-    __mmask16 mk[4];
-    for (int u = 0; u < 4; ++u) mk[u] = dv - c0 - 16 * u <= 0 ? __mmask16(0) : tail16(dv - c0 - 16 * u);
-    __m512 a0[NR][4], a1[NR][4];
-    for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < 4; ++u) a0[r][u] = a1[r][u] = _mm512_setzero_ps();
-    std::ptrdiff_t s = 0;
-    for (; s + 2 <= n; s += 2) {
-      if (c0 == 0 && s + 8 < n)
-        for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s + 8]) * row_bytes + b),
-                       _MM_HINT_T0);
-      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      const std::uint8_t* v1 = values + std::ptrdiff_t(idx[s + 1]) * row_bytes;
-      __m512 x0[4], x1[4];
-      for (int u = 0; u < 4; ++u) {
-        x0[u] = load_values<T>(v0, c0 + 16 * u, mk[u]);
-        x1[u] = load_values<T>(v1, c0 + 16 * u, mk[u]);
-      }
+      const std::uint8_t* row = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      __m512 x[V];
+      for (int u = 0; u < V; ++u) x[u] = load_values<T>(row, c0 + 16 * u, mk[u]);
+      const float vs = T == KVValueType::int8 ? vscale[idx[s] / 16] : 1.0f;
       for (int r = 0; r < NR; ++r) {
-        const __m512 w0 = weight(r, s), w1 = weight(r, s + 1);
-        for (int u = 0; u < 4; ++u) {
-          a0[r][u] = _mm512_fmadd_ps(w0, x0[u], a0[r][u]);
-          a1[r][u] = _mm512_fmadd_ps(w1, x1[u], a1[r][u]);
-        }
-      }
-    }
-    if (s < n) {
-      const std::uint8_t* v0 = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      for (int u = 0; u < 4; ++u) {
-        const __m512 x0 = load_values<T>(v0, c0 + 16 * u, mk[u]);
-        for (int r = 0; r < NR; ++r) a0[r][u] = _mm512_fmadd_ps(weight(r, s), x0, a0[r][u]);
+        const __m512 wr = _mm512_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vs : w[r * ldw + s]);
+        for (int u = 0; u < V; ++u) acc[r][u] = _mm512_fmadd_ps(wr, x[u], acc[r][u]);
       }
     }
     for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < 4; ++u)
-        _mm512_mask_storeu_ps(o + r * ldo + c0 + 16 * u, mk[u], _mm512_add_ps(a0[r][u], a1[r][u]));
+      for (int u = 0; u < V; ++u) _mm512_mask_storeu_ps(o + r * ldo + c0 + 16 * u, mk[u], acc[r][u]);
   }
 }
 
+// 4 rows per pass (16 accumulators of 4 vectors), then 2 (of 8), then 1 (of 8).
 template <KVValueType T>
-void weighted_rows_all(const float* w, std::ptrdiff_t ldw, int nrows, const std::int32_t* idx,
-                       std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
-                       const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+void weighted_rows(const float* w, std::ptrdiff_t ldw, int nrows, const std::int32_t* idx,
+                   std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                   const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
   int r = 0;
+  for (; r + 4 <= nrows; r += 4)
+    weighted_pass<T, 4, 4>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
   for (; r + 2 <= nrows; r += 2)
-    weighted_rows_multi<T, 2>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
-  for (; r < nrows; ++r)
-    weighted_rows_multi<T, 1>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+    weighted_pass<T, 2, 8>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+  if (r < nrows) weighted_pass<T, 1, 8>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
 }
 
 inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
@@ -223,9 +178,9 @@ inline void weighted_values(KVValueType type, const float* w, const std::int32_t
     case KVValueType::fp32:
       latte_avx512::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
       break;
-    case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, idx, n, values, row_bytes, vscale, dv, o); break;
-    case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, idx, n, values, row_bytes, vscale, dv, o); break;
-    case KVValueType::int8: weighted_rows<KVValueType::int8>(w, idx, n, values, row_bytes, vscale, dv, o); break;
+    case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, 0, 1, idx, n, values, row_bytes, vscale, dv, o, 0); break;
+    case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, 0, 1, idx, n, values, row_bytes, vscale, dv, o, 0); break;
+    case KVValueType::int8: weighted_rows<KVValueType::int8>(w, 0, 1, idx, n, values, row_bytes, vscale, dv, o, 0); break;
   }
 }
 
@@ -238,9 +193,9 @@ inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_
       for (int r = 0; r < nrows; ++r)
         weighted_values(type, w + r * ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo);
       break;
-    case KVValueType::fp16: weighted_rows_all<KVValueType::fp16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
-    case KVValueType::bf16: weighted_rows_all<KVValueType::bf16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
-    case KVValueType::int8: weighted_rows_all<KVValueType::int8>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::int8: weighted_rows<KVValueType::int8>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
   }
 }
 
