@@ -1,7 +1,8 @@
 // etk/attention/detail/decode_kernels.inl: the decode primitives of one dispatch path and,
-// for each primitive, the best body that path has (paths without AVX-512 VNNI take the
-// scalar bodies); compiled once per path by etk/core/detail/for_each_target.hpp.
+// for each primitive, the best body that path has (AVX-512 without VNNI takes the AVX2
+// bodies); compiled once per path by etk/core/detail/for_each_target.hpp.
 #include "etk/attention/detail/decode_scalar.inl"
+#include "etk/attention/detail/decode_avx2.inl"
 #include "etk/attention/detail/decode_avx512.inl"
 
 namespace decode {
@@ -13,6 +14,13 @@ using avx512::lo_dots;
 using avx512::select_block;
 using avx512::weighted_values;
 using avx512::weighted_values_rows;
+#elif defined(ETK_HAS_AVX2)
+using avx2::block_dots;
+using avx2::weighted_values;
+using avx2::weighted_values_rows;
+using scalar::hi_dots;
+using scalar::lo_dots;
+using scalar::select_block;
 #else
 using scalar::block_dots;
 using scalar::hi_dots;

@@ -1,0 +1,148 @@
+// etk/attention/detail/decode_avx2.inl: AVX2 decode primitives (contracts and layouts of
+// decode_scalar.inl) for the two streaming parts of a decode step; the survivor dots and
+// the selection stay scalar on this path.
+//  * block_dots: the nibbles of a 64-byte MS4B line (16 keys) times the broadcast query
+//    dwords through vpmaddubsw then vpmaddwd by ones. Unsigned nibbles <= 15 times signed
+//    query bytes |q| <= 128 give pair sums <= 2 * 15 * 128 = 3840, far from the int16
+//    saturation at 32767, so the int32 results equal the scalar path's bit for bit.
+//  * weighted_values(_rows): one converted load of each value vector (8 lanes; fp16 via
+//    F16C, or lane by lane in a unit built with AVX2 but without -mf16c) serves up to 4
+//    weight rows; per lane, each row adds its survivors in order into one accumulator,
+//    so a row's result does not depend on which rows share a pass.
+// Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
+#if defined(ETK_HAS_AVX2)
+namespace decode {
+namespace avx2 {
+
+template <int NR>
+void block_dots_rows(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+                     std::ptrdiff_t ldq, std::int32_t* out, std::ptrdiff_t ldo) {
+  const __m256i m15 = _mm256_set1_epi8(15);
+  __m256i acc0[NR], acc1[NR];
+  for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (std::ptrdiff_t l = 0; l < L; ++l) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64 + 32));
+    const __m256i a0 = _mm256_and_si256(x0, m15), b0 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), m15);
+    const __m256i a1 = _mm256_and_si256(x1, m15), b1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), m15);
+    for (int r = 0; r < NR; ++r) {
+      std::int32_t wa, wb;
+      std::memcpy(&wa, q + r * ldq + 4 * l, 4);
+      std::memcpy(&wb, q + r * ldq + 4 * L + 4 * l, 4);
+      const __m256i qa = _mm256_set1_epi32(wa), qb = _mm256_set1_epi32(wb);
+      acc0[r] = _mm256_add_epi32(acc0[r], _mm256_add_epi32(latte::avx2::dot4_u8s8(a0, qa),
+                                                           latte::avx2::dot4_u8s8(b0, qb)));
+      acc1[r] = _mm256_add_epi32(acc1[r], _mm256_add_epi32(latte::avx2::dot4_u8s8(a1, qa),
+                                                           latte::avx2::dot4_u8s8(b1, qb)));
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo), acc0[r]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo + 8), acc1[r]);
+  }
+}
+
+inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+  int r = 0;
+  for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  if (r < nrows) block_dots_rows<1>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+}
+
+// 8 values of a row from column c as floats; a short tail (left < 8) goes through a
+// zeroed copy, so no byte past the row is read.
+template <KVValueType T>
+__m256 load_values(const std::uint8_t* row, std::ptrdiff_t c, std::ptrdiff_t left) {
+  constexpr std::ptrdiff_t B = T == KVValueType::fp32 ? 4 : (T == KVValueType::int8 ? 1 : 2);
+  alignas(32) std::uint8_t tmp[32] = {};
+  const std::uint8_t* p = row + B * c;
+  if (left < 8) {
+    if (left > 0) std::memcpy(tmp, p, std::size_t(B * left));
+    p = tmp;
+  }
+  if (T == KVValueType::fp32) return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  if (T == KVValueType::fp16) {
+#if ETK_DISPATCH || defined(__F16C__)  // the dispatched AVX2 target includes f16c
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#else
+    alignas(32) float f[8];
+    for (int t = 0; t < 8; ++t) {
+      Eigen::half h;
+      std::memcpy(&h, p + 2 * t, 2);
+      f[t] = float(h);
+    }
+    return _mm256_load_ps(f);
+#endif
+  }
+  if (T == KVValueType::bf16)
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+template <KVValueType T, int NR, int V>
+void weighted_pass(const float* w, std::ptrdiff_t ldw, const std::int32_t* idx, std::ptrdiff_t n,
+                   const std::uint8_t* values, std::ptrdiff_t row_bytes, const float* vscale,
+                   std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 8 * V) {
+    __m256 acc[NR][V];
+    for (int r = 0; r < NR; ++r)
+      for (int u = 0; u < V; ++u) acc[r][u] = _mm256_setzero_ps();
+    for (std::ptrdiff_t s = 0; s < n; ++s) {
+      const std::uint8_t* row = values + std::ptrdiff_t(idx[s]) * row_bytes;
+      __m256 x[V];
+      for (int u = 0; u < V; ++u) x[u] = load_values<T>(row, c0 + 8 * u, dv - c0 - 8 * u);
+      const float vs = T == KVValueType::int8 ? vscale[idx[s] / 16] : 1.0f;
+      for (int r = 0; r < NR; ++r) {
+        const __m256 wr = _mm256_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vs : w[r * ldw + s]);
+        for (int u = 0; u < V; ++u) acc[r][u] = _mm256_fmadd_ps(wr, x[u], acc[r][u]);
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int u = 0; u < V; ++u) {
+        const std::ptrdiff_t left = dv - c0 - 8 * u;
+        if (left >= 8) {
+          _mm256_storeu_ps(o + r * ldo + c0 + 8 * u, acc[r][u]);
+        } else if (left > 0) {
+          alignas(32) float tmp[8];
+          _mm256_store_ps(tmp, acc[r][u]);
+          std::memcpy(o + r * ldo + c0 + 8 * u, tmp, std::size_t(left) * sizeof(float));
+        }
+      }
+  }
+}
+
+template <KVValueType T>
+void weighted_rows(const float* w, std::ptrdiff_t ldw, int nrows, const std::int32_t* idx,
+                   std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                   const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  int r = 0;
+  for (; r + 4 <= nrows; r += 4)
+    weighted_pass<T, 4, 2>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+  for (; r + 2 <= nrows; r += 2)
+    weighted_pass<T, 2, 4>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+  if (r < nrows) weighted_pass<T, 1, 4>(w + r * ldw, ldw, idx, n, values, row_bytes, vscale, dv, o + r * ldo, ldo);
+}
+
+inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_t ldw, int nrows,
+                                 const std::int32_t* idx, std::ptrdiff_t n,
+                                 const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                                 const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
+  switch (type) {
+    case KVValueType::fp32: weighted_rows<KVValueType::fp32>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::fp16: weighted_rows<KVValueType::fp16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::bf16: weighted_rows<KVValueType::bf16>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+    case KVValueType::int8: weighted_rows<KVValueType::int8>(w, ldw, nrows, idx, n, values, row_bytes, vscale, dv, o, ldo); break;
+  }
+}
+
+inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
+                            std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
+                            const float* vscale, std::ptrdiff_t dv, float* o) {
+  weighted_values_rows(type, w, 0, 1, idx, n, values, row_bytes, vscale, dv, o, 0);
+}
+
+}  // namespace avx2
+}  // namespace decode
+#endif  // ETK_HAS_AVX2
