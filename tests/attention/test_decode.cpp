@@ -1,5 +1,6 @@
 // Tests of the decode step over a KVCache (LATTE and dense) against the reference twin.
-// etk:isa-variants (built scalar, AVX2 and AVX-512 VNNI; each compared with the reference)
+// etk:isa-variants (built scalar, AVX2 and AVX-512 VNNI; each compared with the reference;
+// the dispatch variant also pins every path in one process for the primitive tests)
 #include <catch2/catch.hpp>
 #include <etk/attention/decode.hpp>
 #include <etk/attention/reference/decode.hpp>
@@ -9,6 +10,7 @@
 #include <random>
 
 #include "support/latte_util.hpp"
+#include "support/paths.hpp"
 
 using latte_test::Heads;
 using latte_test::random_heads;
@@ -246,6 +248,96 @@ TEST_CASE("a sliding window keeps the last W positions and recycles old pages") 
   REQUIRE(fast.stats.considered[0] == 2 * W);
   for (std::size_t u = 0; u < fast.out.size(); ++u)
     REQUIRE(std::abs(fast.out[u] - ref.out[u]) <= tolerance(W, max_logit(Q, K, 0.25f), 4.0 * latte_test::max_abs(V.data)));
+}
+
+TEST_CASE("decode primitives on every path equal the scalar ones (integer parts bit for bit)") {
+  namespace scalar = etk::decode::scalar;
+  namespace simd = etk::decode::simd;
+  paths::for_each([](etk::Isa) {
+    std::mt19937 rng(41);
+    std::uniform_int_distribution<int> byte(0, 255), code(-128, 127);
+    for (std::ptrdiff_t L : {1, 2, 3, 7, 16, 17, 33}) {
+      const std::ptrdiff_t P = 48;  // 3 blocks
+      std::vector<std::uint8_t> hi(std::size_t(3 * L * 64)), lo(std::size_t(P * L * 4));
+      for (auto& x : hi) x = std::uint8_t(byte(rng));
+      for (auto& x : lo) x = std::uint8_t(byte(rng));
+      for (std::size_t i = 0; i < 64 && L == 3; ++i) hi[i] = lo[i] = 0xFF;  // nibble extremes
+      for (int nrows : {1, 2, 3, 4, 5, 9}) {
+        const std::ptrdiff_t ldq = 8 * L;
+        std::vector<std::int8_t> q(std::size_t(nrows * ldq));
+        for (auto& x : q) x = std::int8_t(code(rng));
+        if (nrows == 5) std::fill(q.begin(), q.end(), std::int8_t(-128));  // the extreme code
+        std::vector<std::int32_t> a(std::size_t(nrows * 20), -1), b(a);
+        simd::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, a.data(), 20);
+        scalar::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, b.data(), 20);
+        REQUIRE(a == b);
+        // Survivors in increasing order, some blocks skipped, odd counts.
+        std::vector<std::int32_t> idx;
+        for (std::int32_t j = 0; j < P; j += 1 + j % 3) idx.push_back(j);
+        for (std::ptrdiff_t n : {std::ptrdiff_t(1), std::ptrdiff_t(15), std::ptrdiff_t(idx.size())}) {
+          std::vector<std::int32_t> x(static_cast<std::size_t>(n)), y(x);
+          simd::hi_dots(hi.data(), L, idx.data(), n, q.data(), x.data());
+          scalar::hi_dots(hi.data(), L, idx.data(), n, q.data(), y.data());
+          REQUIRE(x == y);
+          simd::lo_dots(lo.data(), L, idx.data(), n, q.data(), x.data());
+          scalar::lo_dots(lo.data(), L, idx.data(), n, q.data(), y.data());
+          REQUIRE(x == y);
+        }
+      }
+    }
+    // Selection: the same survivors, for ranges inside a block and cuts at the boundary.
+    std::uniform_int_distribution<std::int32_t> est(-3000, 3000);
+    for (int trial = 0; trial < 200; ++trial) {
+      std::int32_t E[16];
+      for (auto& e : E) e = est(rng);
+      const int l0 = trial % 5, l1 = 16 - trial % 7;
+      const std::int32_t corr = est(rng);
+      const float unit = 0.01f * float(1 + trial % 9), cut = float(E[trial % 16] - corr) * unit;
+      std::int32_t x[32], y[32];
+      const std::ptrdiff_t m = simd::select_block(E, l0, l1, corr, unit, cut, 32 * trial, x);
+      REQUIRE(m == scalar::select_block(E, l0, l1, corr, unit, cut, 32 * trial, y));
+      REQUIRE(std::equal(x, x + m, y));
+    }
+    // Weighted value sums: both paths add n products per lane, each sum within
+    // n * eps * sum_s |w_s v_s| of the exact one (recursive summation, products exact in
+    // the FMA or rounded once: (n + 1) eps), so they differ by at most twice that.
+    for (etk::KVValueType vt : kTypes)
+      for (std::ptrdiff_t dv : {1, 7, 16, 33, 130}) {
+        const std::ptrdiff_t n = 37, rb = dv * etk::value_type_bytes(vt);
+        std::vector<std::uint8_t> vals(std::size_t(64 * rb));
+        for (std::size_t i = 0; i < vals.size(); ++i) vals[i] = std::uint8_t(byte(rng) & 0x3F);  // finite
+        std::vector<float> vs(4), w(std::size_t(3 * n));
+        for (auto& x : vs) x = 0.01f * float(1 + byte(rng));
+        for (auto& x : w) x = float(byte(rng)) / 255.0f;
+        std::vector<std::int32_t> idx(static_cast<std::size_t>(n));
+        for (std::ptrdiff_t s = 0; s < n; ++s) idx[std::size_t(s)] = std::int32_t((s * 7) % 64);
+        std::vector<float> a(static_cast<std::size_t>(3 * dv)), b(a), one(static_cast<std::size_t>(dv));
+        simd::weighted_values_rows(vt, w.data(), n, 3, idx.data(), n, vals.data(), rb, vs.data(), dv, a.data(), dv);
+        scalar::weighted_values_rows(vt, w.data(), n, 3, idx.data(), n, vals.data(), rb, vs.data(), dv, b.data(), dv);
+        for (int r = 0; r < 3; ++r) {
+          simd::weighted_values(vt, w.data() + r * n, idx.data(), n, vals.data(), rb, vs.data(), dv, one.data());
+          // One row alone gives the bits it gets when sharing a pass with others.
+          REQUIRE(std::memcmp(one.data(), a.data() + r * dv, std::size_t(dv) * sizeof(float)) == 0);
+        }
+        for (int r = 0; r < 3; ++r)
+          for (std::ptrdiff_t c = 0; c < dv; ++c) {
+            double mag = 0;
+            for (std::ptrdiff_t s = 0; s < n; ++s) {
+              const std::uint8_t* row = vals.data() + idx[std::size_t(s)] * rb;
+              float v = 0;
+              switch (vt) {
+                case etk::KVValueType::fp32: std::memcpy(&v, row + 4 * c, 4); break;
+                case etk::KVValueType::fp16: { Eigen::half h; std::memcpy(&h, row + 2 * c, 2); v = float(h); break; }
+                case etk::KVValueType::bf16: { Eigen::bfloat16 h; std::memcpy(&h, row + 2 * c, 2); v = float(h); break; }
+                case etk::KVValueType::int8: v = float(static_cast<std::int8_t>(row[c])) * vs[std::size_t(idx[std::size_t(s)] / 16)]; break;
+              }
+              mag += std::abs(double(w[std::size_t(r * n + s)]) * double(v));
+            }
+            const float x = a[std::size_t(r * dv + c)], y = b[std::size_t(r * dv + c)];
+            REQUIRE(std::abs(double(x) - double(y)) <= 2.0 * double(n + 2) * kEps * mag);
+          }
+      }
+  });
 }
 
 TEST_CASE("bad arguments give etk::invalid_argument") {

@@ -19,11 +19,12 @@
 ETK_BEGIN_NAMESPACE
 namespace decode {
 
-// The portable writers, for callers that need the scalar path itself.
+// The portable decode primitives (these writers and the kernels of decode_kernels.hpp),
+// for callers that need the scalar path itself (the code-level tests).
 #if ETK_DISPATCH
-namespace scalar_pack = ::etk::ETK_ISA_NAMESPACE::target_scalar::decode::scalar;
+namespace scalar = ::etk::ETK_ISA_NAMESPACE::target_scalar::decode::scalar;
 #else
-namespace scalar_pack = ::etk::ETK_ISA_NAMESPACE::target_native::decode::scalar;
+namespace scalar = ::etk::ETK_ISA_NAMESPACE::target_native::decode::scalar;
 #endif
 
 namespace simd_pack {
