@@ -238,8 +238,10 @@ UseModel recognise_use_lite(const TfjsGraph& g) {
                           &l.residual.w, &l.residual.b, &l.ln_attention.scale, &l.ln_attention.bias,
                           &l.ln_ffn.scale, &l.ln_ffn.bias})
       all.push_back(v);
+  bool finite = true;
   for (const auto* v : all)
-    for (float x : *v) r.check(std::isfinite(x), "a weight is not finite");
+    for (float x : *v) finite = finite && std::isfinite(x);
+  r.check(finite, "a weight is not finite");
   return m;
 }
 
