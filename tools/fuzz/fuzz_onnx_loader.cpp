@@ -52,15 +52,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #include <onnx/onnx_pb.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+
+#include "seed_files.hpp"
 
 namespace {
-void write(const std::string& dir, const std::string& name, const std::string& bytes) {
-  std::ofstream f(dir + "/" + name, std::ios::binary);
-  f << bytes;
-}
+using fuzz_seeds::write;
 std::string serialize(const onnx::ModelProto& m) {
   std::string s;
   m.SerializeToString(&s);
@@ -69,16 +66,9 @@ std::string serialize(const onnx::ModelProto& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: " << argv[0] << " DIR\n";
-    return 2;
-  }
-  const std::string dir = argv[1];
+  const std::string dir = fuzz_seeds::corpus_dir(argc, argv);
   const char* model_dir = std::getenv("ETK_MODEL_DIR");
-  std::ifstream f(std::string(model_dir ? model_dir : ".") + "/ch_PP-OCRv4_rec_infer.onnx", std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string real = ss.str();
+  const std::string real = fuzz_seeds::read(std::string(model_dir ? model_dir : ".") + "/ch_PP-OCRv4_rec_infer.onnx");
   onnx::ModelProto m;
   if (!m.ParseFromString(real)) {
     std::cerr << "cannot parse the real model\n";

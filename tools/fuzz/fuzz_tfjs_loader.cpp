@@ -179,23 +179,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 #else
 
-#include <fstream>
-#include <sstream>
-
 #include "paths.hpp"
+#include "seed_files.hpp"
 
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write(const std::string& dir, const std::string& name, const std::string& bytes) {
-  std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
-}
+using fuzz_seeds::read;
+using fuzz_seeds::write;
 
 // MODE json SEP part SEP part ...
 std::string input(char mode, const std::string& json_text, const std::vector<std::string>& parts) {
@@ -208,11 +198,7 @@ std::string input(char mode, const std::string& json_text, const std::vector<std
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: " << argv[0] << " DIR\n";
-    return 2;
-  }
-  const std::string dir = argv[1];
+  const std::string dir = fuzz_seeds::corpus_dir(argc, argv);
   // A tiny graph: a placeholder and two constants, float32 [2,3] and int32 [], in two shards.
   const std::string tiny = R"({"modelTopology":{"node":[{"name":"x","op":"Placeholder"},)"
                            R"({"name":"w","op":"Const"},{"name":"n","op":"Const"},)"
