@@ -3,6 +3,7 @@
 // pruning kernels deduce their types from any of them (on main compact_rows(x, keep) and
 // compact_rows(matrix_view(...), keep) did not compile).
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <etk/core/tensor_view.hpp>
 #include <etk/pruning/compact.hpp>
 
@@ -48,4 +49,18 @@ TEST_CASE("compact_rows and scatter_rows take any row-major Eigen argument") {
   etk::RowMatrixXf full2 = etk::RowMatrixXf::Zero(7, 3);
   etk::scatter_rows(out, keep, etk::matrix_view(full2.data(), 7, 3, 3));
   CHECK((full2.array() == full.array()).all());
+}
+
+// The dense HeadsView constructor computes head_stride = seq * dim; on main a product
+// beyond PTRDIFF_MAX overflowed (UB, UBSan report) before any check saw the view.
+TEST_CASE("dense heads view rejects a seq x dim that overflows an index") {
+  float x = 0.0f;
+  const std::ptrdiff_t big = std::ptrdiff_t(1) << 40;
+  CHECK_THROWS_AS(etk::heads_view(&x, 1, big, big), etk::invalid_argument);
+  CHECK_THROWS_AS(etk::HeadsView<const float>(&x, 2, -big, big), etk::invalid_argument);
+  CHECK_THROWS_AS(etk::heads_view(&x, 1, PTRDIFF_MAX, 2), etk::invalid_argument);
+  const auto v = etk::heads_view(&x, 3, big, 4);  // representable: accepted as given
+  CHECK(v.head_stride == big * 4);
+  CHECK(v.row_stride == 4);
+  CHECK(etk::heads_view(&x, 1, PTRDIFF_MAX, 1).head_stride == PTRDIFF_MAX);
 }

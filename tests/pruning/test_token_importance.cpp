@@ -1,12 +1,16 @@
 // Tests of token_importance.hpp: hand-computed scores, the fast column-sum path against
 // the reference over awkward shapes, query masks and both normalisations, the streaming
-// accumulator, the adjoint, the class-token score and every bad input.
-// etk:isa-variants
+// accumulator, the adjoint, the class-token score and every bad input; the pass on a
+// caller's pool and arena, bit-identical for every thread count.
+// etk:isa-variants etk:threads
 #include <catch2/catch.hpp>
 #include <etk/pruning/reference/token_importance.hpp>
 #include <etk/pruning/token_importance.hpp>
 #include <support/pruning_util.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <etk/core/context.hpp>
 #include <limits>
 
 using etk::HeadsView;
@@ -142,4 +146,56 @@ TEST_CASE("importance rejects bad input, naming the argument") {
   CHECK_THROWS_WITH(etk::token_importance(pr.view(), neg), Catch::Contains("'row_sum_tolerance'"));
   CHECK_THROWS_WITH(etk::token_importance(HeadsView<const float>(pr.data.data(), 2, 0, 6)),
                     Catch::Contains("empty sequence"));
+}
+
+// The importance pass on an etk::Context: the heads x queries rows are cut into tasks by
+// the shape alone, so with no pool, a sequential pool, 2 or 3 threads, with or without an
+// arena, the scores are the same bits; an arena reserved to token_importance_scratch_bytes
+// is used as it is (never reallocated). Shapes from one task (scratch 0) to the 64-task
+// cap, masked and not, strided rows.
+TEST_CASE("importance on the caller's pool and arena: the same bits for any thread count", "[threads]") {
+  std::mt19937 rng(11);
+  etk::SequentialPool sequential;
+  etk::SimpleThreadPool two(2), three(3);
+  struct Shape {
+    std::ptrdiff_t heads, nq, nk;
+  };
+  for (const Shape sh : {Shape{1, 5, 7}, Shape{3, 200, 17}, Shape{12, 65, 66}, Shape{4, 1000, 33}, Shape{2, 9000, 5},
+                         Shape{16, 1100, 3}}) {
+    const auto pr = pruning_test::random_probs(sh.heads, sh.nq, sh.nk, rng, 3.0f, sh.nk % 3);
+    std::vector<unsigned char> valid(static_cast<std::size_t>(sh.nq));
+    for (auto& v : valid) v = static_cast<unsigned char>(rng() % 5 != 0);
+    valid[0] = 1;
+    const std::size_t bytes = etk::token_importance_scratch_bytes<float>(sh.heads, sh.nq, sh.nk);
+    const std::ptrdiff_t rows = sh.heads * sh.nq;
+    const std::ptrdiff_t tasks = std::min<std::ptrdiff_t>(64, std::max<std::ptrdiff_t>(1, rows / 256));
+    CHECK(bytes <= std::size_t(tasks - 1) * sizeof(float) * std::size_t(sh.nk));
+    CHECK((bytes == 0) == (rows < 512));
+    for (int masked = 0; masked < 2; ++masked) {
+      ImportanceOptions o;
+      o.query_valid = masked ? valid.data() : nullptr;
+      const Eigen::VectorXf base = etk::token_importance(pr.view(), o);
+      const Eigen::VectorXf ref = etk::reference::token_importance(pr.view(), o);
+      for (Eigen::Index j = 0; j < sh.nk; ++j)  // the bound of the test against the reference
+        CHECK(std::abs(double(base[j]) - double(ref[j])) <=
+              1.01 * (double(rows) + 2) * std::ldexp(1.0, -24) * std::abs(double(ref[j])));
+      for (etk::ThreadPool* pool : {static_cast<etk::ThreadPool*>(&sequential), static_cast<etk::ThreadPool*>(&two),
+                                    static_cast<etk::ThreadPool*>(&three)})
+        for (int with_arena = 0; with_arena < 2; ++with_arena) {
+          etk::ScratchArena arena(bytes);
+          const void* memory = arena.data();
+          const std::size_t capacity = arena.capacity();
+          const etk::Context ctx{pool, with_arena ? &arena : nullptr};
+          INFO("heads " << sh.heads << " nq " << sh.nq << " nk " << sh.nk << " masked " << masked << " threads "
+                        << ctx.concurrency() << " arena " << with_arena);
+          const Eigen::VectorXf s = etk::token_importance(pr.view(), o, ctx);
+          REQUIRE(s.size() == base.size());
+          CHECK(std::memcmp(s.data(), base.data(), sizeof(float) * std::size_t(sh.nk)) == 0);
+          CHECK(arena.data() == memory);
+          CHECK(arena.capacity() == capacity);
+        }
+    }
+  }
+  CHECK_THROWS_AS(etk::token_importance_scratch_bytes<float>(PTRDIFF_MAX, 2, 3), etk::invalid_argument);
+  CHECK_THROWS_AS(etk::token_importance_scratch_bytes<float>(4, 1024, PTRDIFF_MAX), etk::invalid_argument);
 }

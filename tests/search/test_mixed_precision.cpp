@@ -1,7 +1,8 @@
 // Tests of the mixed-precision search: the exact dynamic programme against brute force on
 // synthetic additive problems small enough to enumerate (greedy's gap is printed), the
-// greedy path, the cache, the proxy, and every bad input the issue lists.
+// greedy path, the cache, the proxy, and every bad input the issue lists. etk:threads
 #include <catch2/catch.hpp>
+#include <etk/core/context.hpp>
 #include <etk/search/mixed_precision.hpp>
 #include <etk/search/reference/allocation.hpp>
 
@@ -283,33 +284,56 @@ TEST_CASE("proxy sensitivity: weighted quantization error, falls with bits") {
                     Catch::Contains("non-finite"));
 }
 
-TEST_CASE("sensitivity on two threads equals one thread; errors still surface") {
+// The evaluations run as tasks on the caller's etk::Context pool (etk:threads: this case
+// also runs under ThreadSanitizer): the table, the evaluation and hit counts, the error
+// and what stays cached after it are the same with no pool, a sequential pool and pools
+// of 2 and 3 threads. On main, measure_sensitivity created its own std::threads.
+TEST_CASE("sensitivity on the caller's pool equals one thread; errors still surface", "[threads]") {
   AdditiveModel model(5, 21);
-  std::atomic<int> calls{0};
   es::SensitivityCache serial(model, 5);
-  es::SensitivityCache parallel(
-      [&](const es::BitConfig& c) {
-        ++calls;
-        return model(c);
-      },
-      5);
   const auto a = es::measure_sensitivity(serial, {8, 5, 3, 2});
-  const auto b = es::measure_sensitivity(parallel, {8, 5, 3, 2}, 2);
-  CHECK(calls.load() == 20);
-  CHECK(parallel.evaluations() == 20);
-  for (std::size_t i = 0; i < 5; ++i)
-    for (std::size_t k = 0; k < 4; ++k) CHECK(a.damage[i][k].kl == b.damage[i][k].kl);
-  es::SensitivityCache failing(
-      [&](const es::BitConfig& c) {
-        if (c[2] == 3) throw std::runtime_error("bad kernel");
-        return model(c);
-      },
-      5);
-  CHECK_THROWS_WITH(es::measure_sensitivity(failing, {8, 3}, 2),
-                    Catch::Contains("bad kernel") && Catch::Contains("[0,0,3,0,0]"));
-  // Everything that succeeded was cached: only the failing configuration is retried.
-  CHECK(failing.evaluations() == 10);
-  CHECK_THROWS(failing.evaluate({0, 0, 3, 0, 0}));
-  CHECK(failing.evaluations() == 11);
-  CHECK_THROWS_WITH(failing.prefetch({}, 0), Catch::Contains("'threads'"));
+  etk::SequentialPool sequential;
+  etk::SimpleThreadPool two(2), three(3);
+  for (etk::ThreadPool* pool : {static_cast<etk::ThreadPool*>(nullptr), static_cast<etk::ThreadPool*>(&sequential),
+                                static_cast<etk::ThreadPool*>(&two), static_cast<etk::ThreadPool*>(&three)}) {
+    const etk::Context ctx{pool};
+    INFO("pool concurrency " << ctx.concurrency());
+    std::atomic<int> calls{0};
+    es::SensitivityCache parallel(
+        [&](const es::BitConfig& c) {
+          ++calls;
+          return model(c);
+        },
+        5);
+    const auto b = es::measure_sensitivity(parallel, {8, 5, 3, 2}, ctx);
+    CHECK(calls.load() == 20);
+    CHECK(parallel.evaluations() == 20);
+    CHECK(parallel.hits() == 0);
+    REQUIRE(b.bits == a.bits);
+    for (std::size_t i = 0; i < 5; ++i)
+      for (std::size_t k = 0; k < 4; ++k) {
+        CHECK(a.damage[i][k].kl == b.damage[i][k].kl);
+        CHECK(a.damage[i][k].mse == b.damage[i][k].mse);
+      }
+    es::measure_sensitivity(parallel, {8, 5, 3, 2}, ctx);
+    CHECK(parallel.evaluations() == 20);
+    CHECK(parallel.hits() == 20);
+    es::SensitivityCache failing(
+        [&](const es::BitConfig& c) {
+          if (c[2] == 3) throw std::runtime_error("bad kernel three");
+          if (c[4] == 3) throw std::runtime_error("bad kernel five");
+          return model(c);
+        },
+        5);
+    // The first failing configuration in the table's order is reported, whichever thread
+    // finished first.
+    CHECK_THROWS_WITH(es::measure_sensitivity(failing, {8, 3}, ctx),
+                      Catch::Contains("bad kernel three") && Catch::Contains("[0,0,3,0,0]"));
+    // Everything that succeeded was cached: only the failing configurations are retried.
+    CHECK(failing.evaluations() == 10);
+    CHECK_THROWS(failing.evaluate({0, 0, 3, 0, 0}));
+    CHECK(failing.evaluations() == 11);
+    CHECK_THROWS_WITH(failing.prefetch({{0, 0, 0, 0, 3}, {0, 0, 3, 0, 0}}, ctx), Catch::Contains("bad kernel five"));
+    CHECK(failing.evaluations() == 13);
+  }
 }

@@ -107,9 +107,9 @@ TEST_CASE("the greedy on the model: never worse than its start, within budget, b
     const es::BitConfig start = es::uniform_configuration(t, {8, 6, 5, 4, 3, 2}, b);
     es::RefineOptions o;
     o.max_evaluations = 10;
-    o.threads = 1 + trial % 2;
+    etk::SimpleThreadPool pool(1 + trial % 2);
     const std::size_t before = cache.evaluations();
-    const es::RefineResult r = es::refine_on_model(cache, t, table, b, start, o);
+    const es::RefineResult r = es::refine_on_model(cache, t, table, b, start, o, etk::Context{&pool});
     CHECK(r.start.kl == m(start).kl);
     CHECK(r.damage.kl == m(r.bits).kl);  // the measured damage of what is returned
     CHECK(r.damage.kl <= r.start.kl);

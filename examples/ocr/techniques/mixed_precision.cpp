@@ -254,7 +254,10 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
   for (const auto& l : s.candidates)
     for (const auto& c : l.second)
       if (!c.min_max) all.push_back(c.bits);
-  cache.prefetch(all, 2);
+  {
+    etk::SimpleThreadPool prefetch_pool(2);
+    cache.prefetch(all, etk::Context{&prefetch_pool});
+  }
   for (auto& l : s.candidates)
     for (auto& c : l.second) {
       if (!c.min_max) {
@@ -267,14 +270,14 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
     }
   es::RefineOptions ro;
   ro.max_evaluations = kRefineEvaluations;
-  ro.threads = 2;
+  etk::SimpleThreadPool refine_pool(2);
   for (int avg : kBudgets) {
     auto& list = s.candidates[avg];
     const Candidate* start = &list[1];
     for (const auto& c : list)
       if (!c.min_max && c.measured.kl < start->measured.kl) start = &c;
     const es::RefineResult r = es::refine_on_model(cache, s.tensors, s.table, {es::BudgetKind::average_bits, double(avg)},
-                                                   start->bits, ro);
+                                                   start->bits, ro, etk::Context{&refine_pool});
     std::fprintf(stderr, "mixed precision: avg %d: greedy on the model from %s: KL %.4g -> %.4g, %zu of %zu moves kept\n",
                  avg, start->name.c_str(), r.start.kl, r.damage.kl, r.accepted, r.evaluations - 1);
     Candidate c = fill({"greedy on the model", r.bits});
@@ -373,7 +376,8 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
         return d;
       },
       s->tensors.size());
-  s->table = es::measure_sensitivity(cache, kWidths, 2);
+  etk::SimpleThreadPool sensitivity_pool(2);
+  s->table = es::measure_sensitivity(cache, kWidths, etk::Context{&sensitivity_pool});
   const double t_sens = seconds_since(t0);
   for (int avg : {4, 5, 6})
     for (bool exact : {false, true}) {

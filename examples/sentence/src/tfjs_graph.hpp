@@ -5,7 +5,9 @@
 // quantization are accepted. Every problem is an etk::invalid_argument naming the file.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,7 +35,18 @@ struct TfjsGraph {
   const TfjsNode* find(const std::string& name) const;
 };
 
-// Reads model.json and the shards beside it.
+// The bytes of one weight shard: `name` is a path of the manifest, already checked to be
+// a plain file name (no directory part, see load_tfjs_graph); a shard holding more than
+// `max_bytes` (what the manifest still needs) must be refused with an
+// etk::invalid_argument before it is read.
+using ShardReader = std::function<std::string(const std::string& name, std::size_t max_bytes)>;
+
+// Reads model.json and the shards beside it. Both must be regular files (a symlink to
+// one is followed); a shard may not be larger than what the manifest still needs, nor
+// name anything outside the model's directory.
 TfjsGraph load_tfjs_graph(const std::string& model_json);
+// The same from model.json's text (`path` names it in errors), shards from `read_shard`
+// (the in-memory entry point of the fuzz harness and of tests).
+TfjsGraph parse_tfjs_graph(const std::string& json_text, const std::string& path, const ShardReader& read_shard);
 
 }  // namespace sentence

@@ -14,6 +14,10 @@ const std::string kK = "module_apply_default/Encoder_en/KonaTransformer/";
 const std::string kStack = kK + "Encode/TransformerStack/";
 const std::string kHidden = "module_apply_default/Encoder_en/hidden_layers/";
 
+// Bound on the graph's maximum sentence length (128 in the model): the runner keeps a
+// timing table of max_tokens x model_dim floats (8 MB at this bound).
+constexpr int kMaxTokensLimit = 8192;
+
 std::string stack_layer(int l) { return kStack + "Layer_" + std::to_string(l) + "/TransformerLayer/"; }
 std::string encode_layer(int l) { return kK + "Encode/Layer_" + std::to_string(l) + "/TransformerLayer/"; }
 std::string kernel_of(int l, const char* what) {
@@ -153,7 +157,8 @@ TransformerLayer read_layer(const Recogniser& r, int l, int width_in, float eps)
           "layer " + std::to_string(l) + " splits q, k, v unevenly");
   t.heads = r.int_scalar(stack_layer(1) + "MultiheadAttention/split_heads/split_last_dimension/Reshape/shape/2");
   t.head_dim = r.int_scalar(s + "MultiheadAttention/split_heads/split_last_dimension/Reshape/shape/3");
-  r.check(t.heads > 0 && t.head_dim > 0 && t.heads * t.head_dim == width_in,
+  // In 64 bits: two int32 scalars of the file, whose product may not fit an int.
+  r.check(t.heads > 0 && t.head_dim > 0 && std::int64_t(t.heads) * t.head_dim == width_in,
           "layer " + std::to_string(l) + ": heads x head size != attention width");
   t.q_scale = r.scalar(s + "MultiheadAttention/mul/y");
   r.check(std::fabs(t.q_scale * std::sqrt(float(t.head_dim)) - 1.0f) < 1e-5f,
@@ -208,7 +213,9 @@ UseModel recognise_use_lite(const TfjsGraph& g) {
   r.check(r.scalar(stack_layer(1) + "MultiheadAttention/DotProductAttention/attention_bias_ignore_padding/mul/y") < -1e4f,
           "the padding bias does not mask (exp of it must underflow to 0)");
   m.max_tokens = r.int_scalar(kK + "ClipToMaxLength/Less/y");
-  r.check(m.max_tokens > 0, "maximum sentence length is not positive");
+  r.check(m.max_tokens > 0 && m.max_tokens <= kMaxTokensLimit,
+          "maximum sentence length " + std::to_string(m.max_tokens) + " is not in [1, " +
+              std::to_string(kMaxTokensLimit) + "]");
   const auto& emb = r.weight("module/Embeddings_en", {8002, 256});
   m.vocab_rows = 8002;
   m.model_dim = 256;
@@ -221,11 +228,20 @@ UseModel recognise_use_lite(const TfjsGraph& g) {
   m.tanh_layer = r.linear("module/Encoder_en/hidden_layers/tanh_layer_0/weights",
                           "module/Encoder_en/hidden_layers/tanh_layer_0/bias", {512, 512}, 512, 512);
   m.l2_floor = r.scalar(kHidden + "l2_normalize/Maximum/y");
-  for (const auto* v : {&m.embedding, &m.inv_timescales, &m.tanh_layer.w})
-    for (float x : *v) r.check(std::isfinite(x), "a weight is not finite");
+  // out = y * rsqrt(max(sum y^2, floor)): a floor <= 0 or NaN gives 0 * inf = NaN for a
+  // zero y; any positive finite floor keeps every output finite (|y| <= 1).
+  r.check(std::isfinite(m.l2_floor) && m.l2_floor > 0.0f, "the L2 normalisation floor is not positive and finite");
+  // Every float the runner reads, biases and layer norm parameters included.
+  std::vector<const std::vector<float>*> all = {&m.embedding, &m.inv_timescales, &m.tanh_layer.w, &m.tanh_layer.b};
   for (const auto& l : m.layers)
-    for (const auto* v : {&l.qkv.w, &l.out.w, &l.ffn1.w, &l.ffn2.w, &l.residual.w})
-      for (float x : *v) r.check(std::isfinite(x), "a weight is not finite");
+    for (const auto* v : {&l.qkv.w, &l.qkv.b, &l.out.w, &l.out.b, &l.ffn1.w, &l.ffn1.b, &l.ffn2.w, &l.ffn2.b,
+                          &l.residual.w, &l.residual.b, &l.ln_attention.scale, &l.ln_attention.bias,
+                          &l.ln_ffn.scale, &l.ln_ffn.bias})
+      all.push_back(v);
+  bool finite = true;
+  for (const auto* v : all)
+    for (float x : *v) finite = finite && std::isfinite(x);
+  r.check(finite, "a weight is not finite");
   return m;
 }
 

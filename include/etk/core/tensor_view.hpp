@@ -81,9 +81,11 @@ struct HeadsView {
   std::ptrdiff_t head_stride = 0;
 
   HeadsView() = default;
-  // Dense, contiguous [heads, seq, dim].
+  // Dense, contiguous [heads, seq, dim]. The head stride seq * dim is computed with an
+  // overflow check (an invalid_argument), so a huge size never wraps before
+  // check::heads_layout sees the view.
   HeadsView(T* d, std::ptrdiff_t h, std::ptrdiff_t s, std::ptrdiff_t k)
-      : data(d), heads(h), seq(s), dim(k), row_stride(k), head_stride(s * k) {}
+      : data(d), heads(h), seq(s), dim(k), row_stride(k), head_stride(dense_head_stride(s, k)) {}
   HeadsView(T* d, std::ptrdiff_t h, std::ptrdiff_t s, std::ptrdiff_t k, std::ptrdiff_t rs,
             std::ptrdiff_t hs)
       : data(d), heads(h), seq(s), dim(k), row_stride(rs), head_stride(hs) {}
@@ -98,6 +100,14 @@ struct HeadsView {
     return matrix_view(data + h * head_stride, seq, dim, row_stride);
   }
   T* row(std::ptrdiff_t h, std::ptrdiff_t i) const { return data + h * head_stride + i * row_stride; }
+
+ private:
+  static std::ptrdiff_t dense_head_stride(std::ptrdiff_t s, std::ptrdiff_t k) {
+    std::ptrdiff_t hs = 0;
+    ETK_CHECK(!__builtin_mul_overflow(s, k, &hs),
+              "heads view: seq " << s << " x dim " << k << " overflows an index");
+    return hs;
+  }
 };
 
 template <typename T>

@@ -13,18 +13,27 @@
 // Also the class-token score used by EViT-style methods: the attention one chosen query
 // (e.g. CLS) pays to each key, averaged over heads.
 //
-// The fast path is a streaming column sum (ImportanceAccumulator): an encoder can add each
-// head's probability block right after its softmax, while it is in cache, instead of
-// keeping all heads' probabilities. A non-finite input always yields a non-finite column
+// The fast path is a blocked column sum (detail/column_sums.hpp), also offered as a
+// streaming accumulator (ImportanceAccumulator): an encoder can add each head's
+// probability block right after its softmax, while it is in cache, instead of keeping
+// all heads' probabilities. A non-finite input always yields a non-finite column
 // sum, so checking the n_k sums detects NaN/Inf anywhere in the input at O(n_k) cost.
+//
+// token_importance runs on the caller's etk::Context: the heads x queries rows are cut
+// into tasks by the shape alone (importance_plan), each task sums its rows into its own
+// n_k partial (task 0 into `scores`, the others into the context's scratch,
+// token_importance_scratch_bytes), and the partials are added in task order. Scores are
+// therefore bit-identical for every pool and thread count.
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
+#include "etk/core/context.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/pruning/detail/column_sums.hpp"
 
@@ -81,6 +90,48 @@ class ImportanceAccumulator {
 
 namespace pruning_detail {
 
+// The fixed cut of the heads * n_q rows (head-major: row r is head r / n_q, query
+// r % n_q) into `tasks` consecutive ranges of `rows_per_task` (the last one shorter):
+// at least kMinRows rows a task, at most kMaxTasks tasks; a function of the shape only.
+struct ImportancePlan {
+  static constexpr std::ptrdiff_t kMinRows = 256;
+  static constexpr std::ptrdiff_t kMaxTasks = 64;
+  std::ptrdiff_t rows = 0, tasks = 1, rows_per_task = 0;
+};
+
+// heads * n_q does not overflow for a view that passed check::heads_layout (its extent
+// is at least (heads - 1) * n_q or (n_q - 1) * heads elements); checked here for any input.
+inline ImportancePlan importance_plan(std::ptrdiff_t heads, std::ptrdiff_t n_q) {
+  ImportancePlan p;
+  ETK_CHECK(heads >= 0 && n_q >= 0 && !__builtin_mul_overflow(heads, n_q, &p.rows),
+            "token importance: heads " << heads << " x queries " << n_q << " is not a row count");
+  p.tasks = std::min(ImportancePlan::kMaxTasks, std::max<std::ptrdiff_t>(1, p.rows / ImportancePlan::kMinRows));
+  p.rows_per_task = (p.rows + p.tasks - 1) / p.tasks;
+  if (p.rows_per_task > 0) p.tasks = (p.rows + p.rows_per_task - 1) / p.rows_per_task;
+  return p;
+}
+
+// Rows [r0, r1) of the plan, valid queries only, added into acc (n_k entries).
+template <typename T>
+void add_importance_rows(T* acc, const HeadsView<const T>& probs, const unsigned char* query_valid,
+                         std::ptrdiff_t r0, std::ptrdiff_t r1) {
+  for (std::ptrdiff_t r = r0; r < r1;) {
+    const std::ptrdiff_t h = r / probs.seq, i0 = r % probs.seq;
+    const std::ptrdiff_t i1 = std::min(probs.seq, i0 + (r1 - r));  // within head h
+    for (std::ptrdiff_t i = i0; i < i1;) {  // runs of consecutive valid queries
+      if (query_valid && !query_valid[i]) {
+        ++i;
+        continue;
+      }
+      std::ptrdiff_t e = i + 1;
+      while (e < i1 && (!query_valid || query_valid[e])) ++e;
+      add_column_sums(acc, probs.row(h, i), e - i, probs.dim, probs.row_stride);
+      i = e;
+    }
+    r += i1 - i0;
+  }
+}
+
 template <typename T>
 std::ptrdiff_t count_valid_queries(const HeadsView<const T>& probs, const ImportanceOptions& opt) {
   if (!opt.query_valid) return probs.seq;
@@ -122,29 +173,41 @@ void check_probabilities(const char* name, const HeadsView<const T>& probs,
 
 }  // namespace pruning_detail
 
+// Scratch of token_importance for [heads, n_q, n_k] probabilities of type T: one n_k
+// partial per task after the first (0 when the plan has one task).
+template <typename T = float>
+std::size_t token_importance_scratch_bytes(std::ptrdiff_t heads, std::ptrdiff_t n_q, std::ptrdiff_t n_k) {
+  const pruning_detail::ImportancePlan p = pruning_detail::importance_plan(heads, n_q);
+  std::size_t bytes = 0;
+  ETK_CHECK(n_k >= 0 && !__builtin_mul_overflow(std::size_t(p.tasks - 1) * sizeof(T), std::size_t(n_k), &bytes),
+            "token importance: the scratch of " << n_k << " keys is not representable");
+  return bytes;
+}
+
 // LTP importance of each key: probs is [heads, n_q, n_k] (HeadsView seq = n_q,
-// dim = n_k); scores has n_k entries.
+// dim = n_k); scores has n_k entries. Tasks on ctx's pool, partials in ctx's scratch
+// (see the top of this file); the same scores for every ctx.
 template <typename T>
-void token_importance(HeadsView<const T> probs, T* scores, const ImportanceOptions& opt = {}) {
+void token_importance(HeadsView<const T> probs, T* scores, const ImportanceOptions& opt = {},
+                      const Context& ctx = {}) {
   pruning_detail::check_probabilities("probs", probs, opt);
   ETK_CHECK(scores != nullptr, "argument 'scores' is a null pointer");
   const std::ptrdiff_t valid = pruning_detail::count_valid_queries(probs, opt);
   ETK_CHECK(valid > 0, "argument 'query_valid' marks no query as valid (n_q = " << probs.seq << ")");
-  ImportanceAccumulator<T> acc(probs.dim);
-  for (std::ptrdiff_t h = 0; h < probs.heads; ++h) {
-    if (!opt.query_valid) {
-      acc.add(probs.row(h, 0), probs.seq, probs.row_stride);
-      continue;
-    }
-    for (std::ptrdiff_t i = 0; i < probs.seq;) {  // runs of consecutive valid queries
-      if (!opt.query_valid[i]) { ++i; continue; }
-      std::ptrdiff_t e = i;
-      while (e < probs.seq && opt.query_valid[e]) ++e;
-      acc.add(probs.row(h, i), e - i, probs.row_stride);
-      i = e;
-    }
-  }
-  acc.finish(pruning_detail::importance_denominator(probs, opt, valid), scores);
+  const pruning_detail::ImportancePlan plan = pruning_detail::importance_plan(probs.heads, probs.seq);
+  const ScratchLease scratch(ctx, token_importance_scratch_bytes<T>(probs.heads, probs.seq, probs.dim));
+  T* const partials = scratch.data<T>();
+  const std::ptrdiff_t n_k = probs.dim;
+  parallel_for(ctx, plan.tasks, [&](std::ptrdiff_t t, int) {
+    T* acc = t == 0 ? scores : partials + (t - 1) * n_k;
+    std::fill(acc, acc + n_k, T(0));
+    const std::ptrdiff_t r0 = t * plan.rows_per_task;
+    pruning_detail::add_importance_rows(acc, probs, opt.query_valid, r0, std::min(plan.rows, r0 + plan.rows_per_task));
+  });
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> s(scores, n_k);
+  for (std::ptrdiff_t t = 1; t < plan.tasks; ++t)  // in task order, whatever ran where
+    s += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(partials + (t - 1) * n_k, n_k);
+  s *= T(1) / pruning_detail::importance_denominator(probs, opt, valid);
   for (std::ptrdiff_t j = 0; j < probs.dim; ++j)
     ETK_CHECK(std::isfinite(static_cast<double>(scores[j])),
               "argument 'probs' holds a non-finite value in key column " << j);
@@ -152,9 +215,10 @@ void token_importance(HeadsView<const T> probs, T* scores, const ImportanceOptio
 
 template <typename T>
 Eigen::Matrix<T, Eigen::Dynamic, 1> token_importance(HeadsView<const T> probs,
-                                                     const ImportanceOptions& opt = {}) {
+                                                     const ImportanceOptions& opt = {},
+                                                     const Context& ctx = {}) {
   Eigen::Matrix<T, Eigen::Dynamic, 1> s(probs.dim > 0 ? probs.dim : 0);
-  token_importance(probs, s.data(), opt);
+  token_importance(probs, s.data(), opt, ctx);
   return s;
 }
 

@@ -9,7 +9,8 @@
 //    answer (a NaN or a throw becomes a clear etk::invalid_argument naming the
 //    configuration). make_evaluator() wraps apply/forward/restore hooks so that the model
 //    is restored to float on every path, errors included.
-//  * measure_sensitivity: each tensor alone at each candidate width (the rest float).
+//  * measure_sensitivity: each tensor alone at each candidate width (the rest float),
+//    the evaluations as tasks on the caller's etk::Context pool (etk creates no thread).
 //    proxy_sensitivity: the cheap stand-in without forward passes, importance-weighted
 //    quantization error of the weights themselves (HAWQ-style when the weight is a
 //    Hessian trace per element).
@@ -24,7 +25,6 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <thread>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "etk/config.hpp"
+#include "etk/core/context.hpp"
 #include "etk/search/allocation.hpp"
 
 ETK_BEGIN_NAMESPACE
@@ -141,45 +142,58 @@ class SensitivityCache {
     return d;
   }
 
-  // Evaluates the configurations the cache lacks on `threads` threads at once (the
-  // evaluator must then be safe to call concurrently), then caches them all. The first
-  // error, if any, is reported after every thread has finished; the answers that did
-  // succeed stay cached.
-  void prefetch(const std::vector<BitConfig>& configs, int threads) {
-    ETK_CHECK(threads >= 1, "argument 'threads' must be >= 1, got " << threads);
+  // Evaluates the configurations the cache lacks, one task each on ctx's pool (the
+  // evaluator must then be safe to call concurrently), then caches them all. Every
+  // configuration is evaluated whatever the others do; the error of the first failing one
+  // (in the order given) is reported after all have finished, and the answers that did
+  // succeed stay cached, so the outcome is the same for every thread count.
+  void prefetch(const std::vector<BitConfig>& configs, const Context& ctx = {}) {
+    evaluate_missing(configs, ctx);
+  }
+
+  // The damage of every configuration, in order: prefetch(configs, ctx), then each answer
+  // from the cache. Counted like evaluate() one by one: each configuration this call did
+  // not evaluate is a hit.
+  std::vector<Damage> evaluate_all(const std::vector<BitConfig>& configs, const Context& ctx = {}) {
+    const std::size_t evaluated = evaluate_missing(configs, ctx);
+    hits_ += configs.size() - evaluated;
+    std::vector<Damage> d;
+    d.reserve(configs.size());
+    for (const auto& c : configs) d.push_back(cache_.at(c));
+    return d;
+  }
+
+ private:
+  // prefetch; returns how many configurations it evaluated.
+  std::size_t evaluate_missing(const std::vector<BitConfig>& configs, const Context& ctx) {
     std::vector<BitConfig> todo;
     for (const auto& c : configs) {
       check_config(c);
       if (cache_.find(c) == cache_.end() && std::find(todo.begin(), todo.end(), c) == todo.end())
         todo.push_back(c);
     }
-#if defined(ETK_EXCEPTIONS)
     std::vector<Damage> out(todo.size());
+#if defined(ETK_EXCEPTIONS)
     std::vector<std::exception_ptr> err(todo.size());
-    std::atomic<std::size_t> next{0};
-    auto worker = [&]() {
-      for (std::size_t i; (i = next.fetch_add(1)) < todo.size();) {
-        try {
-          out[i] = call(todo[i]);
-        } catch (...) {
-          err[i] = std::current_exception();
-        }
+    parallel_for(ctx, static_cast<std::ptrdiff_t>(todo.size()), [&](std::ptrdiff_t i, int) {
+      try {
+        out[i] = call(todo[i]);
+      } catch (...) {
+        err[i] = std::current_exception();
       }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads && std::size_t(t) < todo.size(); ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
+    });
     for (std::size_t i = 0; i < todo.size(); ++i)
       if (!err[i]) cache_.emplace(todo[i], out[i]);
     for (std::size_t i = 0; i < todo.size(); ++i)
       if (err[i]) std::rethrow_exception(err[i]);
 #else
-    for (const auto& c : todo) cache_.emplace(c, call(c));
+    parallel_for(ctx, static_cast<std::ptrdiff_t>(todo.size()),
+                 [&](std::ptrdiff_t i, int) { out[i] = call(todo[i]); });
+    for (std::size_t i = 0; i < todo.size(); ++i) cache_.emplace(todo[i], out[i]);
 #endif
+    return todo.size();
   }
 
- private:
   void check_config(const BitConfig& config) const {
     ETK_CHECK(config.size() == tensors_, "argument 'config' has " << config.size()
                                                                   << " entries, expected "
@@ -251,43 +265,36 @@ inline std::vector<int> normalized_candidates(std::vector<int> c, std::size_t te
 }  // namespace detail
 
 // Each tensor alone at each of its candidate widths, the others float: candidates[i] is
-// tensor i's list. Costs one evaluation per (tensor, width) the cache has not seen; with
-// threads > 1 those run concurrently (SensitivityCache::prefetch).
+// tensor i's list. Costs one evaluation per (tensor, width) the cache has not seen, run as
+// tasks on ctx's pool (SensitivityCache::prefetch); the table is the same for any pool.
 inline SensitivityTable measure_sensitivity(SensitivityCache& cache,
                                             const std::vector<std::vector<int>>& candidates,
-                                            int threads = 1) {
+                                            const Context& ctx = {}) {
   ETK_CHECK(candidates.size() == cache.tensors(),
             "argument 'candidates' has " << candidates.size() << " lists, expected one per tensor ("
                                          << cache.tensors() << ")");
   SensitivityTable t;
   for (std::size_t i = 0; i < candidates.size(); ++i)
     t.bits.push_back(detail::normalized_candidates(candidates[i], i));
-  BitConfig config(cache.tensors(), kFloat);
-  if (threads > 1) {
-    std::vector<BitConfig> all;
-    for (std::size_t i = 0; i < t.bits.size(); ++i)
-      for (int b : t.bits[i]) {
-        all.push_back(config);
-        all.back()[i] = b;
-      }
-    cache.prefetch(all, threads);
-  }
-  for (std::size_t i = 0; i < t.bits.size(); ++i) {
-    std::vector<Damage> row;
+  std::vector<BitConfig> all;
+  for (std::size_t i = 0; i < t.bits.size(); ++i)
     for (int b : t.bits[i]) {
-      config[i] = b;
-      row.push_back(cache.evaluate(config));
+      all.emplace_back(cache.tensors(), kFloat);
+      all.back()[i] = b;
     }
-    config[i] = kFloat;
-    t.damage.push_back(std::move(row));
+  const std::vector<Damage> d = cache.evaluate_all(all, ctx);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < t.bits.size(); ++i) {
+    t.damage.emplace_back(d.begin() + std::ptrdiff_t(next), d.begin() + std::ptrdiff_t(next + t.bits[i].size()));
+    next += t.bits[i].size();
   }
   return t;
 }
 
 // The same candidate list for every tensor.
 inline SensitivityTable measure_sensitivity(SensitivityCache& cache, const std::vector<int>& candidates,
-                                            int threads = 1) {
-  return measure_sensitivity(cache, std::vector<std::vector<int>>(cache.tensors(), candidates), threads);
+                                            const Context& ctx = {}) {
+  return measure_sensitivity(cache, std::vector<std::vector<int>>(cache.tensors(), candidates), ctx);
 }
 
 // A tensor's weights for the proxy, and how much an error in them matters (e.g. 1, or the

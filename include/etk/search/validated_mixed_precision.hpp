@@ -101,8 +101,7 @@ inline SensitivityTable second_order_sensitivity(const SensitivityTable& measure
 
 struct RefineOptions {
   std::size_t max_evaluations = 24;  // real evaluations after the start's
-  int batch = 2;                     // moves evaluated per round (concurrently, `threads`)
-  int threads = 1;
+  int batch = 2;                     // moves evaluated per round (concurrently, on ctx's pool)
   Metric metric = Metric::kl;
 };
 
@@ -169,10 +168,9 @@ inline bool make_move(const std::vector<QuantTensor>& tensors, const Sensitivity
 // meet the budget and use only widths of `table`. Every evaluation goes through `cache`.
 inline RefineResult refine_on_model(SensitivityCache& cache, const std::vector<QuantTensor>& tensors,
                                     const SensitivityTable& table, const Budget& budget, const BitConfig& start,
-                                    const RefineOptions& opt = {}) {
+                                    const RefineOptions& opt = {}, const Context& ctx = {}) {
   detail::check_tensors(tensors, table, budget.kind);
-  ETK_CHECK(opt.batch >= 1 && opt.threads >= 1, "argument 'opt': batch and threads must be >= 1, got "
-                                                    << opt.batch << " and " << opt.threads);
+  ETK_CHECK(opt.batch >= 1, "argument 'opt': batch must be >= 1, got " << opt.batch);
   ETK_CHECK(start.size() == tensors.size(), "argument 'start' has " << start.size() << " entries, expected "
                                                                       << tensors.size());
   const double limit = budget_limit(tensors, budget);
@@ -202,7 +200,7 @@ inline RefineResult refine_on_model(SensitivityCache& cache, const std::vector<Q
     const std::size_t n = std::min({moves.size(), std::size_t(opt.batch), opt.max_evaluations + 1 - r.evaluations});
     std::vector<BitConfig> round;
     for (std::size_t j = 0; j < n; ++j) round.push_back(moves[j].bits);
-    cache.prefetch(round, opt.threads);
+    cache.prefetch(round, ctx);
     std::ptrdiff_t best = -1;
     double best_value = metric_value(r.damage, opt.metric);
     for (std::size_t j = 0; j < n; ++j) {
