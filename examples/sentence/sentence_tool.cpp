@@ -11,6 +11,7 @@
 //   sentence_tool report [--sentences N] [--spam P] [--repeat R] [--only a,b]
 //                                              the technique table (study.hpp): quality
 //                                              measures and speed of every row
+// --chunk-tokens C: tokens per packed chunk (default 256).
 // NAME: a row of the report (default float; see study.cpp), e.g. w8a8, accelerated.
 // The model comes from $ETK_SENTENCE_MODEL_DIR or the etk cache (paths.hpp).
 #include <sys/resource.h>
@@ -107,8 +108,9 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
-  const Runner r(std::stoi(option(argc, argv, "threads", "1")),
-                 sentence::sentence_technique(option(argc, argv, "technique", "float")));
+  sentence::Technique technique = sentence::sentence_technique(option(argc, argv, "technique", "float"));
+  technique.options.chunk_tokens = std::stoi(option(argc, argv, "chunk-tokens", std::to_string(technique.options.chunk_tokens)));
+  const Runner r(std::stoi(option(argc, argv, "threads", "1")), technique);
   std::vector<float> out(lines.size() * std::size_t(r.encoder->embedding_dim()));
   if (cmd == "embed") {
     r.embed(lines, 0, lines.size(), out.data());

@@ -11,6 +11,7 @@
 #include "etk/pruning/compact.hpp"
 #include "etk/pruning/ltp.hpp"
 #include "etk/pruning/token_importance.hpp"
+#include "etk/pruning/token_merging.hpp"
 
 namespace sentence {
 
@@ -50,7 +51,9 @@ using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
 struct Encoder::Workspace {
   Buffer x, h, a, qkv, ctx, ffn, pooled, hidden;
   Buffer scores, probs, carry, moved;  // pruning: importance, one sentence's probabilities, carried sums
+  Buffer weight;                       // pooling weight of each row after the pruning step
   etk::KeepSet keep, local;
+  etk::MergeResult<float> merged;
   etk::ScratchArena arena;  // int8_linear's codes and accumulators
   // width: the widest activation of a layer; wide: the widest of qkv and the FFN's hidden.
   void size_for(std::ptrdiff_t rows, std::ptrdiff_t sentences, std::ptrdiff_t width, std::ptrdiff_t wide) {
@@ -61,6 +64,7 @@ struct Encoder::Workspace {
     for (auto* v : {&qkv, &ffn}) grow(*v, rows * wide);
     for (auto* v : {&pooled, &hidden, &carry}) grow(*v, sentences * width);
     grow(scores, rows);
+    grow(weight, rows);
   }
 };
 
@@ -80,6 +84,7 @@ Encoder::Encoder(const UseModel& model, const EncoderOptions& options) : model_(
       ETK_CHECK(v > 0 && v <= 1, "argument 'prune_value' (keep rate or coverage) must be in (0, 1], got " << v);
       break;
     case PruneRule::ltp: ETK_CHECK(std::isfinite(v) && v >= 0, "argument 'prune_value' (LTP threshold) must be >= 0, got " << v); break;
+    case PruneRule::merge: ETK_CHECK(v >= 0 && v <= 0.5, "argument 'prune_value' (merged fraction) must be in [0, 0.5], got " << v); break;
   }
   const int d = model.model_dim, half = d / 2;
   timing_.resize(std::size_t(model.max_tokens) * std::size_t(d));
@@ -161,6 +166,28 @@ void Encoder::ffn_block(const TransformerLayer& L, std::ptrdiff_t n, Workspace& 
 void Encoder::prune(float* rows, std::ptrdiff_t width, std::vector<std::ptrdiff_t>& offsets, Workspace& ws) const {
   ws.keep.clear();
   std::vector<std::ptrdiff_t> next{0};
+  if (options_.prune == PruneRule::merge) {  // each sentence's rows merged in place of its own
+    for (std::size_t s = 0; s + 1 < offsets.size(); ++s) {
+      const std::ptrdiff_t r0 = offsets[s], len = offsets[s + 1] - r0, out0 = next.back();
+      std::ptrdiff_t rows_out = len;
+      if (len >= 2) {
+        const auto x = etk::matrix_view(static_cast<const float*>(rows) + r0 * width, len, width, width);
+        etk::MergeOptions mo;
+        mo.r = std::ptrdiff_t(std::lround(options_.prune_value * double(len)));
+        etk::tome_merge(x, x, Eigen::VectorXf(), mo, ws.merged);
+        rows_out = ws.merged.x.rows();
+        std::copy(ws.merged.x.data(), ws.merged.x.data() + rows_out * width, ws.moved.data() + out0 * width);
+        for (std::ptrdiff_t j = 0; j < rows_out; ++j) ws.weight[std::size_t(out0 + j)] = ws.merged.size[j];
+      } else {
+        std::copy(rows + r0 * width, rows + (r0 + len) * width, ws.moved.data() + out0 * width);
+        for (std::ptrdiff_t j = 0; j < len; ++j) ws.weight[std::size_t(out0 + j)] = 1.0f;
+      }
+      next.push_back(out0 + rows_out);
+    }
+    std::copy(ws.moved.data(), ws.moved.data() + next.back() * width, rows);
+    offsets = std::move(next);
+    return;
+  }
   for (std::size_t s = 0; s + 1 < offsets.size(); ++s) {
     const std::ptrdiff_t r0 = offsets[s], len = offsets[s + 1] - r0;
     if (len > 0) {
@@ -169,7 +196,8 @@ void Encoder::prune(float* rows, std::ptrdiff_t width, std::vector<std::ptrdiff_
         case PruneRule::top_k: etk::keep_top_k(sc, options_.prune_value, ws.local); break;
         case PruneRule::ltp: etk::ltp_keep(sc, options_.prune_value, ws.local); break;
         case PruneRule::coverage: etk::keep_coverage(sc, options_.prune_value, ws.local); break;
-        case PruneRule::none: ws.local = etk::all_kept(len); break;
+        case PruneRule::none:
+        case PruneRule::merge: ws.local = etk::all_kept(len); break;
       }
     } else {
       ws.local.clear();
@@ -187,6 +215,7 @@ void Encoder::prune(float* rows, std::ptrdiff_t width, std::vector<std::ptrdiff_
     next.push_back(next.back() + std::ptrdiff_t(ws.local.size()));
   }
   const std::ptrdiff_t n = offsets.back(), kept = next.back();
+  std::fill(ws.weight.begin(), ws.weight.begin() + kept, 1.0f);
   etk::compact_rows(etk::matrix_view(static_cast<const float*>(rows), n, width, width), ws.keep,
                     etk::matrix_view(ws.moved.data(), kept, width, width));
   std::copy(ws.moved.data(), ws.moved.data() + kept * width, rows);
@@ -239,8 +268,9 @@ void Encoder::embed_chunk(const std::vector<TokenIds>& ids, std::size_t first, s
                    : Eigen::RowVectorXf(ConstRows(ws.h.data() + r0 * w, len, w).colwise().sum() / float(len));
       continue;
     }
-    const std::ptrdiff_t count = options_.pooling == PrunedPooling::carried ? all : len;
-    p = ConstRows(ws.h.data() + r0 * w, len, w).colwise().sum() +
+    const bool whole = options_.pooling == PrunedPooling::carried || options_.prune == PruneRule::merge;
+    const std::ptrdiff_t count = whole ? all : len;
+    p = Eigen::Map<const Eigen::RowVectorXf>(ws.weight.data() + r0, len) * ConstRows(ws.h.data() + r0 * w, len, w) +
         Eigen::Map<const Eigen::RowVectorXf>(ws.carry.data() + s * w, w);
     p /= float(std::max<std::ptrdiff_t>(count, 1));
   }

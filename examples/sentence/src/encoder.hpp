@@ -20,6 +20,11 @@
 //    point is either carried to the mean pooling unchanged (SaiT's "package" of pruned
 //    tokens, weight 1 each, the mean still over all n tokens) or dropped from it (the mean
 //    over the kept tokens only).
+//  * prune = merge: ToMe token merging (etk::tome_merge) at `point` instead: round(value *
+//    n) of a sentence's rows merge into their most similar partner (metric: the rows
+//    themselves); a merged row is pooled with its size as weight, the mean over all n
+//    tokens. Attention after the merge is plain (no log-size bias: etk's attention has no
+//    per-key additive bias).
 #pragma once
 
 #include <cstdint>
@@ -36,7 +41,7 @@ namespace sentence {
 using TokenIds = std::vector<std::int32_t>;
 
 enum class LinearKind { float32, w8a8 };
-enum class PruneRule { none, top_k, ltp, coverage };
+enum class PruneRule { none, top_k, ltp, coverage, merge };
 // Where the pruning step sits: after layer 0's attention sub-layer (its FFN and layer 1
 // run on the kept tokens), after layer 0 (layer 1 runs on them), or after layer 1's
 // attention (only its FFN does).
@@ -46,7 +51,9 @@ enum class PrunedPooling { carried, dropped };
 struct EncoderOptions {
   LinearKind linears = LinearKind::float32;
   PruneRule prune = PruneRule::none;
-  double prune_value = 1.0;  // top_k: keep rate in (0, 1]; ltp: threshold >= 0; coverage: fraction in (0, 1]
+  // top_k: keep rate in (0, 1]; ltp: threshold >= 0; coverage: fraction in (0, 1];
+  // merge: fraction of each sentence's tokens merged away, in [0, 0.5]
+  double prune_value = 1.0;
   PrunePoint point = PrunePoint::layer0_attention;
   PrunedPooling pooling = PrunedPooling::carried;
   int chunk_tokens = 256;  // sentences are packed into chunks of at most this many tokens

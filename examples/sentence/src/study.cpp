@@ -103,6 +103,13 @@ std::vector<Technique> sentence_techniques() {
   t.push_back(ltp);
   t.push_back(make("sait80-l0attn-carry", "SaiT coverage 0.8 of the importance after layer 0 attention", kSaitClaim,
                    LK::float32, PR::coverage, 0.8));
+  const char* kTomeClaim = "ToMe: 2x throughput, 0.2-0.3% accuracy drop (ViT-L/H, no training)";
+  t.push_back(make("merge50-l0attn", "ToMe merging 50% after layer 0 attention, size-weighted pool", kTomeClaim,
+                   LK::float32, PR::merge, 0.5));
+  t.push_back(make("merge50-l0out", "ToMe merging 50% between the layers, size-weighted pool", kTomeClaim,
+                   LK::float32, PR::merge, 0.5, PP::layer0_output));
+  t.push_back(make("merge30-l0attn", "ToMe merging 30% after layer 0 attention, size-weighted pool", kTomeClaim,
+                   LK::float32, PR::merge, 0.3));
   t.push_back(make("w8a8", "W8A8 linears: etk::int8_linear, per-channel s8 weights, per-row s8 activations",
                    "int8 GEMM: ~2-4x over fp32 GEMM on VNNI", LK::w8a8));
   t.push_back(make("accelerated", "W8A8 + top-k 50% after layer 0 attention, carried", "issue bar: 3x at cos 0.98",
