@@ -111,7 +111,7 @@ std::vector<Technique> sentence_techniques() {
   t.push_back(make("merge50-l1attn", "ToMe merging 50% after layer 1 attention (only its FFN is saved)", kTomeClaim,
                    LK::float32, PR::merge, 0.5, PP::layer1_attention));
   t.push_back(make("w8a8", "W8A8 linears: etk::int8_linear, per-channel s8 weights, per-row s8 activations",
-                   "int8 GEMM: ~2-4x over fp32 GEMM on VNNI", LK::w8a8));
+                   "", LK::w8a8));
   t.push_back(make("w8a8-topk50", "W8A8 + top-k 50% after layer 0 attention, carried", "", LK::w8a8, PR::top_k, 0.5));
   t.push_back(make("accelerated", "W8A8 + ToMe merging 25% after layer 1 attention", "issue bar: 3x at cos 0.98 (goal 4x)",
                    LK::w8a8, PR::merge, 0.25, PP::layer1_attention));
