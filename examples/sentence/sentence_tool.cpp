@@ -2,12 +2,17 @@
 //   sentence_tool sentences [--count N]        Reuters sentences, one per line (N evenly
 //                                              spaced over all of them; default all)
 //   sentence_tool ids --in FILE                token ids of each line of FILE
-//   sentence_tool embed --in FILE --out F32 [--threads T]
+//   sentence_tool embed --in FILE --out F32 [--threads T] [--technique NAME]
 //                                              embeddings (float32, lines x 512)
-//   sentence_tool bench --in FILE [--threads T] [--batch B] [--repeat R]
+//   sentence_tool bench --in FILE [--threads T] [--batch B] [--repeat R] [--technique NAME]
 //                                              "WALL_MS CPU_MS" per sentence, end to end
 //                                              (tokenizer + encoder), best of R passes in
 //                                              batches of B (default 32 and 3)
+//   sentence_tool report [--sentences N] [--spam P] [--repeat R] [--only a,b]
+//                                              the technique table (study.hpp): quality
+//                                              measures and speed of every row
+// --chunk-tokens C: tokens per packed chunk (default 256).
+// NAME: a row of the report (default float; see study.cpp), e.g. w8a8, accelerated.
 // The model comes from $ETK_SENTENCE_MODEL_DIR or the etk cache (paths.hpp).
 #include <sys/resource.h>
 
@@ -24,6 +29,7 @@
 #include "etk/core/context.hpp"
 #include "paths.hpp"
 #include "reuters.hpp"
+#include "study.hpp"
 #include "tokenizer.hpp"
 
 namespace {
@@ -55,10 +61,12 @@ struct Runner {
   std::unique_ptr<sentence::Encoder> encoder;
   std::unique_ptr<etk::SimpleThreadPool> pool;
   etk::Context ctx;
-  explicit Runner(int threads)
+  Runner(int threads, const sentence::Technique& technique)
       : model(sentence::load_use_lite(sentence::model_dir_from_env() + "/model.json")),
         tokenizer(sentence::Tokenizer::from_file(sentence::model_dir_from_env() + "/vocab.json")),
-        encoder(new sentence::Encoder(model)) {
+        encoder(new sentence::Encoder(model, technique.options)) {
+    if (technique.calibrate_ltp)
+      throw std::invalid_argument("technique '" + technique.name + "' is calibrated by the report; not runnable here");
     if (threads > 1) {
       pool.reset(new etk::SimpleThreadPool(threads));
       ctx.pool = pool.get();
@@ -80,6 +88,17 @@ int run(int argc, char** argv) {
     for (std::size_t k = 0; k < n; ++k) std::cout << all[(2 * k + 1) * all.size() / (2 * n)] << "\n";
     return 0;
   }
+  if (cmd == "report") {
+    sentence::StudyOptions opt;
+    opt.sentences = std::stoi(option(argc, argv, "sentences", std::to_string(opt.sentences)));
+    opt.spam_per_class = std::stoi(option(argc, argv, "spam", std::to_string(opt.spam_per_class)));
+    opt.repeat = std::stoi(option(argc, argv, "repeat", std::to_string(opt.repeat)));
+    std::istringstream only(option(argc, argv, "only", ","));
+    for (std::string name; std::getline(only, name, ',');)
+      if (!name.empty()) opt.only.push_back(sentence::sentence_technique(name).name);
+    sentence::run_sentence_study(opt, std::cout);
+    return 0;
+  }
   const auto lines = read_lines(option(argc, argv, "in", ""));
   if (cmd == "ids") {
     const auto tok = sentence::Tokenizer::from_file(sentence::model_dir_from_env() + "/vocab.json");
@@ -89,7 +108,9 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
-  const Runner r(std::stoi(option(argc, argv, "threads", "1")));
+  sentence::Technique technique = sentence::sentence_technique(option(argc, argv, "technique", "float"));
+  technique.options.chunk_tokens = std::stoi(option(argc, argv, "chunk-tokens", std::to_string(technique.options.chunk_tokens)));
+  const Runner r(std::stoi(option(argc, argv, "threads", "1")), technique);
   std::vector<float> out(lines.size() * std::size_t(r.encoder->embedding_dim()));
   if (cmd == "embed") {
     r.embed(lines, 0, lines.size(), out.data());
@@ -117,7 +138,7 @@ int run(int argc, char** argv) {
     std::printf("%.4f %.4f\n", best_wall / double(lines.size()), best_cpu / double(lines.size()));
     return 0;
   }
-  throw std::invalid_argument("usage: sentence_tool sentences|ids|embed|bench ... (see the top of sentence_tool.cpp)");
+  throw std::invalid_argument("usage: sentence_tool sentences|ids|embed|bench|report ... (see the top of sentence_tool.cpp)");
 }
 
 }  // namespace

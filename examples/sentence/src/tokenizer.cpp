@@ -69,12 +69,24 @@ Tokenizer Tokenizer::from_file(const std::string& vocab_json) {
     t.text_[i] = e[0].get<std::string>();
     const auto cps = examples::utf8_decode(t.text_[i]);
     ETK_CHECK(!cps.empty(), where << ": entry " << i << " is an empty piece");
-    std::u32string key(cps.begin(), cps.end());
-    t.longest_ = std::max(t.longest_, key.size());
-    // A null score (vocab.json has some) adds as 0 in the reference's JavaScript.
-    t.by_text_[key] = Piece{e[1].is_null() ? 0.0 : e[1].get<double>(), std::int32_t(i)};
+    std::int32_t node = 0;
+    for (char32_t c : cps) {
+      ETK_CHECK(std::uint32_t(c) < (1u << 21), where << ": entry " << i << " holds a code point past U+1FFFFF");
+      const auto edge = t.edges_.emplace((std::uint64_t(node) << 21) | std::uint64_t(c), std::int32_t(t.piece_.size()));
+      if (edge.second) t.piece_.push_back(Piece{0.0, -1});
+      node = edge.first->second;
+    }
+    // A null score (vocab.json has some) adds as 0 in the reference's JavaScript; a
+    // repeated piece keeps its last entry.
+    t.piece_[std::size_t(node)] = Piece{e[1].is_null() ? 0.0 : e[1].get<double>(), std::int32_t(i)};
   }
   return t;
+}
+
+std::int32_t Tokenizer::child(std::int32_t node, char32_t c) const {
+  if (std::uint32_t(c) >= (1u << 21)) return -1;
+  const auto it = edges_.find((std::uint64_t(node) << 21) | std::uint64_t(c));
+  return it == edges_.end() ? -1 : it->second;
 }
 
 std::vector<std::int32_t> Tokenizer::encode(const std::string& utf8) const {
@@ -95,10 +107,11 @@ std::vector<std::int32_t> Tokenizer::encode(const std::string& utf8) const {
   std::vector<std::vector<Candidate>> ending(n + 1);
   for (std::size_t i = 0; i < n; ++i) {
     bool any = false;
-    for (std::size_t len = 1; len <= longest_ && i + len <= n; ++len) {
-      const auto it = by_text_.find(s.substr(i, len));
-      if (it == by_text_.end()) continue;
-      ending[i + len].push_back({i, it->second.score, it->second.id});
+    std::int32_t node = 0;
+    for (std::size_t len = 1; i + len <= n && (node = child(node, s[i + len - 1])) >= 0; ++len) {
+      const Piece& p = piece_[std::size_t(node)];
+      if (p.id < 0) continue;
+      ending[i + len].push_back({i, p.score, p.id});
       any = true;
     }
     if (!any) ending[i + 1].push_back({i, 0.0, 0});

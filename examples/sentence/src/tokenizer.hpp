@@ -36,9 +36,14 @@ class Tokenizer {
     double score;
     std::int32_t id;
   };
-  std::unordered_map<std::u32string, Piece> by_text_;
+  // The pieces as a trie over code points: node 0 is the root; edges_ maps
+  // (node << 21 | code point) to the child node; piece_[node] is the piece ending there
+  // (id -1: none). A walk from a position stops at the first code point no piece continues
+  // with, so no substring is built or hashed.
+  std::int32_t child(std::int32_t node, char32_t c) const;
+  std::unordered_map<std::uint64_t, std::int32_t> edges_;
+  std::vector<Piece> piece_{Piece{0.0, -1}};
   std::vector<std::string> text_;  // piece of each id (UTF-8; "" for the reserved ids)
-  std::size_t longest_ = 0;  // code points of the longest piece
 };
 
 // NFKC normal form of UTF-8 text (ICU). Invalid UTF-8 is rejected (etk::invalid_argument).
