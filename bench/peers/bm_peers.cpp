@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <dnnl.hpp>
 #include <etk/attention/dense.hpp>
+#include <etk/core/gemm_f32.hpp>
 #include <etk/quant/int8_gemm.hpp>
 
 #include "attention/attention_problem.hpp"
@@ -129,7 +130,19 @@ struct F32Problem {
   double flops() const { return 2.0 * double(m) * double(n) * double(k); }
 };
 
-void BM_etk_sgemm(benchmark::State& state) {
+// etk's own fp32 GEMM (etk/core/gemm_f32.hpp), weights packed once like oneDNN's.
+void BM_etk_gemm_f32(benchmark::State& state) {
+  F32Problem p(state);
+  const etk::PackedWeightsF32 w(etk::const_view(p.w));
+  for (auto _ : state) {
+    etk::gemm_f32(etk::const_view(p.x), w, etk::mutable_view(p.y));
+    benchmark::DoNotOptimize(p.y.data());
+  }
+  set_rate(state, "GFLOP/s", p.flops());
+}
+
+// Eigen's GEMM, what etk's float paths used before gemm_f32.
+void BM_eigen_sgemm(benchmark::State& state) {
   F32Problem p(state);
   for (auto _ : state) {
     p.y.noalias() = p.x * p.w.transpose();
@@ -237,7 +250,8 @@ void attention_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_etk_int8_gemm)->Apply(int8_shapes);
 BENCHMARK(BM_peer_onednn_int8_gemm)->Apply(int8_shapes);
-BENCHMARK(BM_etk_sgemm)->Apply(f32_shapes);
+BENCHMARK(BM_etk_gemm_f32)->Apply(f32_shapes);
+BENCHMARK(BM_eigen_sgemm)->Apply(f32_shapes);
 BENCHMARK(BM_peer_onednn_sgemm_prepacked)->Apply(f32_shapes);
 BENCHMARK(BM_peer_onednn_sgemm)->Apply(f32_shapes);
 BENCHMARK(BM_peer_openblas_sgemm)->Apply(f32_shapes);
