@@ -29,8 +29,10 @@ enum class GemmOutput { overwrite, accumulate };  // C = A·B or C += A·B
 
 namespace gemm_f32_detail {
 
-constexpr std::ptrdiff_t kTaskRows = 48;   // a multiple of every path's tile height
-constexpr std::ptrdiff_t kTaskPanels = 4;  // 128 columns
+// Task: 96 rows (a multiple of every path's tile height) x 128 columns; 96 beat 48 and
+// 192 at 512x768x3072 by 10% (fewer passes over B per row) with 128x768x768 unchanged.
+constexpr std::ptrdiff_t kTaskRows = 96;
+constexpr std::ptrdiff_t kTaskPanels = 4;
 
 // [p, p + bytes) of two matrices are apart.
 inline bool apart(const float* a, std::ptrdiff_t a_rows, std::ptrdiff_t a_cols, std::ptrdiff_t a_ld,
@@ -65,7 +67,7 @@ inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t
   const std::ptrdiff_t ldc = c.outerStride();
   parallel_for(ctx, row_tasks * col_tasks, [&](std::ptrdiff_t task, int) {
     const std::ptrdiff_t i0 = (task / col_tasks) * kTaskRows, p0 = (task % col_tasks) * kTaskPanels;
-    gemm_block(a.data(), a.outerStride(), 1, k, bp, n, cd, ldc, acc, i0,
+    gemm_block(a.data(), a.outerStride(), 1, k, bp, 32, 32 * k, n, cd, ldc, acc, i0,
                std::min(m, i0 + kTaskRows), p0, std::min(panels, p0 + kTaskPanels));
   });
 }

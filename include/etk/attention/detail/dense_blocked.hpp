@@ -6,13 +6,14 @@
 // For a block of up to kQueryBlock queries, Qs^T = (Q_b * scale * log2(e))^T is packed once
 // into GEMM panels (the logits are then in base 2). Keys are visited in blocks of up to
 // kKeyBlock; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
-// queries]: K_b's rows are the GEMM's A operand in place, nothing of K is copied); masks
-// set logits to -inf; per query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l =
-// 2^(m - m')·l + sum P_i, O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then
-// O += P·V_b with P read column-major straight from S^T and V_b packed into panels. After
-// the last key block O_i /= l_i (zero row when l_i = 0: nothing visible). Memory is the
-// workspace below, independent of n_q and linear in n_k only through the padding bias row:
-// never O(n_q * n_k).
+// queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
+// query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
+// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O^T += V_b^T·P^T, where
+// V_b^T is V's rows read in place and P^T is S^T itself, read in place as the B operand.
+// Nothing of K or V is copied; O is kept transposed ([dv, queries]) until the end, when
+// O_i / l_i is written out (a zero row when l_i = 0: nothing visible). Memory is the
+// workspace below, independent of n_q and linear in n_k only through the padding bias
+// row: never O(n_q * n_k).
 #pragma once
 
 #include <algorithm>
@@ -38,9 +39,10 @@ constexpr std::ptrdiff_t kQueryBlock = 128;
 constexpr std::ptrdiff_t kKeyBlock = 512;
 
 // Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
+// ld: the row stride of the key-major tiles S^T and O^T, bq rounded up to a GEMM panel.
 struct BlockedWorkspace {
-  std::ptrdiff_t bq = 0, bk = 0;  // query and key block sizes actually used
-  std::ptrdiff_t qs = 0, s = 0, vp = 0, o = 0, m = 0, l = 0, shift = 0, sum = 0, bias = 0, total = 0;
+  std::ptrdiff_t bq = 0, bk = 0, ld = 0;  // query and key block sizes actually used
+  std::ptrdiff_t qs = 0, s = 0, o = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
 };
 
 inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_padding) {
@@ -48,15 +50,16 @@ inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_pad
   BlockedWorkspace w;
   w.bq = std::min(sh.n_q, kQueryBlock);
   w.bk = std::min(sh.n_k, kKeyBlock);
+  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR;
   w.qs = 0;
   w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
-  w.vp = w.s + up16(w.bk * w.bq);
-  w.o = w.vp + up16(gemm_f32_layout::packed_floats(w.bk, sh.dv));
-  w.m = w.o + up16(w.bq * sh.dv);
-  w.l = w.m + up16(w.bq);
-  w.shift = w.l + up16(w.bq);
-  w.sum = w.shift + up16(w.bq);
-  w.bias = w.sum + up16(w.bq);
+  w.o = w.s + w.bk * w.ld;
+  w.m = w.o + sh.dv * w.ld;
+  w.l = w.m + w.ld;
+  w.shift = w.l + w.ld;
+  w.sum = w.shift + w.ld;
+  w.alpha = w.sum + w.ld;
+  w.bias = w.alpha + w.ld;
   w.total = w.bias + (key_padding ? sh.n_k : 0);
   return w;
 }
@@ -98,8 +101,9 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const BlockedWorkspace w = blocked_workspace(sh, p.key_padding.data != nullptr);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
-  float *qs = ws + w.qs, *st = ws + w.s, *vp = ws + w.vp, *o = ws + w.o;
-  float *m = ws + w.m, *l = ws + w.l, *shift = ws + w.shift, *sum = ws + w.sum, *bias = ws + w.bias;
+  const std::ptrdiff_t ld = w.ld;
+  float *qs = ws + w.qs, *st = ws + w.s, *ot = ws + w.o, *m = ws + w.m, *l = ws + w.l;
+  float *shift = ws + w.shift, *sum = ws + w.sum, *alpha = ws + w.alpha, *bias = ws + w.bias;
 
   const std::ptrdiff_t i0 = block * w.bq;
   ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
@@ -112,43 +116,45 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float* vh = v.data + h * v.head_stride;
   // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
   gemm_f32_layout::pack_panels(qh, 1, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
-  std::fill(o, o + rows * sh.dv, 0.0f);
+  // Columns [rows, ld) of S^T are read (never stored) as P^T's panel padding: keep them 0.
+  if (rows < ld) std::fill(st, st + w.bk * ld, 0.0f);
+  std::fill(ot, ot + sh.dv * ld, 0.0f);
   std::fill(m, m + rows, neg_inf);
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
     const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-    gemm_f32_detail::gemm_all(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, w.bq, false);
+    gemm_f32_detail::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
     if (pad)
       for (std::ptrdiff_t t = 0; t < cols; ++t)
-        if (bias[j0 + t] != 0.0f) std::fill(st + t * w.bq, st + t * w.bq + rows, neg_inf);
+        if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
     if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
-      causal_mask_keys(st, w.bq, cols, rows, i0, j0, sh);
-    column_max(st, w.bq, cols, rows, sum);
+      causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
+    column_max(st, ld, cols, rows, sum);
+    bool rescale = false;
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
       const float m_new = std::max(m[r], sum[r]);
       // Nothing visible so far: shift by 0, every 2^(-inf) is exactly 0.
       shift[r] = m_new == neg_inf ? 0.0f : m_new;
-      if (m[r] != neg_inf) {  // rescale what earlier key blocks summed (O and l are 0 before)
-        const float alpha = std::exp2(m[r] - shift[r]);
-        l[r] *= alpha;
-        if (alpha != 1.0f) scale_row(o + r * sh.dv, sh.dv, alpha);
-      }
+      // What earlier key blocks summed is rescaled (O and l are still 0 before the first).
+      alpha[r] = m[r] == neg_inf ? 1.0f : std::exp2(m[r] - shift[r]);
+      l[r] *= alpha[r];
+      rescale = rescale || alpha[r] != 1.0f;
       m[r] = m_new;
     }
-    exp2_shift_columns(st, w.bq, cols, rows, shift, sum);
+    if (rescale)
+      for (std::ptrdiff_t d = 0; d < sh.dv; ++d)
+        for (std::ptrdiff_t r = 0; r < rows; ++r) ot[d * ld + r] *= alpha[r];
+    exp2_shift_columns(st, ld, cols, rows, shift, sum);
     for (std::ptrdiff_t r = 0; r < rows; ++r) l[r] += sum[r];
-    gemm_f32_layout::pack_panels(vh + j0 * v.row_stride, v.row_stride, 1, cols, sh.dv, 1.0f, vp);
-    gemm_f32_detail::gemm_all(st, 1, w.bq, rows, cols, vp, sh.dv, o, sh.dv, true);
+    // O^T [dv, rows] += V_b^T [dv, cols] · P^T [cols, rows].
+    gemm_f32_detail::gemm_rowmajor_b(vh + j0 * v.row_stride, 1, v.row_stride, sh.dv, cols, st, ld, rows, ot, ld,
+                                     true);
   }
   float* ob = out.data + h * out.head_stride + i0 * out.row_stride;
+  for (std::ptrdiff_t r = 0; r < rows; ++r) alpha[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     float* orow = ob + r * out.row_stride;
-    if (l[r] > 0.0f) {
-      const float inv = 1.0f / l[r];
-      for (std::ptrdiff_t d = 0; d < sh.dv; ++d) orow[d] = o[r * sh.dv + d] * inv;
-    } else {
-      std::fill(orow, orow + sh.dv, 0.0f);
-    }
+    for (std::ptrdiff_t d = 0; d < sh.dv; ++d) orow[d] = ot[d * ld + r] * alpha[r];
   }
 }
 
