@@ -94,19 +94,27 @@ void BM_int8_gemm(benchmark::State& state) {
   label(state, which);
 }
 
-void BM_int8_gemm_threads(benchmark::State& state) {
+// Runs call(in, ctx) of the plain unit on `state.range(0)` threads of a SimpleThreadPool
+// passed in the caller's Context (with an arena), labelled with the thread count.
+template <typename Call>
+void run_threaded(benchmark::State& state, Call&& call) {
   const int threads = int(state.range(0));
   Inputs& in = inputs();
   etk::SimpleThreadPool pool(threads);
   etk::ScratchArena arena;
   const etk::Context ctx{&pool, &arena};
   for (auto _ : state) {
-    unit(0).gemm(in, ctx);
+    call(in, ctx);
+    benchmark::DoNotOptimize(in.o.data());
     benchmark::DoNotOptimize(in.c.data());
   }
+  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
+}
+
+void BM_int8_gemm_threads(benchmark::State& state) {
+  run_threaded(state, [](Inputs& in, const etk::Context& ctx) { unit(0).gemm(in, ctx); });
   state.counters["GOPs"] = benchmark::Counter(2.0 * kGemm * kGemm * kGemm * 1e-9 * double(state.iterations()),
                                               benchmark::Counter::kIsRate);
-  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
 }
 
 void BM_quantize(benchmark::State& state) {
@@ -175,35 +183,16 @@ void BM_gemm_f32(benchmark::State& state) {
   label(state, which);
 }
 
-// Dense attention and LATTE (seq 1024) from the plain unit on 1 or 2 threads of a
-// SimpleThreadPool passed in the caller's Context.
+// Dense attention and LATTE (seq 1024) from the plain unit on 1 or 2 threads.
 void BM_dense_attention_threads(benchmark::State& state) {
-  const int threads = int(state.range(0));
-  Inputs& in = inputs();
-  etk::SimpleThreadPool pool(threads);
-  etk::ScratchArena arena;
-  const etk::Context ctx{&pool, &arena};
-  for (auto _ : state) {
-    unit(0).dense(in, ctx);
-    benchmark::DoNotOptimize(in.o.data());
-  }
+  run_threaded(state, [](Inputs& in, const etk::Context& ctx) { unit(0).dense(in, ctx); });
   dense_rate(state);
-  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
 }
 
 void BM_latte_keep10_threads(benchmark::State& state) {
-  const int threads = int(state.range(0));
-  Inputs& in = inputs();
-  etk::SimpleThreadPool pool(threads);
-  etk::ScratchArena arena;
-  const etk::Context ctx{&pool, &arena};
   double filtered = 0;
-  for (auto _ : state) {
-    filtered = unit(0).latte(in, ctx);
-    benchmark::DoNotOptimize(in.o.data());
-  }
+  run_threaded(state, [&](Inputs& in, const etk::Context& ctx) { filtered = unit(0).latte(in, ctx); });
   state.counters["filtered"] = filtered;
-  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
 }
 
 BENCHMARK(BM_int8_gemm)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();

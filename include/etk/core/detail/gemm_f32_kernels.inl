@@ -35,6 +35,10 @@ inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
   const float* g[4] = {a, a + 3 * rs, a + 6 * rs, a + 9 * rs};
   for (std::ptrdiff_t t = 0; t < kc; ++t) {
     const __m512 b0 = _mm512_loadu_ps(b + t * ldb), b1 = _mm512_loadu_ps(b + t * ldb + 16);
+    // The panel's depth t + 16 (two lines) ahead of use: the first tile of a panel reads it
+    // from L2 or L3, the later tiles find it in L1.
+    _mm_prefetch(reinterpret_cast<const char*>(b + (t + 16) * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + (t + 16) * ldb + 16), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(g[i / 3][(i % 3) * rs]);
