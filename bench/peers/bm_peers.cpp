@@ -1,9 +1,8 @@
 // etk beside the libraries an engine author would otherwise use, on the same shapes in one
 // process, one thread: int8 GEMM (u8 x s8 -> s32, with an activation zero point and an
 // int32 bias) against oneDNN's matmul primitive with weights reordered once into its own
-// layout; fp32 GEMM (etk::gemm_f32, weights packed once; Eigen's beside it) against oneDNN's
-// prepacked matmul,
-// dnnl_sgemm and OpenBLAS; dense attention (12 heads, dim 64) against oneDNN's batched
+// layout; fp32 GEMM (etk::gemm_f32, weights packed once; Eigen's beside it) against
+// oneDNN's prepacked matmul, dnnl_sgemm and OpenBLAS; dense attention (12 heads, dim 64) against oneDNN's batched
 // matmul + softmax + matmul. Families are named etk_<kernel> and peer_<library>_<kernel>;
 // scripts/bench-peers prints each peer's time over etk's (> 1: etk is faster).
 // The int8 products are checked bit for bit against etk's before timing.
