@@ -3,12 +3,12 @@
 // Each kernel is compiled twice (dispatch_unit.inc): in a plain -O2 unit, where etk picks
 // the path at run time (ETK_ISA pins it), and in an -O2 -march=native unit with direct
 // calls. Both run on the same inputs; after the benchmarks the program prints, per kernel,
-// plain / native throughput (the bar: >= 0.9) and, for the int8 GEMM through a caller's
-// SimpleThreadPool, 2-thread / 1-thread throughput (the bar: >= 1.7 on 2 cores).
-// Kernels: int8 GEMM 1024^3 (u8 x s8 -> s32), per-tensor quantize of 4M floats to int8,
-// int8 LUT GELU (8 segments, 16K codes), LATTE keeping 10% of the keys (12 heads, dim 64,
-// seq 1024, theta calibrated per head), dense attention (same shape; Eigen, so at the
-// unit's compile-time ISA: see docs/design.md).
+// plain / native throughput (the bar: >= 0.9) and, for the int8 GEMM, dense attention and
+// LATTE through a caller's SimpleThreadPool, 2-thread / 1-thread throughput (the bar: >= 1.7
+// on 2 cores). Kernels: int8 GEMM 1024^3 (u8 x s8 -> s32), per-tensor quantize of 4M
+// floats to int8, int8 LUT GELU (8 segments, 16K codes), LATTE keeping 10% of the keys (12
+// heads, dim 64, seq 1024, theta calibrated per head), dense attention (same shape, on
+// etk's dispatched fp32 GEMM and softmax), fp32 GEMM 1024^3 (etk::gemm_f32, packed).
 #include <benchmark/benchmark.h>
 
 #include <etk/attention/latte_threshold.hpp>
@@ -36,6 +36,13 @@ Inputs& inputs() {
     for (auto& v : r.w) v = static_cast<std::int8_t>(s8(rng));
     r.packed = etk::PackedWeightsS8(etk::matrix_view(static_cast<const std::int8_t*>(r.w.data()), kGemm, kGemm, kGemm));
     r.c.resize(kGemm * kGemm);
+    std::normal_distribution<float> fd(0.0f, 1.0f);
+    r.fa.resize(kGemm * kGemm);
+    r.fc.resize(kGemm * kGemm);
+    for (auto& v : r.fa) v = fd(rng);
+    std::vector<float> fw(kGemm * kGemm);
+    for (auto& v : fw) v = fd(rng);
+    r.fw = etk::PackedWeightsF32(etk::matrix_view(static_cast<const float*>(fw.data()), kGemm, kGemm, kGemm));
     std::normal_distribution<float> nd(0.0f, 1.0f);
     r.x.resize(kQuantize);
     for (auto& v : r.x) v = nd(rng);
@@ -87,19 +94,27 @@ void BM_int8_gemm(benchmark::State& state) {
   label(state, which);
 }
 
-void BM_int8_gemm_threads(benchmark::State& state) {
+// Runs call(in, ctx) of the plain unit on `state.range(0)` threads of a SimpleThreadPool
+// passed in the caller's Context (with an arena), labelled with the thread count.
+template <typename Call>
+void run_threaded(benchmark::State& state, Call&& call) {
   const int threads = int(state.range(0));
   Inputs& in = inputs();
   etk::SimpleThreadPool pool(threads);
   etk::ScratchArena arena;
   const etk::Context ctx{&pool, &arena};
   for (auto _ : state) {
-    unit(0).gemm(in, ctx);
+    call(in, ctx);
+    benchmark::DoNotOptimize(in.o.data());
     benchmark::DoNotOptimize(in.c.data());
   }
+  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
+}
+
+void BM_int8_gemm_threads(benchmark::State& state) {
+  run_threaded(state, [](Inputs& in, const etk::Context& ctx) { unit(0).gemm(in, ctx); });
   state.counters["GOPs"] = benchmark::Counter(2.0 * kGemm * kGemm * kGemm * 1e-9 * double(state.iterations()),
                                               benchmark::Counter::kIsRate);
-  state.SetLabel(std::to_string(threads) + " thread(s), plain unit, path " + unit(0).path());
 }
 
 void BM_quantize(benchmark::State& state) {
@@ -130,7 +145,7 @@ void BM_latte_keep10(benchmark::State& state) {
   Inputs& in = inputs();
   double filtered = 0;
   for (auto _ : state) {
-    filtered = unit(which).latte(in);
+    filtered = unit(which).latte(in, {});
     benchmark::DoNotOptimize(in.o.data());
   }
   state.counters["filtered"] = filtered;
@@ -139,18 +154,45 @@ void BM_latte_keep10(benchmark::State& state) {
   label(state, which);
 }
 
+void dense_rate(benchmark::State& state) {
+  state.counters["GFLOPs"] = benchmark::Counter(4.0 * kHeads * kSeq * kSeq * kDim * 1e-9 * double(state.iterations()),
+                                                benchmark::Counter::kIsRate);
+}
+
 void BM_dense_attention(benchmark::State& state) {
   const int which = int(state.range(0));
   Inputs& in = inputs();
   for (auto _ : state) {
-    unit(which).dense(in);
+    unit(which).dense(in, {});
     benchmark::DoNotOptimize(in.o.data());
   }
-  state.counters["GFLOPs"] = benchmark::Counter(4.0 * kHeads * kSeq * kSeq * kDim * 1e-9 * double(state.iterations()),
+  dense_rate(state);
+  label(state, which);
+}
+
+// fp32 GEMM 1024^3 (etk::gemm_f32, packed weights).
+void BM_gemm_f32(benchmark::State& state) {
+  const int which = int(state.range(0));
+  Inputs& in = inputs();
+  for (auto _ : state) {
+    unit(which).gemm_f32(in);
+    benchmark::DoNotOptimize(in.fc.data());
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * double(kGemm) * kGemm * kGemm * 1e-9 * double(state.iterations()),
                                                 benchmark::Counter::kIsRate);
-  // Eigen vectorises at the unit's compile-time ISA: SSE2 in the plain unit.
-  state.SetLabel(std::string(unit_name(which)) + " unit, Eigen at the unit's flags (" +
-                 (which == 0 ? "baseline SSE2" : "-march=native") + ")");
+  label(state, which);
+}
+
+// Dense attention and LATTE (seq 1024) from the plain unit on 1 or 2 threads.
+void BM_dense_attention_threads(benchmark::State& state) {
+  run_threaded(state, [](Inputs& in, const etk::Context& ctx) { unit(0).dense(in, ctx); });
+  dense_rate(state);
+}
+
+void BM_latte_keep10_threads(benchmark::State& state) {
+  double filtered = 0;
+  run_threaded(state, [&](Inputs& in, const etk::Context& ctx) { filtered = unit(0).latte(in, ctx); });
+  state.counters["filtered"] = filtered;
 }
 
 BENCHMARK(BM_int8_gemm)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -158,7 +200,10 @@ BENCHMARK(BM_quantize)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTi
 BENCHMARK(BM_gelu_int8)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_latte_keep10)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_dense_attention)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_gemm_f32)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_int8_gemm_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_dense_attention_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_latte_keep10_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The console output, then the ratios of the pairs (by wall time per iteration).
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -171,9 +216,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf("\nratios in this run (bars: plain/native >= 0.9, 2 threads/1 thread >= 1.7):\n");
-    for (const char* k : {"BM_int8_gemm", "BM_quantize", "BM_gelu_int8", "BM_latte_keep10", "BM_dense_attention"})
+    for (const char* k : {"BM_int8_gemm", "BM_quantize", "BM_gelu_int8", "BM_latte_keep10", "BM_dense_attention", "BM_gemm_f32"})
       pair(std::string(k) + "/0/real_time", std::string(k) + "/1/real_time", std::string(k) + " plain/native", 0.9);
-    pair("BM_int8_gemm_threads/2/real_time", "BM_int8_gemm_threads/1/real_time", "BM_int8_gemm 2 threads/1 thread", 1.7);
+    for (const char* k : {"BM_int8_gemm_threads", "BM_dense_attention_threads", "BM_latte_keep10_threads"})
+      pair(std::string(k) + "/2/real_time", std::string(k) + "/1/real_time", std::string(k) + " 2 threads/1 thread", 1.7);
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include <etk/core/context.hpp>
 #include <etk/core/tensor_view.hpp>
+#include <etk/core/packed_weights_f32.hpp>
 #include <etk/quant/packed_weights.hpp>
 
 #include <cstdint>
@@ -23,6 +24,8 @@ struct Inputs {
   std::vector<std::int8_t> w;         // [kGemm, kGemm]
   etk::PackedWeightsS8 packed;
   std::vector<std::int32_t> c;        // [kGemm, kGemm]
+  std::vector<float> fa, fc;          // fp32 GEMM [kGemm, kGemm]
+  etk::PackedWeightsF32 fw;           // fp32 GEMM weights [kGemm, kGemm]
   std::vector<float> x;               // [kQuantize]
   std::vector<std::int8_t> codes;     // [kQuantize]
   std::vector<std::int8_t> gelu_in, gelu_out;  // [kGelu]
@@ -40,8 +43,9 @@ struct Unit {
   void (*gemm)(Inputs&, const etk::Context&);
   void (*quantize)(Inputs&);
   void (*gelu)(Inputs&);
-  double (*latte)(Inputs&);  // returns the share of keys filtered
-  void (*dense)(Inputs&);
+  double (*latte)(Inputs&, const etk::Context&);  // returns the share of keys filtered
+  void (*dense)(Inputs&, const etk::Context&);
+  void (*gemm_f32)(Inputs&);
 };
 
 Unit plain_unit();

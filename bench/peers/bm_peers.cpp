@@ -1,8 +1,8 @@
 // etk beside the libraries an engine author would otherwise use, on the same shapes in one
 // process, one thread: int8 GEMM (u8 x s8 -> s32, with an activation zero point and an
 // int32 bias) against oneDNN's matmul primitive with weights reordered once into its own
-// layout; fp32 GEMM (Eigen, which etk's float paths use) against oneDNN's prepacked matmul,
-// dnnl_sgemm and OpenBLAS; dense attention (12 heads, dim 64) against oneDNN's batched
+// layout; fp32 GEMM (etk::gemm_f32, weights packed once; Eigen's beside it) against
+// oneDNN's prepacked matmul, dnnl_sgemm and OpenBLAS; dense attention (12 heads, dim 64) against oneDNN's batched
 // matmul + softmax + matmul. Families are named etk_<kernel> and peer_<library>_<kernel>;
 // scripts/bench-peers prints each peer's time over etk's (> 1: etk is faster).
 // The int8 products are checked bit for bit against etk's before timing.
@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <dnnl.hpp>
 #include <etk/attention/dense.hpp>
+#include <etk/core/gemm_f32.hpp>
 #include <etk/quant/int8_gemm.hpp>
 
 #include "attention/attention_problem.hpp"
@@ -129,7 +130,19 @@ struct F32Problem {
   double flops() const { return 2.0 * double(m) * double(n) * double(k); }
 };
 
+// etk's own fp32 GEMM (etk/core/gemm_f32.hpp), weights packed once like oneDNN's.
 void BM_etk_sgemm(benchmark::State& state) {
+  F32Problem p(state);
+  const etk::PackedWeightsF32 w(etk::const_view(p.w));
+  for (auto _ : state) {
+    etk::gemm_f32(etk::const_view(p.x), w, etk::mutable_view(p.y));
+    benchmark::DoNotOptimize(p.y.data());
+  }
+  set_rate(state, "GFLOP/s", p.flops());
+}
+
+// Eigen's GEMM (what etk's float paths used before gemm_f32), listed as a peer.
+void BM_peer_eigen_sgemm(benchmark::State& state) {
   F32Problem p(state);
   for (auto _ : state) {
     p.y.noalias() = p.x * p.w.transpose();
@@ -238,6 +251,7 @@ void attention_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_etk_int8_gemm)->Apply(int8_shapes);
 BENCHMARK(BM_peer_onednn_int8_gemm)->Apply(int8_shapes);
 BENCHMARK(BM_etk_sgemm)->Apply(f32_shapes);
+BENCHMARK(BM_peer_eigen_sgemm)->Apply(f32_shapes);
 BENCHMARK(BM_peer_onednn_sgemm_prepacked)->Apply(f32_shapes);
 BENCHMARK(BM_peer_onednn_sgemm)->Apply(f32_shapes);
 BENCHMARK(BM_peer_openblas_sgemm)->Apply(f32_shapes);

@@ -6,6 +6,7 @@
 #include "etk/core/tensor_view.hpp"
 #include "etk/core/context.hpp"
 #include "etk/core/span.hpp"
+#include "etk/core/gemm_f32.hpp"
 #include "etk/quant/quant_params.hpp"
 #include "etk/quant/uniform.hpp"
 #include "etk/pruning/token_importance.hpp"

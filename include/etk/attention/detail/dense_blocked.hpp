@@ -1,16 +1,21 @@
 // etk/attention/detail/dense_blocked.hpp: fast fp32 attention of one head, blocked over
-// queries and keys with an online softmax (FlashAttention's recurrence on the CPU).
+// queries and keys with an online softmax (FlashAttention's recurrence on the CPU), on
+// etk's own dispatched fp32 GEMM (etk/core/gemm_f32.hpp) and softmax pieces, so a plain
+// -O2 unit runs AVX-512 or AVX2 code.
 //
-// For a block of up to kQueryBlock queries, keys are visited in blocks of up to
-// kKeyBlock. Per key block: S = Qs·K_b^T (Eigen GEMM; Qs = Q_b * scale * log2(e), so the
-// logits are in base 2), masks set logits to -inf, then per row: m' = max(m, max S_r),
-// P_r = 2^(S_r - m'), l = 2^(m - m')·l + sum P_r, O_r = 2^(m - m')·O_r; finally O += P·V_b
-// (Eigen GEMM). After the last key block O_r /= l_r (zero row when l_r = 0: nothing
-// visible). Memory is the workspace below, independent of n_q and linear in n_k only
-// through the padding bias row: never O(n_q * n_k).
+// For a block of up to kQueryBlock queries, Qs^T = (Q_b * scale * log2(e))^T is packed once
+// into GEMM panels (the logits are then in base 2). Keys are visited in blocks of up to
+// kKeyBlock; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
+// queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
+// query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
+// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O^T += V_b^T·P^T, where
+// V_b^T is V's rows read in place and P^T is S^T itself, read in place as the B operand.
+// Nothing of K or V is copied; O is kept transposed ([dv, queries]) until the end, when
+// O_i / l_i is written out (a zero row when l_i = 0: nothing visible). Memory is the
+// workspace below, independent of n_q and linear in n_k only through the padding bias
+// row: never O(n_q * n_k).
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,34 +25,41 @@
 #include "etk/attention/detail/softmax_kernels.hpp"
 #include "etk/attention/params.hpp"
 #include "etk/config.hpp"
+#include "etk/core/detail/gemm_f32_kernels.hpp"
+#include "etk/core/packed_weights_f32.hpp"
 #include "etk/core/tensor_view.hpp"
 
 ETK_BEGIN_NAMESPACE
 namespace detail {
 
-// Block sizes: large enough that the two GEMMs per block run near Eigen's peak, small
-// enough that S (kQueryBlock x kKeyBlock floats, 256 KiB) stays in L2. Measured on the
-// benchmark machine (seq 1024 and 4096, dim 64): 128 x 512 beat 64 x 512, 128 x 256,
-// 64 x 256 and 96 x 384 by 3-10%.
+// Block sizes: S^T (kKeyBlock x kQueryBlock floats, 256 KiB) and the packed V block stay in
+// L2 (1 MiB and more on the machines measured) while the two GEMMs and the softmax pass
+// sweep them; Qs^T (32 KiB at dk = 64) stays in L1/L2 for the whole key loop.
 constexpr std::ptrdiff_t kQueryBlock = 128;
 constexpr std::ptrdiff_t kKeyBlock = 512;
 
-// Workspace layout of blocked_attention_head, in floats.
+// Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
+// ld: the row stride of the key-major tiles S^T and O^T, bq rounded up to a GEMM panel.
 struct BlockedWorkspace {
-  std::ptrdiff_t bq = 0, bk = 0;  // query and key block sizes actually used
-  std::ptrdiff_t qs = 0, s = 0, o = 0, m = 0, l = 0, bias = 0, total = 0;  // offsets
+  std::ptrdiff_t bq = 0, bk = 0, ld = 0;  // query and key block sizes actually used
+  std::ptrdiff_t qs = 0, s = 0, o = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
 };
 
 inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_padding) {
+  const auto up16 = [](std::ptrdiff_t n) { return (n + 15) / 16 * 16; };
   BlockedWorkspace w;
   w.bq = std::min(sh.n_q, kQueryBlock);
   w.bk = std::min(sh.n_k, kKeyBlock);
+  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR;
   w.qs = 0;
-  w.s = w.qs + w.bq * sh.dk;
-  w.o = w.s + w.bq * w.bk;
-  w.m = w.o + w.bq * sh.dv;
-  w.l = w.m + w.bq;
-  w.bias = w.l + w.bq;
+  w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
+  w.o = w.s + w.bk * w.ld;
+  w.m = w.o + sh.dv * w.ld;
+  w.l = w.m + w.ld;
+  w.shift = w.l + w.ld;
+  w.sum = w.shift + w.ld;
+  w.alpha = w.sum + w.ld;
+  w.bias = w.alpha + w.ld;
   w.total = w.bias + (key_padding ? sh.n_k : 0);
   return w;
 }
@@ -69,8 +81,18 @@ inline void causal_mask_block(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows,
   }
 }
 
+// The same mask on a key-major [cols, rows] tile at stride ld: row t holds key j0 + t
+// against queries i0 .. i0 + rows; key j is visible to query i iff i >= j - (n_k - n_q).
+inline void causal_mask_keys(float* st, std::ptrdiff_t ld, std::ptrdiff_t cols, std::ptrdiff_t rows,
+                             std::ptrdiff_t i0, std::ptrdiff_t j0, const AttentionShape& sh) {
+  for (std::ptrdiff_t t = 0; t < cols; ++t) {
+    const std::ptrdiff_t first = std::min(rows, std::max<std::ptrdiff_t>(0, j0 + t - (sh.n_k - sh.n_q) - i0));
+    std::fill(st + t * ld, st + t * ld + first, -std::numeric_limits<float>::infinity());
+  }
+}
+
 // Attention of query block `block` (queries [block*bq, +bq)) of head h into out.
-// ws: blocked_workspace(sh, mask).total floats.
+// ws: blocked_workspace(sh, mask).total floats, 64-byte aligned.
 inline void blocked_attention_block(const HeadsView<const float>& q,
                                     const HeadsView<const float>& k,
                                     const HeadsView<const float>& v, const HeadsView<float>& out,
@@ -78,55 +100,61 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
                                     std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
   const BlockedWorkspace w = blocked_workspace(sh, p.key_padding.data != nullptr);
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  const float mult = sh.scale * kLog2e;
-  const auto kh = k.head(h);
-  const auto vh = v.head(h);
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
-  const float* bias = pad ? ws + w.bias : nullptr;
-  float* m = ws + w.m;
-  float* l = ws + w.l;
+  const std::ptrdiff_t ld = w.ld;
+  float *qs = ws + w.qs, *st = ws + w.s, *ot = ws + w.o, *m = ws + w.m, *l = ws + w.l;
+  float *shift = ws + w.shift, *sum = ws + w.sum, *alpha = ws + w.alpha, *bias = ws + w.bias;
 
   const std::ptrdiff_t i0 = block * w.bq;
   ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
   const std::ptrdiff_t rows = std::min(w.bq, sh.n_q - i0);
   // Keys at or beyond key_end are invisible to every query of the block.
   const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);
-  if (pad) padding_bias(pad, key_end, ws + w.bias);
-  auto qs = matrix_view(ws + w.qs, rows, sh.dk, sh.dk);
-  auto o = matrix_view(ws + w.o, rows, sh.dv, sh.dv);
-  qs.noalias() = q.head(h).middleRows(i0, rows) * mult;
-  o.setZero();
+  if (pad) padding_bias(pad, key_end, bias);
+  const float* qh = q.data + h * q.head_stride + i0 * q.row_stride;
+  const float* kh = k.data + h * k.head_stride;
+  const float* vh = v.data + h * v.head_stride;
+  // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
+  gemm_f32_layout::pack_panels(qh, 1, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
+  // Columns [rows, ld) of S^T are read (never stored) as P^T's panel padding: keep them 0.
+  if (rows < ld) std::fill(st, st + w.bk * ld, 0.0f);
+  std::fill(ot, ot + sh.dv * ld, 0.0f);
   std::fill(m, m + rows, neg_inf);
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
     const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-    auto s = matrix_view(ws + w.s, rows, cols, w.bk);
-    s.noalias() = qs * kh.middleRows(j0, cols).transpose();
+    gemm_f32_detail::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
+    if (pad)
+      for (std::ptrdiff_t t = 0; t < cols; ++t)
+        if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
     if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
-      causal_mask_block(s.data(), w.bk, rows, cols, i0, j0, sh);
+      causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
+    column_max(st, ld, cols, rows, sum);
+    bool rescale = false;
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      float* sr = s.data() + r * w.bk;
-      const float m_new = std::max(m[r], row_max(sr, bias ? bias + j0 : nullptr, cols));
+      const float m_new = std::max(m[r], sum[r]);
       // Nothing visible so far: shift by 0, every 2^(-inf) is exactly 0.
-      const float shift = m_new == neg_inf ? 0.0f : m_new;
-      const float sum = exp2_shift_sum(sr, cols, shift, 1.0f);
-      if (m[r] == neg_inf) {  // first visible block: O and l are still 0
-        l[r] = sum;
-      } else {
-        const float alpha = std::exp2(m[r] - shift);
-        l[r] = alpha * l[r] + sum;
-        if (alpha != 1.0f) o.row(r) *= alpha;
-      }
+      shift[r] = m_new == neg_inf ? 0.0f : m_new;
+      // What earlier key blocks summed is rescaled (O and l are still 0 before the first).
+      alpha[r] = m[r] == neg_inf ? 1.0f : std::exp2(m[r] - shift[r]);
+      l[r] *= alpha[r];
+      rescale = rescale || alpha[r] != 1.0f;
       m[r] = m_new;
     }
-    o.noalias() += s * vh.middleRows(j0, cols);
+    if (rescale)
+      for (std::ptrdiff_t d = 0; d < sh.dv; ++d)
+        for (std::ptrdiff_t r = 0; r < rows; ++r) ot[d * ld + r] *= alpha[r];
+    exp2_shift_columns(st, ld, cols, rows, shift, sum);
+    for (std::ptrdiff_t r = 0; r < rows; ++r) l[r] += sum[r];
+    // O^T [dv, rows] += V_b^T [dv, cols] · P^T [cols, rows].
+    gemm_f32_detail::gemm_rowmajor_b(vh + j0 * v.row_stride, 1, v.row_stride, sh.dv, cols, st, ld, rows, ot, ld,
+                                     true);
   }
-  auto out_block = out.head(h).middleRows(i0, rows);
+  float* ob = out.data + h * out.head_stride + i0 * out.row_stride;
+  for (std::ptrdiff_t r = 0; r < rows; ++r) alpha[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    if (l[r] > 0.0f)
-      out_block.row(r) = o.row(r) * (1.0f / l[r]);
-    else
-      out_block.row(r).setZero();
+    float* orow = ob + r * out.row_stride;
+    for (std::ptrdiff_t d = 0; d < sh.dv; ++d) orow[d] = ot[d * ld + r] * alpha[r];
   }
 }
 

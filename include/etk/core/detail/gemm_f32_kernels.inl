@@ -1,0 +1,163 @@
+// etk/core/detail/gemm_f32_kernels.inl: the fp32 GEMM micro-kernels and block driver of
+// one dispatch path (compiled once per path by etk/core/detail/for_each_target.hpp; no
+// includes, no namespace of its own).
+//
+// A micro-kernel computes a tile of MR rows x one packed panel (32 columns) of
+//   C = (accumulate ? C : 0) + A·B,   A(i, t) = a[i*rs + t*cs],
+// holding the tile in registers over a depth block: per depth, the panel's 32 floats are
+// loaded once and every row's A(i, t) is broadcast into an FMA. Accumulators start from
+// C when accumulating, so a depth split into blocks continues one FMA chain per element:
+// the result is the same for every block size, tile shape and thread count.
+//   AVX-512: 12 x 32 (24 zmm accumulators, 2 for the panel, broadcasts from memory).
+//   AVX2:     6 x 16, twice per panel (12 ymm accumulators).
+//   portable: 4 x 32 in plain arrays (what the compiler vectorises for the baseline).
+// Tails: fewer rows take the kernel instantiated for that many; fewer columns are masked
+// on load and store (the padding columns of a panel are zero).
+
+namespace gemm_f32_detail {
+
+#if defined(ETK_HAS_AVX512)
+constexpr int kMR = 12;
+
+template <int MR, typename RS>
+inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
+                  const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
+  const __mmask16 m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+  const __mmask16 m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = acc ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
+    c1[i] = acc ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
+  }
+  // Rows in groups of three from four pointers: row i is g[i / 3][(i % 3) * rs], so the
+  // loop needs four address registers and rs, not one register per row (which spilled).
+  const float* g[4] = {a, a + 3 * rs, a + 6 * rs, a + 9 * rs};
+  for (std::ptrdiff_t t = 0; t < kc; ++t) {
+    const __m512 b0 = _mm512_loadu_ps(b + t * ldb), b1 = _mm512_loadu_ps(b + t * ldb + 16);
+    // The panel's depth t + 16 (two lines) ahead of use: the first tile of a panel reads it
+    // from L2 or L3, the later tiles find it in L1.
+    _mm_prefetch(reinterpret_cast<const char*>(b + (t + 16) * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + (t + 16) * ldb + 16), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(g[i / 3][(i % 3) * rs]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+    for (const float*& gp : g) gp += cs;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(c + i * ldc, m0, c0[i]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16, m1, c1[i]);
+  }
+}
+
+#elif defined(ETK_HAS_AVX2)
+constexpr int kMR = 6;
+
+// Lanes [0, n) of a ymm as a maskload/maskstore mask.
+inline __m256i lane_mask8(std::ptrdiff_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <int MR, typename RS>
+inline void micro_half(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
+                       const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
+  const __m256i m0 = lane_mask8(nr), m1 = lane_mask8(nr - 8);
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = acc ? _mm256_maskload_ps(c + i * ldc, m0) : _mm256_setzero_ps();
+    c1[i] = acc ? _mm256_maskload_ps(c + i * ldc + 8, m1) : _mm256_setzero_ps();
+  }
+  for (std::ptrdiff_t t = 0; t < kc; ++t) {
+    const __m256 b0 = _mm256_loadu_ps(b + t * ldb), b1 = _mm256_loadu_ps(b + t * ldb + 8);
+    const float* at = a + t * cs;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(at + i * rs);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm256_maskstore_ps(c + i * ldc, m0, c0[i]);
+    _mm256_maskstore_ps(c + i * ldc + 8, m1, c1[i]);
+  }
+}
+
+template <int MR, typename RS>
+inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
+                  const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
+  micro_half<MR>(a, rs, cs, kc, b, ldb, c, ldc, nr, acc);
+  if (nr > 16) micro_half<MR>(a, rs, cs, kc, b + 16, ldb, c + 16, ldc, nr - 16, acc);
+}
+
+#else
+constexpr int kMR = 4;
+
+template <int MR, typename RS>
+inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
+                  const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
+  float t_acc[MR][32];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < 32; ++j) t_acc[i][j] = acc && j < nr ? c[i * ldc + j] : 0.0f;
+  for (std::ptrdiff_t t = 0; t < kc; ++t) {
+    const float* bt = b + t * ldb;
+    for (int i = 0; i < MR; ++i) {
+      const float ai = a[i * rs + t * cs];
+      for (int j = 0; j < 32; ++j) t_acc[i][j] += ai * bt[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (std::ptrdiff_t j = 0; j < nr; ++j) c[i * ldc + j] = t_acc[i][j];
+}
+#endif
+
+// micro<mr> for a runtime mr in [1, MR].
+template <int MR, typename RS>
+inline void micro_rows(int mr, const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
+                       const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
+  if (mr == MR) {
+    micro<MR>(a, rs, cs, kc, b, ldb, c, ldc, nr, acc);
+  } else if constexpr (MR > 1) {
+    micro_rows<MR - 1>(mr, a, rs, cs, kc, b, ldb, c, ldc, nr, acc);
+  }
+}
+
+// Rows [i0, i1) x panels [p0, p1) of C = (acc ? C : 0) + A·B over depth k. B is read as
+// 32-column panels: panel p starts at bp + p * panel_stride and its depth t at + t * ldb
+// (packed weights, etk/core/packed_weights_f32.hpp: ldb = 32, panel_stride = 32 k; a
+// row-major [K, N] matrix whose row stride ldb is a multiple of 32, read in place:
+// panel_stride = 32, the columns past n read but never stored). Depth in blocks of kc,
+// each block sweeping the rows over one panel while it stays in L1.
+inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t k,
+                       const float* bp, std::ptrdiff_t ldb, std::ptrdiff_t panel_stride, std::ptrdiff_t n,
+                       float* c, std::ptrdiff_t ldc, bool acc, std::ptrdiff_t i0, std::ptrdiff_t i1,
+                       std::ptrdiff_t p0, std::ptrdiff_t p1, std::ptrdiff_t kc) {
+  for (std::ptrdiff_t t0 = 0; t0 < k; t0 += kc) {
+    const std::ptrdiff_t kb = k - t0 < kc ? k - t0 : kc;
+    const bool acc_b = acc || t0 > 0;
+    for (std::ptrdiff_t p = p0; p < p1; ++p) {
+      const float* panel = bp + p * panel_stride + t0 * ldb;
+      const std::ptrdiff_t nr = n - p * 32 < 32 ? n - p * 32 : 32;
+      // ceil(rows / MR) tiles of heights differing by at most one (64 rows: 11,11,11,11,10,10
+      // rather than 12,12,12,12,12,4, whose last tile would run at a third of the rate).
+      const std::ptrdiff_t len = i1 - i0, tiles = (len + kMR - 1) / kMR;
+      for (std::ptrdiff_t tile = 0, i = i0; tile < tiles; ++tile) {
+        const int mr = static_cast<int>(len / tiles + (tile < len % tiles ? 1 : 0));
+        if (rs == 1)  // A column-major: a tile's values of one depth are contiguous
+          micro_rows<kMR>(mr, a + i + t0 * cs, std::integral_constant<int, 1>(), cs, kb, panel, ldb,
+                          c + i * ldc + p * 32, ldc, nr, acc_b);
+        else
+          micro_rows<kMR>(mr, a + i * rs + t0 * cs, rs, cs, kb, panel, ldb, c + i * ldc + p * 32, ldc, nr, acc_b);
+        i += mr;
+      }
+    }
+  }
+}
+
+}  // namespace gemm_f32_detail
