@@ -226,3 +226,32 @@ TEST_CASE("prepared static layer: the epilogue computed once gives the per-call 
                     Catch::Contains("'epilogue'"));
   CHECK_THROWS_WITH(etk::Int8StaticEpilogue::prepare(etk::QuantParams::symmetric(1.0f, 8), q4), Catch::Contains("'act'"));
 }
+
+TEST_CASE("quantize_rows_s8: the codes of one symmetric grid per row, non-finite rows rejected") {
+  std::mt19937 gen(5);
+  for (std::ptrdiff_t m : {1, 2, 9, 33})
+    for (std::ptrdiff_t k : {1, 15, 16, 17, 100}) {
+      etk::RowMatrixXf x = random_matrix(m, k, gen, 3.0f);
+      x(0, 0) = 1e30f;  // extremes: a huge row, a zero row, a denormal-sized row
+      if (m > 1) x.row(1).setZero();
+      if (m > 2) x.row(2).setConstant(1e-40f);
+      etk::RowMatrix<std::int8_t> q(m, k);
+      std::vector<float> s(static_cast<std::size_t>(m));
+      etk::quantize_rows_s8(cv(x), etk::matrix_view(q.data(), m, k, k), s.data());
+      // Reference: a stack of per-row symmetric_s8 grids, quantized by the generic quantizer.
+      std::vector<etk::QuantParams> rows;
+      for (std::ptrdiff_t i = 0; i < m; ++i) rows.push_back(etk::symmetric_s8(x.row(i).cwiseAbs().maxCoeff()));
+      const etk::QuantParams grid = etk::QuantParams::stack(rows, 0);
+      const etk::RowMatrix<std::int8_t> ref = etk::quantize<std::int8_t>(cv(x), grid);
+      INFO("m " << m << " k " << k);
+      REQUIRE((q.array() == ref.array()).all());
+      for (std::ptrdiff_t i = 0; i < m; ++i) REQUIRE(s[std::size_t(i)] == grid.scale[std::size_t(i)]);
+    }
+  etk::RowMatrixXf bad = etk::RowMatrixXf::Ones(3, 4);
+  bad(1, 2) = std::numeric_limits<float>::infinity();
+  etk::RowMatrix<std::int8_t> q(3, 4);
+  float s[3];
+  CHECK_THROWS_WITH(etk::quantize_rows_s8(cv(bad), etk::matrix_view(q.data(), 3, 4, 4), s), Catch::Contains("'x'"));
+  bad(1, 2) = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(etk::quantize_rows_s8(cv(bad), etk::matrix_view(q.data(), 3, 4, 4), s), etk::invalid_argument);
+}

@@ -94,16 +94,22 @@ struct Int8LinearWeights {
   }
 };
 
-// Per-row symmetric s8 codes of x [M, K] into q [M, K], the row scales into scale [M].
+// Per-row symmetric s8 codes of x [M, K] into q [M, K], the row scales into scale [M]:
+// one grid per row, built in place (the scale symmetric_s8 gives, zero point 0).
 inline void quantize_rows_s8(ConstMatrixView<float> x, MatrixView<std::int8_t> q, float* scale) {
   ETK_CHECK(x.rows() > 0 && x.cols() > 0, "argument 'x' is empty ([" << x.rows() << ", " << x.cols() << "])");
   check::equal("q", q.rows(), "rows (= x.rows)", x.rows());
   check::equal("q", q.cols(), "cols (= x.cols)", x.cols());
   ETK_CHECK(scale != nullptr, "argument 'scale' is a null pointer");
-  std::vector<QuantParams> rows;
-  rows.reserve(static_cast<std::size_t>(x.rows()));
-  for (std::ptrdiff_t i = 0; i < x.rows(); ++i) rows.push_back(symmetric_s8(x.row(i).cwiseAbs().maxCoeff()));
-  const QuantParams grid = QuantParams::stack(rows, 0);
+  QuantParams grid = symmetric_s8(1.0f);
+  grid.axis = 0;
+  grid.scale.resize(static_cast<std::size_t>(x.rows()));
+  grid.zero_point.assign(static_cast<std::size_t>(x.rows()), 0);
+  for (std::ptrdiff_t i = 0; i < x.rows(); ++i) {
+    const float max_abs = x.row(i).cwiseAbs().maxCoeff();
+    ETK_CHECK(std::isfinite(max_abs), "argument 'x' holds a non-finite value in row " << i);
+    grid.scale[static_cast<std::size_t>(i)] = QuantParams::safe_scale(max_abs / 127.0f);
+  }
   quantize<std::int8_t>(x, grid, q);
   std::copy(grid.scale.begin(), grid.scale.end(), scale);
 }
@@ -223,11 +229,23 @@ inline void int8_linear(ConstMatrixView<float> x, const Int8LinearWeights& w, Ma
   quantize_rows_s8(x, matrix_view(codes, m, k, k), row_scale);
   int8_gemm_s32<std::int8_t>(matrix_view(static_cast<const std::int8_t*>(codes), m, k, k), 0, w.packed, {},
                              matrix_view(acc, m, n, n));
-  for (std::ptrdiff_t i = 0; i < m; ++i)
-    for (std::ptrdiff_t j = 0; j < n; ++j) {
-      const float v = static_cast<float>(acc[i * n + j]) * (row_scale[i] * w.scale_at(j));
-      y(i, j) = w.bias.empty() ? v : v + w.bias[static_cast<std::size_t>(j)];
+  // y_ij = float(acc_ij) * (s_i * S_w[j]) (+ b_j), one contiguous pass per row.
+  const bool per_tensor = w.scale.size() == 1;
+  const float* sw = w.scale.data();
+  const float* b = w.bias.empty() ? nullptr : w.bias.data();
+  for (std::ptrdiff_t i = 0; i < m; ++i) {
+    const std::int32_t* a = acc + i * n;
+    float* out = &y(i, 0);
+    const float si = row_scale[i];
+    if (per_tensor) {
+      const float s = si * sw[0];
+      for (std::ptrdiff_t j = 0; j < n; ++j) out[j] = static_cast<float>(a[j]) * s;
+    } else {
+      for (std::ptrdiff_t j = 0; j < n; ++j) out[j] = static_cast<float>(a[j]) * (si * sw[j]);
     }
+    if (b)
+      for (std::ptrdiff_t j = 0; j < n; ++j) out[j] += b[j];
+  }
 }
 
 ETK_END_NAMESPACE
