@@ -160,7 +160,8 @@ class Study {
   const std::vector<Probs>& float_probs(Set s);
   // Declares a paper's headline claim and the rows of this technique that give our
   // figures (checked when the bodies have run: every figure must name a declared row).
-  // Figures whose row is not run (the long set switched off) are left out of the table,
+  // Figures whose row is not run (the long or check set switched off, a technique not in
+  // StudyOptions::check_techniques: check-set figures need no declared row) are left out of the table,
   // and so is a claim with none. The same paper and claim from several files is one
   // claim with the figures of each.
   void paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures);
