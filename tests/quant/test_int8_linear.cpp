@@ -188,3 +188,70 @@ TEST_CASE("int8_linear_static: codes on the calibrated grid, int32 bias where it
                                             etk::matrix_view(y.data(), 3, 4, 4)),
                     Catch::Contains("'act'"));
 }
+
+TEST_CASE("prepared static layer: the epilogue computed once gives the per-call layer's output bit for bit") {
+  std::mt19937 gen(11);
+  for (std::ptrdiff_t m : {1, 7, 40})
+    for (std::ptrdiff_t k : {1, 17, 129})
+      for (std::ptrdiff_t n : {1, 15, 64}) {
+        const etk::RowMatrixXf x = random_matrix(m, k, gen, 2.0f);
+        etk::RowMatrixXf w = random_matrix(n, k, gen, 0.3f);
+        std::vector<float> bias(static_cast<std::size_t>(n));
+        for (auto& v : bias) v = std::normal_distribution<float>(0.0f, 1.0f)(gen);
+        w.row(n - 1).setConstant(1e-30f);  // a float-bias channel
+        bias[std::size_t(n - 1)] = -2.0f;
+        const auto q = etk::Int8LinearWeights::from_float(cv(w), bias, etk::WeightGranularity::per_channel);
+        const etk::QuantParams act = etk::QuantParams::from_range(-3.0f, 1.0f, 8, false);
+        const etk::Int8StaticLayer layer(q, act);
+        // The epilogue: S_a * S_w[j] and round(b_j / (S_a S_w[j])) (0 for the float channel).
+        for (std::ptrdiff_t j = 0; j < n; ++j) {
+          const double s = double(act.scale[0]) * double(q.scale_at(j));
+          CHECK(layer.epilogue.out_scale[std::size_t(j)] == static_cast<float>(s));
+          if (j != n - 1) CHECK(layer.epilogue.bias[std::size_t(j)] == std::nearbyint(double(bias[std::size_t(j)]) / s));
+        }
+        CHECK(layer.epilogue.float_bias == std::vector<std::ptrdiff_t>{n - 1});
+        etk::RowMatrixXf a(m, n), b(m, n);
+        etk::int8_linear_static(cv(x), act, q, etk::matrix_view(a.data(), m, n, n));
+        etk::int8_linear_static(cv(x), layer, etk::matrix_view(b.data(), m, n, n));
+        INFO("m " << m << " k " << k << " n " << n);
+        REQUIRE((a.array() == b.array()).all());
+      }
+  // An epilogue prepared for other weights, and a grid that is not per-tensor u8, are rejected.
+  const etk::RowMatrixXf x = random_matrix(3, 8, gen), w4 = random_matrix(4, 8, gen), w5 = random_matrix(5, 8, gen);
+  const auto q4 = etk::Int8LinearWeights::from_float(cv(w4), {}, etk::WeightGranularity::per_tensor);
+  const auto q5 = etk::Int8LinearWeights::from_float(cv(w5), {}, etk::WeightGranularity::per_tensor);
+  const auto e5 = etk::Int8StaticEpilogue::prepare(etk::QuantParams::from_range(-1.0f, 1.0f, 8, false), q5);
+  etk::RowMatrixXf y(3, 4);
+  CHECK_THROWS_WITH(etk::int8_linear_static(cv(x), e5, q4, etk::matrix_view(y.data(), 3, 4, 4)),
+                    Catch::Contains("'epilogue'"));
+  CHECK_THROWS_WITH(etk::Int8StaticEpilogue::prepare(etk::QuantParams::symmetric(1.0f, 8), q4), Catch::Contains("'act'"));
+}
+
+TEST_CASE("quantize_rows_s8: the codes of one symmetric grid per row, non-finite rows rejected") {
+  std::mt19937 gen(5);
+  for (std::ptrdiff_t m : {1, 2, 9, 33})
+    for (std::ptrdiff_t k : {1, 15, 16, 17, 100}) {
+      etk::RowMatrixXf x = random_matrix(m, k, gen, 3.0f);
+      x(0, 0) = 1e30f;  // extremes: a huge row, a zero row, a denormal-sized row
+      if (m > 1) x.row(1).setZero();
+      if (m > 2) x.row(2).setConstant(1e-40f);
+      etk::RowMatrix<std::int8_t> q(m, k);
+      std::vector<float> s(static_cast<std::size_t>(m));
+      etk::quantize_rows_s8(cv(x), etk::matrix_view(q.data(), m, k, k), s.data());
+      // Reference: a stack of per-row symmetric_s8 grids, quantized by the generic quantizer.
+      std::vector<etk::QuantParams> rows;
+      for (std::ptrdiff_t i = 0; i < m; ++i) rows.push_back(etk::symmetric_s8(x.row(i).cwiseAbs().maxCoeff()));
+      const etk::QuantParams grid = etk::QuantParams::stack(rows, 0);
+      const etk::RowMatrix<std::int8_t> ref = etk::quantize<std::int8_t>(cv(x), grid);
+      INFO("m " << m << " k " << k);
+      REQUIRE((q.array() == ref.array()).all());
+      for (std::ptrdiff_t i = 0; i < m; ++i) REQUIRE(s[std::size_t(i)] == grid.scale[std::size_t(i)]);
+    }
+  etk::RowMatrixXf bad = etk::RowMatrixXf::Ones(3, 4);
+  bad(1, 2) = std::numeric_limits<float>::infinity();
+  etk::RowMatrix<std::int8_t> q(3, 4);
+  float s[3];
+  CHECK_THROWS_WITH(etk::quantize_rows_s8(cv(bad), etk::matrix_view(q.data(), 3, 4, 4), s), Catch::Contains("'x'"));
+  bad(1, 2) = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(etk::quantize_rows_s8(cv(bad), etk::matrix_view(q.data(), 3, 4, 4), s), etk::invalid_argument);
+}

@@ -39,7 +39,16 @@ std::mutex& prepare_mutex() {
 }
 }  // namespace
 
-const char* set_name(Set s) { return s == Set::Short ? "short" : "long"; }
+const char* set_name(Set s) { return s == Set::Short ? "short" : s == Set::Long ? "long" : "check"; }
+
+DataOptions default_check_options() {
+  DataOptions o;
+  o.text_file = "/usr/share/common-licenses/GPL-3";
+  o.fonts = {"/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+             "/usr/share/fonts/truetype/freefont/FreeSerif.ttf"};
+  o.lines = 200;
+  return o;
+}
 
 std::string fmt(double v) {
   char b[32];
@@ -69,8 +78,13 @@ Study::Study(const Model& model, const Dictionary& dict, StudyOptions opts)
 
 void Study::add(const std::string& technique, const std::string& setting, Set set, Setup setup) {
   declared_.emplace_back(technique, setting, set);
+  // A quantizer's short-set row is also a check-set row (declared even when switched off).
+  const bool check = set == Set::Short && std::find(opts_.check_techniques.begin(), opts_.check_techniques.end(),
+                                                    declaring_) != opts_.check_techniques.end();
+  if (check) declared_.emplace_back(technique, setting, Set::Check);
   if (set == Set::Long && opts_.long_lines <= 0) return;  // the long set is switched off
-  rows_.push_back({technique, setting, set, std::move(setup)});
+  rows_.push_back({technique, setting, set, setup});
+  if (check && opts_.check.lines > 0) rows_.push_back({technique, setting, Set::Check, std::move(setup)});
 }
 
 Study::SetState& Study::state(Set s) {
@@ -132,6 +146,12 @@ std::string Study::decode(const Probs& p) const { return ctc_text(ctc_greedy(p.p
 
 DataOptions Study::set_options(Set s) const {
   DataOptions o = opts_.data;
+  if (s == Set::Check) {
+    o.text_file = opts_.check.text_file;
+    o.fonts = opts_.check.fonts;
+    o.lines = opts_.check.lines;
+    o.skip = opts_.check.skip;
+  }
   if (s == Set::Long) {
     o.width = opts_.long_width;
     o.max_chars = opts_.long_chars;
@@ -141,6 +161,7 @@ DataOptions Study::set_options(Set s) const {
 }
 
 size_t Study::float_pass_lines(Set s) const {
+  if (s == Set::Check) return size_t(opts_.check.lines);
   return s == Set::Short ? size_t(opts_.data.lines + opts_.calib_lines + opts_.valid_lines)
                          : size_t(opts_.long_lines + opts_.long_calib_lines + opts_.long_valid_lines);
 }
@@ -149,17 +170,20 @@ void Study::prepare(Set s) {
   SetState& st = sets_[s];
   const DataOptions o = set_options(s);
   st.data = make_dataset(o, set_name(s));
-  // The pool comes from the articles after the last one any scored line (of either set)
-  // comes from, so it shares no text with what is scored.
-  int after = last_source(set_options(Set::Short));
-  if (opts_.long_lines > 0) after = std::max(after, last_source(set_options(Set::Long)));
-  st.calib = make_calibration_pool(o, s == Set::Short ? opts_.calib_lines : opts_.long_calib_lines, after,
-                                   st.data.truth, std::string(set_name(s)) + " calibration");
-  // The validation pool: the same held-out articles, no text of a scored or a calibration line.
-  std::vector<std::string> taken = st.data.truth;
-  taken.insert(taken.end(), st.calib.truth.begin(), st.calib.truth.end());
-  st.valid = make_calibration_pool(o, s == Set::Short ? opts_.valid_lines : opts_.long_valid_lines, after, taken,
-                                   std::string(set_name(s)) + " validation");
+  // The check set has no pools: what it scores is calibrated on the short set's.
+  if (s != Set::Check) {
+    // The pool comes from the articles after the last one any scored line (of either set)
+    // comes from, so it shares no text with what is scored.
+    int after = last_source(set_options(Set::Short));
+    if (opts_.long_lines > 0) after = std::max(after, last_source(set_options(Set::Long)));
+    st.calib = make_calibration_pool(o, s == Set::Short ? opts_.calib_lines : opts_.long_calib_lines, after,
+                                     st.data.truth, std::string(set_name(s)) + " calibration");
+    // The validation pool: the same held-out articles, no text of a scored or a calibration line.
+    std::vector<std::string> taken = st.data.truth;
+    taken.insert(taken.end(), st.calib.truth.begin(), st.calib.truth.end());
+    st.valid = make_calibration_pool(o, s == Set::Short ? opts_.valid_lines : opts_.long_valid_lines, after, taken,
+                                     std::string(set_name(s)) + " validation");
+  }
   Runner r(*model_);
   const size_t n = st.data.size(), total = st.lines();
   st.cache.resize(total);
@@ -289,12 +313,16 @@ void Study::declare_all() {
   for (const auto& t : reg) {
     if (!opts_.only.empty() && std::find(opts_.only.begin(), opts_.only.end(), t.name) == opts_.only.end())
       continue;
+    declaring_ = t.name;
     t.body(*this);
   }
+  declaring_.clear();
   for (const auto& c : claims_)
     for (const auto& f : c.figures)
-      if (std::find(declared_.begin(), declared_.end(), std::make_tuple(f.technique, f.setting, f.set)) ==
-          declared_.end())
+      // A check-set figure is optional: its technique may be left out of check_techniques.
+      if (f.set != Set::Check &&
+          std::find(declared_.begin(), declared_.end(), std::make_tuple(f.technique, f.setting, f.set)) ==
+              declared_.end())
         throw std::logic_error("paper claim of " + c.paper + ": no row '" + f.technique + "' / '" + f.setting +
                                "' on the " + set_name(f.set) + " set was declared");
 }
@@ -308,6 +336,7 @@ std::vector<RowResult> Study::evaluate_all() {
   total_lines_ = 0;
   auto count = [&](Set s) {
     if (s == Set::Short) return size_t(opts_.data.lines);
+    if (s == Set::Check) return size_t(opts_.check.lines);
     return size_t(opts_.long_lines);
   };
   for (const auto& u : used)

@@ -41,7 +41,10 @@
 
 namespace ocr {
 
-enum class Set { Short, Long };
+// Short and Long: Reuters lines (or --text) in the report's fonts. Check: lines of another
+// text in other fonts (StudyOptions::check), on which the rows of the quantizer techniques
+// are scored again with the calibration of the short set: data unlike what they fitted.
+enum class Set { Short, Long, Check };
 const char* set_name(Set s);
 
 // What a row changes, for the "effect" column and the chart's x axis.
@@ -98,6 +101,11 @@ struct PaperClaim {
   std::vector<ClaimFigure> figures;
 };
 
+// The check set's defaults: 200 lines of the GPL-3 text every Debian system ships
+// (base-files, /usr/share/common-licenses/GPL-3) rendered alternately in Liberation Sans
+// (fonts-liberation2) and FreeSerif (fonts-freefont-ttf).
+DataOptions default_check_options();
+
 struct StudyOptions {
   DataOptions data;          // the short set (width 320 by default)
   int long_lines = 60;       // the long set: lines of up to long_chars at long_width
@@ -111,6 +119,11 @@ struct StudyOptions {
   int long_valid_lines = 0;   // long set (none by default)
   std::string reference_strings;  // the reference runtime's strings for the short set
   std::vector<std::string> only;  // technique names to run (empty = all)
+  // The check set (lines <= 0 switches it off): width and wrap of the short set, another
+  // text and other fonts (defaults: default_check_options()). Every short-set row of a
+  // technique named in check_techniques is scored on it too, with the same setup.
+  DataOptions check = default_check_options();
+  std::vector<std::string> check_techniques = {"dense_float", "quant", "int8_gemm", "int8_gemm_variants", "mixed_precision"};
   bool progress = true;
   int jobs = 2;                   // rows evaluated in parallel (each row on one thread)
 };
@@ -147,7 +160,8 @@ class Study {
   const std::vector<Probs>& float_probs(Set s);
   // Declares a paper's headline claim and the rows of this technique that give our
   // figures (checked when the bodies have run: every figure must name a declared row).
-  // Figures whose row is not run (the long set switched off) are left out of the table,
+  // Figures whose row is not run (the long or check set switched off, a technique not in
+  // StudyOptions::check_techniques: check-set figures need no declared row) are left out of the table,
   // and so is a claim with none. The same paper and claim from several files is one
   // claim with the figures of each.
   void paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures);
@@ -194,6 +208,7 @@ class Study {
   const Dictionary* dict_;
   StudyOptions opts_;
   std::vector<Row> rows_;
+  std::string declaring_;  // the technique whose body is running (declare_all)
   std::vector<std::tuple<std::string, std::string, Set>> declared_;  // incl. switched-off sets
   std::vector<PaperClaim> claims_;
   std::map<Set, SetState> sets_;

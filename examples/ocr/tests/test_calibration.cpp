@@ -207,3 +207,43 @@ TEST_CASE("a text without blank lines is split by lines: the calibration pool is
   CHECK(wrap_lines(text_file_paragraphs(path), 40) == std::vector<std::string>{"one two", "three"});
   std::remove(path);
 }
+
+TEST_CASE("the check set: another text in other fonts, no pools, the quantizer rows scored on it too",
+          "[ocr][calibration]") {
+  const char* path = "/tmp/etk_check_set_text.txt";
+  {
+    std::ofstream f(path);
+    f << "alpha beta gamma\n\ndelta epsilon zeta\n\neta theta iota\n";
+  }
+  StudyOptions o;
+  o.data.lines = 2;
+  o.long_lines = 0;
+  o.calib_lines = 1;
+  o.valid_lines = 0;
+  o.progress = false;
+  o.check.text_file = path;
+  o.check.lines = 3;
+  o.only = {"int8_gemm"};
+  Study study(ocr_test::model(), ocr_test::dict(), o);
+  study.declare_all();
+  CHECK(study.rows_declared() == 2);  // the short row and its check-set twin
+  const Dataset& check = study.data(Set::Check);
+  REQUIRE(check.size() == 3);
+  CHECK(check.truth[0] == "alpha beta gamma");
+  CHECK(check.width == study.data(Set::Short).width);
+  CHECK(study.calibration_data(Set::Check).size() == 0);
+  CHECK_THROWS(study.calibration_lines(Set::Check, 1));
+  CHECK(std::string(set_name(Set::Check)) == "check");
+  // Switched off: no check rows, and claims that name a check row still resolve.
+  o.check.lines = 0;
+  Study off(ocr_test::model(), ocr_test::dict(), o);
+  CHECK_NOTHROW(off.declare_all());
+  CHECK(off.rows_declared() == 1);
+  // A technique not in check_techniques gets no check row.
+  o.check.lines = 3;
+  o.check_techniques = {"quant"};
+  Study other(ocr_test::model(), ocr_test::dict(), o);
+  other.declare_all();
+  CHECK(other.rows_declared() == 1);
+  std::remove(path);
+}
