@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
-#include <etk/search/reference/bit_packing.hpp>
+#include <etk/core/reference/bit_packing.hpp>
 
 #include "support/search_util.hpp"
 
@@ -127,8 +127,8 @@ TEST_CASE("scattered importance groups of mixed widths: exact, on strided views,
                   padded(r, ch), grid.scale[std::size_t(j)], grid.zero_point[std::size_t(j)], grid.qmin(), grid.qmax()));
             }
             std::size_t offset = 0;
-            for (std::ptrdiff_t h = 0; h < g; ++h) offset += es::packed_bytes(std::size_t(o.group_size), codec.group_bits(h));
-            es::reference::pack_bits(codes.data(), codes.size(), codec.group_bits(g),
+            for (std::ptrdiff_t h = 0; h < g; ++h) offset += etk::packed_bytes(std::size_t(o.group_size), codec.group_bits(h));
+            etk::reference::pack_bits(codes.data(), codes.size(), codec.group_bits(g),
                                      want.data() + std::size_t(r) * codec.row_bytes() + offset);
           }
         CHECK(bytes == want);

@@ -18,7 +18,7 @@
 //  4. each channel has a static affine grid from its calibration range (etk/quant's
 //     QuantParams, unsigned codes), so rows carry no per-row scales; values outside the
 //     calibrated range saturate;
-//  5. each group's codes are packed at its width (etk/search/bit_packing.hpp), starting
+//  5. each group's codes are packed at its width (etk/core/bit_packing.hpp), starting
 //     on a byte boundary. A row takes row_bytes() = sum_g ceil(group_size * bits_g / 8)
 //     bytes and the buffer rows * row_bytes() bytes, exactly.
 // Decoding reverses the steps. allocate_compression_ratios() then chooses a codec per
@@ -43,8 +43,8 @@
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/uniform.hpp"
 #include "etk/search/allocation.hpp"
-#include "etk/search/bit_packing.hpp"
-#include "etk/search/detail/bit_packing_kernels.hpp"
+#include "etk/core/bit_packing.hpp"
+#include "etk/core/detail/bit_packing_kernels.hpp"
 #include "etk/search/detail/permute_kernels.hpp"
 #include "etk/search/projection.hpp"
 
@@ -112,11 +112,11 @@ class ActivationCodec {
             v + c0, n, group_size_, vstride, group_scale_.data() + c0, group_inv_scale_.data() + c0,
             group_zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes.get(), group_size_);
         if (rows_are_one_stream())
-          detail::pack_bits_fast(s.codes.get(), std::size_t(n * group_size_), group_bits(g),
+          bit_packing_detail::pack_bits_fast(s.codes.get(), std::size_t(n * group_size_), group_bits(g),
                                  out + std::size_t(r0) * row_bytes_);
         else
           for (std::ptrdiff_t r = 0; r < n; ++r)
-            detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
+            bit_packing_detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
                                    out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
       }
     }
@@ -156,11 +156,11 @@ class ActivationCodec {
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
         // Unpack the group's block of rows into L1 scratch, then dequantize it.
         if (rows_are_one_stream())
-          detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
+          bit_packing_detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
                                    group_bits(g), s.codes.get());
         else
           for (std::ptrdiff_t r = 0; r < n; ++r)
-            detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+            bit_packing_detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
                                      std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
         const std::ptrdiff_t c0 = g * group_size_;
         quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, group_size_, group_size_,
