@@ -9,6 +9,7 @@
 #include <etk/quant/int8_gemm.hpp>
 #include <etk/quant/reference/int8_gemm.hpp>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -488,4 +489,38 @@ TEST_CASE("int8 gemm: outputs whose rows overlap are rejected") {
   }
   etk::int8_gemm_s32<std::uint8_t>(av, 0, w, {}, etk::matrix_view(acc.data(), 4, 3, 3));
   CHECK(acc[0] == 10);
+}
+
+TEST_CASE("int8 GEMM takes biases and scales as spans: vector, array, Eigen, pointer + size") {
+  // On main these arguments had to be std::vectors.
+  std::mt19937 gen(8);
+  const auto a = random_codes<std::uint8_t>(7, 9, gen);
+  const auto w = random_codes<std::int8_t>(3, 9, gen);
+  const etk::PackedWeightsS8 packed(cview(w));
+  const std::vector<std::int32_t> bias_v{5, -6, 7};
+  const std::array<std::int32_t, 3> bias_a{5, -6, 7};
+  Eigen::VectorXi bias_e(3);
+  bias_e << 5, -6, 7;
+  etk::RowMatrix<std::int32_t> ref(7, 3), out(7, 3);
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_v, view(ref));
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_a, view(out));
+  CHECK((out.array() == ref.array()).all());
+  out.setZero();
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_e, view(out));
+  CHECK((out.array() == ref.array()).all());
+  out.setZero();
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, etk::Span<std::int32_t>(bias_v.data(), 3), view(out));
+  CHECK((out.array() == ref.array()).all());
+  const Eigen::RowVector3f scale(0.5f, 0.25f, 2.0f);
+  etk::RowMatrixXf f(7, 3), f_ref(7, 3);
+  etk::int8_gemm_f32<std::uint8_t>(cview(a), 3, packed, bias_e, scale, view(f));
+  etk::reference::int8_gemm_f32(a.data(), 7, 9, 9, 3, w.data(), 3, 9, {0}, bias_v.data(),
+                                std::vector<float>{0.5f, 0.25f, 2.0f}, f_ref.data(), 3);
+  CHECK((f.array() == f_ref.array()).all());
+  const std::array<float, 2> w_scale{0.01f, 0.02f};
+  CHECK_THROWS_WITH(etk::Requantization::from_scales(0.1, etk::Span<float>(w_scale.data(), 0),
+                                                     etk::QuantParams::per_tensor(0.1f, 0, 8, true)),
+                    Catch::Contains("w_scale"));
+  const etk::Requantization rq = etk::Requantization::from_scales(0.1, w_scale, etk::QuantParams::per_tensor(0.1f, 0, 8, true));
+  CHECK(rq.multiplier.size() == 2);
 }
