@@ -312,7 +312,7 @@ TEST_CASE("requantize_value with a left shift equals the exact rounded product, 
     const int left = ld(gen);
     const std::int32_t zp = i % 2 ? 127 : -128;
     const std::int64_t shifted = std::max<std::int64_t>(std::numeric_limits<std::int32_t>::min(),
-        std::min<std::int64_t>(std::numeric_limits<std::int32_t>::max(), static_cast<std::int64_t>(x) << left));
+        std::min<std::int64_t>(std::numeric_limits<std::int32_t>::max(), static_cast<std::int64_t>(x) * (std::int64_t(1) << left)));
     const long double exact = std::floor(static_cast<long double>(shifted) * m0 / 2147483648.0L + 0.5L);
     const long double y = std::min<long double>(127, std::max<long double>(-128, exact + zp));
     INFO("x " << x << " m0 " << m0 << " left " << left);
