@@ -4,7 +4,7 @@
 // pack/unpack, float bytes for the codec), the bytes memcpy moves in its twin.
 #include <benchmark/benchmark.h>
 #include <etk/search/activation_compression.hpp>
-#include <etk/search/bit_packing.hpp>
+#include <etk/core/bit_packing.hpp>
 
 #include <cstring>
 #include <random>
@@ -48,9 +48,9 @@ void BM_memcpy(benchmark::State& state) {
 void BM_pack_bits(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const int bits = int(state.range(1));
-  std::vector<std::uint8_t> c = random_codes(n, bits), out(es::packed_bytes(n, bits));
+  std::vector<std::uint8_t> c = random_codes(n, bits), out(etk::packed_bytes(n, bits));
   for (auto _ : state) {
-    es::pack_bits(c.data(), n, bits, out.data());
+    etk::pack_bits(c.data(), n, bits, out.data());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -60,10 +60,10 @@ void BM_pack_bits(benchmark::State& state) {
 void BM_unpack_bits(benchmark::State& state) {
   const std::size_t n = std::size_t(state.range(0));
   const int bits = int(state.range(1));
-  std::vector<std::uint8_t> c = random_codes(n, bits), in(es::packed_bytes(n, bits)), back(n);
-  es::pack_bits(c.data(), n, bits, in.data());
+  std::vector<std::uint8_t> c = random_codes(n, bits), in(etk::packed_bytes(n, bits)), back(n);
+  etk::pack_bits(c.data(), n, bits, in.data());
   for (auto _ : state) {
-    es::unpack_bits(in.data(), n, bits, back.data());
+    etk::unpack_bits(in.data(), n, bits, back.data());
     benchmark::DoNotOptimize(back.data());
     benchmark::ClobberMemory();
   }

@@ -13,8 +13,8 @@
 #include <etk/quant/reference/int8_gemm.hpp>
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/quant/uniform.hpp>
-#include <etk/search/bit_packing.hpp>
-#include <etk/search/reference/bit_packing.hpp>
+#include <etk/core/bit_packing.hpp>
+#include <etk/core/reference/bit_packing.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -100,9 +100,9 @@ void gemm_case(Rng& rng) {
   etk::reference::int8_gemm_f32(a.data(), mm, k, lda, a_zp, w.data(), nn, k, w_zp, bp, scale, f32_ref.data(), ldo);
   REQUIRE(f32 == f32_ref);
 
-  // Requantization: Q0.31 multipliers in [2^30, 2^31 - 1] (the top often), shifts 0..31,
-  // zero points anywhere in the output range. A zero point at either end with shift 0
-  // is left out: that epilogue case is issue 13's (its int32 zero-point add), fixed apart.
+  // Requantization: Q0.31 multipliers in [2^30, 2^31 - 1] (the top often), signed shifts
+  // -31..31 (left shifts for multipliers >= 0.5, the ends often), zero points anywhere in
+  // the output range and often at its ends.
   for (bool is_signed : {false, true}) {
     etk::Requantization rq;
     const std::size_t ch = uniform(rng, 0, 1) ? static_cast<std::size_t>(nn) : 1u;
@@ -110,11 +110,14 @@ void gemm_case(Rng& rng) {
     rq.shift.assign(ch, 0);
     for (std::size_t j = 0; j < ch; ++j) {
       rq.multiplier[j] = static_cast<std::int32_t>(uniform(rng, 0, 2) == 0 ? int32_max : uniform(rng, std::int64_t(1) << 30, int32_max));
-      rq.shift[j] = static_cast<std::int32_t>(uniform(rng, 1, 31));
+      const auto pick = uniform(rng, 0, 3);
+      rq.shift[j] = static_cast<std::int32_t>(pick == 0 ? (uniform(rng, 0, 1) ? -31 : 31) : pick == 1 ? uniform(rng, -31, 0)
+                                                                                                     : uniform(rng, -31, 31));
     }
     rq.qmin = is_signed ? -128 : 0;
     rq.qmax = is_signed ? 127 : 255;
-    rq.zero_point = static_cast<std::int32_t>(uniform(rng, rq.qmin, rq.qmax));
+    const auto zpick = uniform(rng, 0, 2);
+    rq.zero_point = static_cast<std::int32_t>(zpick == 0 ? rq.qmin : zpick == 1 ? rq.qmax : uniform(rng, rq.qmin, rq.qmax));
     std::vector<std::uint8_t> u8(s32.size(), 7), u8_ref(s32.size(), 7);
     std::vector<std::int8_t> i8(s32.size(), 7), i8_ref(s32.size(), 7);
     if (is_signed) {
@@ -209,14 +212,14 @@ TEST_CASE("differential fuzz: bit packing equals the reference bit for bit") {
     const auto n = static_cast<std::size_t>(awkward(rng, 300));
     std::vector<std::uint8_t> c(n);
     for (auto& v : c) v = static_cast<std::uint8_t>(uniform(rng, 0, (1 << bits) - 1));
-    std::vector<std::uint8_t> fast(etk::search::packed_bytes(n, bits) + 3, 0xAB), ref(fast);
-    etk::search::pack_bits(c.data(), n, bits, fast.data());
-    etk::search::reference::pack_bits(c.data(), n, bits, ref.data());
+    std::vector<std::uint8_t> fast(etk::packed_bytes(n, bits) + 3, 0xAB), ref(fast);
+    etk::pack_bits(c.data(), n, bits, fast.data());
+    etk::reference::pack_bits(c.data(), n, bits, ref.data());
     INFO("bits " << bits << " n " << n);
     REQUIRE(fast == ref);
     std::vector<std::uint8_t> back(n + 3, 0xCD), back_ref(back);
-    etk::search::unpack_bits(fast.data(), n, bits, back.data());
-    etk::search::reference::unpack_bits(fast.data(), n, bits, back_ref.data());
+    etk::unpack_bits(fast.data(), n, bits, back.data());
+    etk::reference::unpack_bits(fast.data(), n, bits, back_ref.data());
     REQUIRE(back == back_ref);
     REQUIRE(std::equal(c.begin(), c.end(), back.begin()));
   }

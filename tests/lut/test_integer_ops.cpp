@@ -3,6 +3,7 @@
 // the tables' own measured accuracy (computed here exhaustively) plus each documented
 // rounding step; and their bad inputs.
 #include <catch2/catch.hpp>
+#include <array>
 #include <etk/lut/integer_ops.hpp>
 #include <etk/lut/tables.hpp>
 
@@ -146,6 +147,17 @@ TEST_CASE("integer ops: bad inputs are rejected naming the argument") {
   CHECK_THROWS_WITH(IntegerSoftmax(3)(&q, &p, 0), Catch::Contains("'n'"));
   CHECK_THROWS_WITH(IntegerSoftmax(3)(nullptr, &p, 1), Catch::Contains("null"));
   const std::vector<float> one(4, 1.0f), zero(4, 0.0f);
+  {  // gamma and beta as Eigen vectors and a std::array (on main: std::vector only)
+    const std::vector<float> g{0.5f, 1.0f, 1.5f}, b{0.0f, 0.25f, -0.25f};
+    Eigen::VectorXf ge(3);
+    ge << 0.5f, 1.0f, 1.5f;
+    const std::array<float, 3> ba{0.0f, 0.25f, -0.25f};
+    const IntegerLayerNorm from_vectors(g, b, 3, 3), from_eigen(ge, ba, 3, 3);
+    std::vector<std::int8_t> x{10, -20, 30}, y1(3), y2(3);
+    from_vectors(x.data(), y1.data());
+    from_eigen(x.data(), y2.data());
+    CHECK(y1 == y2);
+  }
   CHECK_THROWS_WITH(IntegerLayerNorm({}, {}, 3, 3), Catch::Contains("'gamma'"));
   CHECK_THROWS_WITH(IntegerLayerNorm(one, std::vector<float>(3, 0.0f), 3, 3), Catch::Contains("'beta'"));
   CHECK_THROWS_WITH(IntegerLayerNorm(std::vector<float>(4, 9.0f), zero, 3, 3), Catch::Contains("'gamma'"));

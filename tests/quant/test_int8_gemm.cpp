@@ -9,6 +9,7 @@
 #include <etk/quant/int8_gemm.hpp>
 #include <etk/quant/reference/int8_gemm.hpp>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -30,7 +31,7 @@ etk::RowMatrix<T> random_codes(std::ptrdiff_t rows, std::ptrdiff_t cols, std::mt
 }
 
 etk::Requantization random_requant(std::ptrdiff_t n, bool per_channel, bool u8_out, std::mt19937& gen) {
-  std::uniform_real_distribution<double> lm(-20.0, -0.01);
+  std::uniform_real_distribution<double> lm(-20.0, 8.0);  // left shifts too
   etk::Requantization r;
   const std::ptrdiff_t c = per_channel ? n : 1;
   r.multiplier.resize(static_cast<std::size_t>(c));
@@ -187,40 +188,135 @@ TEST_CASE("SIMD requantization handles accumulators at the int32 extremes") {
   });
 }
 
-TEST_CASE("a zero point added to an accumulator at the int32 edge: rejected or exact") {
+TEST_CASE("a zero point added to an accumulator at the int32 edge is exact on every path") {
   // u8 x s8 at the deepest accepted K = 65793 (65793 * 255 * 128 = 2^31 - 1 - 127):
   // (0 - 255) * (-128) summed plus bias 127 gives acc = 2^31 - 1; 255 * (-128) plus bias
   // -127 gives -(2^31 - 1). With multiplier 2^31 - 1 and shift 0 the rescaled value is
-  // +-(2^31 - 2), and adding the output zero point 127 (or -128) wraps in int32: the SIMD
-  // epilogue wrote -128 where 127 is right on main. Such requantizations are now
-  // rejected, and the largest accepted multiplier gives the reference's codes on every path.
+  // +-(2^31 - 2), and adding the output zero point 127 (or -128) first wraps int32 (the
+  // SIMD epilogue wrote -128 where 127 is right; main then rejected the requantization).
+  // The epilogue now clamps around the zero point before adding it: every path gives the
+  // reference's 127 / -128, for shift 0 and for left shifts.
   const std::ptrdiff_t n = 16, k = 65793;
   etk::RowMatrix<std::int8_t> w(n, k);
   w.setConstant(-128);
   const etk::PackedWeightsS8 packed(cview(w));
   const std::int32_t max = std::numeric_limits<std::int32_t>::max();
-  for (std::int32_t zp : {127, -128}) {
-    const bool up = zp > 0;
-    etk::RowMatrix<std::uint8_t> a(2, k);
-    a.setConstant(up ? 0 : 255);
-    const std::int32_t a_zp = up ? 255 : 0;
-    const std::vector<std::int32_t> bias(std::size_t(n), up ? 127 : -127);
-    etk::Requantization rq;
-    rq.zero_point = zp;
-    rq.multiplier = {max};
-    rq.shift = {0};
-    etk::RowMatrix<std::int32_t> acc(2, n);
-    etk::int8_gemm_s32<std::uint8_t>(cview(a), a_zp, packed, bias, view(acc));
-    REQUIRE(acc(0, 0) == (up ? max : -max));  // the extreme accumulator is reached
-    etk::RowMatrix<std::int8_t> out(2, n), ref(2, n);
-    CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out))),
-                      Catch::Contains("zero point"));
-    rq.multiplier = {max - (up ? zp : -zp)};  // the largest accepted
-    etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out));
-    etk::reference::int8_gemm_requantized(a.data(), 2, k, k, a_zp, w.data(), n, k, {0}, bias.data(),
-                                          rq, ref.data(), n);
-    REQUIRE((out.array() == ref.array()).all());
-    CHECK(int(out(0, 0)) == (up ? 127 : -128));
+  paths::for_each([&](etk::Isa) {
+    for (std::int32_t zp : {127, -128}) {
+      const bool up = zp > 0;
+      etk::RowMatrix<std::uint8_t> a(2, k);
+      a.setConstant(up ? 0 : 255);
+      const std::int32_t a_zp = up ? 255 : 0;
+      const std::vector<std::int32_t> bias(std::size_t(n), up ? 127 : -127);
+      etk::RowMatrix<std::int32_t> acc(2, n);
+      etk::int8_gemm_s32<std::uint8_t>(cview(a), a_zp, packed, bias, view(acc));
+      REQUIRE(acc(0, 0) == (up ? max : -max));  // the extreme accumulator is reached
+      for (std::int32_t shift : {0, -1, -31}) {
+        etk::Requantization rq;
+        rq.zero_point = zp;
+        rq.multiplier = {max};
+        rq.shift = {shift};
+        etk::RowMatrix<std::int8_t> out(2, n), ref(2, n);
+        etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out));
+        etk::reference::int8_gemm_requantized(a.data(), 2, k, k, a_zp, w.data(), n, k, {0}, bias.data(),
+                                              rq, ref.data(), n);
+        INFO("zero point " << zp << " shift " << shift);
+        REQUIRE((out.array() == ref.array()).all());
+        CHECK(int(out(0, 0)) == (up ? 127 : -128));
+      }
+    }
+  });
+}
+
+TEST_CASE("multipliers >= 1: left shifts saturate, every path matches the reference") {
+  // K = 1 with w = -128: a - a_zp = -255 (a = 0, a_zp = 255) plus a bias of
+  // 2^31 - 1 - 255 * 128 gives acc = 2^31 - 1; a - a_zp = 255 with the negated bias gives
+  // -(2^31 - 1); the other rows and biases fill the values between. Per-column
+  // multipliers just below, at and just above 1, and up to 2^31 (left shifts up to 31);
+  // zero points at both ends of the output range.
+  const std::int32_t max = std::numeric_limits<std::int32_t>::max();
+  std::vector<double> mults{std::nextafter(1.0, 0.0), 1.0 - std::ldexp(1.0, -31), 1.0, 1.0 + std::ldexp(1.0, -30),
+                            std::nextafter(1.0, 2.0), 1.5, 2.0, 3.0, 255.0, 256.5, 0.75, 0.5};
+  for (int e = 4; e <= 30; e += 2) mults.push_back(std::ldexp(1.0, e) * 1.37);
+  mults.push_back(std::ldexp(1.0, 31) * 0.9999999);
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(mults.size());
+  etk::Requantization rq;
+  rq.multiplier.assign(mults.size(), 0);
+  rq.shift.assign(mults.size(), 0);
+  for (std::size_t j = 0; j < mults.size(); ++j)
+    etk::Requantization::quantize_multiplier(mults[j], rq.multiplier[j], rq.shift[j]);
+  CHECK(rq.shift[2] == -1);  // m = 1: M0 = 2^30 and one left shift
+  CHECK(rq.multiplier[2] == (1 << 30));
+  CHECK(rq.shift.back() == -31);
+  etk::RowMatrix<std::int8_t> w(n, 1);
+  w.setConstant(-128);
+  const etk::PackedWeightsS8 packed(cview(w));
+  etk::RowMatrix<std::uint8_t> a(5, 1);
+  a << 0, 1, 128, 254, 255;
+  const std::int32_t edge = max - 255 * 128;
+  {
+    etk::RowMatrix<std::int32_t> acc(5, n);
+    etk::int8_gemm_s32<std::uint8_t>(cview(a), 255, packed, std::vector<std::int32_t>(std::size_t(n), edge), view(acc));
+    REQUIRE(acc(0, 0) == max);
+    etk::int8_gemm_s32<std::uint8_t>(cview(a), 0, packed, std::vector<std::int32_t>(std::size_t(n), -edge), view(acc));
+    REQUIRE(acc(4, 0) == -max);
+  }
+  paths::for_each([&](etk::Isa) {
+    for (std::int32_t a_zp : {0, 255})
+      for (std::int32_t b : {edge, -edge, edge - 1, 0, 1, -1, 100, -129, 1 << 24}) {
+        const std::vector<std::int32_t> bias(static_cast<std::size_t>(n), b);
+        for (bool u8 : {false, true})
+          for (int end = 0; end < 2; ++end) {
+            rq.qmin = u8 ? 0 : -128;
+            rq.qmax = u8 ? 255 : 127;
+            rq.zero_point = end ? rq.qmax : rq.qmin;
+            INFO("a_zp " << a_zp << " bias " << b << " u8 " << u8 << " zero point " << rq.zero_point);
+            if (u8) {
+              etk::RowMatrix<std::uint8_t> out(5, n), ref(5, n);
+              etk::int8_gemm<std::uint8_t, std::uint8_t>(cview(a), a_zp, packed, bias, rq, view(out));
+              etk::reference::int8_gemm_requantized(a.data(), 5, 1, 1, a_zp, w.data(), n, 1, {0}, bias.data(), rq,
+                                                    ref.data(), n);
+              REQUIRE((out.array() == ref.array()).all());
+            } else {
+              etk::RowMatrix<std::int8_t> out(5, n), ref(5, n);
+              etk::int8_gemm<std::uint8_t, std::int8_t>(cview(a), a_zp, packed, bias, rq, view(out));
+              etk::reference::int8_gemm_requantized(a.data(), 5, 1, 1, a_zp, w.data(), n, 1, {0}, bias.data(), rq,
+                                                    ref.data(), n);
+              REQUIRE((out.array() == ref.array()).all());
+            }
+          }
+      }
+  });
+}
+
+TEST_CASE("requantize_value with a left shift equals the exact rounded product, saturated") {
+  // For m = M0 * 2^-31 * 2^L and |x * 2^L| < 2^31 the pipeline is round(x * m) (ties
+  // upward) + zp, clamped; beyond that the shifted value saturates first. Checked against
+  // the exact value in long double (64-bit mantissa: x * M0 * 2^L < 2^63 is exact).
+  CHECK(etk::saturating_left_shift(std::numeric_limits<std::int32_t>::max(), 31) == std::numeric_limits<std::int32_t>::max());
+  CHECK(etk::saturating_left_shift(-1, 31) == std::numeric_limits<std::int32_t>::min());
+  CHECK(etk::saturating_left_shift(-2, 30) == std::numeric_limits<std::int32_t>::min());
+  CHECK(etk::saturating_left_shift(-3, 30) == std::numeric_limits<std::int32_t>::min());
+  CHECK(etk::saturating_left_shift(1, 30) == (1 << 30));
+  CHECK(etk::saturating_left_shift(2, 30) == std::numeric_limits<std::int32_t>::max());
+  CHECK(etk::saturating_left_shift(12345, 0) == 12345);
+  CHECK(etk::requantize_value(100, 1 << 30, -1, 0, -128, 127) == 100);   // m = 1
+  CHECK(etk::requantize_value(-100, 1 << 30, -1, 5, -128, 127) == -95);
+  CHECK(etk::requantize_value(3, 3 << 29, -1, 0, -128, 127) == 5);       // m = 1.5: 4.5 -> 5
+  CHECK(etk::requantize_value(-3, 3 << 29, -1, 0, -128, 127) == -4);     // -4.5 -> -4
+  std::mt19937 gen(13);
+  std::uniform_int_distribution<int> xd(-100000, 100000), ld(0, 31);
+  std::uniform_int_distribution<std::int32_t> md(1 << 30, std::numeric_limits<std::int32_t>::max());
+  for (int i = 0; i < 20000; ++i) {
+    const std::int32_t x = xd(gen), m0 = md(gen);
+    const int left = ld(gen);
+    const std::int32_t zp = i % 2 ? 127 : -128;
+    const std::int64_t shifted = std::max<std::int64_t>(std::numeric_limits<std::int32_t>::min(),
+        std::min<std::int64_t>(std::numeric_limits<std::int32_t>::max(), static_cast<std::int64_t>(x) * (std::int64_t(1) << left)));
+    const long double exact = std::floor(static_cast<long double>(shifted) * m0 / 2147483648.0L + 0.5L);
+    const long double y = std::min<long double>(127, std::max<long double>(-128, exact + zp));
+    INFO("x " << x << " m0 " << m0 << " left " << left);
+    REQUIRE(etk::requantize_value(x, m0, -left, zp, -128, 127) == static_cast<std::int32_t>(y));
   }
 }
 
@@ -238,21 +334,29 @@ TEST_CASE("requantization helpers follow gemmlowp's definition") {
   CHECK(etk::rounding_divide_by_pot(-5, 1) == -3);
   CHECK(etk::rounding_divide_by_pot(-6, 2) == -2);
   CHECK(etk::rounding_divide_by_pot(6, 2) == 2);
-  // Quantized multiplier is within 2^-31 relative of the real one.
+  // Quantized multiplier is within 2^-31 relative of the real one, for multipliers below
+  // and above 1 (left shifts).
   std::mt19937 gen(5);
-  std::uniform_real_distribution<double> lm(-31.0, -0.0001);
+  std::uniform_real_distribution<double> lm(-31.0, 30.999);
   for (int i = 0; i < 1000; ++i) {
     const double m = std::exp2(lm(gen));
     std::int32_t m0 = 0, sh = 0;
     etk::Requantization::quantize_multiplier(m, m0, sh);
     REQUIRE(m0 >= (1 << 30));
-    REQUIRE(sh >= 0);
+    REQUIRE(sh >= -31);
     REQUIRE(sh <= 31);
+    REQUIRE((m >= 1.0) == (sh < 0));
     REQUIRE(std::fabs(std::ldexp(static_cast<double>(m0), -31 - sh) - m) <= m * std::ldexp(1.0, -31));
   }
   std::int32_t m0 = 0, sh = 0;
-  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(1.5, m0, sh), Catch::Contains("multiplier"));
+  etk::Requantization::quantize_multiplier(1.5, m0, sh);  // rejected on main
+  CHECK(m0 == (3 << 29));
+  CHECK(sh == -1);
+  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(std::ldexp(1.0, 31), m0, sh), Catch::Contains("multiplier"));
+  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(std::nextafter(std::ldexp(1.0, 31), 0.0), m0, sh),
+                    Catch::Contains("multiplier"));
   CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(0.0, m0, sh), Catch::Contains("multiplier"));
+  CHECK_THROWS_WITH(etk::Requantization::quantize_multiplier(-2.0, m0, sh), Catch::Contains("multiplier"));
 }
 
 TEST_CASE("int8 GEMM accepts the deepest safe K and rejects one more") {
@@ -309,6 +413,8 @@ TEST_CASE("int8 GEMM rejects bad input") {
   CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("Q0.31"));
   rq = etk::Requantization{};
   rq.shift = {40};
+  CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("shift"));
+  rq.shift = {-32};
   CHECK_THROWS_WITH((etk::int8_gemm<std::uint8_t, std::int8_t>(av, 0, packed, {}, rq, view(o8))), Catch::Contains("shift"));
   rq = etk::Requantization{};
   rq.qmin = 0;
@@ -383,4 +489,38 @@ TEST_CASE("int8 gemm: outputs whose rows overlap are rejected") {
   }
   etk::int8_gemm_s32<std::uint8_t>(av, 0, w, {}, etk::matrix_view(acc.data(), 4, 3, 3));
   CHECK(acc[0] == 10);
+}
+
+TEST_CASE("int8 GEMM takes biases and scales as spans: vector, array, Eigen, pointer + size") {
+  // On main these arguments had to be std::vectors.
+  std::mt19937 gen(8);
+  const auto a = random_codes<std::uint8_t>(7, 9, gen);
+  const auto w = random_codes<std::int8_t>(3, 9, gen);
+  const etk::PackedWeightsS8 packed(cview(w));
+  const std::vector<std::int32_t> bias_v{5, -6, 7};
+  const std::array<std::int32_t, 3> bias_a{5, -6, 7};
+  Eigen::VectorXi bias_e(3);
+  bias_e << 5, -6, 7;
+  etk::RowMatrix<std::int32_t> ref(7, 3), out(7, 3);
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_v, view(ref));
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_a, view(out));
+  CHECK((out.array() == ref.array()).all());
+  out.setZero();
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, bias_e, view(out));
+  CHECK((out.array() == ref.array()).all());
+  out.setZero();
+  etk::int8_gemm_s32<std::uint8_t>(cview(a), 3, packed, etk::Span<std::int32_t>(bias_v.data(), 3), view(out));
+  CHECK((out.array() == ref.array()).all());
+  const Eigen::RowVector3f scale(0.5f, 0.25f, 2.0f);
+  etk::RowMatrixXf f(7, 3), f_ref(7, 3);
+  etk::int8_gemm_f32<std::uint8_t>(cview(a), 3, packed, bias_e, scale, view(f));
+  etk::reference::int8_gemm_f32(a.data(), 7, 9, 9, 3, w.data(), 3, 9, {0}, bias_v.data(),
+                                std::vector<float>{0.5f, 0.25f, 2.0f}, f_ref.data(), 3);
+  CHECK((f.array() == f_ref.array()).all());
+  const std::array<float, 2> w_scale{0.01f, 0.02f};
+  CHECK_THROWS_WITH(etk::Requantization::from_scales(0.1, etk::Span<float>(w_scale.data(), 0),
+                                                     etk::QuantParams::per_tensor(0.1f, 0, 8, true)),
+                    Catch::Contains("w_scale"));
+  const etk::Requantization rq = etk::Requantization::from_scales(0.1, w_scale, etk::QuantParams::per_tensor(0.1f, 0, 8, true));
+  CHECK(rq.multiplier.size() == 2);
 }

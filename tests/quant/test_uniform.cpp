@@ -1,7 +1,7 @@
 // etk:isa-variants etk:threads
 // Tests of etk/quant/uniform.hpp: the fast quantizer returns the reference's codes bit for
 // bit (integers: no tolerance), round trips are within half a step inside the range and
-// exactly the clamp outside, ties go to even, int4 packing round-trips, bad input throws.
+// exactly the clamp outside, ties go to even, bad input throws.
 #include <catch2/catch.hpp>
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/quant/uniform.hpp>
@@ -328,20 +328,6 @@ TEST_CASE("per-column grids with mixed extreme scales through the column kernel"
   });
 }
 
-TEST_CASE("packed int4 round-trips codes and dequantizes like unpacked codes") {
-  std::mt19937 gen(7);
-  for (bool is_signed : {true, false})
-    for (std::ptrdiff_t cols : {1, 2, 7, 16, 33}) {
-      QuantParams p = random_params(4, is_signed, false, 0, 5, cols, gen);
-      const etk::RowMatrixXf x = quant_test::gaussian(5, cols, 99, 0.3f);
-      const etk::PackedInt4 packed = etk::quantize_int4(cview(x), p);
-      CHECK(packed.bytes.size() == static_cast<std::size_t>(5 * ((cols + 1) / 2)));
-      const etk::RowMatrixXf a = etk::dequantize(packed, p);
-      const etk::RowMatrixXf b = etk::fake_quantize(cview(x), p);
-      CHECK((a.array() == b.array()).all());
-    }
-}
-
 TEST_CASE("uniform quantizer rejects bad parameters and bad input") {
   const etk::RowMatrixXf x = quant_test::gaussian(4, 5, 1);
   const auto xv = cview(x);
@@ -386,11 +372,6 @@ TEST_CASE("uniform quantizer rejects bad parameters and bad input") {
   etk::RowMatrixXf y = x;
   y(2, 3) = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH(etk::quantize<std::int8_t>(cview(y), p), Catch::Contains("NaN"));
-  // A code that does not fit 4 bits.
-  etk::RowMatrix<std::int8_t> c(1, 2);
-  c << 3, 9;
-  CHECK_THROWS_WITH(etk::pack_int4<std::int8_t>(cview(c)), Catch::Contains("4 bits"));
-  CHECK_THROWS_WITH(etk::quantize_int4(xv, p), Catch::Contains("bits <= 4"));
 }
 
 TEST_CASE("range helpers: symmetric and asymmetric grids represent zero and the range") {
@@ -453,31 +434,6 @@ TEST_CASE("quantize, dequantize and fake-quantize give the same bits for any thr
     CHECK_THROWS_WITH(etk::quantize<std::int8_t>(xv, p, etk::MatrixView<std::int8_t>(q.data(), sh.rows, sh.cols, Eigen::OuterStride<>(sh.cols)), ctx),
                       Catch::Contains("NaN"));
   }
-}
-
-TEST_CASE("packed int4: inconsistent shapes and short buffers are rejected, never read past") {
-  const QuantParams p = QuantParams::symmetric(1.0f, 4);
-  const etk::RowMatrixXf x = quant_test::gaussian(5, 7, 3);
-  const etk::PackedInt4 good = etk::quantize_int4(cview(x), p);
-  REQUIRE(good.bytes.size() == 5 * 4);
-  etk::PackedInt4 shorter = good;
-  shorter.bytes.resize(good.bytes.size() - 1);
-  CHECK_THROWS_WITH(etk::dequantize(shorter, p), Catch::Contains("'packed'") && Catch::Contains("bytes"));
-  CHECK_THROWS_WITH(etk::unpack_int4(shorter), Catch::Contains("bytes"));
-  etk::PackedInt4 longer = good;
-  longer.bytes.push_back(0);
-  CHECK_THROWS_WITH(etk::unpack_int4(longer), Catch::Contains("bytes"));
-  for (std::ptrdiff_t rows : {std::ptrdiff_t(-1), std::ptrdiff_t(0)}) {
-    etk::PackedInt4 bad = good;
-    bad.rows = rows;
-    CHECK_THROWS_WITH(etk::unpack_int4(bad), Catch::Contains("shape"));
-  }
-  etk::PackedInt4 huge = good;
-  huge.rows = std::numeric_limits<std::ptrdiff_t>::max() / 2;  // rows * row_bytes overflows
-  CHECK_THROWS_WITH(etk::unpack_int4(huge), Catch::Contains("bytes"));
-  huge.cols = std::numeric_limits<std::ptrdiff_t>::max();
-  CHECK_THROWS_AS(etk::unpack_int4(huge), etk::invalid_argument);
-  CHECK(etk::unpack_int4(good) == etk::quantize<std::int8_t>(cview(x), p));
 }
 
 TEST_CASE("quantize: outputs whose rows overlap, or that partly overlap the input, are rejected") {

@@ -1,11 +1,11 @@
 // Tests of the activation codec: buffer sizes match the formula, decode(encode(x)) equals
 // a per-element reference exactly at every bit-width, channel groups follow importance,
 // projections do what they promise, the layer-wise allocation, and the bad inputs.
-// etk:isa-variants
+// etk:isa-variants etk:threads
 #include <catch2/catch.hpp>
 #include <etk/quant/reference/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
-#include <etk/search/reference/bit_packing.hpp>
+#include <etk/core/reference/bit_packing.hpp>
 
 #include "support/search_util.hpp"
 
@@ -127,8 +127,8 @@ TEST_CASE("scattered importance groups of mixed widths: exact, on strided views,
                   padded(r, ch), grid.scale[std::size_t(j)], grid.zero_point[std::size_t(j)], grid.qmin(), grid.qmax()));
             }
             std::size_t offset = 0;
-            for (std::ptrdiff_t h = 0; h < g; ++h) offset += es::packed_bytes(std::size_t(o.group_size), codec.group_bits(h));
-            es::reference::pack_bits(codes.data(), codes.size(), codec.group_bits(g),
+            for (std::ptrdiff_t h = 0; h < g; ++h) offset += etk::packed_bytes(std::size_t(o.group_size), codec.group_bits(h));
+            etk::reference::pack_bits(codes.data(), codes.size(), codec.group_bits(g),
                                      want.data() + std::size_t(r) * codec.row_bytes() + offset);
           }
         CHECK(bytes == want);
@@ -273,4 +273,49 @@ TEST_CASE("codec bad inputs are rejected by name") {
   RowMatrixXf x = calib;
   x(0, 0) = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_AS(codec.encode(view(x)), etk::invalid_argument);
+}
+
+TEST_CASE("codec on a Context: the same bytes and values for 1, 2 and 3 threads, arena or none", "[threads]") {
+  const std::ptrdiff_t C = 24;
+  const RowMatrixXf calib = activations(400, C, 21);
+  const RowMatrixXf w = random_matrix(C, 10, 22);
+  std::vector<es::CodecOptions> options(4);
+  options[0].group_size = 0;  // one group
+  options[1].group_size = 6;  // scattered importance groups of mixed widths
+  options[1].average_bits = 4.5;
+  options[2].projection = es::ProjectionKind::pca;
+  options[2].reduced_dim = 12;
+  options[2].group_size = 4;
+  options[3].projection = es::ProjectionKind::compression_aware;
+  options[3].reduced_dim = 8;
+  options[3].group_size = 8;
+  for (const es::CodecOptions& o : options) {
+    const auto codec = es::calibrate_codec(view(calib), o, view(w));
+    for (std::ptrdiff_t rows : {1, 31, 32, 33, 100, 257}) {
+      const RowMatrixXf x = activations(rows, C, unsigned(30 + rows));
+      const std::vector<std::uint8_t> bytes1 = codec.encode(view(x));
+      const RowMatrixXf y1 = codec.decode(bytes1, rows);
+      for (int threads : {1, 2, 3}) {
+        etk::SimpleThreadPool pool(threads);
+        etk::ScratchArena arena(std::max(codec.encode_scratch_bytes(rows, etk::Context{&pool, nullptr}),
+                                         codec.decode_scratch_bytes(rows, etk::Context{&pool, nullptr})));
+        const void* planned = arena.data();
+        for (etk::ScratchArena* scratch : {static_cast<etk::ScratchArena*>(nullptr), &arena}) {
+          const etk::Context ctx{&pool, scratch};
+          INFO("projection " << int(o.projection) << " groups " << codec.groups() << " rows " << rows
+                             << " threads " << threads << " arena " << (scratch != nullptr));
+          const std::vector<std::uint8_t> bytes = codec.encode(view(x), ctx);
+          REQUIRE(bytes == bytes1);
+          const RowMatrixXf y = codec.decode(bytes, rows, ctx);
+          REQUIRE((y.array() == y1.array()).all());
+        }
+        CHECK(arena.data() == planned);  // the plan was large enough: no regrowth
+      }
+    }
+  }
+  // Scratch grows with the pool's concurrency (one block's buffers per worker).
+  const auto codec = es::calibrate_codec(view(calib), options[2]);
+  etk::SimpleThreadPool pool3(3);
+  CHECK(codec.encode_scratch_bytes(100, etk::Context{&pool3, nullptr}) == 3 * codec.encode_scratch_bytes(100));
+  CHECK_THROWS_WITH(codec.encode_scratch_bytes(0), Catch::Contains("rows"));
 }

@@ -170,7 +170,7 @@ void softmax_rows(float* x, int rows, int cols, const NonlinearityFn* exp_hook) 
   const bool hooked = exp_hook && *exp_hook;
   for (int r = 0; r < rows; ++r) {
     float* xr = x + int64_t(r) * cols;
-    if (hooked) etk::softmax_row_with_exp(xr, cols, [exp_hook](float* v, std::ptrdiff_t n) { (*exp_hook)(v, n); });
+    if (hooked) etk::softmax_row_with_exp(xr, cols, *exp_hook);
     else etk::softmax_row(xr, cols);  // etk's vectorised softmax
   }
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "etk/attention/latte.hpp"
+#include "etk/core/span.hpp"
 
 ETK_BEGIN_NAMESPACE
 
@@ -273,16 +274,16 @@ inline SoftHeadResult soft_head(const LatteSample& s, const LatteParams& base, s
   return res;
 }
 
-inline void check_soft(const LatteSample& s, const std::vector<float>& theta, double T) {
+inline void check_soft(const LatteSample& s, Span<float> theta, double T) {
   check::positive_finite("temperature", T);
-  ETK_CHECK(theta.size() == std::size_t(s.Q.heads) || theta.size() == 1,
+  ETK_CHECK(theta.size() == s.Q.heads || theta.size() == 1,
             "argument 'theta' must hold 1 or " << s.Q.heads << " thresholds, got "
                                                << theta.size());
   for (float t : theta) ETK_CHECK(t >= 0.0f, "argument 'theta' must be >= 0, got " << t);
 }
 
-inline double theta_at(const std::vector<float>& theta, std::ptrdiff_t h) {
-  return theta.size() == 1 ? theta[0] : theta[std::size_t(h)];
+inline double theta_at(Span<float> theta, std::ptrdiff_t h) {
+  return theta.size() == 1 ? theta[0] : theta[h];
 }
 
 }  // namespace latte
@@ -290,7 +291,7 @@ inline double theta_at(const std::vector<float>& theta, std::ptrdiff_t h) {
 // Soft-masked LATTE forward (float scores): O [H, Nq, dv]. keep (optional) receives per
 // head the mean soft keep ratio (sum of m over visible pairs / their number).
 inline void latte_soft_forward(const LatteSample& s, HeadsView<float> O,
-                               const std::vector<float>& theta, double temperature,
+                               Span<float> theta, double temperature,
                                const LatteParams& base = {},
                                std::vector<double>* keep = nullptr) {
   latte::check_samples({s}, base, true);
@@ -314,7 +315,7 @@ inline void latte_soft_forward(const LatteSample& s, HeadsView<float> O,
 // Gradients of a loss L(O) through the soft forward, from dO = dL/dO [H, Nq, dv]:
 // dQ, dK, dV (same shapes as Q, K, V) and dtheta (per head).
 inline void latte_soft_backward(const LatteSample& s, HeadsView<const float> dO,
-                                const std::vector<float>& theta, double temperature,
+                                Span<float> theta, double temperature,
                                 HeadsView<float> dQ, HeadsView<float> dK, HeadsView<float> dV,
                                 std::vector<double>& dtheta, const LatteParams& base = {}) {
   latte::check_samples({s}, base, true);

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "etk/config.hpp"
+#include "etk/core/span.hpp"
 #include "etk/lut/integer_pwl.hpp"
 #include "etk/lut/tables/exp_ln2_16.hpp"
 #include "etk/lut/tables/gelu_16.hpp"
@@ -130,17 +131,17 @@ class IntegerSoftmax {
 class IntegerLayerNorm {
  public:
   static constexpr int kGammaFrac = 12;
-  IntegerLayerNorm(const std::vector<float>& gamma, const std::vector<float>& beta,
+  IntegerLayerNorm(Span<float> gamma, Span<float> beta,
                    int input_frac_bits, int output_frac_bits, double eps = 1e-5)
       : j_(input_frac_bits), k_(output_frac_bits), rsqrt_(detail::unit_table(tables::rsqrt_unit_32())) {
-    const std::size_t n = gamma.size();
-    ETK_CHECK(n > 0 && n <= (std::size_t{1} << 14),
+    const std::ptrdiff_t n = gamma.size();
+    ETK_CHECK(n > 0 && n <= (std::ptrdiff_t{1} << 14),
               "argument 'gamma': row length must be in [1, 16384], got " << n);
     ETK_CHECK(beta.size() == n, "argument 'beta': size " << beta.size() << " != gamma's " << n);
     ETK_CHECK(j_ >= 0 && j_ <= 7, "argument 'input_frac_bits' must be in [0, 7], got " << j_);
     ETK_CHECK(k_ >= 0 && k_ <= 7, "argument 'output_frac_bits' must be in [0, 7], got " << k_);
     ETK_CHECK(std::isfinite(eps) && eps >= 0 && eps <= 1, "argument 'eps' must be in [0, 1], got " << eps);
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
       ETK_CHECK(std::isfinite(gamma[i]) && std::fabs(gamma[i]) < 8.0f,
                 "argument 'gamma': element " << i << " = " << gamma[i] << " is outside (-8, 8)");
       ETK_CHECK(std::isfinite(beta[i]) && std::fabs(beta[i]) < 1e6f,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "etk/config.hpp"
+#include "etk/core/span.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/pruning/selection.hpp"
 #include "etk/pruning/token_importance.hpp"
@@ -76,9 +77,9 @@ inline std::vector<float> ltp_linear_schedule(int num_layers, double theta_final
 }
 
 // Validates a user-given per-layer schedule (each value finite and >= 0).
-inline void check_schedule(const std::vector<float>& thresholds) {
+inline void check_schedule(Span<float> thresholds) {
   ETK_CHECK(!thresholds.empty(), "argument 'thresholds' is empty (one value per layer expected)");
-  for (std::size_t l = 0; l < thresholds.size(); ++l)
+  for (std::ptrdiff_t l = 0; l < thresholds.size(); ++l)
     ETK_CHECK(std::isfinite(thresholds[l]) && thresholds[l] >= 0,
               "argument 'thresholds' holds " << thresholds[l] << " at layer " << l
                                              << "; each threshold must be finite and >= 0");

@@ -124,10 +124,9 @@ inline LtpCalibration calibrate_ltp(
 // whose layer-l score passes theta_l (protected tokens always, at least one survivor).
 template <typename T>
 TokenCounts ltp_replay_counts(const std::vector<Eigen::Matrix<T, Eigen::Dynamic, 1>>& scores,
-                              const std::vector<float>& thresholds, const LtpHardOptions& opt = {}) {
+                              Span<float> thresholds, const LtpHardOptions& opt = {}) {
   check_schedule(thresholds);
-  check::equal("scores", static_cast<std::ptrdiff_t>(scores.size()), "number of layers",
-               static_cast<std::ptrdiff_t>(thresholds.size()));
+  check::equal("scores", static_cast<std::ptrdiff_t>(scores.size()), "number of layers", thresholds.size());
   TokenCounts c;
   c.full = scores[0].size();
   KeepSet alive = all_kept(c.full), keep;
@@ -142,7 +141,7 @@ TokenCounts ltp_replay_counts(const std::vector<Eigen::Matrix<T, Eigen::Dynamic,
     for (TokenIndex p : opt.selection.protected_indices)
       for (std::size_t j = 0; j < alive.size(); ++j)
         if (alive[j] == p) local.selection.protected_indices.push_back(static_cast<TokenIndex>(j));
-    ltp_keep(s, thresholds[l], keep, local);
+    ltp_keep(s, thresholds[static_cast<std::ptrdiff_t>(l)], keep, local);
     for (std::size_t j = 0; j < keep.size(); ++j) keep[j] = alive[keep[j]];
     alive.swap(keep);
   }

@@ -30,6 +30,7 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/context.hpp"
+#include "etk/core/span.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/detail/int8_gemm_kernels.hpp"
 #include "etk/quant/packed_weights.hpp"
@@ -50,7 +51,7 @@ std::int64_t max_abs_centered(std::int32_t zp) {
 // Shapes, zero points and the overflow bound shared by every entry point.
 template <typename TA>
 void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
-                  const std::vector<std::int32_t>& bias, std::ptrdiff_t out_rows,
+                  Span<std::int32_t> bias, std::ptrdiff_t out_rows,
                   std::ptrdiff_t out_cols, std::ptrdiff_t out_stride) {
   static_assert(std::is_same<TA, std::uint8_t>::value || std::is_same<TA, std::int8_t>::value,
                 "etk: int8 GEMM activations are uint8_t or int8_t");
@@ -62,7 +63,7 @@ void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS
   check::rows_disjoint("out", out_rows, out_cols, out_stride);
   ETK_CHECK(a_zp >= std::numeric_limits<TA>::min() && a_zp <= std::numeric_limits<TA>::max(),
             "argument 'a_zero_point' " << a_zp << " is outside the activation code range");
-  ETK_CHECK(bias.empty() || static_cast<std::ptrdiff_t>(bias.size()) == w.n(),
+  ETK_CHECK(bias.empty() || bias.size() == w.n(),
             "argument 'bias' needs " << w.n() << " values (or none), got " << bias.size());
   std::int64_t wmax = 0, bmax = 0;
   for (std::int32_t z : w.zero_point()) wmax = std::max<std::int64_t>(wmax, std::max(128 + z, 127 - z));
@@ -77,7 +78,7 @@ void check_common(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS
 // arrays (n_pad entries each) into it, then runs the active path.
 template <typename TA, typename TO, typename Fill>
 void execute(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
-             const std::vector<std::int32_t>& bias, MatrixView<TO> out, const Context& ctx, Fill fill) {
+             Span<std::int32_t> bias, MatrixView<TO> out, const Context& ctx, Fill fill) {
   const std::ptrdiff_t m = a.rows(), k = a.cols(), n = w.n();
   ScratchLease lease(ctx, scratch_bytes(m, k, n));
   const Scratch s = carve(lease.data(), m, k, n);
@@ -89,9 +90,8 @@ void execute(ConstMatrixView<TA> a, std::int32_t a_zp, const PackedWeightsS8& w,
 
 // v (1 value or one per column) expanded to n_pad entries at dst.
 template <typename T>
-void expand(const std::vector<T>& v, std::ptrdiff_t n_pad, T* dst) {
-  for (std::ptrdiff_t j = 0; j < n_pad; ++j)
-    dst[j] = v.size() > 1 && j < static_cast<std::ptrdiff_t>(v.size()) ? v[static_cast<std::size_t>(j)] : v.back();
+void expand(Span<T> v, std::ptrdiff_t n_pad, T* dst) {
+  for (std::ptrdiff_t j = 0; j < n_pad; ++j) dst[j] = v.size() > 1 && j < v.size() ? v[j] : v[v.size() - 1];
 }
 
 }  // namespace gemm
@@ -105,13 +105,14 @@ inline std::size_t int8_gemm_scratch_bytes(std::ptrdiff_t m, std::ptrdiff_t k, s
   return quant_detail::gemm::scratch_bytes(m, k, n);
 }
 
-// Every form runs on ctx: its pool threads the (column block x row panels) tiles, its arena
+// Scales and biases are Spans: a std::vector, std::array, Eigen vector, braced list or
+// pointer + size. Every form runs on ctx: its pool threads the (column block x row panels) tiles, its arena
 // holds the scratch. The result is the same for any thread count and any path.
 
 // int32 accumulators: out[i][j] = sum_k (a - a_zp)(w - w_zp) + bias[j]. bias: N or empty.
 template <typename TA>
 void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
-                   const std::vector<std::int32_t>& bias, MatrixView<std::int32_t> out,
+                   Span<std::int32_t> bias, MatrixView<std::int32_t> out,
                    const Context& ctx = Context{}) {
   quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   quant_detail::gemm::execute<TA, std::int32_t>(a, a_zero_point, w, bias, out, ctx,
@@ -122,10 +123,10 @@ void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const Packe
 // per output column; typically S_a * S_w[j]).
 template <typename TA>
 void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
-                   const std::vector<std::int32_t>& bias, const std::vector<float>& out_scale,
+                   Span<std::int32_t> bias, Span<float> out_scale,
                    MatrixView<float> out, const Context& ctx = Context{}) {
   quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
-  ETK_CHECK(out_scale.size() == 1 || static_cast<std::ptrdiff_t>(out_scale.size()) == w.n(),
+  ETK_CHECK(out_scale.size() == 1 || out_scale.size() == w.n(),
             "argument 'out_scale' needs 1 or " << w.n() << " values, got " << out_scale.size());
   for (float s : out_scale) check::positive_finite("out_scale", s);
   const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
@@ -140,7 +141,7 @@ void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const Packe
 // Requantized 8-bit output (TO = uint8_t or int8_t; rq's range must fit TO).
 template <typename TA, typename TO>
 void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
-               const std::vector<std::int32_t>& bias, const Requantization& rq, MatrixView<TO> out,
+               Span<std::int32_t> bias, const Requantization& rq, MatrixView<TO> out,
                const Context& ctx = Context{}) {
   static_assert(std::is_same<TO, std::uint8_t>::value || std::is_same<TO, std::int8_t>::value,
                 "etk: requantized output is uint8_t or int8_t");
@@ -151,8 +152,8 @@ void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWei
   const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
   quant_detail::gemm::execute<TA, TO>(
       a, a_zero_point, w, bias, out, ctx, [&](const quant_detail::gemm::Scratch& s, quant_detail::gemm::Epilogue& ep) {
-        quant_detail::gemm::expand(rq.multiplier, n_pad, s.extra0);
-        quant_detail::gemm::expand(rq.shift, n_pad, s.extra1);
+        quant_detail::gemm::expand(Span<std::int32_t>(rq.multiplier), n_pad, s.extra0);
+        quant_detail::gemm::expand(Span<std::int32_t>(rq.shift), n_pad, s.extra1);
         ep.multiplier = s.extra0;
         ep.shift = s.extra1;
         ep.zero_point = rq.zero_point;

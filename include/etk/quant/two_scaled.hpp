@@ -10,7 +10,7 @@
 // (etk/quant/two_scale_params.hpp): shared_code, a b-bit code holding the region bit and
 // k = b-1 payload bits (b stored bits), and region_plane, the paper's layout: k = b payload
 // bits plus a packed 1-bit region plane (b+1 stored bits; the plane uses
-// etk/search/bit_packing.hpp at 1 bit). The post-GELU variant gives the small region a zero
+// etk/core/bit_packing.hpp at 1 bit). The post-GELU variant gives the small region a zero
 // point so that it also covers GELU's small negative range [-0.17, 0) (the large region
 // stays non-negative). The ratio 2^r and the split (and, post-GELU, the large step; post-
 // softmax keeps the large grid on softmax's range [0, 1]) are searched to minimise the MSE
@@ -42,14 +42,14 @@
 #include "etk/quant/reference/uniform.hpp"
 #include "etk/quant/two_scale_params.hpp"
 #include "etk/quant/uniform.hpp"
-#include "etk/search/bit_packing.hpp"
+#include "etk/core/bit_packing.hpp"
 
 ETK_BEGIN_NAMESPACE
 
 // ---- V-2SF ----------------------------------------------------------------------------
 // The region_plane layout's storage: payload(r, c) < 2^bits (small zero point included),
 // and region bit i = r * cols + c (1 = large) at bit i % 8 of byte i / 8 (the 1-bit stream
-// of etk/search/bit_packing.hpp; ceil(rows * cols / 8) bytes, unused high bits 0).
+// of etk/core/bit_packing.hpp; ceil(rows * cols / 8) bytes, unused high bits 0).
 struct TwoScaleCodes {
   RowMatrix<std::uint8_t> payload;
   std::vector<std::uint8_t> region;
@@ -129,8 +129,8 @@ inline TwoScaleCodes two_scale_quantize_planes(ConstMatrixView<float> x, const T
     out.payload(r, c) = payload;
     region[static_cast<std::size_t>(r * x.cols() + c)] = large ? 1 : 0;
   });
-  out.region.resize(search::packed_bytes(region.size(), 1));
-  search::pack_bits(region.data(), region.size(), 1, out.region.data());
+  out.region.resize(packed_bytes(region.size(), 1));
+  pack_bits(region.data(), region.size(), 1, out.region.data());
   return out;
 }
 
@@ -140,11 +140,11 @@ inline RowMatrixXf two_scale_dequantize(const TwoScaleCodes& q, const TwoScalePa
   const Eigen::Index rows = q.payload.rows(), cols = q.payload.cols();
   ETK_CHECK(rows > 0 && cols > 0, "argument 'q' is empty");
   const std::size_t n = static_cast<std::size_t>(rows * cols);
-  ETK_CHECK(q.region.size() == search::packed_bytes(n, 1), "argument 'q': the region plane has "
+  ETK_CHECK(q.region.size() == packed_bytes(n, 1), "argument 'q': the region plane has "
                                                                << q.region.size() << " bytes, " << rows << " x " << cols
-                                                               << " payload codes need " << search::packed_bytes(n, 1));
+                                                               << " payload codes need " << packed_bytes(n, 1));
   std::vector<std::uint8_t> region(n);
-  search::unpack_bits(q.region.data(), n, 1, region.data());
+  unpack_bits(q.region.data(), n, 1, region.data());
   RowMatrixXf out(rows, cols);
   for (Eigen::Index r = 0; r < rows; ++r)
     for (Eigen::Index c = 0; c < cols; ++c) {

@@ -18,33 +18,37 @@
 //  4. each channel has a static affine grid from its calibration range (etk/quant's
 //     QuantParams, unsigned codes), so rows carry no per-row scales; values outside the
 //     calibrated range saturate;
-//  5. each group's codes are packed at its width (etk/search/bit_packing.hpp), starting
+//  5. each group's codes are packed at its width (etk/core/bit_packing.hpp), starting
 //     on a byte boundary. A row takes row_bytes() = sum_g ceil(group_size * bits_g / 8)
 //     bytes and the buffer rows * row_bytes() bytes, exactly.
 // Decoding reverses the steps. allocate_compression_ratios() then chooses a codec per
 // layer (greedy, by measured damage per byte saved) under a total byte budget.
-// Execution: blocks of 32 rows; per group, etk/quant's column kernel quantizes the block
-// into L1 scratch and the packer packs it (one stream for a single byte-aligned group);
+// Execution on an etk::Context: blocks of 32 rows are the tasks on the caller's pool (no
+// thread created, bit-identical output for any thread count), each worker's buffers come
+// from the call's scratch (encode_scratch_bytes / decode_scratch_bytes plan it). Per
+// group, etk/quant's column kernel quantizes the block into L1 scratch and the packer
+// packs it (one stream for a single byte-aligned group);
 // decoding unpacks and dequantizes per group the same way. Scattered groups are permuted
 // per row into group order before encoding, and unpacked straight into channel order when
 // decoding (detail/permute_kernels.hpp).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <numeric>
 #include <vector>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
+#include "etk/core/context.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/uniform.hpp"
 #include "etk/search/allocation.hpp"
-#include "etk/search/bit_packing.hpp"
-#include "etk/search/detail/bit_packing_kernels.hpp"
+#include "etk/core/bit_packing.hpp"
+#include "etk/core/detail/bit_packing_kernels.hpp"
 #include "etk/search/detail/permute_kernels.hpp"
 #include "etk/search/projection.hpp"
 
@@ -80,67 +84,92 @@ class ActivationCodec {
   // Average stored bits per activation value (per one of the C original channels).
   double bits_per_value() const { return 8.0 * double(row_bytes_) / double(channels_); }
 
-  // out must hold encoded_bytes(x.rows()) bytes.
-  void encode(ConstMatrixView<float> x, std::uint8_t* out, std::size_t out_bytes) const {
+  // Scratch bytes of encode / decode of `rows` rows on ctx: one block's buffers per
+  // worker of ctx's pool. A ScratchArena of this size in ctx makes the call allocation-free
+  // (plan, then run).
+  std::size_t encode_scratch_bytes(std::ptrdiff_t rows, const Context& ctx = Context{}) const {
+    return scratch_plan(rows).bytes * static_cast<std::size_t>(ctx.concurrency());
+  }
+  std::size_t decode_scratch_bytes(std::ptrdiff_t rows, const Context& ctx = Context{}) const {
+    return scratch_plan(rows).bytes * static_cast<std::size_t>(ctx.concurrency());
+  }
+
+  // out must hold encoded_bytes(x.rows()) bytes. Blocks of kBlock rows are the tasks on
+  // ctx's pool; each writes only its own rows of out, so the bytes are the same for any
+  // thread count.
+  void encode(ConstMatrixView<float> x, std::uint8_t* out, std::size_t out_bytes,
+              const Context& ctx = Context{}) const {
     ETK_CHECK(x.rows() > 0 && x.cols() == channels_,
               "argument 'x' must be [rows >= 1, " << channels_ << "], got [" << x.rows() << ", "
                                                   << x.cols() << "]");
     ETK_CHECK(out != nullptr && out_bytes == encoded_bytes(x.rows()),
               "argument 'out' must hold " << encoded_bytes(x.rows()) << " bytes, got "
                                           << out_bytes);
-    Scratch s(*this, x.rows());
-    bool nan = false;
-    for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
-      const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
+    const ScratchPlan plan = scratch_plan(x.rows());
+    ScratchLease lease(ctx, encode_scratch_bytes(x.rows(), ctx));
+    std::atomic<bool> nan{false};
+    const std::ptrdiff_t blocks = (x.rows() + kBlock - 1) / kBlock;
+    parallel_for(ctx, blocks, [&](std::ptrdiff_t task, int worker) {
+      const Buffers s = plan.carve(lease.data<unsigned char>() + std::size_t(worker) * plan.bytes);
+      const std::ptrdiff_t r0 = task * kBlock, n = std::min(kBlock, x.rows() - r0);
       const ConstMatrixView<float> xb = matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride());
-      if (projected_) s.z.topRows(n).noalias() = (xb.rowwise() - projection_.mean) * projection_.encoder;
-      const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z.data()), n, coded_dim_, coded_dim_) : xb;
+      if (projected_) {
+        Eigen::Map<RowMatrixXf> centered(s.centered, n, channels_), z(s.z, n, coded_dim_);
+        centered = xb.rowwise() - projection_.mean;
+        z.noalias() = centered * projection_.encoder;
+      }
+      const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z), n, coded_dim_, coded_dim_) : xb;
       // Scattered groups: each row's values permuted into group order first (rows read
       // in sequence, which the hardware prefetchers follow).
       const float* v = z.data();
       std::ptrdiff_t vstride = z.outerStride();
       if (!contiguous_) {
-        for (std::ptrdiff_t r = 0; r < n; ++r)
-          to_groups_.apply(z.data() + r * z.outerStride(), s.values.get() + r * coded_dim_);
-        v = s.values.get();
+        for (std::ptrdiff_t r = 0; r < n; ++r) to_groups_.apply(z.data() + r * z.outerStride(), s.values + r * coded_dim_);
+        v = s.values;
         vstride = coded_dim_;
       }
+      bool block_nan = false;
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
         // Quantize the group's block of rows into L1 scratch, then pack it.
         const std::ptrdiff_t c0 = g * group_size_;
-        nan |= quant_detail::uq::quantize_cols<std::uint8_t>(
+        block_nan |= quant_detail::uq::quantize_cols<std::uint8_t>(
             v + c0, n, group_size_, vstride, group_scale_.data() + c0, group_inv_scale_.data() + c0,
-            group_zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes.get(), group_size_);
+            group_zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes, group_size_);
         if (rows_are_one_stream())
-          detail::pack_bits_fast(s.codes.get(), std::size_t(n * group_size_), group_bits(g),
-                                 out + std::size_t(r0) * row_bytes_);
+          bit_packing_detail::pack_bits_fast(s.codes, std::size_t(n * group_size_), group_bits(g),
+                                             out + std::size_t(r0) * row_bytes_);
         else
           for (std::ptrdiff_t r = 0; r < n; ++r)
-            detail::pack_bits_fast(s.codes.get() + r * group_size_, std::size_t(group_size_), group_bits(g),
-                                   out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
+            bit_packing_detail::pack_bits_fast(s.codes + r * group_size_, std::size_t(group_size_), group_bits(g),
+                                               out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
       }
-    }
-    ETK_CHECK(!nan, "argument 'x' holds NaN");
+      if (block_nan) nan.store(true, std::memory_order_relaxed);
+    });
+    ETK_CHECK(!nan.load(), "argument 'x' holds NaN");
   }
 
-  std::vector<std::uint8_t> encode(ConstMatrixView<float> x) const {
+  std::vector<std::uint8_t> encode(ConstMatrixView<float> x, const Context& ctx = Context{}) const {
     std::vector<std::uint8_t> out(encoded_bytes(x.rows()));
-    encode(x, out.data(), out.size());
+    encode(x, out.data(), out.size(), ctx);
     return out;
   }
 
-  // x: [rows, C] with in_bytes == encoded_bytes(rows).
-  void decode(const std::uint8_t* in, std::size_t in_bytes, MatrixView<float> x) const {
+  // x: [rows, C] with in_bytes == encoded_bytes(rows). Tasks as in encode.
+  void decode(const std::uint8_t* in, std::size_t in_bytes, MatrixView<float> x,
+              const Context& ctx = Context{}) const {
     ETK_CHECK(x.rows() > 0 && x.cols() == channels_,
               "argument 'x' must be [rows >= 1, " << channels_ << "], got [" << x.rows() << ", "
                                                   << x.cols() << "]");
     ETK_CHECK(in != nullptr && in_bytes == encoded_bytes(x.rows()),
               "argument 'in' must hold " << encoded_bytes(x.rows()) << " bytes for " << x.rows()
                                          << " rows, got " << in_bytes);
-    Scratch s(*this, x.rows());
-    for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kBlock) {
-      const std::ptrdiff_t n = std::min(kBlock, x.rows() - r0);
-      float* zdata = projected_ ? s.z.data() : x.data() + r0 * x.outerStride();
+    const ScratchPlan plan = scratch_plan(x.rows());
+    ScratchLease lease(ctx, decode_scratch_bytes(x.rows(), ctx));
+    const std::ptrdiff_t blocks = (x.rows() + kBlock - 1) / kBlock;
+    parallel_for(ctx, blocks, [&](std::ptrdiff_t task, int worker) {
+      const Buffers s = plan.carve(lease.data<unsigned char>() + std::size_t(worker) * plan.bytes);
+      const std::ptrdiff_t r0 = task * kBlock, n = std::min(kBlock, x.rows() - r0);
+      float* zdata = projected_ ? s.z : x.data() + r0 * x.outerStride();
       const std::ptrdiff_t zstride = projected_ ? coded_dim_ : x.outerStride();
       if (!contiguous_) {
         // Scattered groups: codes unpacked into their channels, then one dequantization.
@@ -148,56 +177,80 @@ class ActivationCodec {
           for (std::ptrdiff_t g = 0; g < groups(); ++g)
             detail::unpack_scatter(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
                                    channel_of_.data() + g * group_size_, std::size_t(group_size_),
-                                   group_bits(g), s.codes.get() + r * coded_dim_);
-        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, coded_dim_, coded_dim_,
+                                   group_bits(g), s.codes + r * coded_dim_);
+        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes, n, coded_dim_, coded_dim_,
                                                         scale_.data(), zero_point_.data(), zdata, zstride);
-        continue;
+      } else {
+        for (std::ptrdiff_t g = 0; g < groups(); ++g) {
+          // Unpack the group's block of rows into L1 scratch, then dequantize it.
+          if (rows_are_one_stream())
+            bit_packing_detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
+                                                 group_bits(g), s.codes);
+          else
+            for (std::ptrdiff_t r = 0; r < n; ++r)
+              bit_packing_detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+                                                   std::size_t(group_size_), group_bits(g), s.codes + r * group_size_);
+          const std::ptrdiff_t c0 = g * group_size_;
+          quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes, n, group_size_, group_size_,
+                                                          group_scale_.data() + c0, group_zero_point_.data() + c0,
+                                                          zdata + c0, zstride);
+        }
       }
-      for (std::ptrdiff_t g = 0; g < groups(); ++g) {
-        // Unpack the group's block of rows into L1 scratch, then dequantize it.
-        if (rows_are_one_stream())
-          detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
-                                   group_bits(g), s.codes.get());
-        else
-          for (std::ptrdiff_t r = 0; r < n; ++r)
-            detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
-                                     std::size_t(group_size_), group_bits(g), s.codes.get() + r * group_size_);
-        const std::ptrdiff_t c0 = g * group_size_;
-        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes.get(), n, group_size_, group_size_,
-                                                        group_scale_.data() + c0, group_zero_point_.data() + c0,
-                                                        zdata + c0, zstride);
+      if (projected_) {
+        const Eigen::Map<const RowMatrixXf> z(s.z, n, coded_dim_);
+        auto rows = x.middleRows(r0, n);
+        rows.noalias() = z * projection_.decoder;
+        rows.rowwise() += projection_.mean;
       }
-      if (projected_)
-        x.middleRows(r0, n).noalias() =
-            (s.z.topRows(n) * projection_.decoder).rowwise() + projection_.mean;
-    }
+    });
   }
 
-  RowMatrixXf decode(const std::vector<std::uint8_t>& in, std::ptrdiff_t rows) const {
+  RowMatrixXf decode(const std::vector<std::uint8_t>& in, std::ptrdiff_t rows, const Context& ctx = Context{}) const {
     RowMatrixXf x(rows, channels_);
-    decode(in.data(), in.size(), matrix_view(x.data(), rows, channels_, channels_));
+    decode(in.data(), in.size(), matrix_view(x.data(), rows, channels_, channels_), ctx);
     return x;
   }
 
  private:
   friend ActivationCodec calibrate_codec(ConstMatrixView<float>, const CodecOptions&,
                                          ConstMatrixView<float>);
-  static constexpr std::ptrdiff_t kBlock = 32;  // rows per pass: scratch stays in L1/L2
+  static constexpr std::ptrdiff_t kBlock = 32;  // rows per task: scratch stays in L1/L2
 
-  // Per-call buffers for one block of rows (uninitialised: every entry read was written):
-  // the projected coefficients, the values in group order (encoding scattered groups),
-  // and codes (one group's, or when decoding scattered groups every channel's).
-  struct Scratch {
-    RowMatrixXf z;
-    std::unique_ptr<float[]> values;
-    std::unique_ptr<std::uint8_t[]> codes;
-    Scratch(const ActivationCodec& c, std::ptrdiff_t rows) {
-      const std::ptrdiff_t n = std::min(kBlock, rows);
-      if (c.projected_) z.resize(n, c.coded_dim_);
-      if (!c.contiguous_) values.reset(new float[std::size_t(n * c.coded_dim_)]);
-      codes.reset(new std::uint8_t[std::size_t(n * (c.contiguous_ ? c.group_size_ : c.coded_dim_))]);
+  // One block's buffers, carved from a worker's share of the call's scratch (uninitialised:
+  // every entry read was written): the centred rows and their coefficients (projection),
+  // the values in group order (encoding scattered groups), and codes (one group's, or
+  // when decoding scattered groups every channel's).
+  struct Buffers {
+    float* centered = nullptr;
+    float* z = nullptr;
+    float* values = nullptr;
+    std::uint8_t* codes = nullptr;
+  };
+  struct ScratchPlan {
+    std::size_t centered = 0, z = 0, values = 0, codes = 0, bytes = 0;  // byte sizes, 64-aligned
+    Buffers carve(unsigned char* p) const {
+      Buffers b;
+      b.centered = reinterpret_cast<float*>(p);
+      b.z = reinterpret_cast<float*>(p + centered);
+      b.values = reinterpret_cast<float*>(p + centered + z);
+      b.codes = p + centered + z + values;
+      return b;
     }
   };
+  ScratchPlan scratch_plan(std::ptrdiff_t rows) const {
+    ETK_CHECK(rows > 0, "argument 'rows' must be >= 1, got " << rows);
+    const auto n = static_cast<std::size_t>(std::min(kBlock, rows));
+    const auto round = [](std::size_t b) { return (b + 63) / 64 * 64; };
+    ScratchPlan p;
+    if (projected_) {
+      p.centered = round(n * std::size_t(channels_) * sizeof(float));
+      p.z = round(n * std::size_t(coded_dim_) * sizeof(float));
+    }
+    if (!contiguous_) p.values = round(n * std::size_t(coded_dim_) * sizeof(float));
+    p.codes = round(n * std::size_t(contiguous_ ? group_size_ : coded_dim_));
+    p.bytes = p.centered + p.z + p.values + p.codes;
+    return p;
+  }
 
   // One group whose rows are whole bytes: a block of rows is one continuous bit stream.
   bool rows_are_one_stream() const { return groups() == 1 && (group_size_ * group_bits(0)) % 8 == 0; }

@@ -143,6 +143,26 @@ inline __m512i rdbpot16(__m512i x, __m512i n) {
   return _mm512_mask_add_epi32(_mm512_srav_epi32(x, n), up, _mm512_srav_epi32(x, n), one);
 }
 
+// clamp(x * 2^n) to int32, n in [0, 31] (see requantize.hpp for why this equals it).
+inline __m512i saturating_shl16(__m512i x, __m512i n) {
+  const __m512i max = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::max());
+  const __m512i min = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min());
+  const __mmask16 above = _mm512_cmpgt_epi32_mask(x, _mm512_srav_epi32(max, n));
+  const __mmask16 below = _mm512_cmplt_epi32_mask(x, _mm512_srav_epi32(min, n));
+  return _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(_mm512_sllv_epi32(x, n), above, max), below, min);
+}
+// requantize_value on 16 lanes: signed shift split into left and right parts, the clamp
+// around the zero point before it is added.
+inline __m512i requantize16(__m512i v, __m512i multiplier, __m512i shift, const Epilogue& e) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i left = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+  const __m512i right = _mm512_max_epi32(shift, zero);
+  v = rdbpot16(srdhm16(saturating_shl16(v, left), multiplier), right);
+  v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(e.qmin - e.zero_point)),
+                       _mm512_set1_epi32(e.qmax - e.zero_point));
+  return _mm512_add_epi32(v, _mm512_set1_epi32(e.zero_point));
+}
+
 template <typename TO>
 inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
                        std::int32_t rowsum, const Epilogue& e, TO* out) {
@@ -156,9 +176,7 @@ inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_
     } else if constexpr (std::is_same<TO, float>::value) {
       _mm512_mask_storeu_ps(out + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(e.scale + j0 + j)));
     } else {
-      v = rdbpot16(srdhm16(v, _mm512_loadu_si512(e.multiplier + j0 + j)), _mm512_loadu_si512(e.shift + j0 + j));
-      v = _mm512_add_epi32(v, _mm512_set1_epi32(e.zero_point));
-      v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(e.qmin)), _mm512_set1_epi32(e.qmax));
+      v = requantize16(v, _mm512_loadu_si512(e.multiplier + j0 + j), _mm512_loadu_si512(e.shift + j0 + j), e);
       _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi32_epi8(v));  // register vpmovdb: fast
     }
   }
@@ -181,6 +199,23 @@ inline __m256i rdbpot8(__m256i x, __m256i n) {
   return _mm256_sub_epi32(_mm256_srav_epi32(x, n), _mm256_cmpgt_epi32(rem, thr));
 }
 
+inline __m256i saturating_shl8(__m256i x, __m256i n) {
+  const __m256i max = _mm256_set1_epi32(std::numeric_limits<std::int32_t>::max());
+  const __m256i min = _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min());
+  const __m256i above = _mm256_cmpgt_epi32(x, _mm256_srav_epi32(max, n));
+  const __m256i below = _mm256_cmpgt_epi32(_mm256_srav_epi32(min, n), x);
+  return _mm256_blendv_epi8(_mm256_blendv_epi8(_mm256_sllv_epi32(x, n), max, above), min, below);
+}
+inline __m256i requantize8(__m256i v, __m256i multiplier, __m256i shift, const Epilogue& e) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i left = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  const __m256i right = _mm256_max_epi32(shift, zero);
+  v = rdbpot8(srdhm8(saturating_shl8(v, left), multiplier), right);
+  v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(e.qmin - e.zero_point)),
+                       _mm256_set1_epi32(e.qmax - e.zero_point));
+  return _mm256_add_epi32(v, _mm256_set1_epi32(e.zero_point));
+}
+
 template <typename TO>
 inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_t j0,
                        std::int32_t rowsum, const Epilogue& e, TO* out) {
@@ -196,10 +231,8 @@ inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_
     } else if constexpr (std::is_same<TO, float>::value) {
       _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_loadu_ps(e.scale + j0 + j)));
     } else {
-      v = rdbpot8(srdhm8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.multiplier + j0 + j))),
-                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.shift + j0 + j)));
-      v = _mm256_add_epi32(v, _mm256_set1_epi32(e.zero_point));
-      v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(e.qmin)), _mm256_set1_epi32(e.qmax));
+      v = requantize8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.multiplier + j0 + j)),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.shift + j0 + j)), e);
       uq::store_codes8(out + j, v);
     }
   }

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "etk/config.hpp"
-#include "etk/search/detail/bit_packing_kernels.hpp"
+#include "etk/core/detail/bit_packing_kernels.hpp"
 
 #if defined(ETK_HAS_AVX512)
 #include <immintrin.h>
@@ -96,7 +96,7 @@ class FloatPermutation {
 inline void unpack_scatter(const std::uint8_t* in, const std::int32_t* idx, std::size_t n, int bits,
                            std::uint8_t* codes) {
   const unsigned b = unsigned(bits);
-  const Swar w(b);
+  const bit_packing_detail::Swar w(b);
   const std::uint8_t* const end = in + (n * b + 7) / 8;
   const std::uint8_t* p = in;
   for (std::size_t i = 0; i < n; i += 8, p += b) {

@@ -1,4 +1,4 @@
-// etk/search/reference/bit_packing.hpp: the plain twin of etk/search/bit_packing.hpp.
+// etk/core/reference/bit_packing.hpp: the plain twin of etk/core/bit_packing.hpp.
 //
 // Codes of `bits` bits (1..8) laid end to end in a little-endian bit stream: code i
 // occupies stream bits [i*bits, (i+1)*bits), least significant bit first; the stream's
@@ -11,7 +11,6 @@
 #include "etk/config.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace search {
 namespace reference {
 
 // out: ceil(n * bits / 8) bytes, fully written (unused high bits of the last byte are 0).
@@ -38,5 +37,4 @@ inline void unpack_bits(const std::uint8_t* in, std::size_t n, int bits, std::ui
 }
 
 }  // namespace reference
-}  // namespace search
 ETK_END_NAMESPACE

@@ -1,10 +1,11 @@
-// etk/search/detail/bit_packing_kernels.hpp: fast paths of etk/search/bit_packing.hpp.
+// etk/core/detail/bit_packing_kernels.hpp: fast paths of etk/core/bit_packing.hpp.
 //
 // Same stream as reference/bit_packing.hpp, byte for byte (tested). Eight codes of b bits
 // fill exactly b bytes, so the generic path (every width) merges 8 codes held in a 64-bit
-// word with shifts and masks (SWAR) and writes its low b bytes. 4-bit codes (two per byte, the even code in the low nibble) also have
-// AVX2 / AVX-512BW paths: in a 16-bit lane holding codes c0 | c1 << 8, the low byte of
-// (lane | lane >> 4) is c0 | c1 << 4. 8-bit codes are copied.
+// word with shifts and masks (SWAR) and writes its low b bytes. 4-bit codes (two per
+// byte, the even code in the low nibble) also have AVX2 / AVX-512BW paths: in a 16-bit
+// lane holding codes c0 | c1 << 8, the low byte of (lane | lane >> 4) is c0 | c1 << 4.
+// 8-bit codes are copied.
 #pragma once
 
 #include <cstddef>
@@ -18,8 +19,7 @@
 #endif
 
 ETK_BEGIN_NAMESPACE
-namespace search {
-namespace detail {
+namespace bit_packing_detail {
 
 // Eight codes of b bits, one per byte of a little-endian uint64, <-> their 8b-bit stream
 // (SWAR, any b in 1..8): three steps merge neighbours in 16-, 32- and 64-bit lanes,
@@ -177,6 +177,5 @@ inline void unpack_bits_fast(const std::uint8_t* in, std::size_t n, int bits, st
   unpack_generic(in, done, n, bits, codes);
 }
 
-}  // namespace detail
-}  // namespace search
+}  // namespace bit_packing_detail
 ETK_END_NAMESPACE

@@ -3,13 +3,13 @@
 // ceil(n * bits / 8).
 // etk:isa-variants
 #include <catch2/catch.hpp>
-#include <etk/search/bit_packing.hpp>
-#include <etk/search/reference/bit_packing.hpp>
+#include <etk/core/bit_packing.hpp>
+#include <etk/core/reference/bit_packing.hpp>
 
 #include <random>
 #include <vector>
 
-namespace es = etk::search;
+namespace es = etk;
 
 TEST_CASE("pack/unpack round-trips exactly and matches the reference bytes") {
   std::mt19937 rng(42);
