@@ -173,18 +173,30 @@ std::vector<DecodeStudyRow> decode_study(Study& study, const DecodeStudyOptions&
     const std::ptrdiff_t H = lines.front().front().heads;
 
     std::vector<Setting> settings;
-    if (!opts.filtered_targets.empty()) {
+    if (!opts.filtered_targets.empty() || !opts.mass_budgets.empty()) {
       const std::vector<LineRows> calib = record(study, set, study.calibration_lines(set, nc));
-      for (double target : opts.filtered_targets) {
-        if (!(target >= 0 && target < 1)) throw std::invalid_argument("decode_study: filtered targets in [0, 1)");
-        Setting s{"calibrated " + percent(target) + " filtered", {}};
+      // theta per block from calibrate(samples of the block, base params).
+      const auto calibrated = [&](const std::string& name, const auto& calibrate) {
+        Setting s{name, {}};
         for (std::size_t b = 0; b < blocks; ++b) {
           etk::LatteParams base;
           base.attention.scale = calib.front().at(b).scale;
-          s.theta.push_back(etk::latte_calibrate_keep_ratio(samples(calib, b), base, 1.0 - target));
+          s.theta.push_back(calibrate(samples(calib, b), base));
         }
         settings.push_back(std::move(s));
+      };
+      for (double target : opts.filtered_targets) {
+        if (!(target >= 0 && target < 1)) throw std::invalid_argument("decode_study: filtered targets in [0, 1)");
+        calibrated("calibrated " + percent(target) + " filtered",
+                   [target](const std::vector<etk::LatteSample>& s, const etk::LatteParams& base) {
+                     return etk::latte_calibrate_keep_ratio(s, base, 1.0 - target);
+                   });
       }
+      for (double eps : opts.mass_budgets)
+        calibrated("calibrated " + percent(eps) + " mass dropped",
+                   [eps](const std::vector<etk::LatteSample>& s, const etk::LatteParams& base) {
+                     return etk::latte_calibrate_error_budget(s, base, eps);
+                   });
     }
     for (float t : opts.thetas)
       settings.push_back({"theta " + (std::isinf(t) ? std::string("inf") : fmt(t)),
@@ -231,7 +243,7 @@ void print_decode_study(const std::vector<DecodeStudyRow>& rows, std::FILE* f) {
 }
 
 int decode_study_command(int argc, char** argv) {
-  Cli cli(argc, argv);
+  Cli cli(argc, argv, {"no-long", "no-targets"});
   DecodeStudyOptions d;
   d.short_lines = cli.geti("lines", d.short_lines);
   d.long_lines = cli.geti("long-lines", d.long_lines);
@@ -240,6 +252,8 @@ int decode_study_command(int argc, char** argv) {
   d.long_set = !cli.flag("no-long");
   for (const std::string& t : cli.all("theta")) d.thetas.push_back(t == "inf" ? std::numeric_limits<float>::infinity() : std::stof(t));
   if (d.thetas.empty()) d.thetas.push_back(std::numeric_limits<float>::infinity());
+  for (const std::string& e : cli.all("mass-budget")) d.mass_budgets.push_back(std::stod(e));
+  if (cli.flag("no-targets")) d.filtered_targets.clear();
   const std::string values = cli.get("values", "fp16");
   if (values == "fp32") d.values = etk::KVValueType::fp32;
   else if (values == "fp16") d.values = etk::KVValueType::fp16;

@@ -13,7 +13,8 @@
 //   * the cache's own error: dense_decode vs float attention,
 //   * and, at the same thresholds, the prefill kernel etk::latte_attention over the whole
 //     line (per-head key scale instead of per-block): its filtered share and error.
-// Thresholds are per block and head, from etk::latte_calibrate_keep_ratio on held-out
+// Thresholds are per block and head, from etk::latte_calibrate_keep_ratio (a share to
+// filter) or etk::latte_calibrate_error_budget (a mean mass to drop) on held-out
 // calibration lines (Study::calibration_lines, never scored), or given shared values.
 // What this shows and does not show: docs/accuracy.md.
 #pragma once
@@ -32,6 +33,9 @@ namespace ocr {
 struct DecodeStudyOptions {
   // Shares of keys to filter, each calibrated per block and head (keep ratio 1 - share).
   std::vector<double> filtered_targets = {0.75, 0.90, 0.95};
+  // Mean dropped softmax masses, each calibrated per block and head
+  // (latte_calibrate_error_budget): how much LATTE filters at a given mass loss.
+  std::vector<double> mass_budgets;
   // Thresholds (logit units, shared by every head; +inf keeps every key) used as given.
   std::vector<float> thetas;
   int short_lines = 16, long_lines = 4;  // scored lines per set (the set's first ones)
@@ -63,7 +67,8 @@ std::vector<DecodeStudyRow> decode_study(Study& study, const DecodeStudyOptions&
 void print_decode_study(const std::vector<DecodeStudyRow>& rows, std::FILE* out);
 
 // `ocr_tool decode-study [--lines N] [--long-lines N] [--calib N] [--long-calib N]
-// [--theta T]... [--values fp32|fp16|bf16|int8] [--no-long] [data options]`: argv[0] is
+// [--theta T]... [--mass-budget E]... [--values fp32|fp16|bf16|int8] [--no-targets]
+// [--no-long] [data options]`: argv[0] is
 // "decode-study". Prints the table; returns the exit status.
 int decode_study_command(int argc, char** argv);
 
