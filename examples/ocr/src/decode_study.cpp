@@ -63,6 +63,12 @@ double rel_l2(const float* a, const float* b, std::ptrdiff_t n) {
   return r > 0 ? std::sqrt(d / r) : std::sqrt(d);
 }
 
+double norm(const float* a, std::ptrdiff_t n) {
+  double r = 0;
+  for (std::ptrdiff_t c = 0; c < n; ++c) r += double(a[c]) * a[c];
+  return std::sqrt(r);
+}
+
 // A setting: thresholds [block][head].
 struct Setting {
   std::string name;
@@ -70,7 +76,7 @@ struct Setting {
 };
 
 struct Sums {
-  double kept_mass = 0, min_mass = 1, err_dense = 0, err_float = 0, cache = 0, prefill_err = 0;
+  double kept_mass = 0, min_mass = 1, err_dense = 0, norm_ratio = 0, err_float = 0, cache = 0, prefill_err = 0;
   std::int64_t considered = 0, kept = 0, pre_considered = 0, pre_kept = 0, mismatches = 0, rows = 0;
 };
 
@@ -126,6 +132,7 @@ void score_block(const BlockRows& b, etk::KVValueType values, const std::vector<
         S.min_mass = std::min(S.min_mass, mass);
         S.err_dense += rel_l2(ol.data() + h * dv, dense_row(h, i), dv);
         S.err_float += rel_l2(ol.data() + h * dv, float_row(h, i), dv);
+        S.norm_ratio += norm(ol.data() + h * dv, dv) / norm(dense_row(h, i), dv);
         ++S.rows;
       }
     }
@@ -216,6 +223,7 @@ std::vector<DecodeStudyRow> decode_study(Study& study, const DecodeStudyOptions&
       r.min_kept_mass = S.min_mass;
       r.err_vs_dense = S.err_dense / rows;
       r.err_vs_float = S.err_float / rows;
+      r.norm_ratio = S.norm_ratio / rows;
       r.cache_error = S.cache / rows;
       r.prefill_filtered = S.pre_considered ? double(S.pre_considered - S.pre_kept) / double(S.pre_considered) : 0;
       r.prefill_err_vs_float = S.prefill_err / rows;
@@ -232,13 +240,13 @@ std::vector<DecodeStudyRow> decode_study(Study& study, const DecodeStudyOptions&
 void print_decode_study(const std::vector<DecodeStudyRow>& rows, std::FILE* f) {
   std::fprintf(f,
                "| set (lines x tokens) | thresholds | filtered (decode) | kept softmax mass (mean / min) | "
-               "rel. L2 vs dense decode | rel. L2 vs float | cache error (dense decode vs float) | "
+               "rel. L2 vs dense decode | output norm / dense norm | rel. L2 vs float | cache error (dense decode vs float) | "
                "prefill LATTE: filtered / rel. L2 vs float | kept-count mismatches |\n"
-               "|---|---|---|---|---|---|---|---|---|\n");
+               "|---|---|---|---|---|---|---|---|---|---|\n");
   for (const DecodeStudyRow& r : rows)
-    std::fprintf(f, "| %s (%d x %d) | %s | %.1f%% | %.3f / %.3f | %.3f | %.3f | %.4f | %.1f%% / %.3f | %lld of %lld |\n",
+    std::fprintf(f, "| %s (%d x %d) | %s | %.1f%% | %.3f / %.3f | %.3f | %.2f | %.3f | %.4f | %.1f%% / %.3f | %lld of %lld |\n",
                  set_name(r.set), r.lines, r.tokens, r.setting.c_str(), 100 * r.filtered, r.kept_mass,
-                 r.min_kept_mass, r.err_vs_dense, r.err_vs_float, r.cache_error, 100 * r.prefill_filtered,
+                 r.min_kept_mass, r.err_vs_dense, r.norm_ratio, r.err_vs_float, r.cache_error, 100 * r.prefill_filtered,
                  r.prefill_err_vs_float, static_cast<long long>(r.count_mismatches), static_cast<long long>(r.rows));
 }
 

@@ -53,6 +53,7 @@ struct DecodeStudyRow {
   double min_kept_mass = 1;      // its minimum over rows
   double err_vs_dense = 0;       // mean ||latte_decode - dense_decode|| / ||dense_decode||
   double err_vs_float = 0;       // mean ||latte_decode - float|| / ||float||
+  double norm_ratio = 0;         // mean ||latte_decode|| / ||dense_decode||
   double cache_error = 0;        // mean ||dense_decode - float|| / ||float||
   double prefill_filtered = 0;   // etk::latte_attention's share filtered, same thresholds
   double prefill_err_vs_float = 0;

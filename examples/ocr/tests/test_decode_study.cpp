@@ -66,6 +66,7 @@ TEST_CASE("decode study on real attention rows: invariants of every row", "[ocr]
   CHECK(inf.prefill_filtered == 0.0);
   CHECK(inf.min_kept_mass == Approx(1.0).margin(1e-5));
   CHECK(inf.err_vs_dense == 0.0);  // bit for bit dense decode over the same cache
+  CHECK(inf.norm_ratio == 1.0);
   CHECK(inf.err_vs_float == Approx(inf.cache_error).margin(1e-12));
 
   // Thresholds in increasing order (rows 1..6): larger theta keeps a superset of keys, so
