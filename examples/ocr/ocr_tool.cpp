@@ -5,6 +5,7 @@
 //   ocr_tool probs IMAGES.f32 W N OUT.f32  run N images of width W, write [N,T,C] probs
 //   ocr_tool bench IMAGES.f32 W N THREADS  ms per line, lines shared out to THREADS runners
 //   ocr_tool profile IMAGES.f32 W N        wall time per compiled step
+//   ocr_tool decode-study [options]         LATTE decode accuracy on the recorded attention (decode_study.hpp)
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include "cli.hpp"
 #include "ctc.hpp"
 #include "dataset.hpp"
+#include "decode_study.hpp"
 #include "model.hpp"
 
 using namespace ocr;
@@ -26,6 +28,7 @@ int main(int argc, char** argv) try {
     return 2;
   }
   const std::string cmd = argv[1];
+  if (cmd == "decode-study") return decode_study_command(argc - 1, argv + 1);
   const std::string mdir = model_dir_from_env();
   if (cmd == "info") {
     Model m = Model::load(mdir + "/ch_PP-OCRv4_rec_infer.onnx");
