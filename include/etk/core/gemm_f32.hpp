@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "etk/config.hpp"
+#include "etk/core/checks.hpp"
 #include "etk/core/context.hpp"
 #include "etk/core/detail/gemm_f32_kernels.hpp"
 #include "etk/core/packed_weights_f32.hpp"
@@ -34,13 +35,10 @@ namespace gemm_f32_detail {
 constexpr std::ptrdiff_t kTaskRows = 96;
 constexpr std::ptrdiff_t kTaskPanels = 4;
 
-// [p, p + bytes) of two matrices are apart.
-inline bool apart(const float* a, std::ptrdiff_t a_rows, std::ptrdiff_t a_cols, std::ptrdiff_t a_ld,
-                  const float* b, std::ptrdiff_t b_rows, std::ptrdiff_t b_cols, std::ptrdiff_t b_ld) {
-  const auto a0 = reinterpret_cast<std::uintptr_t>(a), b0 = reinterpret_cast<std::uintptr_t>(b);
-  const auto a1 = a0 + static_cast<std::uintptr_t>((a_rows - 1) * a_ld + a_cols) * sizeof(float);
-  const auto b1 = b0 + static_cast<std::uintptr_t>((b_rows - 1) * b_ld + b_cols) * sizeof(float);
-  return a1 <= b0 || b1 <= a0;
+// c [M, N] shares no element with the matrix m (the shared exact test of check::no_overlap).
+inline void check_apart(const char* m_name, const ConstMatrixView<float>& m, const MatrixView<float>& c) {
+  check::no_overlap("c", HeadsView<const float>(c.data(), 1, c.rows(), c.cols(), c.outerStride(), 0), m_name,
+                    HeadsView<const float>(m.data(), 1, m.rows(), m.cols(), m.outerStride(), 0));
 }
 
 inline void check_gemm(const ConstMatrixView<float>& a, std::ptrdiff_t k, std::ptrdiff_t n,
@@ -49,11 +47,8 @@ inline void check_gemm(const ConstMatrixView<float>& a, std::ptrdiff_t k, std::p
   ETK_CHECK(a.cols() == k, "argument 'a' has " << a.cols() << " columns, the weights' depth K is " << k);
   ETK_CHECK(c.rows() == a.rows() && c.cols() == n, "argument 'c' is [" << c.rows() << ", " << c.cols()
                                                                       << "], expected [" << a.rows() << ", " << n << "]");
-  ETK_CHECK(c.rows() <= 1 || c.outerStride() >= c.cols(),
-            "argument 'c' has row stride " << c.outerStride() << " smaller than its " << c.cols()
-                                           << " columns: its rows overlap");
-  ETK_CHECK(apart(a.data(), a.rows(), a.cols(), a.outerStride(), c.data(), c.rows(), c.cols(), c.outerStride()),
-            "argument 'c' overlaps argument 'a' in memory; the output must not alias an input");
+  check::rows_disjoint("c", c.rows(), c.cols(), c.outerStride());
+  check_apart("a", a, c);
 }
 
 // C = (acc ? C : 0) + A·B for packed B on ctx's pool.
@@ -97,9 +92,7 @@ inline void gemm_f32(ConstMatrixView<float> a, ConstMatrixView<float> b, MatrixV
   gemm_f32_detail::check_gemm(a, b.rows(), b.cols(), c);
   ETK_CHECK(b.rows() <= 1 || b.outerStride() >= b.cols(),
             "argument 'b' has row stride " << b.outerStride() << " smaller than its " << b.cols() << " columns");
-  ETK_CHECK(gemm_f32_detail::apart(b.data(), b.rows(), b.cols(), b.outerStride(), c.data(), c.rows(), c.cols(),
-                                   c.outerStride()),
-            "argument 'c' overlaps argument 'b' in memory; the output must not alias an input");
+  gemm_f32_detail::check_apart("b", b, c);
   ScratchLease lease(ctx, gemm_f32_scratch_bytes(b.rows(), b.cols()));
   float* bp = lease.data<float>();
   gemm_f32_layout::pack_panels(b.data(), b.outerStride(), 1, b.rows(), b.cols(), 1.0f, bp);
