@@ -5,16 +5,16 @@
 // hq reads KV head hq / (q_heads / kv_heads). The rows (query head of a group, query) of a
 // KV head share every pass over its planes. Work is (KV head, page) tasks:
 //  * LATTE: pass A streams the page's MS4B plane once for all rows of the group, storing
-//    each row's estimates and its page maximum (in logit units, decode_params.hpp); the
-//    row maxima over pages give each row's cut; pass B selects the survivors, reads only
-//    their LS4B rows (the MS4B part of their exact score is re-read from the page just
-//    streamed) and their value rows.
+//    each row's estimates E = qh . (MS4B + 8), F = ql . (MS4B + 8) (the query code split
+//    as 16 qh + ql, so 16 E + F is the MS4B part of the exact score) and its page maximum
+//    (in logit units, decode_params.hpp); the row maxima over pages give each row's cut;
+//    pass B selects the survivors and reads only their LS4B rows and value rows.
 //  * dense: one pass computing every visible key's exact int8 score from both planes.
 // Each task leaves a partial softmax (max, sum, weighted value sum) per row; rows are
 // merged over pages in page order (flash-decoding). Task boundaries are pages, fixed by
 // the cache, so results are bit-identical for every thread count; with theta = +inf LATTE
 // keeps every key and its result equals dense_decode's bit for bit.
-// Scratch (ScratchLease on ctx): O(pages * rows * page_tokens) int32 estimates plus
+// Scratch (ScratchLease on ctx): O(pages * rows * page_tokens) int32 estimates (E, F) plus
 // O(pages * rows * value_dim) partials, rows <= kTileRows per pass.
 #pragma once
 
@@ -31,8 +31,9 @@
 ETK_BEGIN_NAMESPACE
 namespace decode {
 
-// Rows (query heads of a group x queries) sharing one pass over a KV head's planes.
-constexpr std::ptrdiff_t kTileRows = 32;
+// Rows (query heads of a group x queries) sharing one pass over a KV head's planes (a
+// whole group at least: check_args bounds the group by kMaxGroup).
+constexpr std::ptrdiff_t kTileRows = kMaxGroup;
 
 struct Plan {
   Shape s;
@@ -61,20 +62,22 @@ inline Plan make_plan(const KVCache& cache, const Shape& s, const Context& ctx) 
 // Scratch layout (bytes, each part 64-byte aligned).
 struct Scratch {
   std::int8_t* q8 = nullptr;  // arranged int8 codes, [q_heads * nq][ldq]
-  std::int8_t* qh = nullptr;  // arranged MS4B nibbles, same shape
+  std::int8_t* qh = nullptr;  // arranged MS4B nibbles (code >> 4), same shape
+  std::int8_t* ql = nullptr;  // arranged LS4B nibbles (code & 15): code = 16 qh + ql
   float* qs = nullptr;        // query scales [q_heads * nq]
   std::int32_t* sum_q = nullptr;   // sum of codes
   std::int32_t* corr = nullptr;    // 8 * sum of MS4B nibbles (the estimate's offset)
-  std::int32_t* E = nullptr;       // [tasks][rows][P] offset estimates
+  std::int32_t* E = nullptr;       // [tasks][rows][P] offset estimates qh . (MS4B + 8)
+  std::int32_t* F = nullptr;       // [tasks][rows][P] ql . (MS4B + 8): 16 E + F = q8 . (MS4B + 8)
   float* pmax = nullptr;           // [tasks][rows] page maxima of the estimate
   float* part = nullptr;           // [tasks][rows][dv + 2]: max, sum, o
   std::int64_t* kept = nullptr;    // [tasks][rows]
-  std::int32_t* work = nullptr;    // per worker: idx, hi, lo [P + 16 each], w [P + 16]
+  std::int32_t* work = nullptr;    // per worker: work_stride(p) int32 (layout at attend_task)
   std::size_t bytes = 0;
 };
 
-// Per worker: idx and lo [P + 16], then hi and w [rows][P + 16].
-inline std::ptrdiff_t work_stride(const Plan& p) { return (2 + 2 * p.rows) * (p.P + 16); }
+// Per worker: sel, hi and w [rows][P + 16], then lo, wr, uidx and upos [P + 16].
+inline std::ptrdiff_t work_stride(const Plan& p) { return (4 + 3 * p.rows) * (p.P + 16); }
 
 inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
   Scratch sc;
@@ -88,11 +91,13 @@ inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
   const auto tr = std::size_t(p.tasks * p.rows);
   sc.q8 = reinterpret_cast<std::int8_t*>(take(nrow * std::size_t(p.ldq)));
   sc.qh = reinterpret_cast<std::int8_t*>(take(nrow * std::size_t(p.ldq)));
+  sc.ql = reinterpret_cast<std::int8_t*>(take(nrow * std::size_t(p.ldq)));
   sc.qs = reinterpret_cast<float*>(take(nrow * 4));
   sc.sum_q = reinterpret_cast<std::int32_t*>(take(nrow * 4));
   sc.corr = reinterpret_cast<std::int32_t*>(take(nrow * 4));
   if (latte) {
     sc.E = reinterpret_cast<std::int32_t*>(take(tr * std::size_t(p.P) * 4));
+    sc.F = reinterpret_cast<std::int32_t*>(take(tr * std::size_t(p.P) * 4));
     sc.pmax = reinterpret_cast<float*>(take(tr * 4));
   }
   sc.part = reinterpret_cast<float*>(take(tr * std::size_t(p.s.dv + 2) * 4));
@@ -105,7 +110,7 @@ inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
 
 // Quantizes and arranges every query row.
 inline void prepare_queries(const HeadsView<const float>& Q, const Plan& p, const Scratch& sc) {
-  std::vector<std::int8_t> c(std::size_t(p.s.dim)), h(std::size_t(p.s.dim));
+  std::vector<std::int8_t> c(std::size_t(p.s.dim)), h(std::size_t(p.s.dim)), l(std::size_t(p.s.dim));
   for (std::ptrdiff_t hq = 0; hq < p.s.q_heads; ++hq)
     for (std::ptrdiff_t i = 0; i < p.s.nq; ++i) {
       const std::ptrdiff_t r = ((hq / p.s.group) * p.s.nq + i) * p.s.group + hq % p.s.group;
@@ -115,11 +120,13 @@ inline void prepare_queries(const HeadsView<const float>& Q, const Plan& p, cons
       for (std::ptrdiff_t t = 0; t < p.s.dim; ++t) {
         c[std::size_t(t)] = latte::quantize(q[t], 1.0f / s);
         h[std::size_t(t)] = std::int8_t(latte::nibble_hi(c[std::size_t(t)]));
+        l[std::size_t(t)] = std::int8_t(latte::nibble_lo(c[std::size_t(t)]));
         sq += c[std::size_t(t)];
         sh += h[std::size_t(t)];
       }
       arrange(c.data(), p.s.dim, p.L, sc.q8 + r * p.ldq);
       arrange(h.data(), p.s.dim, p.L, sc.qh + r * p.ldq);
+      arrange(l.data(), p.s.dim, p.L, sc.ql + r * p.ldq);
       sc.qs[r] = s;
       sc.sum_q[r] = sq;
       sc.corr[r] = 8 * sh;
@@ -156,11 +163,17 @@ inline void estimate_task(const KVCache& cache, const Plan& p, const Scratch& sc
     const KeyRange k = page_range(cache, p, t, r, page);
     if (k.first < k.end) a = std::min(a, k.first), b = std::max(b, k.end);
   }
-  // The tile's rows are consecutive in sc.qh: one block_dots call serves all of them.
-  const std::int8_t* qrows = sc.qh + t.qrow(p, 0) * p.ldq;
-  for (std::ptrdiff_t blk = a / 16; a < b && blk * 16 < b; ++blk)
-    simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, qrows, p.ldq, int(t.nrows),
-                     E + blk * 16, p.P);
+  // The tile's rows are consecutive in sc.qh and sc.ql: one block_dots call serves all of
+  // them; the second (on the line just loaded) gives survivors the MS4B part of their exact
+  // score, so pass B never re-reads the MS4B plane.
+  std::int32_t* F = sc.F + task * p.rows * p.P;
+  const std::int8_t* hrows = sc.qh + t.qrow(p, 0) * p.ldq;
+  const std::int8_t* lrows = sc.ql + t.qrow(p, 0) * p.ldq;
+  for (std::ptrdiff_t blk = a / 16; a < b && blk * 16 < b; ++blk) {
+    const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
+    simd::block_dots(line, p.L, hrows, p.ldq, int(t.nrows), E + blk * 16, p.P);
+    simd::block_dots(line, p.L, lrows, p.ldq, int(t.nrows), F + blk * 16, p.P);
+  }
   for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
     const KeyRange k = page_range(cache, p, t, r, page);
     const std::ptrdiff_t qr = t.qrow(p, r);
@@ -190,25 +203,31 @@ inline void row_softmax(const KVCache::PageView& pv, const Plan& p, const Scratc
 }
 
 // Pass B of one task: survivors (LATTE, given each row's cut) or every visible key
-// (dense), their exact scores, softmax partials and weighted value sums. Dense rows that
-// see the same keys share each value row read (weighted_values_rows, same bits per row).
+// (dense), their exact scores, softmax partials and weighted value sums. Rows that see and
+// keep the same keys share each value row read (weighted_values_rows, same bits per row);
+// LATTE rows keeping different keys take, per query, one value pass over the union of its
+// group's survivors, each row weighting the keys it did not keep by exactly 0 (an FMA with a zero product
+// leaves a nonzero sum's bits unchanged, so each row's result is that of its own list).
 inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, const Tile& t,
                         std::ptrdiff_t task, std::ptrdiff_t page, const float* cutoff,
                         int worker) {
   const KVCache::PageView pv = cache.page(page, t.g);
   const std::ptrdiff_t W = p.P + 16, dv = p.s.dv;
-  std::int32_t* idx = sc.work + worker * work_stride(p);
-  std::int32_t* lo = idx + W;
-  std::int32_t* hi = lo + W;
-  float* w = reinterpret_cast<float*>(hi + p.rows * W);
+  std::int32_t* sel = sc.work + worker * work_stride(p);  // [rows][W]: each row's keys
+  std::int32_t* hi = sel + p.rows * W;                     // [rows][W]
+  float* w = reinterpret_cast<float*>(hi + p.rows * W);    // [rows][W]
+  std::int32_t* lo = reinterpret_cast<std::int32_t*>(w + p.rows * W);
+  float* wr = reinterpret_cast<float*>(lo + W);
+  std::int32_t* uidx = reinterpret_cast<std::int32_t*>(wr + W);
+  std::uint32_t* upos = reinterpret_cast<std::uint32_t*>(uidx + W);
   float* part0 = sc.part + task * p.rows * (dv + 2);
   const auto empty = [&](std::ptrdiff_t r) {
     part0[r * (dv + 2)] = -std::numeric_limits<float>::infinity();
     part0[r * (dv + 2) + 1] = 0.0f;
     sc.kept[task * p.rows + r] = 0;
   };
-  // The tile's rows select from a page range; LATTE selects row by row.
-  const auto select_row = [&](std::ptrdiff_t r, const KeyRange& k) {
+  // Row r's survivors of page range k into idx.
+  const auto select_row = [&](std::ptrdiff_t r, const KeyRange& k, std::int32_t* idx) {
     const std::ptrdiff_t qr = t.qrow(p, r);
     const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
     std::ptrdiff_t m = 0;
@@ -220,68 +239,99 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     }
     return m;
   };
-  {
-    // Rows seeing the same keys of this page, all of them kept (dense, or LATTE keeping
-    // the whole page): one shared pass, the same bits per row as the row-by-row path.
-    const KeyRange k0 = page_range(cache, p, t, 0, page);
-    bool shared = k0.first < k0.end;
-    for (std::ptrdiff_t r = 0; r < t.nrows && shared; ++r) {
-      const KeyRange k = page_range(cache, p, t, r, page);
-      shared = k.first == k0.first && k.end == k0.end &&
-               (!cutoff || select_row(r, k) == k.end - k.first);
-    }
-    if (shared) {
-      const std::ptrdiff_t m = k0.end - k0.first;
-      for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k0.first + s);
-      const std::int8_t* qrows = sc.q8 + t.qrow(p, 0) * p.ldq;
-      for (std::ptrdiff_t blk = k0.first / 16; blk * 16 < k0.end; ++blk) {
-        const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
-        const std::ptrdiff_t b0 = blk * 16;
-        if (b0 >= k0.first) {  // straight into hi (a partial last block ends in the slack)
-          simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), hi + (b0 - k0.first), W);
-          continue;
-        }
-        alignas(64) std::int32_t d16[kTileRows * 16];
-        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), d16, 16);
-        for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
-          for (std::ptrdiff_t j = k0.first; j < std::min(k0.end, b0 + 16); ++j)
-            hi[r * W + j - k0.first] = d16[r * 16 + j - b0];
-      }
-      for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
-        row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi + r * W, lo, w + r * W, part0 + r * (dv + 2));
-        sc.kept[task * p.rows + r] = m;
-      }
-      simd::weighted_values_rows(cache.value_type(), w, W, int(t.nrows), idx, m, pv.values,
-                                 cache.value_row_bytes(), pv.value_scale, dv, part0 + 2, dv + 2);
-      return;
-    }
-  }
+  KeyRange range[kTileRows];
+  std::ptrdiff_t count[kTileRows];
+  bool shared = true;
   for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
-    float* part = part0 + r * (dv + 2);
-    const KeyRange k = page_range(cache, p, t, r, page);
-    const std::ptrdiff_t qr = t.qrow(p, r);
-    const std::int8_t* q8 = sc.q8 + qr * p.ldq;
-    std::ptrdiff_t m = 0;
-    if (cutoff) {
-      m = select_row(r, k);
-      simd::hi_dots(pv.hi, p.L, idx, m, q8, hi);
-    } else {
-      for (std::ptrdiff_t j = k.first; j < k.end; ++j) idx[m++] = std::int32_t(j);
-      for (std::ptrdiff_t blk = k.first / 16; m > 0 && blk * 16 < k.end; ++blk) {
+    range[r] = page_range(cache, p, t, r, page);
+    const KeyRange& k = range[r];
+    count[r] = k.first < k.end ? (cutoff ? select_row(r, k, sel + r * W) : k.end - k.first) : 0;
+    shared = shared && k.first == range[0].first && k.end == range[0].end && k.first < k.end &&
+             count[r] == k.end - k.first;
+  }
+  if (shared) {
+    // Every row sees and keeps the same keys of this page (dense, or LATTE keeping the
+    // whole page): the MS4B dots of all rows in one block pass.
+    const KeyRange k0 = range[0];
+    const std::ptrdiff_t m = k0.end - k0.first;
+    std::int32_t* idx = sel;
+    for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k0.first + s);
+    const std::int8_t* qrows = sc.q8 + t.qrow(p, 0) * p.ldq;
+    for (std::ptrdiff_t blk = k0.first / 16; blk * 16 < k0.end; ++blk) {
+      const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
+      const std::ptrdiff_t b0 = blk * 16;
+      if (b0 >= k0.first) {  // straight into hi (a partial last block ends in the slack)
+        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), hi + (b0 - k0.first), W);
+        continue;
+      }
+      alignas(64) std::int32_t d16[kTileRows * 16];
+      simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), d16, 16);
+      for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
+        for (std::ptrdiff_t j = k0.first; j < std::min(k0.end, b0 + 16); ++j)
+          hi[r * W + j - k0.first] = d16[r * 16 + j - b0];
+    }
+    for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
+      row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi + r * W, lo, w + r * W, part0 + r * (dv + 2));
+      sc.kept[task * p.rows + r] = m;
+    }
+    simd::weighted_values_rows(cache.value_type(), w, W, int(t.nrows), idx, m, pv.values,
+                               cache.value_row_bytes(), pv.value_scale, dv, part0 + 2, dv + 2);
+    return;
+  }
+  if (!cutoff) {  // dense rows seeing different ranges (causal queries): row by row
+    for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
+      const KeyRange& k = range[r];
+      const std::ptrdiff_t m = count[r];
+      if (m == 0) {
+        empty(r);
+        continue;
+      }
+      const std::ptrdiff_t qr = t.qrow(p, r);
+      std::int32_t* idx = sel;
+      for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k.first + s);
+      for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
         alignas(64) std::int32_t d16[16];
-        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, q8, p.ldq, 1, d16, 16);
+        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, sc.q8 + qr * p.ldq, p.ldq, 1, d16, 16);
         for (std::ptrdiff_t j = std::max(k.first, blk * 16); j < std::min(k.end, blk * 16 + 16); ++j)
           hi[j - k.first] = d16[j - blk * 16];
       }
+      sc.kept[task * p.rows + r] = m;
+      float* part = part0 + r * (dv + 2);
+      row_softmax(pv, p, sc, qr, idx, m, hi, lo, w, part);
+      simd::weighted_values(cache.value_type(), w, idx, m, pv.values, cache.value_row_bytes(),
+                            pv.value_scale, dv, part + 2);
     }
-    if (m == 0) {
-      empty(r);
-      continue;
+    return;
+  }
+  // LATTE: per query, the union of its group's survivors in key order (upos: first a bit
+  // per row, then the key's place in the union), one value pass for the group's rows.
+  for (std::ptrdiff_t r0 = 0; r0 < t.nrows; r0 += p.s.group) {
+    std::fill(upos, upos + p.P, 0u);
+    for (std::ptrdiff_t r = r0; r < r0 + p.s.group; ++r)
+      for (std::ptrdiff_t s = 0; s < count[r]; ++s) upos[sel[r * W + s]] |= 1u << (r - r0);
+    std::ptrdiff_t mu = 0;
+    for (std::ptrdiff_t j = 0; j < p.P; ++j)
+      if (upos[j] != 0u) uidx[mu] = std::int32_t(j), upos[j] = std::uint32_t(mu++);
+    for (std::ptrdiff_t r = r0; r < r0 + p.s.group; ++r) {
+      float* wu = w + r * W;
+      std::fill(wu, wu + mu, 0.0f);
+      const std::ptrdiff_t m = count[r];
+      if (m == 0) {
+        empty(r);
+        continue;
+      }
+      const std::int32_t* idx = sel + r * W;
+      const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
+      const std::int32_t* F = sc.F + (task * p.rows + r) * p.P;
+      for (std::ptrdiff_t s = 0; s < m; ++s) hi[s] = 16 * E[idx[s]] + F[idx[s]];
+      sc.kept[task * p.rows + r] = m;
+      row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi, lo, wr, part0 + r * (dv + 2));
+      for (std::ptrdiff_t s = 0; s < m; ++s) wu[upos[idx[s]]] = wr[s];
     }
-    sc.kept[task * p.rows + r] = m;
-    row_softmax(pv, p, sc, qr, idx, m, hi, lo, w, part);
-    simd::weighted_values(cache.value_type(), w, idx, m, pv.values, cache.value_row_bytes(),
-                          pv.value_scale, dv, part + 2);
+    if (mu > 0)
+      simd::weighted_values_rows(cache.value_type(), w + r0 * W, W, int(p.s.group), uidx, mu, pv.values,
+                                 cache.value_row_bytes(), pv.value_scale, dv, part0 + r0 * (dv + 2) + 2,
+                                 dv + 2);
   }
 }
 

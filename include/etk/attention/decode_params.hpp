@@ -47,6 +47,9 @@ struct Shape {
   float scale = 0.0f;         // resolved
 };
 
+// Query heads per KV head a step takes (the rows of one pass over a KV head's planes).
+constexpr std::ptrdiff_t kMaxGroup = 32;
+
 inline Shape check_args(const KVCache& cache, const HeadsView<const float>& Q,
                         const HeadsView<float>& O, const DecodeParams& p, bool latte) {
   check::heads_layout("Q", Q);
@@ -55,6 +58,9 @@ inline Shape check_args(const KVCache& cache, const HeadsView<const float>& Q,
   ETK_CHECK(Q.heads % cache.kv_heads() == 0,
             "argument 'Q' has " << Q.heads << " heads, not a multiple of the cache's "
                                 << cache.kv_heads() << " KV heads (grouped-query attention)");
+  ETK_CHECK(Q.heads / cache.kv_heads() <= kMaxGroup,
+            "argument 'Q' has " << Q.heads / cache.kv_heads() << " query heads per KV head, at most "
+                                << kMaxGroup);
   ETK_CHECK(Q.seq <= KVCache::kMaxQueries,
             "argument 'Q' has " << Q.seq << " queries, at most " << KVCache::kMaxQueries);
   ETK_CHECK(Q.seq <= cache.length(), "argument 'Q' has " << Q.seq

@@ -4,8 +4,8 @@
 // bytes and adds groups of 4 into int32 lanes (bounds in decode_scalar.inl).
 //  * block_dots: one 64-byte MS4B line = 16 keys x 8 dims; each row's 2 dwords of the
 //    line are broadcast, so one pass over the block serves up to 4 rows per register set.
-//  * hi_dots / lo_dots: one survivor per register (its MS4B dwords gathered, stride 64,
-//    or its LS4B row loaded), 16 survivors reduced together (latte::avx512::reduce16).
+//  * lo_dots: one survivor per register (its LS4B row loaded), 16 survivors reduced
+//    together (latte::avx512::reduce16).
 //  * weighted_values: latte::avx512::gather_pv for fp32 values; for fp16 / bf16 / int8
 //    one converted load of each value vector serves up to 4 weight rows.
 // Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
@@ -81,16 +81,6 @@ void key_dots(Fetch&& fetch, std::ptrdiff_t L, const std::int32_t* idx, std::ptr
     }
     _mm512_mask_storeu_epi32(out + s0, tail16(cnt), latte_avx512::reduce16(acc));
   }
-}
-
-inline void hi_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int32_t* idx,
-                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
-  const __m512i lines = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(64));
-  key_dots([&](std::ptrdiff_t j, std::ptrdiff_t l0, __mmask16 live) {
-    const std::uint8_t* base = hi + (j / 16) * L * 64 + (j % 16) * 4 + l0 * 64;
-    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lines, base, 1);
-  }, L, idx, n, q, out);
 }
 
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,

@@ -44,11 +44,6 @@ inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8
   ETK_DISPATCH_RETURN(decode::simd::block_dots(hi, L, q, ldq, nrows, out, ldo));
 }
 
-inline void hi_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int32_t* idx,
-                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
-  ETK_DISPATCH_RETURN(decode::simd::hi_dots(hi, L, idx, n, q, out));
-}
-
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
                     std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
   ETK_DISPATCH_RETURN(decode::simd::lo_dots(lo, L, idx, n, q, out));

@@ -9,7 +9,6 @@ namespace decode {
 namespace simd {
 #if defined(ETK_HAS_AVX512VNNI)
 using avx512::block_dots;
-using avx512::hi_dots;
 using avx512::lo_dots;
 using avx512::select_block;
 using avx512::weighted_values;
@@ -18,12 +17,10 @@ using avx512::weighted_values_rows;
 using avx2::block_dots;
 using avx2::weighted_values;
 using avx2::weighted_values_rows;
-using scalar::hi_dots;
 using scalar::lo_dots;
 using scalar::select_block;
 #else
 using scalar::block_dots;
-using scalar::hi_dots;
 using scalar::lo_dots;
 using scalar::select_block;
 using scalar::weighted_values;

@@ -27,15 +27,6 @@ inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8
       out[r * ldo + kk] = nibble_dot(hi + kk * 4, L, 64, q + r * ldq);
 }
 
-// out[s] = q . (MS4B nibbles + 8) of page-local key idx[s], from the page's MS4B plane.
-inline void hi_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int32_t* idx,
-                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
-  for (std::ptrdiff_t s = 0; s < n; ++s) {
-    const std::ptrdiff_t j = idx[s];
-    out[s] = nibble_dot(hi + (j / 16) * L * 64 + (j % 16) * 4, L, 64, q);
-  }
-}
-
 // out[s] = q . (LS4B nibbles) of page-local key idx[s], from the page's LS4B rows.
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
                     std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
