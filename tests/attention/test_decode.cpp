@@ -202,16 +202,18 @@ TEST_CASE("grouped-query decode equals the repeated-heads formulation, bit for b
       std::memcpy(Kr.row(h, j), K.row(h / group, j), std::size_t(d) * 4);
       std::memcpy(Vr.row(h, j), V.row(h / group, j), std::size_t(dv) * 4);
     }
-  etk::KVCache gqa = make_cache(kvh, d, dv, etk::KVValueType::fp16, 48);
-  etk::KVCache rep = make_cache(kvh * group, d, dv, etk::KVValueType::fp16, 48);
-  append_range(gqa, K, V, 0, n);
-  append_range(rep, Kr, Vr, 0, n);
-  etk::DecodeParams p;
-  p.theta = {0.5f, 1.0f, 2.0f, 3.0f, 0.0f, 4.0f, kInf, 1.5f};
-  for (bool latte : {true, false}) {
-    const Run a = run_fast(gqa, Q, p, latte), b = run_fast(rep, Q, p, latte);
-    REQUIRE(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)) == 0);
-    REQUIRE(a.stats.kept == b.stats.kept);
+  for (etk::KVValueType vt : {etk::KVValueType::fp16, etk::KVValueType::fp32, etk::KVValueType::int8}) {
+    etk::KVCache gqa = make_cache(kvh, d, dv, vt, 48);
+    etk::KVCache rep = make_cache(kvh * group, d, dv, vt, 48);
+    append_range(gqa, K, V, 0, n);
+    append_range(rep, Kr, Vr, 0, n);
+    etk::DecodeParams p;
+    p.theta = {0.5f, 1.0f, 2.0f, 3.0f, 0.0f, 4.0f, kInf, 1.5f};
+    for (bool latte : {true, false}) {
+      const Run a = run_fast(gqa, Q, p, latte), b = run_fast(rep, Q, p, latte);
+      REQUIRE(std::memcmp(a.out.data(), b.out.data(), a.out.size() * sizeof(float)) == 0);
+      REQUIRE(a.stats.kept == b.stats.kept);
+    }
   }
 }
 
@@ -326,6 +328,20 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
           // One row alone gives the bits it gets when sharing a pass with others.
           REQUIRE(std::memcmp(one.data(), a.data() + r * dv, std::size_t(dv) * sizeof(float)) == 0);
         }
+        // A row weighting some keys by 0 gets the bits of its list without them (the LATTE
+        // step's value pass over the union of a group's survivors; fp32 values, summed by
+        // latte's gather_pv in its own order, take each row's own list instead).
+        if (vt == etk::KVValueType::fp32) continue;
+        std::vector<float> wz(w.begin(), w.begin() + n), wk;
+        std::vector<std::int32_t> kept;
+        for (std::ptrdiff_t s = 0; s < n; ++s)
+          if (s % 3 == 1) wz[std::size_t(s)] = 0.0f;
+          else kept.push_back(idx[std::size_t(s)]), wk.push_back(wz[std::size_t(s)]);
+        std::vector<float> full(static_cast<std::size_t>(dv)), sub(full);
+        simd::weighted_values_rows(vt, wz.data(), n, 1, idx.data(), n, vals.data(), rb, vs.data(), dv, full.data(), dv);
+        simd::weighted_values(vt, wk.data(), kept.data(), std::ptrdiff_t(kept.size()), vals.data(), rb, vs.data(), dv,
+                              sub.data());
+        REQUIRE(std::memcmp(full.data(), sub.data(), std::size_t(dv) * sizeof(float)) == 0);
         for (int r = 0; r < 3; ++r)
           for (std::ptrdiff_t c = 0; c < dv; ++c) {
             double mag = 0;
@@ -343,6 +359,29 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
             const float x = a[std::size_t(r * dv + c)], y = b[std::size_t(r * dv + c)];
             REQUIRE(std::abs(double(x) - double(y)) <= 2.0 * double(n + 2) * kEps * mag);
           }
+      }
+    // An appended row's max-abs and finiteness in one pass: exact for finite rows (signed
+    // zeros, subnormals, extremes), non-finite as soon as one value is.
+    std::uniform_real_distribution<float> unif(-3.0f, 3.0f);
+    for (std::ptrdiff_t n : {1, 7, 16, 17, 33, 130})
+      for (int kind = 0; kind < 5; ++kind) {
+        std::vector<float> x(static_cast<std::size_t>(n));
+        for (auto& v : x) v = unif(rng);
+        const std::size_t at = std::size_t(kind * 7) % x.size();
+        const float special[] = {-0.0f, -std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
+                                 -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+        if (kind == 2) std::fill(x.begin(), x.end(), 0.0f);
+        x[at] = special[kind];
+        const float a = etk::decode::simd_pack::maxabs_or_nonfinite(x.data(), n);
+        const float b = scalar::maxabs_or_nonfinite(x.data(), n);
+        REQUIRE(std::memcmp(&a, &b, 4) == 0);
+        if (kind < 3) {
+          float m = 0.0f;
+          for (float v : x) m = std::max(m, std::abs(v));
+          REQUIRE(a == m);
+        } else {
+          REQUIRE(!std::isfinite(a));
+        }
       }
   });
 }
@@ -385,6 +424,10 @@ TEST_CASE("bad arguments give etk::invalid_argument") {
   Heads Q3 = random_heads(3, 2, 8, rng);  // 3 query heads over 2 KV heads
   std::vector<float> o3(3 * 2 * 4);
   REQUIRE_THROWS_AS(etk::latte_decode(c, Q3.view(), etk::HeadsView<float>(o3.data(), 3, 2, 4), p), invalid_argument);
+  Heads Q66 = random_heads(66, 1, 8, rng);  // 33 query heads per KV head (> kMaxGroup)
+  std::vector<float> o66(66 * 4);
+  REQUIRE_THROWS_AS(etk::dense_decode(c, Q66.view(), etk::HeadsView<float>(o66.data(), 66, 1, 4), p),
+                    invalid_argument);
   Heads Q9 = random_heads(4, 6, 8, rng);  // more queries than cached tokens
   std::vector<float> o9(4 * 6 * 4);
   REQUIRE_THROWS_AS(etk::dense_decode(c, Q9.view(), etk::HeadsView<float>(o9.data(), 4, 6, 4), p), invalid_argument);

@@ -305,6 +305,9 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
   }
   // LATTE: per query, the union of its group's survivors in key order (upos: first a bit
   // per row, then the key's place in the union), one value pass for the group's rows.
+  // (fp32 rows are summed by latte's gather_pv, whose order a zero weight would change:
+  // each row takes its own list.)
+  const bool union_values = cache.value_type() != KVValueType::fp32;
   for (std::ptrdiff_t r0 = 0; r0 < t.nrows; r0 += p.s.group) {
     std::fill(upos, upos + p.P, 0u);
     for (std::ptrdiff_t r = r0; r < r0 + p.s.group; ++r)
@@ -327,8 +330,11 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
       sc.kept[task * p.rows + r] = m;
       row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi, lo, wr, part0 + r * (dv + 2));
       for (std::ptrdiff_t s = 0; s < m; ++s) wu[upos[idx[s]]] = wr[s];
+      if (!union_values)
+        simd::weighted_values(cache.value_type(), wr, idx, m, pv.values, cache.value_row_bytes(),
+                              pv.value_scale, dv, part0 + r * (dv + 2) + 2);
     }
-    if (mu > 0)
+    if (union_values && mu > 0)
       simd::weighted_values_rows(cache.value_type(), w + r0 * W, W, int(p.s.group), uidx, mu, pv.values,
                                  cache.value_row_bytes(), pv.value_scale, dv, part0 + r0 * (dv + 2) + 2,
                                  dv + 2);

@@ -120,20 +120,32 @@ class KVCache {
     check::equal("k", k.dim, "dim (= config.dim)", cfg_.dim);
     check::equal("v", v.dim, "dim (= config.value_dim)", cfg_.value_dim);
     check::equal("v", v.seq, "seq (= k.seq)", k.seq);
-    check::finite("k", k);
-    check::finite("v", v);
-    if (cfg_.values == KVValueType::fp16)
-      for (std::ptrdiff_t h = 0; h < v.heads; ++h)
-        for (std::ptrdiff_t i = 0; i < v.seq; ++i)
-          ETK_CHECK(maxabs(v.row(h, i), v.dim) <= 65504.0f,
-                    "argument 'v' holds a value of magnitude " << maxabs(v.row(h, i), v.dim)
-                        << " at head " << h << ", token " << i
-                        << ", outside the fp16 range of an fp16 cache");
-    for (std::ptrdiff_t i = 0; i < k.seq; ++i) {
+    // One read of each appended row gives its max-abs (the input of its block's scale)
+    // and its finiteness; nothing is written before every row has passed.
+    const std::ptrdiff_t H = cfg_.kv_heads, n = k.seq;
+    row_max_.resize(std::size_t(2 * H * n));
+    const auto nonfinite = [](const char* name, const HeadsView<const float>& x) {
+      check::finite(name, x);  // locates the value and throws
+      ETK_THROW("argument '" << name << "' holds a non-finite value");
+    };
+    for (std::ptrdiff_t h = 0; h < H; ++h)
+      for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const float mk = decode::simd_pack::maxabs_or_nonfinite(k.row(h, i), k.dim);
+        const float mv = decode::simd_pack::maxabs_or_nonfinite(v.row(h, i), v.dim);
+        if (!std::isfinite(mk)) nonfinite("k", k);
+        if (!std::isfinite(mv)) nonfinite("v", v);
+        ETK_CHECK(cfg_.values != KVValueType::fp16 || mv <= 65504.0f,
+                  "argument 'v' holds a value of magnitude " << mv << " at head " << h << ", token " << i
+                                                             << ", outside the fp16 range of an fp16 cache");
+        row_max_[std::size_t(2 * (i * H + h))] = mk;
+        row_max_[std::size_t(2 * (i * H + h) + 1)] = mv;
+      }
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
       const std::ptrdiff_t pos = length_;
       const std::ptrdiff_t slot = pos % cfg_.page_tokens;
       if (slot == 0) open_page();
-      for (std::ptrdiff_t h = 0; h < cfg_.kv_heads; ++h) put(h, pos, k.row(h, i), v.row(h, i));
+      for (std::ptrdiff_t h = 0; h < H; ++h)
+        put(h, pos, k.row(h, i), v.row(h, i), row_max_.data() + 2 * (i * H + h));
       ++length_;
     }
   }
@@ -260,21 +272,16 @@ class KVCache {
     }
   }
 
-  static float maxabs(const float* x, std::ptrdiff_t n) {
-    return Eigen::Map<const Eigen::ArrayXf>(x, n).abs().maxCoeff();
-  }
-
-  // Row x (n floats) as row kk of an open block whose float rows are staged in `stage`,
-  // whose max-abs so far is `block_max` and whose stored scale is `scale`:
+  // Row x (n floats, max-abs m) as row kk of an open block whose float rows are staged in
+  // `stage`, whose max-abs so far is `block_max` and whose stored scale is `scale`:
   // store(kk', row, 1 / scale) writes a row's codes. When x raises the block's max-abs
   // (or opens the block), the scale becomes that max-abs / 127 (latte::maxabs_scale of
   // the block's rows, the max being exact) and the block's earlier rows are re-quantized;
   // otherwise only x is written.
   template <typename Store>
   static void put_block_row(float* stage, float& block_max, float& scale, std::ptrdiff_t kk,
-                            std::ptrdiff_t n, const float* x, Store&& store) {
+                            std::ptrdiff_t n, const float* x, float m, Store&& store) {
     std::memcpy(stage + kk * n, x, std::size_t(n) * sizeof(float));
-    const float m = maxabs(x, n);
     if (kk == 0 || m > block_max) {
       block_max = m;
       scale = block_max > 0.0f ? block_max / 127.0f : 1.0f;
@@ -284,19 +291,20 @@ class KVCache {
   }
 
   // Stores token `pos` of head h: O(dim + value_dim), plus a re-quantization of the open
-  // block (<= 15 earlier rows) when this token raises the block's max-abs.
-  void put(std::ptrdiff_t h, std::ptrdiff_t pos, const float* k, const float* v) {
+  // block (<= 15 earlier rows) when this token raises the block's max-abs. m: the max-abs
+  // of k and of v.
+  void put(std::ptrdiff_t h, std::ptrdiff_t pos, const float* k, const float* v, const float* m) {
     const std::ptrdiff_t s = pos % cfg_.page_tokens, b = s / kBlock, kk = s % kBlock, s0 = s - kk;
     const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);
     put_block_row(stage_k_.data() + h * kBlock * cfg_.dim, kmax_[std::size_t(h)], pg.key_scale[b], kk,
-                  cfg_.dim, k, [&](std::ptrdiff_t r, const float* x, float inv) { quantize_key(pg, s0 + r, x, inv); });
+                  cfg_.dim, k, m[0], [&](std::ptrdiff_t r, const float* x, float inv) { quantize_key(pg, s0 + r, x, inv); });
     const auto value = [&](std::ptrdiff_t r, const float* x, float inv) { store_value(pg, s0 + r, x, inv); };
     if (cfg_.values != KVValueType::int8) {
       value(kk, v, 1.0f);
       return;
     }
     put_block_row(stage_v_.data() + h * kBlock * cfg_.value_dim, vmax_[std::size_t(h)], pg.value_scale[b], kk,
-                  cfg_.value_dim, v, value);
+                  cfg_.value_dim, v, m[1], value);
   }
 
   KVCacheConfig cfg_;
@@ -306,6 +314,7 @@ class KVCache {
   std::deque<std::unique_ptr<Page>> pages_;
   std::vector<std::unique_ptr<Page>> free_;
   std::vector<float> stage_k_, stage_v_, kmax_, vmax_;
+  std::vector<float> row_max_;  // max-abs of the rows of the append in progress
 };
 
 ETK_END_NAMESPACE

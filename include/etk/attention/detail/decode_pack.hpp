@@ -5,6 +5,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +33,13 @@ namespace simd_pack {
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
                          std::uint8_t* lo) {
   ETK_DISPATCH_RETURN(decode::simd_pack::pack_key_row(x, d, inv, hi, lo));
+}
+
+// max |x[c]| over c < n, exactly, when every x[c] is finite; otherwise a non-finite
+// value (the maximum of the magnitudes' bit patterns, NaN above +inf): one pass gives an
+// appended row's scale and its finiteness check.
+inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
+  ETK_DISPATCH_RETURN(decode::simd_pack::maxabs_or_nonfinite(x, n));
 }
 
 inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {

@@ -27,6 +27,20 @@ inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8
     }
 }
 
+// Magnitude bits (sign cleared) compare as unsigned integers in the order of |x|, with
+// +inf above every finite value and NaNs above +inf.
+inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
+  std::uint32_t m = 0;
+  for (std::ptrdiff_t c = 0; c < n; ++c) {
+    std::uint32_t u;
+    std::memcpy(&u, x + c, 4);
+    m = std::max(m, u & 0x7FFFFFFFu);
+  }
+  float r;
+  std::memcpy(&r, &m, 4);
+  return r;
+}
+
 inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
   for (std::ptrdiff_t c = 0; c < n; ++c) {
     const Eigen::half y(x[c]);
@@ -79,6 +93,17 @@ inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8
   }
 }
 
+inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
+  const __m512i mag = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512i m = _mm512_setzero_si512();
+  for (std::ptrdiff_t c = 0; c < n; c += 16)
+    m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail16(n - c), x + c), mag));
+  const std::uint32_t r = _mm512_reduce_max_epu32(m);
+  float f;
+  std::memcpy(&f, &r, 4);
+  return f;
+}
+
 inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
   for (std::ptrdiff_t c = 0; c < n; c += 16) {
     const __mmask16 mk = tail16(n - c);
@@ -111,11 +136,13 @@ inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t
 
 namespace simd_pack {
 #if defined(ETK_HAS_AVX512VNNI)
+using avx512::maxabs_or_nonfinite;
 using avx512::pack_key_row;
 using avx512::store_bf16;
 using avx512::store_fp16;
 using avx512::store_int8;
 #else
+using scalar::maxabs_or_nonfinite;
 using scalar::pack_key_row;
 using scalar::store_bf16;
 using scalar::store_fp16;
