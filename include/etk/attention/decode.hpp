@@ -76,8 +76,8 @@ struct Scratch {
   std::size_t bytes = 0;
 };
 
-// Per worker: sel, hi and w [rows][P + 16], then lo, wr, uidx and upos [P + 16].
-inline std::ptrdiff_t work_stride(const Plan& p) { return (4 + 3 * p.rows) * (p.P + 16); }
+// Per worker: sel, hi and w [rows][P + 16], then lo [P + 16].
+inline std::ptrdiff_t work_stride(const Plan& p) { return (1 + 3 * p.rows) * (p.P + 16); }
 
 inline Scratch layout_scratch(const Plan& p, bool latte, char* base) {
   Scratch sc;
@@ -202,12 +202,28 @@ inline void row_softmax(const KVCache::PageView& pv, const Plan& p, const Scratc
   part[1] = detail::exp2_shift_sum(w, m, part[0], detail::kLog2e);
 }
 
+// Requests the LS4B and value rows of page keys idx[0..n) into L2.
+inline void prefetch_rows(const KVCache::PageView& pv, const KVCache& cache, const std::int32_t* idx,
+                          std::ptrdiff_t n) {
+#if defined(ETK_X86)
+  const std::ptrdiff_t vb = cache.value_row_bytes(), lb = cache.lo_row_bytes();
+  for (std::ptrdiff_t s = 0; s < n; ++s) {
+    const char* lo = reinterpret_cast<const char*>(pv.lo + std::ptrdiff_t(idx[s]) * lb);
+    for (std::ptrdiff_t b = 0; b < lb; b += 64) _mm_prefetch(lo + b, _MM_HINT_T1);
+    const char* v = reinterpret_cast<const char*>(pv.values + std::ptrdiff_t(idx[s]) * vb);
+    for (std::ptrdiff_t b = 0; b < vb; b += 64) _mm_prefetch(v + b, _MM_HINT_T1);
+  }
+#else
+  (void)pv, (void)cache, (void)idx, (void)n;
+#endif
+}
+
 // Pass B of one task: survivors (LATTE, given each row's cut) or every visible key
 // (dense), their exact scores, softmax partials and weighted value sums. Rows that see and
 // keep the same keys share each value row read (weighted_values_rows, same bits per row);
-// LATTE rows keeping different keys take, per query, one value pass over the union of its
-// group's survivors, each row weighting the keys it did not keep by exactly 0 (an FMA with a zero product
-// leaves a nonzero sum's bits unchanged, so each row's result is that of its own list).
+// other rows go one by one. (A value pass over the union of a group's survivors, rows
+// weighting keys they did not keep by 0, measured no faster: the value pass waits on its
+// rows' fetches either way.)
 inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, const Tile& t,
                         std::ptrdiff_t task, std::ptrdiff_t page, const float* cutoff,
                         int worker) {
@@ -217,9 +233,6 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
   std::int32_t* hi = sel + p.rows * W;                     // [rows][W]
   float* w = reinterpret_cast<float*>(hi + p.rows * W);    // [rows][W]
   std::int32_t* lo = reinterpret_cast<std::int32_t*>(w + p.rows * W);
-  float* wr = reinterpret_cast<float*>(lo + W);
-  std::int32_t* uidx = reinterpret_cast<std::int32_t*>(wr + W);
-  std::uint32_t* upos = reinterpret_cast<std::uint32_t*>(uidx + W);
   float* part0 = sc.part + task * p.rows * (dv + 2);
   const auto empty = [&](std::ptrdiff_t r) {
     part0[r * (dv + 2)] = -std::numeric_limits<float>::infinity();
@@ -303,41 +316,24 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     }
     return;
   }
-  // LATTE: per query, the union of its group's survivors in key order (upos: first a bit
-  // per row, then the key's place in the union), one value pass for the group's rows.
-  // (fp32 rows are summed by latte's gather_pv, whose order a zero weight would change:
-  // each row takes its own list.)
-  const bool union_values = cache.value_type() != KVValueType::fp32;
-  for (std::ptrdiff_t r0 = 0; r0 < t.nrows; r0 += p.s.group) {
-    std::fill(upos, upos + p.P, 0u);
-    for (std::ptrdiff_t r = r0; r < r0 + p.s.group; ++r)
-      for (std::ptrdiff_t s = 0; s < count[r]; ++s) upos[sel[r * W + s]] |= 1u << (r - r0);
-    std::ptrdiff_t mu = 0;
-    for (std::ptrdiff_t j = 0; j < p.P; ++j)
-      if (upos[j] != 0u) uidx[mu] = std::int32_t(j), upos[j] = std::uint32_t(mu++);
-    for (std::ptrdiff_t r = r0; r < r0 + p.s.group; ++r) {
-      float* wu = w + r * W;
-      std::fill(wu, wu + mu, 0.0f);
-      const std::ptrdiff_t m = count[r];
-      if (m == 0) {
-        empty(r);
-        continue;
-      }
-      const std::int32_t* idx = sel + r * W;
-      const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
-      const std::int32_t* F = sc.F + (task * p.rows + r) * p.P;
-      for (std::ptrdiff_t s = 0; s < m; ++s) hi[s] = 16 * E[idx[s]] + F[idx[s]];
-      sc.kept[task * p.rows + r] = m;
-      row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi, lo, wr, part0 + r * (dv + 2));
-      for (std::ptrdiff_t s = 0; s < m; ++s) wu[upos[idx[s]]] = wr[s];
-      if (!union_values)
-        simd::weighted_values(cache.value_type(), wr, idx, m, pv.values, cache.value_row_bytes(),
-                              pv.value_scale, dv, part0 + r * (dv + 2) + 2);
+  // LATTE: row by row over its own survivors, whose LS4B and value rows are requested
+  // first (the fetches overlap the scoring of the rows before).
+  for (std::ptrdiff_t r = 0; r < t.nrows; ++r) prefetch_rows(pv, cache, sel + r * W, count[r]);
+  for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
+    const std::ptrdiff_t m = count[r];
+    if (m == 0) {
+      empty(r);
+      continue;
     }
-    if (union_values && mu > 0)
-      simd::weighted_values_rows(cache.value_type(), w + r0 * W, W, int(p.s.group), uidx, mu, pv.values,
-                                 cache.value_row_bytes(), pv.value_scale, dv, part0 + r0 * (dv + 2) + 2,
-                                 dv + 2);
+    const std::int32_t* idx = sel + r * W;
+    const std::int32_t* E = sc.E + (task * p.rows + r) * p.P;
+    const std::int32_t* F = sc.F + (task * p.rows + r) * p.P;
+    for (std::ptrdiff_t s = 0; s < m; ++s) hi[s] = 16 * E[idx[s]] + F[idx[s]];
+    sc.kept[task * p.rows + r] = m;
+    float* part = part0 + r * (dv + 2);
+    row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi, lo, w, part);
+    simd::weighted_values(cache.value_type(), w, idx, m, pv.values, cache.value_row_bytes(),
+                          pv.value_scale, dv, part + 2);
   }
 }
 
