@@ -75,7 +75,30 @@ inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8
   const __m128i even = _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1);
   const __m128i odd = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1);
   const __m128i m15 = _mm_set1_epi8(15);
-  for (std::ptrdiff_t t = 0; t < d; t += 16) {
+  std::ptrdiff_t t = 0;
+  // 64 dims (8 lines) at a time: the same byte steps on four 16-dim lanes, the lanes'
+  // 8-byte results gathered into 32 contiguous bytes (the LS4B dwords are one store).
+  const __m512i even4 = _mm512_broadcast_i32x4(even), odd4 = _mm512_broadcast_i32x4(odd);
+  const __m512i m15z = _mm512_set1_epi8(15), top = _mm512_set1_epi8(-128);
+  const __m512i lanes = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  for (; t + 64 <= d; t += 64) {
+    __m512i c = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(quantize16(x + t, 0xFFFF, vinv)));
+    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 16, 0xFFFF, vinv)), 1);
+    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 32, 0xFFFF, vinv)), 2);
+    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 48, 0xFFFF, vinv)), 3);
+    const __m512i h = _mm512_and_si512(_mm512_srli_epi16(_mm512_xor_si512(c, top), 4), m15z);
+    const __m512i l4 = _mm512_and_si512(c, m15z);
+    const __m512i hr = _mm512_or_si512(_mm512_shuffle_epi8(h, even4),
+                                       _mm512_slli_epi16(_mm512_shuffle_epi8(h, odd4), 4));
+    const __m512i lr = _mm512_or_si512(_mm512_shuffle_epi8(l4, even4),
+                                       _mm512_slli_epi16(_mm512_shuffle_epi8(l4, odd4), 4));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + (t / 8) * 4),
+                        _mm512_castsi512_si256(_mm512_permutexvar_epi64(lanes, lr)));
+    alignas(32) std::uint32_t hw[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(hw), _mm512_castsi512_si256(_mm512_permutexvar_epi64(lanes, hr)));
+    for (std::ptrdiff_t u = 0; u < 8; ++u) std::memcpy(hi + (t / 8 + u) * 64, &hw[u], 4);
+  }
+  for (; t < d; t += 16) {
     const __m128i c = _mm512_cvtepi32_epi8(quantize16(x + t, tail16(d - t), vinv));
     // (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes.
     const __m128i h = _mm_and_si128(_mm_srli_epi16(_mm_xor_si128(c, _mm_set1_epi8(-128)), 4), m15);
