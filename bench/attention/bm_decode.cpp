@@ -78,15 +78,23 @@ void BM_stream_read(benchmark::State& state) {
   state.counters["GBps"] = benchmark::Counter(double(n * 4) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// filtered_pct: -1 dense; 0 LATTE with theta = +inf (every head: the step skips the
+// estimate and is dense decode); kKeepAll a finite theta keeping every key through the
+// estimate pass; else the target filtered share in percent.
+constexpr int kKeepAll = -2;
+
 void run_step(benchmark::State& state, etk::KVValueType vt, int filtered_pct, int threads) {
   const std::ptrdiff_t n = state.range(0), nq = state.range(1);
   Setup& s = setup(n, nq, vt);
   std::vector<float> o(std::size_t(kQHeads * nq * kDim));
   etk::HeadsView<float> O(o.data(), kQHeads, nq, kDim);
   etk::DecodeParams p;
-  const bool latte = filtered_pct >= 0;
-  if (latte) p.theta = {filtered_pct == 0 ? std::numeric_limits<float>::infinity()
-                                          : theta_for(s, nq, filtered_pct / 100.0)};
+  const bool latte = filtered_pct >= 0 || filtered_pct == kKeepAll;
+  if (filtered_pct == kKeepAll)
+    p.theta = {1e30f};
+  else if (latte)
+    p.theta = {filtered_pct == 0 ? std::numeric_limits<float>::infinity()
+                                 : theta_for(s, nq, filtered_pct / 100.0)};
   etk::SimpleThreadPool pool(threads);
   etk::ScratchArena arena;
   etk::Context ctx{threads > 1 ? &pool : nullptr, &arena};
@@ -116,6 +124,7 @@ void BM_dense_int8(benchmark::State& s) { run_step(s, etk::KVValueType::int8, -1
 void BM_latte90_fp16(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 90, 1); }
 void BM_latte75_fp16(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 75, 1); }
 void BM_latte_inf_int8(benchmark::State& s) { run_step(s, etk::KVValueType::int8, 0, 1); }
+void BM_latte_keepall_int8(benchmark::State& s) { run_step(s, etk::KVValueType::int8, kKeepAll, 1); }
 void BM_dense_fp16_2threads(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, -1, 2); }
 void BM_latte90_fp16_2threads(benchmark::State& s) { run_step(s, etk::KVValueType::fp16, 90, 2); }
 
@@ -165,6 +174,7 @@ BENCHMARK(BM_dense_int8)->Apply(shapes);
 BENCHMARK(BM_latte90_fp16)->Apply(shapes);
 BENCHMARK(BM_latte75_fp16)->Apply(shapes);
 BENCHMARK(BM_latte_inf_int8)->Apply(shapes);
+BENCHMARK(BM_latte_keepall_int8)->Args({16384, 1})->Args({65536, 1})->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_dense_fp16_2threads)->Args({16384, 1})->Args({65536, 1})->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_latte90_fp16_2threads)->Args({16384, 1})->Args({65536, 1})->ArgNames({"n", "nq"})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_append_token)->Unit(benchmark::kNanosecond);

@@ -172,6 +172,12 @@ TEST_CASE("LATTE with theta = +inf equals dense decode over the same cache, bit 
     const Run l = run_fast(c, Q, p, true), dn = run_fast(c, Q, p, false);
     REQUIRE(std::memcmp(l.out.data(), dn.out.data(), l.out.size() * sizeof(float)) == 0);
     REQUIRE(l.stats.filtered_fraction() == 0.0);
+    // A finite theta beyond every estimate gap also keeps every key, through the estimate
+    // pass (all-infinite thetas skip it).
+    p.theta = {1e30f, kInf, 1e30f, 1e30f, kInf, 1e30f};
+    const Run f = run_fast(c, Q, p, true);
+    REQUIRE(std::memcmp(f.out.data(), dn.out.data(), f.out.size() * sizeof(float)) == 0);
+    REQUIRE(f.stats.filtered_fraction() == 0.0);
   }
 }
 

@@ -13,7 +13,8 @@
 // Each task leaves a partial softmax (max, sum, weighted value sum) per row; rows are
 // merged over pages in page order (flash-decoding). Task boundaries are pages, fixed by
 // the cache, so results are bit-identical for every thread count; with theta = +inf LATTE
-// keeps every key and its result equals dense_decode's bit for bit.
+// keeps every key and its result equals dense_decode's bit for bit (theta = +inf for every
+// head skips pass A: the step is then dense decode).
 // Scratch (ScratchLease on ctx): O(pages * rows * page_tokens) int32 estimates (E, F) plus
 // O(pages * rows * value_dim) partials, rows <= kTileRows per pass.
 #pragma once
@@ -367,12 +368,16 @@ inline void run(const KVCache& cache, const HeadsView<const float>& Q, const Hea
   prepare_queries(Q, p, sc);
   latte::reset_stats(stats, s.q_heads);
   std::vector<float> cutoff(std::size_t(s.kv_heads * p.rows));
+  // theta = +inf for every head keeps every key: the estimate pass has nothing to decide,
+  // and the step is dense decode (the same bits it would give after estimating).
+  const bool estimate = latte && std::any_of(params.theta.begin(), params.theta.end(),
+                                             [](float th) { return !std::isinf(th); });
   for (std::ptrdiff_t i0 = 0; i0 < s.nq; i0 += p.tile_queries) {
     const std::ptrdiff_t nqt = std::min(p.tile_queries, s.nq - i0);
     const auto tile = [&](std::ptrdiff_t task) {
       return Tile{task / p.pages, i0, nqt, nqt * s.group};
     };
-    if (latte) {
+    if (estimate) {
       parallel_for(ctx, p.tasks, [&](std::ptrdiff_t task, int) {
         estimate_task(cache, p, sc, tile(task), task, p.page0 + task % p.pages);
       });
@@ -389,7 +394,7 @@ inline void run(const KVCache& cache, const HeadsView<const float>& Q, const Hea
     parallel_for(ctx, p.tasks, [&](std::ptrdiff_t task, int worker) {
       const Tile t = tile(task);
       attend_task(cache, p, sc, t, task, p.page0 + task % p.pages,
-                  latte ? cutoff.data() + t.g * p.rows : nullptr, worker);
+                  estimate ? cutoff.data() + t.g * p.rows : nullptr, worker);
     });
     for (std::ptrdiff_t g = 0; g < s.kv_heads; ++g) {
       const Tile t = tile(g * p.pages);
