@@ -248,9 +248,10 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
       w[s] = acc * sc.softmax_scale;
     }
   }
-  const float inv_z = 1.0f / exp_shifted(w, m);
+  // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
+  // right after gather_pv's masked stores, which the store buffer cannot forward.
+  detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
   simd::gather_pv(w, idx, m, V.row(h, 0), V.row_stride, dv, o);
-  for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= inv_z;
   considered += n;
   kept += m;
 }

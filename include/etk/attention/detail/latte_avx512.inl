@@ -3,8 +3,8 @@
 // groups of 4 into int32 lanes (wrapping, but no bound below comes near 2^31):
 //  * estimate: unsigned side = the keys' pre-packed (kH + 8) in [0, 15], signed side = a
 //    query's 4 high nibbles broadcast; one instruction gives 16 keys x 4 dims.
-//  * reuse remainder: vpdpbusd(kL, 16*qH) + vpdpbusd(qL, k), both sides already in range
-//    (16*qH in [-128, 112]), so no offset is needed there.
+//  * exact survivor scores: vpdpbusd(k + 128, q), the key code flipped to unsigned and
+//    the offset 128 * sum(q) subtracted once per row.
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
 namespace latte {
@@ -163,44 +163,45 @@ inline __m512i reduce16(__m512i* a) {
   return _mm512_add_epi32(_mm512_shuffle_i32x4(e0, e1, 0x88), _mm512_shuffle_i32x4(e0, e1, 0xDD));
 }
 
-// Exact scores of the survivors, 16 at a time: remainders by vpdpbusd per survivor, one
-// batched reduction, the survivors' estimates picked up, then 256*(E' - corr) + rest in
-// vector form. (kl is not read: kL = k & 15 is formed in register.)
+// Exact scores of the survivors, 16 at a time, as one direct int8 dot per survivor and
+// 64 dims: with q = qh16 + ql (16*qH + qL, formed in register) and the key's code flipped
+// to unsigned (k ^ 0x80 = k + 128, formed in register), vpdpbusd gives q.(k + 128), so
+// S = q.(k + 128) - 128 * sum(q), equal to the int8 dot product (|q.(k + 128)| <=
+// 127 * 255 * Dp < 2^31 for Dp <= kMaxDim). One vpdpbusd per 64 dims instead of the reuse
+// remainder's two, and no estimate is read (E and corr are the contract's, unused here).
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t* E,
-                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  const __m512i vcorr = _mm512_set1_epi32(corr);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
+  __m512i qsum = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
+    qsum = _mm512_dpbusd_epi32(qsum, flip,
+                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
+  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
+  const bool one_line = Dp == 64;
+  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
   for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
     const int cnt = int(m - s0 < 16 ? m - s0 : 16);
     // A full group of 16 rows (missing ones read row 0 and are not stored) keeps the 16
-    // accumulators in registers.
-    std::ptrdiff_t rows[16];
-    alignas(64) std::int32_t est[16];
-    for (int u = 0; u < 16; ++u) {
-      const std::int32_t j = u < cnt ? idx[s0 + u] : 0;
-      rows[u] = std::ptrdiff_t(j) * Dp;
-      est[u] = E[j];  // scalar loads: faster than vpgatherdd on some cores
-    }
-    // One survivor at a time over the columns (no accumulator is carried across
-    // survivors, which keeps GCC from shuffling 16 live accumulators around).
+    // accumulators in registers; one survivor at a time over the columns.
     __m512i acc[16];
     for (int u = 0; u < 16; ++u) {
+      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
+      if (one_line) {
+        acc[u] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                     _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
+        continue;
+      }
       __m512i a = _mm512_setzero_si512();
       for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
-        // One load per survivor: kL = k & 15 is formed in register.
-        const __m512i k = _mm512_loadu_si512(k8 + rows[u] + t);
-        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(k, _mm512_set1_epi8(15)),
-                                _mm512_loadu_si512(qh16 + t));
-        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(ql + t), k);
+        const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
+        a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
       }
       acc[u] = a;
     }
-    const __m512i rest = reduce16(acc);
-    const __mmask16 live = tail16(cnt);
-    const __m512i e = _mm512_load_si512(est);
-    const __m512i exact = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(e, vcorr), 8), rest);
-    _mm512_mask_storeu_epi32(S + s0, live, exact);
+    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(reduce16(acc), offset));
   }
 }
 
