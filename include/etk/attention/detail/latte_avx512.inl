@@ -251,42 +251,53 @@ inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std:
   return 8 * _mm512_reduce_add_epi32(sum);
 }
 
-// P*V over survivors, 64 output columns (4 registers) at a time, two interleaved sets of
+// P*V over survivors: NC output columns (NC/16 registers, FULL: all NC live, so the
+// loads fold into the FMAs unmasked) starting at c0, two interleaved sets of
 // accumulators so the FMA latency chain does not bound the loop.
+template <int NC, bool FULL>
+void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
+                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float* o) {
+  constexpr int U = NC / 16;
+  __mmask16 mk[U];
+  __m512 a0[U], a1[U];
+  for (int u = 0; u < U; ++u) {
+    const std::ptrdiff_t left = dv - c0 - 16 * u;
+    mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
+    a0[u] = a1[u] = _mm512_setzero_ps();
+  }
+  const auto load = [&](const float* v, int u) {
+    return FULL ? _mm512_loadu_ps(v + 16 * u) : _mm512_maskz_loadu_ps(mk[u], v + 16 * u);
+  };
+  std::ptrdiff_t s = 0;
+  for (; s + 2 <= n; s += 2) {
+    if (s + 8 < n) {  // the rows a few survivors ahead: random rows defeat the prefetcher
+      const float* ahead = V + std::ptrdiff_t(idx[s + 8]) * stride + c0;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      if (U > 2) _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
+    }
+    const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
+    const float* v1 = V + std::ptrdiff_t(idx[s + 1]) * stride + c0;
+    const __m512 w0 = _mm512_set1_ps(p[s]), w1 = _mm512_set1_ps(p[s + 1]);
+    for (int u = 0; u < U; ++u) {
+      a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
+      a1[u] = _mm512_fmadd_ps(w1, load(v1, u), a1[u]);
+    }
+  }
+  if (s < n) {
+    const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
+    const __m512 w0 = _mm512_set1_ps(p[s]);
+    for (int u = 0; u < U; ++u) a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
+  }
+  for (int u = 0; u < U; ++u)
+    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
+}
+
+// P*V over survivors, 64 output columns (4 registers) at a time; the ragged end masked.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
                       std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
-    __mmask16 mk[4];
-    __m512 a0[4], a1[4];
-    for (int u = 0; u < 4; ++u) {
-      const std::ptrdiff_t left = dv - c0 - 16 * u;
-      mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
-      a0[u] = a1[u] = _mm512_setzero_ps();
-    }
-    std::ptrdiff_t s = 0;
-    for (; s + 2 <= n; s += 2) {
-      if (s + 8 < n) {  // the rows a few survivors ahead: random rows defeat the prefetcher
-        const float* ahead = V + std::ptrdiff_t(idx[s + 8]) * stride + c0;
-        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
-      }
-      const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
-      const float* v1 = V + std::ptrdiff_t(idx[s + 1]) * stride + c0;
-      const __m512 w0 = _mm512_set1_ps(p[s]), w1 = _mm512_set1_ps(p[s + 1]);
-      for (int u = 0; u < 4; ++u) {
-        a0[u] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mk[u], v0 + 16 * u), a0[u]);
-        a1[u] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(mk[u], v1 + 16 * u), a1[u]);
-      }
-    }
-    if (s < n) {
-      const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
-      const __m512 w0 = _mm512_set1_ps(p[s]);
-      for (int u = 0; u < 4; ++u)
-        a0[u] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mk[u], v0 + 16 * u), a0[u]);
-    }
-    for (int u = 0; u < 4; ++u)
-      _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
-  }
+  std::ptrdiff_t c0 = 0;
+  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, o);
+  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, o);
 }
 
 }  // namespace avx512
