@@ -44,10 +44,12 @@ void estimate_block(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_
 
 // The hot full tile, 8 rows x 2 blocks, with 16 named accumulators: GCC 12 keeps an
 // array of accumulators in registers only with copies around every vpdpbusd, which
-// doubles the cost of this loop.
+// doubles the cost of this loop. all_visible: both blocks are visible to every row (the
+// maxima then need no masks).
 inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
                                std::ptrdiff_t G, std::int32_t* E, std::ptrdiff_t ldE,
-                               std::ptrdiff_t j0, const std::ptrdiff_t* nvalid, __m512i* mx) {
+                               std::ptrdiff_t j0, const std::ptrdiff_t* nvalid, bool all_visible,
+                               __m512i* mx) {
   __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
           a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00,
           a61 = a00, a70 = a00, a71 = a00;
@@ -68,6 +70,14 @@ inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const 
   }
   const __m512i acc[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                              {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+  if (all_visible) {  // the common case: both blocks visible to every row, no masks
+    for (int r = 0; r < 8; ++r) {
+      _mm512_storeu_si512(E + r * ldE, acc[r][0]);
+      _mm512_storeu_si512(E + r * ldE + 16, acc[r][1]);
+      mx[r] = _mm512_max_epi32(mx[r], _mm512_max_epi32(acc[r][0], acc[r][1]));
+    }
+    return;
+  }
   for (int r = 0; r < 8; ++r)
     for (int b = 0; b < 2; ++b) {
       _mm512_storeu_si512(E + r * ldE + 16 * b, acc[r][b]);
@@ -82,10 +92,13 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
                    const std::ptrdiff_t* nvalid, std::int32_t* rmax) {
   __m512i mx[NQ];
   for (int r = 0; r < NQ; ++r) mx[r] = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min());
+  std::ptrdiff_t min_valid = nvalid[0];
+  for (int r = 1; r < NQ; ++r) min_valid = nvalid[r] < min_valid ? nvalid[r] : min_valid;
   std::ptrdiff_t b = 0;
   for (; b + 2 <= nblk; b += 2) {
     if (NQ == 8)
-      estimate_block_8x2(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
+      estimate_block_8x2(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid,
+                         16 * b + 32 <= min_valid, mx);
     else
       estimate_block<NQ, 2>(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
   }
