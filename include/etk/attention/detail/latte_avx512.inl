@@ -158,22 +158,30 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
   return m;
 }
 
-// Sums of the 16 lanes of each of a[0..16), as one vector (lane s = sum of a[s]):
-// 15 adds and 30 shuffles for 16 reductions instead of 16 full reductions.
-inline __m512i reduce16(__m512i* a) {
-  __m512i b[8], c[4];
-  for (int i = 0; i < 8; ++i)
-    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
-                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-  for (int i = 0; i < 4; ++i)
-    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
-                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
-  // c[i] holds survivors 4i..4i+3 in each 128-bit lane (partial sums per lane).
+// The 16-way lane reduction in two stages, so a caller can feed it 4 vectors at a time
+// and keep few accumulators live: reduce4 folds a[0..4) into one vector whose 128-bit
+// lane l holds partial sums of a[0..4) (element 4l + i: of a[i]); combine4 turns four such
+// vectors c[0..4) (of a[0..4), a[4..8), ...) into the 16 sums (lane s = sum of a[s]).
+inline __m512i reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  const __m512i b0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i b1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1));
+}
+
+inline __m512i combine4(const __m512i* c) {
   const __m512i e0 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
                                       _mm512_shuffle_i32x4(c[0], c[1], 0xDD));
   const __m512i e1 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2], c[3], 0x88),
                                       _mm512_shuffle_i32x4(c[2], c[3], 0xDD));
   return _mm512_add_epi32(_mm512_shuffle_i32x4(e0, e1, 0x88), _mm512_shuffle_i32x4(e0, e1, 0xDD));
+}
+
+// Sums of the 16 lanes of each of a[0..16), as one vector (lane s = sum of a[s]):
+// 15 adds and 30 shuffles for 16 reductions instead of 16 full reductions.
+inline __m512i reduce16(__m512i* a) {
+  __m512i c[4];
+  for (int i = 0; i < 4; ++i) c[i] = reduce4(a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]);
+  return combine4(c);
 }
 
 // Exact scores of the survivors, 16 at a time, as one direct int8 dot per survivor and
@@ -197,24 +205,23 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
   const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
   for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
     const int cnt = int(m - s0 < 16 ? m - s0 : 16);
-    // A full group of 16 rows (missing ones read row 0 and are not stored) keeps the 16
-    // accumulators in registers; one survivor at a time over the columns.
-    __m512i acc[16];
-    for (int u = 0; u < 16; ++u) {
+    // A full group of 16 rows (missing ones read row 0 and are not stored), reduced 4
+    // survivors at a time so that few accumulators are live.
+    const auto dot = [&](int u) {
       const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
-      if (one_line) {
-        acc[u] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                     _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
-        continue;
-      }
+      if (one_line)
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                   _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
       __m512i a = _mm512_setzero_si512();
       for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
         const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
         a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
       }
-      acc[u] = a;
-    }
-    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(reduce16(acc), offset));
+      return a;
+    };
+    __m512i c[4];
+    for (int i = 0; i < 4; ++i) c[i] = reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3));
+    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
   }
 }
 
