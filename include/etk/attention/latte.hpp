@@ -5,7 +5,8 @@
 // visible key with 8-bit dot instructions over pre-packed key nibbles; key j survives iff
 // 256 * logit * (max_j E_ij - E_ij) <= theta_h, a cut on the logit margin that never needs
 // the softmax denominator. Only survivors get an exact score (reusing the estimate:
-// S = 256*E + 16*(qH.kL + qL.kH) + qL.kL, equal to the int8 dot product), the softmax and
+// S = 256*E + 16*(qH.kL + qL.kH) + qL.kL, equal to the int8 dot product; the AVX-512
+// VNNI path forms the same S as one direct int8 dot per survivor), the softmax and
 // the P*V product, which gathers only the kept value rows.
 //
 // Keys the padding mask removes are left out when a head's keys are packed (the kernel
