@@ -5,7 +5,8 @@
 // visible key with 8-bit dot instructions over pre-packed key nibbles; key j survives iff
 // 256 * logit * (max_j E_ij - E_ij) <= theta_h, a cut on the logit margin that never needs
 // the softmax denominator. Only survivors get an exact score (reusing the estimate:
-// S = 256*E + 16*(qH.kL + qL.kH) + qL.kL, equal to the int8 dot product), the softmax and
+// S = 256*E + 16*(qH.kL + qL.kH) + qL.kL, equal to the int8 dot product; the AVX-512
+// VNNI path forms the same S as one direct int8 dot per survivor), the softmax and
 // the P*V product, which gathers only the kept value rows.
 //
 // Keys the padding mask removes are left out when a head's keys are packed (the kernel
@@ -248,9 +249,10 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
       w[s] = acc * sc.softmax_scale;
     }
   }
-  const float inv_z = 1.0f / exp_shifted(w, m);
+  // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
+  // right after gather_pv's masked stores, which the store buffer cannot forward.
+  detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
   simd::gather_pv(w, idx, m, V.row(h, 0), V.row_stride, dv, o);
-  for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= inv_z;
   considered += n;
   kept += m;
 }

@@ -3,8 +3,8 @@
 // groups of 4 into int32 lanes (wrapping, but no bound below comes near 2^31):
 //  * estimate: unsigned side = the keys' pre-packed (kH + 8) in [0, 15], signed side = a
 //    query's 4 high nibbles broadcast; one instruction gives 16 keys x 4 dims.
-//  * reuse remainder: vpdpbusd(kL, 16*qH) + vpdpbusd(qL, k), both sides already in range
-//    (16*qH in [-128, 112]), so no offset is needed there.
+//  * exact survivor scores: vpdpbusd(k + 128, q), the key code flipped to unsigned and
+//    the offset 128 * sum(q) subtracted once per row.
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
 namespace latte {
@@ -44,10 +44,12 @@ void estimate_block(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_
 
 // The hot full tile, 8 rows x 2 blocks, with 16 named accumulators: GCC 12 keeps an
 // array of accumulators in registers only with copies around every vpdpbusd, which
-// doubles the cost of this loop.
+// doubles the cost of this loop. all_visible: both blocks are visible to every row (the
+// maxima then need no masks).
 inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
                                std::ptrdiff_t G, std::int32_t* E, std::ptrdiff_t ldE,
-                               std::ptrdiff_t j0, const std::ptrdiff_t* nvalid, __m512i* mx) {
+                               std::ptrdiff_t j0, const std::ptrdiff_t* nvalid, bool all_visible,
+                               __m512i* mx) {
   __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
           a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00,
           a61 = a00, a70 = a00, a71 = a00;
@@ -68,6 +70,14 @@ inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const 
   }
   const __m512i acc[8][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                              {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+  if (all_visible) {  // the common case: both blocks visible to every row, no masks
+    for (int r = 0; r < 8; ++r) {
+      _mm512_storeu_si512(E + r * ldE, acc[r][0]);
+      _mm512_storeu_si512(E + r * ldE + 16, acc[r][1]);
+      mx[r] = _mm512_max_epi32(mx[r], _mm512_max_epi32(acc[r][0], acc[r][1]));
+    }
+    return;
+  }
   for (int r = 0; r < 8; ++r)
     for (int b = 0; b < 2; ++b) {
       _mm512_storeu_si512(E + r * ldE + 16 * b, acc[r][b]);
@@ -82,10 +92,13 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
                    const std::ptrdiff_t* nvalid, std::int32_t* rmax) {
   __m512i mx[NQ];
   for (int r = 0; r < NQ; ++r) mx[r] = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min());
+  std::ptrdiff_t min_valid = nvalid[0];
+  for (int r = 1; r < NQ; ++r) min_valid = nvalid[r] < min_valid ? nvalid[r] : min_valid;
   std::ptrdiff_t b = 0;
   for (; b + 2 <= nblk; b += 2) {
     if (NQ == 8)
-      estimate_block_8x2(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
+      estimate_block_8x2(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid,
+                         16 * b + 32 <= min_valid, mx);
     else
       estimate_block<NQ, 2>(qh, ldq, kpack + b * G * 64, G, E + 16 * b, ldE, 16 * b, nvalid, mx);
   }
@@ -145,17 +158,17 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
   return m;
 }
 
-// Sums of the 16 lanes of each of a[0..16), as one vector (lane s = sum of a[s]):
-// 15 adds and 30 shuffles for 16 reductions instead of 16 full reductions.
-inline __m512i reduce16(__m512i* a) {
-  __m512i b[8], c[4];
-  for (int i = 0; i < 8; ++i)
-    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
-                            _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-  for (int i = 0; i < 4; ++i)
-    c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
-                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
-  // c[i] holds survivors 4i..4i+3 in each 128-bit lane (partial sums per lane).
+// The 16-way lane reduction in two stages, so a caller can feed it 4 vectors at a time
+// and keep few accumulators live: reduce4 folds a[0..4) into one vector whose 128-bit
+// lane l holds partial sums of a[0..4) (element 4l + i: of a[i]); combine4 turns four such
+// vectors c[0..4) (of a[0..4), a[4..8), ...) into the 16 sums (lane s = sum of a[s]).
+inline __m512i reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  const __m512i b0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i b1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1));
+}
+
+inline __m512i combine4(const __m512i* c) {
   const __m512i e0 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
                                       _mm512_shuffle_i32x4(c[0], c[1], 0xDD));
   const __m512i e1 = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2], c[3], 0x88),
@@ -163,44 +176,52 @@ inline __m512i reduce16(__m512i* a) {
   return _mm512_add_epi32(_mm512_shuffle_i32x4(e0, e1, 0x88), _mm512_shuffle_i32x4(e0, e1, 0xDD));
 }
 
-// Exact scores of the survivors, 16 at a time: remainders by vpdpbusd per survivor, one
-// batched reduction, the survivors' estimates picked up, then 256*(E' - corr) + rest in
-// vector form. (kl is not read: kL = k & 15 is formed in register.)
+// Sums of the 16 lanes of each of a[0..16), as one vector (lane s = sum of a[s]):
+// 15 adds and 30 shuffles for 16 reductions instead of 16 full reductions.
+inline __m512i reduce16(__m512i* a) {
+  __m512i c[4];
+  for (int i = 0; i < 4; ++i) c[i] = reduce4(a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]);
+  return combine4(c);
+}
+
+// Exact scores of the survivors, 16 at a time, as one direct int8 dot per survivor and
+// 64 dims: with q = qh16 + ql (16*qH + qL, formed in register) and the key's code flipped
+// to unsigned (k ^ 0x80 = k + 128, formed in register), vpdpbusd gives q.(k + 128), so
+// S = q.(k + 128) - 128 * sum(q), equal to the int8 dot product (|q.(k + 128)| <=
+// 127 * 255 * Dp < 2^31 for Dp <= kMaxDim). One vpdpbusd per 64 dims instead of the reuse
+// remainder's two, and no estimate is read (E and corr are the contract's, unused here).
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t* E,
-                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  const __m512i vcorr = _mm512_set1_epi32(corr);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
+  __m512i qsum = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
+    qsum = _mm512_dpbusd_epi32(qsum, flip,
+                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
+  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
+  const bool one_line = Dp == 64;
+  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
   for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
     const int cnt = int(m - s0 < 16 ? m - s0 : 16);
-    // A full group of 16 rows (missing ones read row 0 and are not stored) keeps the 16
-    // accumulators in registers.
-    std::ptrdiff_t rows[16];
-    alignas(64) std::int32_t est[16];
-    for (int u = 0; u < 16; ++u) {
-      const std::int32_t j = u < cnt ? idx[s0 + u] : 0;
-      rows[u] = std::ptrdiff_t(j) * Dp;
-      est[u] = E[j];  // scalar loads: faster than vpgatherdd on some cores
-    }
-    // One survivor at a time over the columns (no accumulator is carried across
-    // survivors, which keeps GCC from shuffling 16 live accumulators around).
-    __m512i acc[16];
-    for (int u = 0; u < 16; ++u) {
+    // A full group of 16 rows (missing ones read row 0 and are not stored), reduced 4
+    // survivors at a time so that few accumulators are live.
+    const auto dot = [&](int u) {
+      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
+      if (one_line)
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                   _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
       __m512i a = _mm512_setzero_si512();
       for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
-        // One load per survivor: kL = k & 15 is formed in register.
-        const __m512i k = _mm512_loadu_si512(k8 + rows[u] + t);
-        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(k, _mm512_set1_epi8(15)),
-                                _mm512_loadu_si512(qh16 + t));
-        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(ql + t), k);
+        const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
+        a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
       }
-      acc[u] = a;
-    }
-    const __m512i rest = reduce16(acc);
-    const __mmask16 live = tail16(cnt);
-    const __m512i e = _mm512_load_si512(est);
-    const __m512i exact = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(e, vcorr), 8), rest);
-    _mm512_mask_storeu_epi32(S + s0, live, exact);
+      return a;
+    };
+    __m512i c[4];
+    for (int i = 0; i < 4; ++i) c[i] = reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3));
+    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
   }
 }
 
@@ -250,42 +271,53 @@ inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std:
   return 8 * _mm512_reduce_add_epi32(sum);
 }
 
-// P*V over survivors, 64 output columns (4 registers) at a time, two interleaved sets of
+// P*V over survivors: NC output columns (NC/16 registers, FULL: all NC live, so the
+// loads fold into the FMAs unmasked) starting at c0, two interleaved sets of
 // accumulators so the FMA latency chain does not bound the loop.
+template <int NC, bool FULL>
+void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
+                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float* o) {
+  constexpr int U = NC / 16;
+  __mmask16 mk[U];
+  __m512 a0[U], a1[U];
+  for (int u = 0; u < U; ++u) {
+    const std::ptrdiff_t left = dv - c0 - 16 * u;
+    mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
+    a0[u] = a1[u] = _mm512_setzero_ps();
+  }
+  const auto load = [&](const float* v, int u) {
+    return FULL ? _mm512_loadu_ps(v + 16 * u) : _mm512_maskz_loadu_ps(mk[u], v + 16 * u);
+  };
+  std::ptrdiff_t s = 0;
+  for (; s + 2 <= n; s += 2) {
+    if (s + 8 < n) {  // the rows a few survivors ahead: random rows defeat the prefetcher
+      const float* ahead = V + std::ptrdiff_t(idx[s + 8]) * stride + c0;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      if (U > 2) _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
+    }
+    const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
+    const float* v1 = V + std::ptrdiff_t(idx[s + 1]) * stride + c0;
+    const __m512 w0 = _mm512_set1_ps(p[s]), w1 = _mm512_set1_ps(p[s + 1]);
+    for (int u = 0; u < U; ++u) {
+      a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
+      a1[u] = _mm512_fmadd_ps(w1, load(v1, u), a1[u]);
+    }
+  }
+  if (s < n) {
+    const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
+    const __m512 w0 = _mm512_set1_ps(p[s]);
+    for (int u = 0; u < U; ++u) a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
+  }
+  for (int u = 0; u < U; ++u)
+    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
+}
+
+// P*V over survivors, 64 output columns (4 registers) at a time; the ragged end masked.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
                       std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 64) {
-    __mmask16 mk[4];
-    __m512 a0[4], a1[4];
-    for (int u = 0; u < 4; ++u) {
-      const std::ptrdiff_t left = dv - c0 - 16 * u;
-      mk[u] = left <= 0 ? __mmask16(0) : tail16(left);
-      a0[u] = a1[u] = _mm512_setzero_ps();
-    }
-    std::ptrdiff_t s = 0;
-    for (; s + 2 <= n; s += 2) {
-      if (s + 8 < n) {  // the rows a few survivors ahead: random rows defeat the prefetcher
-        const float* ahead = V + std::ptrdiff_t(idx[s + 8]) * stride + c0;
-        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
-      }
-      const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
-      const float* v1 = V + std::ptrdiff_t(idx[s + 1]) * stride + c0;
-      const __m512 w0 = _mm512_set1_ps(p[s]), w1 = _mm512_set1_ps(p[s + 1]);
-      for (int u = 0; u < 4; ++u) {
-        a0[u] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mk[u], v0 + 16 * u), a0[u]);
-        a1[u] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(mk[u], v1 + 16 * u), a1[u]);
-      }
-    }
-    if (s < n) {
-      const float* v0 = V + std::ptrdiff_t(idx[s]) * stride + c0;
-      const __m512 w0 = _mm512_set1_ps(p[s]);
-      for (int u = 0; u < 4; ++u)
-        a0[u] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mk[u], v0 + 16 * u), a0[u]);
-    }
-    for (int u = 0; u < 4; ++u)
-      _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
-  }
+  std::ptrdiff_t c0 = 0;
+  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, o);
+  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, o);
 }
 
 }  // namespace avx512
