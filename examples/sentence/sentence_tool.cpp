@@ -8,9 +8,10 @@
 //                                              "WALL_MS CPU_MS" per sentence, end to end
 //                                              (tokenizer + encoder), best of R passes in
 //                                              batches of B (default 32 and 3)
-//   sentence_tool report [--sentences N] [--spam P] [--repeat R] [--only a,b]
+//   sentence_tool report [--sentences N] [--spam P] [--repeat R] [--only a,b] [--svg FILE]
 //                                              the technique table (study.hpp): quality
-//                                              measures and speed of every row
+//                                              measures and speed of every row; the chart
+//                                              of agreement vs effect to FILE
 // --chunk-tokens C: tokens per packed chunk (default 256).
 // NAME: a row of the report (default float; see study.cpp), e.g. w8a8, accelerated.
 // The model comes from $ETK_SENTENCE_MODEL_DIR or the etk cache (paths.hpp).
@@ -65,7 +66,7 @@ struct Runner {
       : model(sentence::load_use_lite(sentence::model_dir_from_env() + "/model.json")),
         tokenizer(sentence::Tokenizer::from_file(sentence::model_dir_from_env() + "/vocab.json")),
         encoder(new sentence::Encoder(model, technique.options)) {
-    if (technique.calibrate_ltp)
+    if (technique.setup)
       throw std::invalid_argument("technique '" + technique.name + "' is calibrated by the report; not runnable here");
     if (threads > 1) {
       pool.reset(new etk::SimpleThreadPool(threads));
@@ -93,6 +94,8 @@ int run(int argc, char** argv) {
     opt.sentences = std::stoi(option(argc, argv, "sentences", std::to_string(opt.sentences)));
     opt.spam_per_class = std::stoi(option(argc, argv, "spam", std::to_string(opt.spam_per_class)));
     opt.repeat = std::stoi(option(argc, argv, "repeat", std::to_string(opt.repeat)));
+    opt.svg = option(argc, argv, "svg", " ");
+    if (opt.svg == " ") opt.svg.clear();
     std::istringstream only(option(argc, argv, "only", ","));
     for (std::string name; std::getline(only, name, ',');)
       if (!name.empty()) opt.only.push_back(sentence::sentence_technique(name).name);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "curve_chart.hpp"
+
 namespace ocr {
 
 namespace {
@@ -25,11 +27,6 @@ std::string csv_quote(const std::string& s) {
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
-}
-std::string xml(const std::string& s) {
-  std::string o;
-  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return o;
 }
 }  // namespace
 
@@ -61,70 +58,21 @@ void write_csv(std::ostream& os, const std::vector<RowResult>& rows) {
 
 void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
   // One panel per technique with an effect: x = effect value, y = char accuracy %.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const RowResult*>> by;
-  std::map<Set, double> float_acc;
+  examples::Chart chart;
+  chart.title = "PP-OCRv4 on Reuters lines: character accuracy vs effect (blue: short set, orange: long set; dashed: float)";
+  const auto color = [](Set s) { return s == Set::Short ? "#1f77b4" : "#ff7f0e"; };
+  std::map<std::string, std::size_t> panel;
   for (const auto& r : rows) {
-    if (r.technique == "dense float") float_acc[r.set] = 100 * r.char_acc;
+    if (r.technique == "dense float") chart.baselines.push_back({color(r.set), 100 * r.char_acc});
     if (r.effect.kind.empty()) continue;
-    if (!by.count(r.technique)) order.push_back(r.technique);
-    by[r.technique].push_back(&r);
+    if (!panel.count(r.technique)) {
+      panel[r.technique] = chart.panels.size();
+      chart.panels.push_back({r.technique, r.effect.kind, {{color(Set::Short), {}}, {color(Set::Long), {}}}});
+    }
+    chart.panels[panel[r.technique]].series[r.set == Set::Short ? 0 : 1].points.push_back(
+        {r.effect.value, 100 * r.char_acc, r.setting});
   }
-  const int pw = 320, ph = 220, cols = 3, margin = 50;
-  const int n = std::max<int>(1, int(order.size()));
-  const int W = cols * (pw + margin) + margin, H = ((n + cols - 1) / cols) * (ph + margin + 20) + 60;
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-     << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-     << "<text x=\"" << margin << "\" y=\"24\" font-size=\"15\">PP-OCRv4 on Reuters lines: character accuracy vs "
-        "effect (blue: short set, orange: long set; dashed: float)</text>\n";
-  if (order.empty()) os << "<text x=\"50\" y=\"60\">no technique rows with an effect yet</text>\n";
-  for (int k = 0; k < int(order.size()); ++k) {
-    const auto& pts = by[order[k]];
-    const int x0 = margin + (k % cols) * (pw + margin), y0 = 50 + (k / cols) * (ph + margin + 20);
-    double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
-    for (auto* p : pts) {
-      xmin = std::min(xmin, p->effect.value); xmax = std::max(xmax, p->effect.value);
-      ymin = std::min(ymin, 100 * p->char_acc); ymax = std::max(ymax, 100 * p->char_acc);
-    }
-    for (auto& fa : float_acc) { ymin = std::min(ymin, fa.second); ymax = std::max(ymax, fa.second); }
-    if (xmax - xmin < 1e-9) { xmin -= 1; xmax += 1; }
-    if (ymax - ymin < 0.5) { ymin -= 0.25; ymax += 0.25; }
-    const double pad = 0.05 * (ymax - ymin);
-    ymin = std::max(0.0, ymin - pad);
-    ymax = std::min(100.0, ymax + pad);
-    if (ymax - ymin < 0.5) ymin = ymax - 0.5;
-    auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
-    auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
-    os << "<g><rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
-       << "\" fill=\"none\" stroke=\"#888\"/>\n<text x=\"" << x0 << "\" y=\"" << y0 - 6 << "\" font-size=\"12\">"
-       << xml(order[k]) << "</text>\n<text x=\"" << x0 + pw / 2 << "\" y=\"" << y0 + ph + 28
-       << "\" text-anchor=\"middle\">" << xml(pts[0]->effect.kind) << "</text>\n";
-    for (int t = 0; t <= 4; ++t) {
-      const double yv = ymin + (ymax - ymin) * t / 4, xv = xmin + (xmax - xmin) * t / 4;
-      os << "<text x=\"" << x0 - 4 << "\" y=\"" << Y(yv) + 4 << "\" text-anchor=\"end\">" << f("%.1f", yv)
-         << "</text><text x=\"" << X(xv) << "\" y=\"" << y0 + ph + 14 << "\" text-anchor=\"middle\">"
-         << fmt(std::round(xv * 100) / 100) << "</text>\n";
-    }
-    for (auto& fa : float_acc)
-      os << "<line x1=\"" << x0 << "\" x2=\"" << x0 + pw << "\" y1=\"" << Y(fa.second) << "\" y2=\"" << Y(fa.second)
-         << "\" stroke=\"" << (fa.first == Set::Short ? "#1f77b4" : "#ff7f0e") << "\" stroke-dasharray=\"4 3\"/>\n";
-    for (Set s : {Set::Short, Set::Long}) {
-      std::vector<const RowResult*> ps;
-      for (auto* p : pts) if (p->set == s) ps.push_back(p);
-      std::sort(ps.begin(), ps.end(), [](auto* a, auto* b) { return a->effect.value < b->effect.value; });
-      const char* col = s == Set::Short ? "#1f77b4" : "#ff7f0e";
-      if (ps.size() > 1) {
-        os << "<polyline fill=\"none\" stroke=\"" << col << "\" points=\"";
-        for (auto* p : ps) os << X(p->effect.value) << "," << Y(100 * p->char_acc) << " ";
-        os << "\"/>\n";
-      }
-      for (auto* p : ps)
-        os << "<circle cx=\"" << X(p->effect.value) << "\" cy=\"" << Y(100 * p->char_acc) << "\" r=\"3\" fill=\""
-           << col << "\"><title>" << xml(p->setting) << "</title></circle>\n";
-    }
-    os << "</g>\n";
-  }
-  os << "</svg>\n";
+  examples::write_curve_chart(os, chart);
 }
 
 std::string quantity_text(Quantity q, const RowResult& r) {

@@ -28,16 +28,23 @@ void float_linear(const Linear& l, const float* x, std::ptrdiff_t n, float* y) {
   out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(l.b.data(), l.out);
 }
 
-// y = LN(x) row by row, as the graph: mean, mean of squared deviations, rsqrt(var + eps).
-void layer_norm(const LayerNorm& ln, const float* x, std::ptrdiff_t n, std::ptrdiff_t width, float* y) {
+// y = LN(x) row by row, as the graph: mean, mean of squared deviations, rsqrt(var + eps);
+// the rsqrt through `rsqrt` when a hook sets it, the output through `output` (site).
+void layer_norm(const LayerNorm& ln, const float* x, std::ptrdiff_t n, std::ptrdiff_t width, float* y,
+                const EncoderHooks& hooks, int site) {
   const Eigen::Map<const Eigen::ArrayXf> scale(ln.scale.data(), width), bias(ln.bias.data(), width);
   for (std::ptrdiff_t r = 0; r < n; ++r) {
     const Eigen::Map<const Eigen::ArrayXf> xr(x + r * width, width);
     const float mean = xr.sum() / float(width);
     const Eigen::ArrayXf d = xr - mean;
-    const float var = d.square().sum() / float(width);
-    Eigen::Map<Eigen::ArrayXf>(y + r * width, width) = scale * (1.0f / std::sqrt(var + ln.eps)) * d + bias;
+    float inv = d.square().sum() / float(width) + ln.eps;
+    if (hooks.layer_norm_rsqrt)
+      hooks.layer_norm_rsqrt(&inv, 1);
+    else
+      inv = 1.0f / std::sqrt(inv);
+    Eigen::Map<Eigen::ArrayXf>(y + r * width, width) = scale * inv * d + bias;
   }
+  if (hooks.layer_norm_output) hooks.layer_norm_output(site, y, n, width);
 }
 
 }  // namespace
@@ -76,6 +83,8 @@ Encoder::Encoder(const UseModel& model, int chunk_tokens) : Encoder(model, [&] {
 
 Encoder::Encoder(const UseModel& model, const EncoderOptions& options) : model_(model), options_(options) {
   ETK_CHECK(options.chunk_tokens >= 1, "argument 'chunk_tokens' must be >= 1, got " << options.chunk_tokens);
+  ETK_CHECK(!options.hooks.attention || options.prune == PruneRule::none || options.prune == PruneRule::merge,
+            "an attention hook cannot combine with a pruning rule scored by the attention probabilities");
   const double v = options.prune_value;
   switch (options.prune) {
     case PruneRule::none: break;
@@ -118,7 +127,8 @@ void Encoder::attention_block(const TransformerLayer& L, const std::vector<std::
                               Workspace& ws) const {
   const std::ptrdiff_t n = offsets.back(), win = L.width_in, w = L.width, hd = L.head_dim;
   // ws.x holds the layer input [n, win]; the residual stream after attention [n, w] goes to ws.h.
-  layer_norm(L.ln_attention, ws.x.data(), n, win, ws.a.data());
+  const int index = &L == &model_.layers[0] ? 0 : 1;
+  layer_norm(L.ln_attention, ws.x.data(), n, win, ws.a.data(), options_.hooks, 2 * index);
   linear(L.qkv, ws.a.data(), n, ws.qkv.data(), ws);
   for (std::ptrdiff_t r = 0; r < n; ++r)  // the graph scales q before q·k
     Eigen::Map<Eigen::ArrayXf>(ws.qkv.data() + r * 3 * win, win) *= L.q_scale;
@@ -133,6 +143,10 @@ void Encoder::attention_block(const TransformerLayer& L, const std::vector<std::
     const etk::HeadsView<const float> k(base + win, L.heads, len, hd, 3 * win, hd);
     const etk::HeadsView<const float> v(base + 2 * win, L.heads, len, hd, 3 * win, hd);
     const etk::HeadsView<float> o(ws.ctx.data() + r0 * win, L.heads, len, hd, win, hd);
+    if (options_.hooks.attention) {
+      options_.hooks.attention(AttentionCall{index, q, k, v, o});
+      continue;
+    }
     if (!scores) {
       etk::dense_attention(q, k, v, o, params);
       continue;
@@ -154,7 +168,7 @@ void Encoder::attention_block(const TransformerLayer& L, const std::vector<std::
 
 void Encoder::ffn_block(const TransformerLayer& L, std::ptrdiff_t n, Workspace& ws) const {
   const std::ptrdiff_t w = L.width;
-  layer_norm(L.ln_ffn, ws.h.data(), n, w, ws.a.data());
+  layer_norm(L.ln_ffn, ws.h.data(), n, w, ws.a.data(), options_.hooks, &L == &model_.layers[0] ? 1 : 3);
   linear(L.ffn1, ws.a.data(), n, ws.ffn.data(), ws);
   Rows(ws.ffn.data(), n, L.ffn1.out) = Rows(ws.ffn.data(), n, L.ffn1.out).cwiseMax(0.0f);
   linear(L.ffn2, ws.ffn.data(), n, ws.a.data(), ws);
@@ -278,7 +292,10 @@ void Encoder::embed_chunk(const std::vector<TokenIds>& ids, std::size_t first, s
   const std::ptrdiff_t e = model_.embedding_dim();
   for (std::ptrdiff_t s = 0; s < sentences; ++s) {
     Eigen::Map<Eigen::ArrayXf> y(ws.hidden.data() + s * e, e);
-    y = y.tanh();
+    if (options_.hooks.tanh)
+      options_.hooks.tanh(y.data(), e);
+    else
+      y = y.tanh();
     const float inv = 1.0f / std::sqrt(std::max(y.square().sum(), model_.l2_floor));
     Eigen::Map<Eigen::ArrayXf>(out + (std::ptrdiff_t(first) + s) * e, e) = y * inv;
   }

@@ -25,14 +25,21 @@
 //    themselves); a merged row is pooled with its size as weight, the mean over all n
 //    tokens. Attention after the merge is plain (no log-size bias: etk's attention has no
 //    per-key additive bias).
+//  * hooks (EncoderHooks): the points at which a report row swaps in one of etk's other
+//    techniques, the sentence counterpart of examples/ocr's ocr::Hooks: a sentence's
+//    attention, the layer norms' outputs, the layer norms' rsqrt and the final tanh.
+//    Hooks run on the workers of embed(): they may read shared state, never write it
+//    unsynchronised. Weight transforms need no hook: a row runs on a copy of the UseModel.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "etk/core/context.hpp"
+#include "etk/core/tensor_view.hpp"
 #include "etk/quant/int8_linear.hpp"
 #include "use_model.hpp"
 
@@ -48,6 +55,26 @@ enum class PruneRule { none, top_k, ltp, coverage, merge };
 enum class PrunePoint { layer0_attention, layer0_output, layer1_attention };
 enum class PrunedPooling { carried, dropped };
 
+// One sentence's attention in layer `layer` (0 or 1): o = softmax(q k^T) v with q already
+// scaled by the graph's 1/sqrt(head dim); views [heads, tokens, head dim].
+struct AttentionCall {
+  int layer = 0;
+  etk::HeadsView<const float> q, k, v;
+  etk::HeadsView<float> o;
+};
+using InPlaceFn = std::function<void(float* x, std::ptrdiff_t n)>;
+
+struct EncoderHooks {
+  // Replaces etk::dense_attention. Cannot combine with a pruning rule that scores tokens
+  // by the attention probabilities (top_k, ltp, coverage); merging is fine.
+  std::function<void(const AttentionCall&)> attention;
+  // Layer norm output `site` (2 * layer + 0 before the attention's qkv, + 1 before the
+  // FFN), rows [rows, cols] in place, before the linear that consumes it.
+  std::function<void(int site, float* rows, std::ptrdiff_t n, std::ptrdiff_t cols)> layer_norm_output;
+  InPlaceFn layer_norm_rsqrt;  // on each row's var + eps, in place: 1 / sqrt
+  InPlaceFn tanh;              // the final 512 -> 512 layer's tanh, in place
+};
+
 struct EncoderOptions {
   LinearKind linears = LinearKind::float32;
   PruneRule prune = PruneRule::none;
@@ -57,6 +84,7 @@ struct EncoderOptions {
   PrunePoint point = PrunePoint::layer0_attention;
   PrunedPooling pooling = PrunedPooling::carried;
   int chunk_tokens = 256;  // sentences are packed into chunks of at most this many tokens
+  EncoderHooks hooks;
 };
 
 class Encoder {

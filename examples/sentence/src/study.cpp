@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <ostream>
 #include <stdexcept>
 
-#include "etk/pruning/ltp_calibrator.hpp"
+#include "curve_chart.hpp"
 #include "paths.hpp"
 #include "quality.hpp"
 #include "reuters.hpp"
@@ -19,24 +21,6 @@
 namespace sentence {
 
 namespace {
-
-Technique make(const std::string& name, const std::string& what, const std::string& claim, LinearKind linears,
-               PruneRule rule = PruneRule::none, double value = 1.0, PrunePoint point = PrunePoint::layer0_attention,
-               PrunedPooling pooling = PrunedPooling::carried) {
-  Technique t;
-  t.name = name;
-  t.what = what;
-  t.claim = claim;
-  t.options.linears = linears;
-  t.options.prune = rule;
-  t.options.prune_value = value;
-  t.options.point = point;
-  t.options.pooling = pooling;
-  return t;
-}
-
-const char* kLtpClaim = "LTP: 1.9x CPU throughput, <1% accuracy drop (BERT, GLUE)";
-const char* kSaitClaim = "SaiT: +67-91% throughput, <0.5% accuracy drop (ViTs)";
 
 double thread_cpu_seconds() {
   timespec t{};
@@ -57,64 +41,35 @@ std::vector<std::string> evenly_spaced(const std::vector<std::string>& all, std:
   return out;
 }
 
-// LTP's one threshold (at the single prune point) for a keep ratio, by etk's calibrator on
-// the calibration sentences, run exactly (not replayed). The schedule has two entries
-// (reach_final): the unpruned input and the prune point, whose threshold is used.
-double calibrate_threshold(const UseModel& model, EncoderOptions options, double keep_target,
-                           const std::vector<TokenIds>& calibration) {
-  etk::LtpCalibratorOptions copt;
-  copt.reach_final = true;
-  copt.theta_max = 0.1;
-  const auto measure = [&](const std::vector<float>& thresholds) {
-    options.prune_value = thresholds[1];
-    const Encoder enc(model, options);
-    std::vector<float> out(calibration.size() * std::size_t(enc.embedding_dim()));
-    std::vector<std::ptrdiff_t> kept;
-    enc.embed(calibration, out.data(), {}, &kept);
-    std::vector<etk::TokenCounts> counts;
-    for (std::size_t s = 0; s < calibration.size(); ++s) {
-      const std::ptrdiff_t full = std::min<std::ptrdiff_t>(std::ptrdiff_t(calibration[s].size()), model.max_tokens);
-      if (full > 0) counts.push_back({{kept[s]}, full});
-    }
-    return counts;
-  };
-  return etk::calibrate_ltp(2, {etk::LtpBudgetKind::keep_ratio, keep_target}, measure, copt).theta_final;
+Technique combined(const std::string& name, const std::string& what, const std::string& claim, PruneRule rule,
+                   double value, PrunePoint point) {
+  Technique t;
+  t.family = "combined";
+  t.name = name, t.what = what, t.claim = claim;
+  t.options.linears = LinearKind::w8a8;
+  t.options.prune = rule;
+  t.options.prune_value = value;
+  t.options.point = point;
+  return t;
 }
 
 }  // namespace
 
 std::vector<Technique> sentence_techniques() {
-  using LK = LinearKind;
-  using PR = PruneRule;
-  using PP = PrunePoint;
-  std::vector<Technique> t;
-  t.push_back(make("float", "float runner (Eigen linears, etk::dense_attention)", "", LK::float32));
-  t.push_back(make("topk50-l0attn-carry", "top-k 50% after layer 0 attention, pruned rows carried to the pool",
-                   kLtpClaim, LK::float32, PR::top_k, 0.5));
-  t.push_back(make("topk50-l0attn-drop", "top-k 50% after layer 0 attention, pruned rows left out of the pool",
-                   kLtpClaim, LK::float32, PR::top_k, 0.5, PP::layer0_attention, PrunedPooling::dropped));
-  t.push_back(make("topk50-l0out-carry", "top-k 50% between the layers (layer-0 outputs carried)", kLtpClaim,
-                   LK::float32, PR::top_k, 0.5, PP::layer0_output));
-  t.push_back(make("topk50-l1attn-carry", "top-k 50% after layer 1 attention (before its FFN and the pool)",
-                   kLtpClaim, LK::float32, PR::top_k, 0.5, PP::layer1_attention));
-  Technique ltp = make("ltp50-l0attn-carry", "LTP threshold (calibrated to 50% kept) after layer 0 attention",
-                       kLtpClaim, LK::float32, PR::ltp, 0.0);
-  ltp.calibrate_ltp = true;
-  t.push_back(ltp);
-  t.push_back(make("sait80-l0attn-carry", "SaiT coverage 0.8 of the importance after layer 0 attention", kSaitClaim,
-                   LK::float32, PR::coverage, 0.8));
-  const char* kTomeClaim = "ToMe: 2x throughput, 0.2-0.3% accuracy drop (ViT-L/H, no training)";
-  t.push_back(make("merge50-l0attn", "ToMe merging 50% after layer 0 attention, size-weighted pool", kTomeClaim,
-                   LK::float32, PR::merge, 0.5));
-  t.push_back(make("merge50-l0out", "ToMe merging 50% between the layers, size-weighted pool", kTomeClaim,
-                   LK::float32, PR::merge, 0.5, PP::layer0_output));
-  t.push_back(make("merge50-l1attn", "ToMe merging 50% after layer 1 attention (only its FFN is saved)", kTomeClaim,
-                   LK::float32, PR::merge, 0.5, PP::layer1_attention));
-  t.push_back(make("w8a8", "W8A8 linears: etk::int8_linear, per-channel s8 weights, per-row s8 activations",
-                   "", LK::w8a8));
-  t.push_back(make("w8a8-topk50", "W8A8 + top-k 50% after layer 0 attention, carried", "", LK::w8a8, PR::top_k, 0.5));
-  t.push_back(make("accelerated", "W8A8 + ToMe merging 25% after layer 1 attention", "issue bar: 3x at cos 0.98 (goal 4x)",
-                   LK::w8a8, PR::merge, 0.25, PP::layer1_attention));
+  std::vector<Technique> t(1);
+  t[0].family = "float";
+  t[0].name = "float";
+  t[0].what = "float runner (Eigen linears, etk::dense_attention)";
+  pruning_rows(t);
+  quant_rows(t);
+  latte_rows(t);
+  gqa_lut_rows(t);
+  compression_rows(t);
+  // (mixed-precision weights: a mixed_precision_rows family goes here, techniques.hpp)
+  t.push_back(combined("w8a8-topk50", "W8A8 + top-k 50% after layer 0 attention, carried", "", PruneRule::top_k, 0.5,
+                       PrunePoint::layer0_attention));
+  t.push_back(combined("accelerated", "W8A8 + ToMe merging 25% after layer 1 attention",
+                       "issue bar: 3x at cos 0.98 (goal 4x)", PruneRule::merge, 0.25, PrunePoint::layer1_attention));
   return t;
 }
 
@@ -182,28 +137,50 @@ void run_sentence_study(const StudyOptions& opt, std::ostream& out) {
                 "speed = thread CPU time of the retrieval set, 1 thread, best of %d.\n\n",
                 n, double(tokens) / double(n), opt.neighbours, train_ids.size(), test_ids.size(), std::max(1, opt.repeat));
   out << line;
-  out << "| technique | tokens kept | mean cos | min cos | 10-NN agreement | spam acc (delta) | sentences/s | speed-up | "
-         "setting | paper's claim |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
-  for (Technique t : sentence_techniques()) {
+  out << "| technique | tokens kept | effect | mean cos | min cos | 10-NN agreement | spam acc (delta) | sentences/s | "
+         "speed-up | setting | paper's claim |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n";
+  const Calibration cal{model, calibration};
+  examples::Chart chart;
+  chart.title = "Universal Sentence Encoder lite: 10-NN retrieval agreement with float vs effect (1000 Reuters sentences)";
+  chart.y_min = 0, chart.y_max = 1;
+  chart.baselines.push_back({"#1f77b4", 1.0});
+  std::map<std::string, std::size_t> panel;
+  for (const Technique& t : sentence_techniques()) {
     if (!opt.only.empty() && std::find(opt.only.begin(), opt.only.end(), t.name) == opt.only.end() && t.name != "float")
       continue;
-    if (t.calibrate_ltp) t.options.prune_value = calibrate_threshold(model, t.options, t.keep_target, calibration);
+    RowRun run{t.options, nullptr, nullptr};
+    if (t.setup) t.setup(run, cal);
     const bool is_float = t.name == "float";
-    const Encoder enc(model, t.options);
+    const Encoder enc(run.model ? *run.model : model, run.options);
     const Embedded r = is_float ? base : embed(enc);
     const CosineStats cs = cosine_stats(r.retrieval.data(), base.retrieval.data(), n, e);
     const double agree = is_float ? 1.0 : retrieval_agreement(reference_nn, r.retrieval.data(), n, e);
     const double spam_acc = probe.accuracy(r.test.data(), test_y);
+    Effect effect = run.effect ? run.effect() : t.effect;
+    if (effect.kind.empty() && run.options.prune != PruneRule::none) effect = {"tokens kept %", 100 * r.kept};
     std::string what = t.what;
-    if (t.calibrate_ltp) {
+    if (run.options.prune == PruneRule::ltp) {
       char th[64];
-      std::snprintf(th, sizeof th, " (theta %.4g)", t.options.prune_value);
+      std::snprintf(th, sizeof th, " (theta %.4g)", run.options.prune_value);
       what += th;
     }
-    std::snprintf(line, sizeof line, "| %s | %.1f%% | %.6f | %.6f | %.3f | %.2f%% (%+.2f) | %.0f | %.2fx | %s | %s |\n",
-                  t.name.c_str(), 100 * r.kept, cs.mean, cs.min, agree, 100 * spam_acc, 100 * (spam_acc - base_spam),
+    char eff[64] = "-";
+    if (!effect.kind.empty()) std::snprintf(eff, sizeof eff, "%s %.2f", effect.kind.c_str(), effect.value);
+    std::snprintf(line, sizeof line, "| %s | %.1f%% | %s | %.6f | %.6f | %.3f | %.2f%% (%+.2f) | %.0f | %.2fx | %s | %s |\n",
+                  t.name.c_str(), 100 * r.kept, eff, cs.mean, cs.min, agree, 100 * spam_acc, 100 * (spam_acc - base_spam),
                   double(n) / r.seconds, base.seconds / r.seconds, what.c_str(), t.claim.c_str());
     out << line << std::flush;
+    if (effect.kind.empty()) continue;
+    if (!panel.count(t.family)) {
+      panel[t.family] = chart.panels.size();
+      chart.panels.push_back({t.family, effect.kind, {{"#1f77b4", {}}}});
+    }
+    chart.panels[panel[t.family]].series[0].points.push_back({effect.value, agree, t.name});
+  }
+  if (!opt.svg.empty()) {
+    std::ofstream svg(opt.svg);
+    examples::write_curve_chart(svg, chart);
+    if (!svg) throw std::runtime_error("cannot write '" + opt.svg + "'");
   }
 }
 

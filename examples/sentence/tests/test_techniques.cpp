@@ -1,9 +1,17 @@
 // The encoder's technique options (encoder.hpp): each degenerate setting is the float
 // runner, the selection rules keep what they promise, W8A8 stays close to float, results
-// do not depend on the thread count, and bad settings are rejected.
+// do not depend on the thread count, bad settings are rejected; the hook points
+// (EncoderHooks) see what they promise and an identity hook leaves the float runner; the
+// report's rows have unique names and a family each.
 #include <cmath>
 
+#include <atomic>
+#include <set>
+#include <sstream>
+
+#include "curve_chart.hpp"
 #include "sentence_test_util.hpp"
+#include "study.hpp"
 
 using namespace sentence_test;
 
@@ -129,4 +137,88 @@ TEST_CASE("techniques: bad settings are rejected") {
   sentence::EncoderOptions o;
   o.chunk_tokens = 0;
   CHECK_THROWS_AS(sentence::Encoder(model(), o), etk::invalid_argument);
+}
+
+TEST_CASE("techniques: hooks see every site, identity hooks give the float runner") {
+  const auto ids = sample_ids(10);
+  const auto ref = embed(ids);
+  std::ptrdiff_t tokens = 0;
+  for (const auto& t : ids) tokens += clipped(t);
+  sentence::EncoderOptions o;
+  // rsqrt through the hook computed as the runner does: bit-identical embeddings.
+  std::atomic<std::ptrdiff_t> rsqrt_calls{0}, tanh_values{0};
+  std::ptrdiff_t ln_rows[4] = {0, 0, 0, 0}, ln_cols[4] = {0, 0, 0, 0};
+  o.hooks.layer_norm_rsqrt = [&](float* x, std::ptrdiff_t n) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) x[i] = 1.0f / std::sqrt(x[i]);
+    rsqrt_calls += n;
+  };
+  o.hooks.tanh = [&](float* x, std::ptrdiff_t n) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+    tanh_values += n;
+  };
+  o.hooks.layer_norm_output = [&](int site, float*, std::ptrdiff_t n, std::ptrdiff_t cols) {
+    REQUIRE((site >= 0 && site < 4));
+    ln_rows[site] += n;
+    ln_cols[site] = cols;
+  };
+  const auto hooked = run(o, ids);
+  CHECK(rsqrt_calls == 4 * tokens);  // four layer norms per token
+  CHECK(tanh_values == std::ptrdiff_t(ids.size()) * 512);
+  for (int site = 0; site < 4; ++site) CHECK(ln_rows[site] == tokens);
+  CHECK(ln_cols[0] == 256);
+  CHECK(ln_cols[1] == 512);
+  // Eigen's vectorised tanh and std::tanh differ by a few ulp: cosine stays within 1e-9.
+  for (std::size_t s = 0; s < ids.size(); ++s) CHECK(cosine(hooked.data() + s * 512, ref.data() + s * 512, 512) > 1 - 1e-9);
+  // The attention hook through attention_with (plain softmax, no edits): the same
+  // probabilities up to summation order, relative error ~1e-6 per output.
+  sentence::EncoderOptions a;
+  std::atomic<int> calls{0};
+  a.hooks.attention = [&](const sentence::AttentionCall& c) {
+    ++calls;
+    sentence::attention_with(c, {}, {});
+  };
+  const auto att = run(a, ids);
+  std::size_t non_empty = 0;
+  for (const auto& t : ids) non_empty += t.empty() ? 0 : 1;
+  CHECK(calls == int(2 * non_empty));
+  for (std::size_t s = 0; s < ids.size(); ++s) CHECK(cosine(att.data() + s * 512, ref.data() + s * 512, 512) > 1 - 1e-9);
+  // An attention hook cannot serve a rule that scores tokens by the probabilities.
+  a.prune = sentence::PruneRule::top_k;
+  a.prune_value = 0.5;
+  CHECK_THROWS_AS(sentence::Encoder(model(), a), etk::invalid_argument);
+  a.prune = sentence::PruneRule::merge;
+  CHECK_NOTHROW(sentence::Encoder(model(), a));
+}
+
+TEST_CASE("techniques: the report's rows are unique, each in a family") {
+  std::set<std::string> names;
+  for (const auto& t : sentence::sentence_techniques()) {
+    CHECK(!t.family.empty());
+    CHECK(names.insert(t.name).second);
+  }
+  for (const char* f : {"float", "latte-keep25", "latte-trained2", "weights-pwlq4", "softmax-2sf8", "lut-exp8", "lut-all16",
+                        "compress4x", "accelerated"})
+    CHECK(names.count(f) == 1);
+  CHECK_THROWS_AS(sentence::sentence_technique("no-such-row"), std::invalid_argument);
+}
+
+TEST_CASE("techniques: the chart draws one curve per series and every point") {
+  examples::Chart c;
+  c.title = "t <&>";
+  c.y_min = 0, c.y_max = 1;
+  c.baselines.push_back({"#000", 1.0});
+  c.panels.push_back({"a", "bits per value", {{"#111", {{8, 0.9, "x"}, {4, 0.5, "y"}, {6, 0.7, "z"}}}}});
+  c.panels.push_back({"b", "LUT segments", {{"#222", {{16, 0.99, "one"}}}}});
+  std::ostringstream os;
+  examples::write_curve_chart(os, c);
+  const std::string svg = os.str();
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("<polyline") == 1);  // a single point draws no line
+  CHECK(count("<circle") == 4);
+  CHECK(count("stroke-dasharray") == 2);
+  CHECK(svg.find("t &lt;&amp;&gt;") != std::string::npos);
 }
