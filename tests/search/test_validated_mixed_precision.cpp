@@ -1,9 +1,11 @@
 // Tests of validated mixed precision: the uniform candidate, the second-order table, the
 // greedy on the real model (never worse than its start, within budget, bounded cost) and
-// the choice on validation (best wins, ties to the earlier candidate, errors surface).
+// the choice on validation (best wins, ties to the earlier candidate, errors surface;
+// scored in parts, the same choice).
 #include <catch2/catch.hpp>
 #include <etk/search/validated_mixed_precision.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -169,4 +171,58 @@ TEST_CASE("the choice on validation: the best, ties to the earlier, errors surfa
                         },
                         two),
                     Catch::Contains("forward failed"));
+}
+
+TEST_CASE("the choice on validation in parts: the same answer as whole scores, fewer evaluations") {
+  std::mt19937 rng(16);
+  etk::SimpleThreadPool pool(2);
+  etk::Context two;
+  two.pool = &pool;
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::size_t n = 1 + rng() % 9, parts = 1 + rng() % 5;
+    // Integer errors per part (ties likely), a KL-like secondary.
+    std::vector<std::vector<es::ValidationScore>> part(n, std::vector<es::ValidationScore>(parts));
+    for (auto& c : part)
+      for (auto& p : c) p = {double(rng() % 4), double(rng() % 1000) / 1000.0};
+    auto whole = [&](std::size_t i) {
+      es::ValidationScore s;
+      for (const auto& p : part[i]) {
+        s.primary += p.primary;
+        s.secondary += p.secondary;
+      }
+      return s;
+    };
+    const es::ValidationChoice ref = es::choose_on_validation(n, whole);
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (const etk::Context& ctx : {etk::Context{}, two}) {
+      const auto got = es::choose_on_validation_in_parts(
+          n, parts, [&](std::size_t i, std::size_t k) { return part[i][k]; }, order, ctx);
+      CHECK(got.best == ref.best);
+      CHECK(got.parts_scored[got.best] == parts);
+      CHECK(got.scores[got.best].primary == ref.scores[ref.best].primary);
+      CHECK(got.evaluations <= n * parts);
+      std::size_t sum = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        sum += got.parts_scored[i];
+        if (got.parts_scored[i] < parts) CHECK(got.scores[i].primary > ref.scores[ref.best].primary);
+      }
+      CHECK(sum == got.evaluations);
+    }
+  }
+  // The expected best first: every other candidate stops after its first part.
+  const auto c = es::choose_on_validation_in_parts(
+      4, 3, [](std::size_t i, std::size_t) { return es::ValidationScore{i == 2 ? 0.0 : 5.0, 0}; }, {2, 0, 1, 3});
+  CHECK(c.best == 2);
+  CHECK(c.evaluations == 3 + 3);
+  CHECK_THROWS_WITH(es::choose_on_validation_in_parts(
+                        3, 2, [](std::size_t, std::size_t) { return es::ValidationScore{}; }, {0, 0, 1}),
+                    Catch::Contains("'order'"));
+  CHECK_THROWS_WITH(es::choose_on_validation_in_parts(
+                        2, 2, [](std::size_t, std::size_t) { return es::ValidationScore{-1, 0}; }),
+                    Catch::Contains("negative"));
+  CHECK_THROWS_WITH(es::choose_on_validation_in_parts(
+                        2, 0, [](std::size_t, std::size_t) { return es::ValidationScore{}; }),
+                    Catch::Contains("'parts'"));
 }

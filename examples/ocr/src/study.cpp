@@ -206,19 +206,29 @@ void Study::prepare(Set s) {
   st.ready = true;
 }
 
-double Study::kl(const Probs& p, const Probs& q) {
-  if (p.T != q.T || p.classes != q.classes) return NAN;
+double Study::neg_entropy(const Probs& p) {
   double total = 0;
   for (int t = 0; t < p.T; ++t) {
     const float* a = p.row(t);
-    const float* b = q.row(t);
-    double s = 0;
     for (int c = 0; c < p.classes; ++c)
-      if (a[c] > 0) s += double(a[c]) * (std::log(double(a[c])) - std::log(std::max(double(b[c]), 1e-12)));
-    total += s;
+      if (a[c] > 0) total += double(a[c]) * std::log(double(a[c]));
   }
   return p.T ? total / p.T : 0;
 }
+
+double Study::kl(const Probs& p, const Probs& q, double p_neg_entropy) {
+  if (p.T != q.T || p.classes != q.classes) return NAN;
+  double cross = 0;
+  for (int t = 0; t < p.T; ++t) {
+    const float* a = p.row(t);
+    const float* b = q.row(t);
+    for (int c = 0; c < p.classes; ++c)
+      if (a[c] > 0) cross += double(a[c]) * std::log(std::max(double(b[c]), 1e-12));
+  }
+  return p.T ? p_neg_entropy - cross / p.T : 0;
+}
+
+double Study::kl(const Probs& p, const Probs& q) { return kl(p, q, neg_entropy(p)); }
 
 std::vector<Probs> Study::forward(const Run& run, Set s, const std::vector<int>& lines) {
   SetState& st = state(s);

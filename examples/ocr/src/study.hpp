@@ -166,8 +166,11 @@ class Study {
   // claim with the figures of each.
   void paper_claim(const std::string& paper, const std::string& claim, std::vector<ClaimFigure> figures);
   const std::vector<PaperClaim>& paper_claims() const { return claims_; }
-  // Mean KL(p || q) over steps (q floored at 1e-12).
+  // Mean KL(p || q) over steps (q floored at 1e-12). A search comparing many q with one p
+  // passes neg_entropy(p) (mean over steps of sum p log p) once computed: half the logs.
   static double kl(const Probs& p, const Probs& q);
+  static double kl(const Probs& p, const Probs& q, double p_neg_entropy);
+  static double neg_entropy(const Probs& p);
   std::string decode(const Probs& p) const;
 
   // ---- for the report driver -------------------------------------------------------

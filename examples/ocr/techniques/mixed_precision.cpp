@@ -1,20 +1,25 @@
 // Mixed-precision weights and activation compression on PP-OCRv4 (etk/search).
 //
-// Weights: every conv and linear (47 tensors) gets a width in {8,6,5,4,3,2}, per output
-// channel symmetric with the clip that minimises each channel's quantization MSE
-// (etk/quant mse_params; computed once per tensor and width, the "bank"). Sensitivity:
-// each tensor alone at each width, KL vs float on 8 calibration lines (cached, so the
-// 4/5/6-bit budgets and every objective share one table). Candidates per average of 4, 5
-// and 6 bits (parameter-weighted): uniform min-max (the "weights uniform" rows), uniform
-// MSE clip, the additive table's Greedy MP and exact DP, the DP of the second-order table
-// (curvature per tensor from the 6-bit probe times the weight error, HAWQ-V2 style), and
-// the greedy that re-evaluates the real model (etk/search/validated_mixed_precision.hpp)
-// started from the best of those on the calibration lines. Every candidate is scored on
-// 32 validation lines (Study::validation_lines: neither scored nor calibration lines) by
-// character errors, then KL; the "validated" row is the best (uniform min-max wins ties),
-// so it is never worse than uniform on validation. stderr prints, per candidate, the
-// predicted KL of both tables, the KL measured on the calibration lines and the
-// validation figures.
+// Weights: every conv and linear (47 tensors) gets a width of {8,6,5,4,3,2} stored bits
+// per weight and, per width, the scheme of the lower weight error among uniform per
+// output channel (symmetric, the clip that minimises each channel's MSE, min-max
+// included) and per-channel PWLQ with one bit less of code plus its region bit, both with
+// per-channel bias correction (best_scheme; computed once per tensor and width, the
+// "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8 calibration
+// lines (cached, so the 4/5/6-bit budgets and every objective share one table).
+// Candidates per average of 4, 5 and 6 stored bits (parameter-weighted): uniform min-max
+// (the "weights uniform" rows), the bank at one width everywhere (uniform width, scheme
+// per layer), the additive table's Greedy MP and exact DP, the DP of the second-order
+// table (curvature per tensor from the 6-bit probe times the weight error, HAWQ-V2
+// style), and the greedy that re-evaluates the real model
+// (etk/search/validated_mixed_precision.hpp) started from the best of those on the
+// calibration lines. Every candidate is scored on 32 validation lines
+// (Study::validation_lines: neither scored nor calibration lines) by character errors,
+// then KL, in 4 parts of 8 lines: a candidate stops once its errors exceed a complete
+// candidate's (choose_on_validation_in_parts: the same choice as scoring every line). The
+// "validated" row is the best (uniform min-max wins ties), so it is never worse than
+// uniform on validation. stderr prints, per candidate, the predicted KL of both tables,
+// the KL measured on the calibration lines, the validation figures and its schemes.
 // Activations: the five LayerNorm outputs of the transformer (inputs of qkv, fc1 and the
 // head) go through the codec (real byte buffers; the effect column is the measured bits
 // per value). Candidates per site: keep all 120 channels or project to 96/72/48/24 (PCA
@@ -37,11 +42,14 @@
 #include <thread>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
 #include <etk/core/context.hpp>
 #include <etk/quant/observers.hpp>
+#include <etk/quant/piecewise_linear.hpp>
 #include <etk/quant/uniform.hpp>
 #include <etk/search/activation_compression.hpp>
 #include <etk/search/mixed_precision.hpp>
@@ -81,20 +89,50 @@ void quantize_weights(etk::MatrixView<float> w, int bits) {
 }
 
 // Per output channel, the clip minimising that channel's own quantization MSE (a scan of
-// kClipCandidates alphas, etk/quant mse_params): outliers no longer set the step.
+// kClipCandidates alphas, etk/quant mse_params, whose last candidate is the min-max
+// clip): outliers no longer set the step.
 constexpr int kClipCandidates = 32;
-void quantize_weights_mse(etk::MatrixView<float> w, int bits) {
-  const auto x = etk::matrix_view(static_cast<const float*>(w.data()), w.rows(), w.cols(), w.outerStride());
+etk::RowMatrixXf uniform_mse(etk::ConstMatrixView<float> x, int bits) {
   const etk::CalibSpec spec{bits, true, false};
+  etk::RowMatrixXf q(x.rows(), x.cols());
   etk::fake_quantize(x, etk::per_channel(x, 0, [&](etk::ConstMatrixView<float> row) {
                        return etk::mse_params(row, spec, kClipCandidates);
                      }),
-                     w);
+                     etk::matrix_view(q.data(), q.rows(), q.cols(), q.cols()));
+  return q;
+}
+
+// The search's weight schemes at `stored` bits per weight: uniform with the per-channel
+// MSE clip (min-max included) at `stored` bits, and per-channel PWLQ with a
+// (stored - 1)-bit code plus its region bit. Each gets the per-channel bias correction
+// (etk bias_correct: every output channel keeps the float channel's mean and standard
+// deviation), except single-column tensors, which it would restore to float.
+struct Coded {
+  etk::RowMatrixXf w;
+  const char* scheme = "";
+  double error = 0;  // ||Q(W) - W||^2
+};
+
+Coded best_scheme(const etk::RowMatrixXf& w, int stored) {
+  const auto x = etk::matrix_view(w.data(), w.rows(), w.cols(), w.cols());
+  auto finish = [&](etk::RowMatrixXf q, const char* scheme) {
+    if (w.cols() > 1)
+      q = etk::bias_correct(x, etk::matrix_view(static_cast<const float*>(q.data()), q.rows(), q.cols(), q.cols()), 0);
+    const double e = double((q - w).squaredNorm());
+    return Coded{std::move(q), scheme, e};
+  };
+  Coded best = finish(uniform_mse(x, stored), "uniform");
+  if (stored - 1 >= 2) {
+    Coded p = finish(etk::pwlq_fake_quantize(x, etk::pwlq_calibrate(x, stored - 1, 0)), "PWLQ");
+    if (p.error < best.error) best = std::move(p);
+  }
+  return best;
 }
 
 // The search's quantized weights, computed once: bank[i].at(bits) is Model::layers[i]'s
-// weight at that width with per-channel MSE clipping.
-using Bank = std::vector<std::map<int, etk::RowMatrixXf>>;
+// weight at that many stored bits, in the scheme of best_scheme with the least weight
+// error (the per-layer choice of scheme; the budget counts PWLQ's region bit).
+using Bank = std::vector<std::map<int, Coded>>;
 
 std::shared_ptr<const Bank> make_bank(const ocr::Model& model, const etk::Context& ctx) {
   auto bank = std::make_shared<Bank>(model.layers.size());
@@ -103,11 +141,19 @@ std::shared_ptr<const Bank> make_bank(const ocr::Model& model, const etk::Contex
   etk::parallel_for(ctx, std::ptrdiff_t(model.layers.size() * kWidths.size()), [&](std::ptrdiff_t t, int) {
     const size_t i = size_t(t) / kWidths.size();
     const int b = kWidths[size_t(t) % kWidths.size()];
-    etk::RowMatrixXf q = model.layers[i].w;
-    quantize_weights_mse(etk::matrix_view(q.data(), q.rows(), q.cols(), q.cols()), b);
-    (*bank)[i].at(b) = std::move(q);
+    (*bank)[i].at(b) = best_scheme(model.layers[i].w, b);
   });
   return bank;
+}
+
+// How many tensors of `config` use each scheme, e.g. "PWLQ 30, uniform 17".
+std::string scheme_counts(const Bank& bank, const es::BitConfig& config) {
+  std::map<std::string, int> n;
+  for (size_t i = 0; i < config.size(); ++i)
+    if (config[i] != es::kFloat) ++n[bank[i].at(config[i]).scheme];
+  std::string s;
+  for (const auto& [k, v] : n) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return s;
 }
 
 double process_cpu_seconds() {
@@ -116,15 +162,26 @@ double process_cpu_seconds() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+// The float model's probabilities of the calibration lines, each with its neg-entropy
+// (so that every damage below takes one logarithm per value, not two).
+struct CalibReference {
+  std::vector<const ocr::Probs*> probs;
+  std::vector<double> neg_entropy;
+  explicit CalibReference(ocr::Study& study) {
+    for (int l : calib_lines(study)) {
+      probs.push_back(&study.float_probs(ocr::Set::Short)[size_t(l)]);
+      neg_entropy.push_back(ocr::Study::neg_entropy(*probs.back()));
+    }
+  }
+};
+
 // Damage of the calibration lines' probabilities vs the float model's.
-es::Damage damage_of(ocr::Study& study, const std::vector<ocr::Probs>& probs) {
-  const auto& ref = study.float_probs(ocr::Set::Short);
-  const std::vector<int> lines = calib_lines(study);
+es::Damage damage_of(const CalibReference& ref, const std::vector<ocr::Probs>& probs) {
   es::Damage d;
   double n = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
-    const ocr::Probs& p = ref[size_t(lines[i])];
-    d.kl += ocr::Study::kl(p, probs[i]) / double(probs.size());
+    const ocr::Probs& p = *ref.probs[i];
+    d.kl += ocr::Study::kl(p, probs[i], ref.neg_entropy[i]) / double(probs.size());
     for (size_t j = 0; j < p.p.size(); ++j) {
       const double e = double(p.p[j]) - double(probs[i].p[j]);
       d.mse += e * e;
@@ -135,8 +192,8 @@ es::Damage damage_of(ocr::Study& study, const std::vector<ocr::Probs>& probs) {
   return d;
 }
 
-es::Damage damage_of(ocr::Study& study, const ocr::Run& run) {
-  return damage_of(study, study.forward(run, ocr::Set::Short, calib_lines(study)));
+es::Damage damage_of(ocr::Study& study, const CalibReference& ref, const ocr::Run& run) {
+  return damage_of(ref, study.forward(run, ocr::Set::Short, calib_lines(study)));
 }
 
 // ---- weights ----------------------------------------------------------------------------
@@ -145,8 +202,8 @@ es::Damage damage_of(ocr::Study& study, const ocr::Run& run) {
 struct Candidate {
   std::string name;
   es::BitConfig bits;
-  bool min_max = false;                   // per-channel min-max weights (else the bank's MSE clip)
-  double additive = NAN, second_order = NAN;  // predicted KL of the two table objectives (MSE clip)
+  bool min_max = false;                   // per-channel min-max weights (else the bank's schemes)
+  double additive = NAN, second_order = NAN;  // predicted KL of the two table objectives (the bank)
   es::Damage measured;                    // calibration lines
   es::ValidationScore valid;              // validation lines: character errors, mean KL
 };
@@ -159,7 +216,8 @@ struct WeightSearch {
   std::map<std::pair<int, bool>, es::MixedPrecisionResult> results;  // (avg bits, exact)
   std::map<int, std::vector<Candidate>> candidates;                  // per budget, uniform first
   std::map<int, size_t> chosen;                                      // the best on validation
-  size_t validation_evaluations = 0;
+  size_t validation_evaluations = 0;  // candidates scored on validation
+  size_t validation_parts = 0;        // parts of kValidCount / kValidParts lines scored
   const Candidate& find(int avg, const std::string& name) const {
     for (const auto& c : candidates.at(avg))
       if (c.name == name) return c;
@@ -174,7 +232,7 @@ void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, siz
     const auto it = index->find(l.name);
     if (it == index->end() || config[it->second] == es::kFloat) return;
     if (!bank) return quantize_weights(w, config[it->second]);
-    const etk::RowMatrixXf& q = (*bank)[it->second].at(config[it->second]);
+    const etk::RowMatrixXf& q = (*bank)[it->second].at(config[it->second]).w;
     if (q.rows() != w.rows() || q.cols() != w.cols()) throw std::logic_error("mixed precision: bank shape of " + l.name);
     for (Eigen::Index r = 0; r < w.rows(); ++r)
       for (Eigen::Index c = 0; c < w.cols(); ++c) w(r, c) = q(r, c);
@@ -182,31 +240,36 @@ void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, siz
 }
 
 // Squared error ||Q_b(W) - W||^2 of every tensor at each of its table widths.
-std::vector<std::vector<double>> weight_errors(const ocr::Model& model, const Bank& bank,
-                                               const es::SensitivityTable& table) {
+std::vector<std::vector<double>> weight_errors(const Bank& bank, const es::SensitivityTable& table) {
   std::vector<std::vector<double>> e;
-  for (size_t i = 0; i < model.layers.size(); ++i) {
+  for (size_t i = 0; i < bank.size(); ++i) {
     e.emplace_back();
-    for (int b : table.bits[i]) e.back().push_back(double((bank[i].at(b) - model.layers[i].w).squaredNorm()));
+    for (int b : table.bits[i]) e.back().push_back(bank[i].at(b).error);
   }
   return e;
 }
 
-// Character errors (edit distance to the truth) and mean KL vs float on the validation lines.
+// Character errors (edit distance to the truth) and KL vs float (summed over the lines,
+// divided by all kValidCount) on part `part` of kValidParts of the validation lines.
+constexpr size_t kValidParts = 4;
 es::ValidationScore validation_score(ocr::Study& study, std::shared_ptr<const std::map<std::string, size_t>> index,
-                                     const es::BitConfig& config, std::shared_ptr<const Bank> bank) {
+                                     const es::BitConfig& config, std::shared_ptr<const Bank> bank, size_t part) {
   ocr::Run run;
   apply_config(run, std::move(index), config, std::move(bank));
-  const std::vector<int> lines = study.validation_lines(ocr::Set::Short, kValidCount);
+  const std::vector<int> all = study.validation_lines(ocr::Set::Short, kValidCount);
+  const size_t per = (all.size() + kValidParts - 1) / kValidParts;
+  const std::vector<int> lines(all.begin() + std::ptrdiff_t(std::min(all.size(), part * per)),
+                               all.begin() + std::ptrdiff_t(std::min(all.size(), (part + 1) * per)));
+  es::ValidationScore v;
+  if (lines.empty()) return v;
   const std::vector<ocr::Probs> probs = study.forward(run, ocr::Set::Short, lines);
   const size_t first = study.data(ocr::Set::Short).size() + study.calibration_data(ocr::Set::Short).size();
   const auto& truth = study.validation_data(ocr::Set::Short).truth;
-  es::ValidationScore v;
   for (size_t k = 0; k < lines.size(); ++k) {
     const auto t = ocr::utf8_decode(truth[size_t(lines[k]) - first]);
     const auto g = ocr::utf8_decode(study.decode(probs[k]));
     v.primary += ocr::edit_distance(std::u32string(t.begin(), t.end()), std::u32string(g.begin(), g.end()));
-    v.secondary += ocr::Study::kl(study.float_probs(ocr::Set::Short)[size_t(lines[k])], probs[k]) / double(lines.size());
+    v.secondary += ocr::Study::kl(study.float_probs(ocr::Set::Short)[size_t(lines[k])], probs[k]) / double(all.size());
   }
   return v;
 }
@@ -230,10 +293,10 @@ double validation_chars(ocr::Study& study) {
 // the greedy on the real model started from the best of those on the calibration lines),
 // each measured on the calibration lines, scored on the validation lines; the best on
 // validation is chosen (uniform wins ties). Prints every candidate's figures.
-void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCache& cache,
+void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSearch& s, es::SensitivityCache& cache,
                           std::shared_ptr<const std::map<std::string, size_t>> index,
                           std::shared_ptr<std::atomic<long long>> other_cpu, std::thread::id main_thread) {
-  s.second_order = es::second_order_sensitivity(s.table, weight_errors(study.model(), *s.bank, s.table), kProbeBits);
+  s.second_order = es::second_order_sensitivity(s.table, weight_errors(*s.bank, s.table), kProbeBits);
   auto fill = [&](Candidate c) {
     if (c.min_max) return c;
     c.additive = es::predicted_damage(s.table, c.bits, es::Metric::kl);
@@ -245,7 +308,7 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
     auto& list = s.candidates[avg];
     const es::BitConfig uniform = es::uniform_configuration(s.tensors, kWidths, b);
     list.push_back(fill({"uniform", uniform, true}));
-    list.push_back(fill({"uniform (MSE clip)", uniform}));
+    list.push_back(fill({"uniform (scheme per layer)", uniform}));
     list.push_back(fill({"greedy MP", s.results.at({avg, false}).choice.bits}));
     list.push_back(fill({"exact DP", s.results.at({avg, true}).choice.bits}));
     list.push_back(fill({"second-order DP", es::exact_mixed_precision(s.tensors, s.second_order, b).choice.bits}));
@@ -266,7 +329,7 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
       }
       ocr::Run run;
       apply_config(run, index, c.bits, nullptr);
-      c.measured = damage_of(study, run);
+      c.measured = damage_of(study, ref, run);
     }
   es::RefineOptions ro;
   ro.max_evaluations = kRefineEvaluations;
@@ -284,52 +347,61 @@ void choose_on_validation(ocr::Study& study, WeightSearch& s, es::SensitivityCac
     c.measured = r.damage;
     list.push_back(c);
   }
-  // Score every distinct configuration once, on 2 threads.
-  using Key = std::pair<bool, es::BitConfig>;  // (min-max, widths)
-  std::vector<Key> distinct;
-  for (const auto& l : s.candidates)
-    for (const auto& c : l.second)
-      if (std::find(distinct.begin(), distinct.end(), Key{c.min_max, c.bits}) == distinct.end())
-        distinct.push_back({c.min_max, c.bits});
-  etk::SimpleThreadPool pool(2);
-  etk::Context ctx;
-  ctx.pool = &pool;
-  const es::ValidationChoice scored = es::choose_on_validation(
-      distinct.size(),
-      [&](size_t i) {
-        const double c0 = ocr::thread_cpu_seconds();
-        const es::ValidationScore v =
-            validation_score(study, index, distinct[i].second, distinct[i].first ? nullptr : s.bank);
-        if (std::this_thread::get_id() != main_thread)
-          *other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
-        return v;
-      },
-      ctx);
-  s.validation_evaluations = distinct.size();
+  // Per budget, every candidate on the validation lines, on 2 threads, in parts: the
+  // lowest measured KL first, and a candidate stops once its character errors exceed a
+  // complete one's (the same choice as scoring every line of every candidate).
   const double chars = validation_chars(study);
   std::fprintf(stderr,
                "mixed precision: candidates per budget (KL predicted by the additive table and by the second-order "
-               "table, measured on %d calibration lines; characters and KL on %d validation lines, %.0f characters)\n",
-               kCalibCount, kValidCount, chars);
+               "table, measured on %d calibration lines; characters and KL on %d validation lines, %.0f characters, "
+               "in %zu parts)\n",
+               kCalibCount, kValidCount, chars, kValidParts);
+  etk::SimpleThreadPool pool(2);
+  etk::Context ctx;
+  ctx.pool = &pool;
+  // A configuration met again (the model greedy that kept no move, say) is not rescored.
+  std::map<std::tuple<bool, es::BitConfig, size_t>, es::ValidationScore> seen;
+  std::mutex seen_mutex;
   for (int avg : kBudgets) {
     auto& list = s.candidates[avg];
-    std::vector<es::ValidationScore> v;
-    for (auto& c : list) {
-      c.valid = scored.scores[size_t(std::find(distinct.begin(), distinct.end(), Key{c.min_max, c.bits}) -
-                                     distinct.begin())];
-      v.push_back(c.valid);
-    }
-    const size_t best = es::choose_on_validation(v.size(), [&](size_t i) { return v[i]; }).best;
-    s.chosen[avg] = best;
+    std::vector<size_t> order(list.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return list[a].measured.kl < list[b].measured.kl; });
+    const es::PartedValidationChoice scored = es::choose_on_validation_in_parts(
+        list.size(), kValidParts,
+        [&](size_t i, size_t part) {
+          const auto key = std::make_tuple(list[i].min_max, list[i].bits, part);
+          {
+            std::lock_guard<std::mutex> lock(seen_mutex);
+            const auto it = seen.find(key);
+            if (it != seen.end()) return it->second;
+          }
+          const double c0 = ocr::thread_cpu_seconds();
+          const es::ValidationScore v =
+              validation_score(study, index, list[i].bits, list[i].min_max ? nullptr : s.bank, part);
+          if (std::this_thread::get_id() != main_thread)
+            *other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
+          std::lock_guard<std::mutex> lock(seen_mutex);
+          if (seen.emplace(key, v).second) ++s.validation_parts;
+          return v;
+        },
+        order, ctx);
+    s.validation_evaluations += list.size();
+    s.chosen[avg] = scored.best;
     for (size_t i = 0; i < list.size(); ++i) {
-      const Candidate& c = list[i];
+      Candidate& c = list[i];
+      c.valid = scored.scores[i];
+      const bool complete = scored.parts_scored[i] == kValidParts;
       std::fprintf(stderr,
-                   "mixed precision:   avg %d %-20s %.3f bits  predicted KL %s (additive) %s (second-order)  "
-                   "measured KL %.4g  validation %.2f%% chars, KL %.4g%s\n",
+                   "mixed precision:   avg %d %-26s %.3f bits  predicted KL %s (additive) %s (second-order)  "
+                   "measured KL %.4g  validation %s%.2f%% chars, KL %.4g  [%s]%s\n",
                    avg, c.name.c_str(), es::average_bits(s.tensors, c.bits), num(c.additive).c_str(),
-                   num(c.second_order).c_str(),
-                   c.measured.kl, 100.0 * (1.0 - c.valid.primary / chars), c.valid.secondary,
-                   i == best ? "  <- chosen" : "");
+                   num(c.second_order).c_str(), c.measured.kl,
+                   complete ? "" : ("stopped after " + std::to_string(scored.parts_scored[i]) + " parts, errors so far ").c_str(),
+                   complete ? 100.0 * (1.0 - c.valid.primary / chars) : c.valid.primary, c.valid.secondary,
+                   c.min_max ? "uniform min-max" : scheme_counts(*s.bank, c.bits).c_str(),
+                   i == scored.best ? "  <- chosen" : "");
     }
   }
 }
@@ -360,17 +432,18 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
   std::vector<const float*> images;
   for (int line : calib_lines(study)) images.push_back(study.image(ocr::Set::Short, line));
   auto prefix = std::make_shared<ocr::PrefixCache>(model, images, study.data(ocr::Set::Short).width);
+  auto ref = std::make_shared<const CalibReference>(study);
   const double t_prefix = seconds_since(t0);
   // Local: the cache and the checkpoints it holds (~200 MB) go when the search is done.
   es::SensitivityCache cache(
-      [&study, index, prefix, bank, other_cpu, main_thread](const es::BitConfig& config) {
+      [ref, index, prefix, bank, other_cpu, main_thread](const es::BitConfig& config) {
         const double c0 = ocr::thread_cpu_seconds();
         ocr::Run run;
         apply_config(run, index, config, bank);
         std::vector<int> layers;
         for (size_t i = 0; i < config.size(); ++i)
           if (config[i] != es::kFloat) layers.push_back(int(i));
-        const es::Damage d = damage_of(study, prefix->forward(layers, run.hooks.weights));
+        const es::Damage d = damage_of(*ref, prefix->forward(layers, run.hooks.weights));
         if (std::this_thread::get_id() != main_thread)
           *other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
         return d;
@@ -386,18 +459,19 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
                                        : es::greedy_mixed_precision(s->tensors, s->table, b);
     }
   const double t_search = seconds_since(t0);
-  choose_on_validation(study, *s, cache, index, other_cpu, main_thread);
+  choose_on_validation(study, *ref, *s, cache, index, other_cpu, main_thread);
   const double wall = seconds_since(t0);
   const double cpu = ocr::thread_cpu_seconds() - thread0 + 1e-9 * double(other_cpu->load());
   std::fprintf(stderr,
                "mixed precision: weight search %.1f s wall, %.1f s CPU on its threads (process CPU %.1f s, "
-               "with any rows running meanwhile): MSE-clipped weights %.1f s, float prefix cache %.1f s (%.0f MB of checkpoints), "
+               "with any rows running meanwhile): weight bank (schemes per tensor and width) %.1f s, float prefix cache %.1f s (%.0f MB of checkpoints), "
                "sensitivity %.1f s, greedy + DP %.2f s, candidates (second-order DP, greedy on the model, "
-               "validation) %.1f s; %zu forward evaluations of %zu lines, %zu cache hits, %zu validation "
-               "evaluations of %d lines\n",
+               "validation) %.1f s; %zu forward evaluations of %zu lines, %zu cache hits; validation of %zu "
+               "candidates: %zu parts of %zu lines scored (of %zu)\n",
                wall, cpu, process_cpu_seconds() - process0, t_bank, t_prefix - t_bank, double(prefix->checkpoint_bytes()) / 1e6,
                t_sens - t_prefix, t_search - t_sens, wall - t_search, cache.evaluations(), size_t(kCalibCount),
-               cache.hits(), s->validation_evaluations, kValidCount);
+               cache.hits(), s->validation_evaluations, s->validation_parts, size_t(kValidCount) / kValidParts,
+               s->validation_evaluations * kValidParts);
   return s;
 }
 
@@ -437,6 +511,7 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
       s->calib[size_t(site)] = etk::matrix_view(v.data(), std::ptrdiff_t(v.size() / 120), 120, 120);
     }
   }
+  const CalibReference ref(study);
   size_t evaluations = 0;
   s->codecs.resize(2);
   s->candidates.resize(2);
@@ -465,7 +540,7 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
             const auto bytes = codec->encode(etk::matrix_view(static_cast<const float*>(d), a.rows, a.cols, a.cols));
             codec->decode(bytes.data(), bytes.size(), v);
           };
-          const es::Damage d = damage_of(study, run);
+          const es::Damage d = damage_of(study, ref, run);
           ++evaluations;
           s->codecs[size_t(kind)][size_t(site)].push_back(*codec);
           s->candidates[size_t(kind)][size_t(site)].push_back({double(codec->row_bytes()), d.kl});
@@ -489,11 +564,11 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
       };
       run.effect = [avg] { return ocr::Effect{"bits per value", double(avg)}; };
     });
-    // Uniform MSE clip, the additive table's greedy and DP, and the configuration returned:
+    // Uniform width with the bank's schemes, the additive table's greedy and DP, and the configuration returned:
     // the best of every candidate on validation lines. (The second-order DP and the greedy
     // on the model are candidates whose figures go to stderr, not rows: the machine is
     // shared, and each row costs a pass over the 400 scored lines.)
-    for (const char* name : {"uniform (MSE clip)", "greedy MP", "exact DP", "validated"})
+    for (const char* name : {"uniform (scheme per layer)", "greedy MP", "exact DP", "validated"})
       study.add(name[0] == 'u' ? std::string("weights ") + name : std::string("weights mixed (") + name + ")",
                 name[0] == 'u' ? std::to_string(avg) + " bits" : "avg " + std::to_string(avg), ocr::Set::Short,
                 [&study, weights, avg, name = std::string(name)](ocr::Run& run) {

@@ -19,6 +19,9 @@
 //    calibration data that fitted the tables) and returns the best; ties go to the earlier
 //    candidate, so listing the uniform configuration first means a mixed configuration
 //    is returned only when it is strictly better on validation.
+//    choose_on_validation_in_parts makes the same choice for less: when a score is a sum
+//    over parts of the validation data (errors per group of lines), a candidate stops as
+//    soon as its partial errors exceed a complete candidate's (exact, not a sample).
 #pragma once
 
 #include <algorithm>
@@ -237,19 +240,16 @@ struct ValidationChoice {
   std::vector<ValidationScore> scores;  // one per candidate
 };
 
-// score(i) of every candidate on ctx's pool (score must then be safe to call
-// concurrently); the best, ties to the lowest index. A non-finite score is refused.
-template <typename Score>
-ValidationChoice choose_on_validation(std::size_t candidates, Score&& score, const Context& ctx = {}) {
-  ETK_CHECK(candidates > 0, "argument 'candidates' must be > 0");
-  ValidationChoice c;
-  c.scores.resize(candidates);
+namespace detail {
+// f(i) for i < n on ctx's pool; a pool's workers must not throw, so errors are kept and
+// the first (by index) re-thrown once all tasks are done.
+template <typename F>
+void run_all(std::size_t n, F&& f, const Context& ctx) {
 #if defined(ETK_EXCEPTIONS)
-  // A pool's workers must not throw: errors are kept and the first re-thrown here.
-  std::vector<std::exception_ptr> err(candidates);
-  parallel_for(ctx, std::ptrdiff_t(candidates), [&](std::ptrdiff_t i, int) {
+  std::vector<std::exception_ptr> err(n);
+  parallel_for(ctx, std::ptrdiff_t(n), [&](std::ptrdiff_t i, int) {
     try {
-      c.scores[std::size_t(i)] = score(std::size_t(i));
+      f(std::size_t(i));
     } catch (...) {
       err[std::size_t(i)] = std::current_exception();
     }
@@ -257,13 +257,102 @@ ValidationChoice choose_on_validation(std::size_t candidates, Score&& score, con
   for (const auto& e : err)
     if (e) std::rethrow_exception(e);
 #else
-  parallel_for(ctx, std::ptrdiff_t(candidates),
-               [&](std::ptrdiff_t i, int) { c.scores[std::size_t(i)] = score(std::size_t(i)); });
+  parallel_for(ctx, std::ptrdiff_t(n), [&](std::ptrdiff_t i, int) { f(std::size_t(i)); });
 #endif
+}
+
+inline void check_score(const ValidationScore& s, std::size_t candidate) {
+  ETK_CHECK(std::isfinite(s.primary) && std::isfinite(s.secondary),
+            "the validation score of candidate " << candidate << " is not finite");
+}
+}  // namespace detail
+
+// score(i) of every candidate on ctx's pool (score must then be safe to call
+// concurrently); the best, ties to the lowest index. A non-finite score is refused.
+template <typename Score>
+ValidationChoice choose_on_validation(std::size_t candidates, Score&& score, const Context& ctx = {}) {
+  ETK_CHECK(candidates > 0, "argument 'candidates' must be > 0");
+  ValidationChoice c;
+  c.scores.resize(candidates);
+  detail::run_all(candidates, [&](std::size_t i) { c.scores[i] = score(i); }, ctx);
   for (std::size_t i = 0; i < candidates; ++i) {
-    ETK_CHECK(std::isfinite(c.scores[i].primary) && std::isfinite(c.scores[i].secondary),
-              "the validation score of candidate " << i << " is not finite");
+    detail::check_score(c.scores[i], i);
     if (better(c.scores[i], c.scores[c.best])) c.best = i;
+  }
+  return c;
+}
+
+struct PartedValidationChoice : ValidationChoice {
+  std::vector<std::size_t> parts_scored;  // per candidate: parts scored before it was stopped
+  std::size_t evaluations = 0;            // score_part calls in all
+};
+
+// The same choice as choose_on_validation when a candidate's score is the sum of its
+// scores on `parts` disjoint parts of the validation data, each part's primary >= 0 (e.g.
+// character errors per group of lines): score_part(i, k) is candidate i's score on part
+// k. The candidate first in `order` (the one expected best; a permutation of all
+// candidates, or empty for 0, 1, ...) is scored completely; then the others part by part,
+// all parts k of a round concurrently on ctx's pool, and a candidate whose partial
+// primary already exceeds that of the best complete candidate is stopped: the parts left
+// can only add to it, so it cannot be the best. Stopped candidates keep their partial
+// sums in `scores` (parts_scored tells). The answer is the same for every order and
+// pool; only the number of evaluations depends on the order.
+template <typename ScorePart>
+PartedValidationChoice choose_on_validation_in_parts(std::size_t candidates, std::size_t parts,
+                                                     ScorePart&& score_part, std::vector<std::size_t> order = {},
+                                                     const Context& ctx = {}) {
+  ETK_CHECK(candidates > 0, "argument 'candidates' must be > 0");
+  ETK_CHECK(parts > 0, "argument 'parts' must be > 0");
+  if (order.empty())
+    for (std::size_t i = 0; i < candidates; ++i) order.push_back(i);
+  {
+    std::vector<std::size_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    bool permutation = sorted.size() == candidates;
+    for (std::size_t i = 0; permutation && i < candidates; ++i) permutation = sorted[i] == i;
+    ETK_CHECK(permutation, "argument 'order' must list every candidate 0.." << candidates - 1 << " once");
+  }
+  PartedValidationChoice c;
+  c.scores.assign(candidates, ValidationScore{});
+  c.parts_scored.assign(candidates, 0);
+  // Scores part k of the listed candidates concurrently and adds them up.
+  auto score_round = [&](const std::vector<std::pair<std::size_t, std::size_t>>& tasks) {
+    std::vector<ValidationScore> got(tasks.size());
+    detail::run_all(tasks.size(), [&](std::size_t t) { got[t] = score_part(tasks[t].first, tasks[t].second); }, ctx);
+    c.evaluations += tasks.size();
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+      const std::size_t i = tasks[t].first;
+      detail::check_score(got[t], i);
+      ETK_CHECK(got[t].primary >= 0, "the validation score of candidate " << i << " on part " << tasks[t].second
+                                                                          << " has a negative primary "
+                                                                          << got[t].primary);
+      c.scores[i].primary += got[t].primary;
+      c.scores[i].secondary += got[t].secondary;
+      ++c.parts_scored[i];
+    }
+  };
+  std::vector<std::pair<std::size_t, std::size_t>> first;
+  for (std::size_t k = 0; k < parts; ++k) first.push_back({order[0], k});
+  score_round(first);
+  double bound = c.scores[order[0]].primary;  // the least primary of a complete candidate
+  std::vector<std::size_t> alive(order.begin() + 1, order.end());
+  for (std::size_t k = 0; k < parts && !alive.empty(); ++k) {
+    std::vector<std::pair<std::size_t, std::size_t>> round;
+    for (std::size_t i : alive) round.push_back({i, k});
+    score_round(round);
+    std::vector<std::size_t> next;
+    for (std::size_t i : alive)
+      if (c.scores[i].primary <= bound) next.push_back(i);
+    if (k + 1 == parts)
+      for (std::size_t i : next) bound = std::min(bound, c.scores[i].primary);
+    alive = std::move(next);
+  }
+  // The best complete candidate, ties to the lowest index.
+  bool found = false;
+  for (std::size_t i = 0; i < candidates; ++i) {
+    if (c.parts_scored[i] != parts) continue;
+    if (!found || better(c.scores[i], c.scores[c.best])) c.best = i;
+    found = true;
   }
   return c;
 }
