@@ -7,7 +7,7 @@
 // (a window that feeds no lane of an output vector is skipped); elsewhere a plain loop.
 // (vgatherdps was slower than the scalar loop on Zen 4.)
 // Decoding: unpack_scatter unpacks each group's stream straight into the channels' code
-// bytes (eight codes at a time through the SWAR word of bit_packing_kernels.hpp, the
+// bytes (eight codes at a time through the SWAR word of etk/core/detail/bit_swar.hpp, the
 // inverse of pack_bits exactly, tested); the row is then dequantized once, in channel
 // order (measured faster than dequantizing in group order and permuting the floats).
 #pragma once
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "etk/config.hpp"
-#include "etk/core/detail/bit_packing_kernels.hpp"
+#include "etk/core/detail/bit_swar.hpp"
 
 #if defined(ETK_HAS_AVX512)
 #include <immintrin.h>
@@ -96,7 +96,7 @@ class FloatPermutation {
 inline void unpack_scatter(const std::uint8_t* in, const std::int32_t* idx, std::size_t n, int bits,
                            std::uint8_t* codes) {
   const unsigned b = unsigned(bits);
-  const bit_packing_detail::Swar w(b);
+  const bit_swar::Swar w(b);
   const std::uint8_t* const end = in + (n * b + 7) / 8;
   const std::uint8_t* p = in;
   for (std::size_t i = 0; i < n; i += 8, p += b) {
