@@ -4,7 +4,8 @@
 // measured, not estimated:
 //  1. optional dimension reduction z = (x - mean) E to k coefficients (PCA, or the
 //     compression-aware projection that minimises the next layer's output error; see
-//     etk/search/projection.hpp);
+//     etk/search/projection.hpp), on etk's dispatched fp32 GEMM with E and D packed
+//     once at calibration (etk/core/gemm_f32.hpp);
 //  2. the k coded channels are ranked by importance from calibration statistics,
 //     range_j^2 * w_j with range_j the calibration range of channel j and w_j the squared
 //     norm of what one unit of error in it does downstream (its row of D W with the next
