@@ -8,7 +8,9 @@
 // on 2 cores). Kernels: int8 GEMM 1024^3 (u8 x s8 -> s32), per-tensor quantize of 4M
 // floats to int8, int8 LUT GELU (8 segments, 16K codes), LATTE keeping 10% of the keys (12
 // heads, dim 64, seq 1024, theta calibrated per head), dense attention (same shape, on
-// etk's dispatched fp32 GEMM and softmax), fp32 GEMM 1024^3 (etk::gemm_f32, packed).
+// etk's dispatched fp32 GEMM and softmax), fp32 GEMM 1024^3 (etk::gemm_f32, packed), the
+// bit packer (pack + unpack of 1M 4-bit codes) and attention_probs (dense's shape, the
+// [12, 1024, 1024] probabilities written).
 #include <benchmark/benchmark.h>
 
 #include <etk/attention/latte_threshold.hpp>
@@ -69,6 +71,10 @@ Inputs& inputs() {
     const etk::LatteSample sample{etk::HeadsView<const float>(r.q.data(), kHeads, 128, kDim, kDim, kSeq * kDim),
                                   r.K(), r.V()};
     r.theta = etk::latte_calibrate_keep_ratio({sample}, etk::LatteParams{}, 0.10);
+    r.probs.resize(std::size_t(kHeads * kSeq * kSeq));
+    r.nibbles.resize(kPack);
+    r.packed_nibbles.resize(kPack / 2);
+    for (auto& v : r.nibbles) v = static_cast<std::uint8_t>(u8(rng) & 15);
     return r;
   }();
   return in;
@@ -183,6 +189,32 @@ void BM_gemm_f32(benchmark::State& state) {
   label(state, which);
 }
 
+// Pack and unpack 1M 4-bit codes (bytes counted: 1M codes + 512K packed, each way).
+void BM_pack4(benchmark::State& state) {
+  const int which = int(state.range(0));
+  Inputs& in = inputs();
+  for (auto _ : state) {
+    unit(which).pack4(in);
+    benchmark::DoNotOptimize(in.nibbles.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * kPack * 3);
+  label(state, which);
+}
+
+// attention_probs: two GEMM flops per score (the probabilities, no output product).
+void BM_attention_probs(benchmark::State& state) {
+  const int which = int(state.range(0));
+  Inputs& in = inputs();
+  for (auto _ : state) {
+    unit(which).probs(in);
+    benchmark::DoNotOptimize(in.probs.data());
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * kHeads * kSeq * kSeq * kDim * 1e-9 * double(state.iterations()),
+                                                benchmark::Counter::kIsRate);
+  label(state, which);
+}
+
 // Dense attention and LATTE (seq 1024) from the plain unit on 1 or 2 threads.
 void BM_dense_attention_threads(benchmark::State& state) {
   run_threaded(state, [](Inputs& in, const etk::Context& ctx) { unit(0).dense(in, ctx); });
@@ -201,6 +233,8 @@ BENCHMARK(BM_gelu_int8)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealT
 BENCHMARK(BM_latte_keep10)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_dense_attention)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_gemm_f32)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_pack4)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_attention_probs)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_int8_gemm_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_dense_attention_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_latte_keep10_threads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -216,7 +250,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf("\nratios in this run (bars: plain/native >= 0.9, 2 threads/1 thread >= 1.7):\n");
-    for (const char* k : {"BM_int8_gemm", "BM_quantize", "BM_gelu_int8", "BM_latte_keep10", "BM_dense_attention", "BM_gemm_f32"})
+    for (const char* k : {"BM_int8_gemm", "BM_quantize", "BM_gelu_int8", "BM_latte_keep10", "BM_dense_attention", "BM_gemm_f32",
+                          "BM_pack4", "BM_attention_probs"})
       pair(std::string(k) + "/0/real_time", std::string(k) + "/1/real_time", std::string(k) + " plain/native", 0.9);
     for (const char* k : {"BM_int8_gemm_threads", "BM_dense_attention_threads", "BM_latte_keep10_threads"})
       pair(std::string(k) + "/2/real_time", std::string(k) + "/1/real_time", std::string(k) + " 2 threads/1 thread", 1.7);

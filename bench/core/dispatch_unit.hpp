@@ -18,6 +18,7 @@ constexpr std::ptrdiff_t kGemm = 1024;                      // M = N = K
 constexpr std::ptrdiff_t kQuantize = std::ptrdiff_t(1) << 22;  // 4M floats
 constexpr std::ptrdiff_t kGelu = std::ptrdiff_t(1) << 14;      // 16K int8 codes (L2)
 constexpr std::ptrdiff_t kHeads = 12, kDim = 64, kSeq = 1024;
+constexpr std::ptrdiff_t kPack = std::ptrdiff_t(1) << 20;      // 1M 4-bit codes
 
 struct Inputs {
   std::vector<std::uint8_t> a;        // [kGemm, kGemm]
@@ -31,10 +32,13 @@ struct Inputs {
   std::vector<std::int8_t> gelu_in, gelu_out;  // [kGelu]
   std::vector<float> q, k, v, o;      // [kHeads, kSeq, kDim]
   std::vector<float> theta;           // per head: keeps 10% of the keys
+  std::vector<float> probs;           // [kHeads, kSeq, kSeq]
+  std::vector<std::uint8_t> nibbles, packed_nibbles;  // [kPack] codes, [kPack / 2] bytes
   etk::HeadsView<const float> Q() const { return {q.data(), kHeads, kSeq, kDim}; }
   etk::HeadsView<const float> K() const { return {k.data(), kHeads, kSeq, kDim}; }
   etk::HeadsView<const float> V() const { return {v.data(), kHeads, kSeq, kDim}; }
   etk::HeadsView<float> O() { return {o.data(), kHeads, kSeq, kDim}; }
+  etk::HeadsView<float> P() { return {probs.data(), kHeads, kSeq, kSeq}; }
 };
 
 // One unit's kernels; `path` names the path its calls take.
@@ -46,6 +50,8 @@ struct Unit {
   double (*latte)(Inputs&, const etk::Context&);  // returns the share of keys filtered
   void (*dense)(Inputs&, const etk::Context&);
   void (*gemm_f32)(Inputs&);
+  void (*pack4)(Inputs&);  // pack then unpack kPack 4-bit codes
+  void (*probs)(Inputs&);  // attention_probs, the dense shape
 };
 
 Unit plain_unit();

@@ -14,17 +14,21 @@
 // suits sequence heads). `source` maps every input token to its output row, so
 // unmerge_rows can give every position a value again (e.g. for a CTC head).
 // r is clamped to the number of A tokens that can merge (non-protected, with a
-// non-protected B partner). Fast path: similarities by one Eigen GEMM in T; the reference
-// twin (reference/token_merging.hpp) uses double loops.
+// non-protected B partner). Fast path: similarities by one GEMM in T (float: etk's
+// dispatched gemm_f32 with B packed; double: Eigen); the reference twin
+// (reference/token_merging.hpp) uses double loops.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
+#include "etk/core/gemm_f32.hpp"
+#include "etk/core/packed_weights_f32.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/pruning/detail/ranking.hpp"
 #include "etk/pruning/selection.hpp"
@@ -130,7 +134,15 @@ void tome_merge(ConstMatrixView<T> metric, ConstMatrixView<T> x, const Eigen::Ma
     auto dstrow = (i % 2 == 0) ? a.row(i / 2) : b.row(i / 2);
     if (norm > 0) dstrow = metric.row(i) / norm; else dstrow.setZero();
   }
-  const RowMatrix<T> sim = a * b.transpose();  // [n_a, n_b]
+  RowMatrix<T> sim(n_a, n_b);  // [n_a, n_b] = A·B^T
+  if constexpr (std::is_same_v<T, float>) {
+    if (n_b > 0)
+      gemm_f32(matrix_view(static_cast<const float*>(a.data()), n_a, a.cols(), a.cols()),
+               PackedWeightsF32(matrix_view(static_cast<const float*>(b.data()), n_b, b.cols(), b.cols())),
+               matrix_view(sim.data(), n_a, n_b, n_b));
+  } else {
+    sim.noalias() = a * b.transpose();
+  }
   const T ninf = -std::numeric_limits<T>::infinity();
   std::vector<TokenIndex> best_b(static_cast<std::size_t>(n_a), 0);
   std::vector<T> best_sim(static_cast<std::size_t>(n_a), ninf);

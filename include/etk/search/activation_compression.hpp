@@ -4,7 +4,8 @@
 // measured, not estimated:
 //  1. optional dimension reduction z = (x - mean) E to k coefficients (PCA, or the
 //     compression-aware projection that minimises the next layer's output error; see
-//     etk/search/projection.hpp);
+//     etk/search/projection.hpp), on etk's dispatched fp32 GEMM with E and D packed
+//     once at calibration (etk/core/gemm_f32.hpp);
 //  2. the k coded channels are ranked by importance from calibration statistics,
 //     range_j^2 * w_j with range_j the calibration range of channel j and w_j the squared
 //     norm of what one unit of error in it does downstream (its row of D W with the next
@@ -44,6 +45,8 @@
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
 #include "etk/core/context.hpp"
+#include "etk/core/gemm_f32.hpp"
+#include "etk/core/packed_weights_f32.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/uniform.hpp"
 #include "etk/search/allocation.hpp"
@@ -114,9 +117,10 @@ class ActivationCodec {
       const std::ptrdiff_t r0 = task * kBlock, n = std::min(kBlock, x.rows() - r0);
       const ConstMatrixView<float> xb = matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride());
       if (projected_) {
-        Eigen::Map<RowMatrixXf> centered(s.centered, n, channels_), z(s.z, n, coded_dim_);
+        Eigen::Map<RowMatrixXf> centered(s.centered, n, channels_);
         centered = xb.rowwise() - projection_.mean;
-        z.noalias() = centered * projection_.encoder;
+        gemm_f32(matrix_view(static_cast<const float*>(s.centered), n, channels_, channels_), encoder_packed_,
+                 matrix_view(s.z, n, coded_dim_, coded_dim_));
       }
       const ConstMatrixView<float> z = projected_ ? matrix_view(static_cast<const float*>(s.z), n, coded_dim_, coded_dim_) : xb;
       // Scattered groups: each row's values permuted into group order first (rows read
@@ -197,10 +201,9 @@ class ActivationCodec {
         }
       }
       if (projected_) {
-        const Eigen::Map<const RowMatrixXf> z(s.z, n, coded_dim_);
-        auto rows = x.middleRows(r0, n);
-        rows.noalias() = z * projection_.decoder;
-        rows.rowwise() += projection_.mean;
+        gemm_f32(matrix_view(static_cast<const float*>(s.z), n, coded_dim_, coded_dim_), decoder_packed_,
+                 matrix_view(x.data() + r0 * x.outerStride(), n, channels_, x.outerStride()));
+        x.middleRows(r0, n).rowwise() += projection_.mean;
       }
     });
   }
@@ -261,6 +264,7 @@ class ActivationCodec {
   bool projected_ = false;
   bool contiguous_ = true;  // order_ is the identity
   LinearProjection projection_;
+  PackedWeightsF32 encoder_packed_, decoder_packed_;  // projection_'s, for the fp32 GEMM
   std::vector<std::ptrdiff_t> order_;
   std::vector<QuantParams> grids_;     // per group: per-column grid (axis 1), unsigned
   std::vector<std::size_t> offsets_;   // per group: byte offset inside a row
@@ -370,6 +374,11 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     }
     c.projection_ = std::move(p);
     importance = std::move(imp);
+    const LinearProjection& q = c.projection_;
+    c.encoder_packed_ = PackedWeightsF32::from_kn(
+        matrix_view(q.encoder.data(), q.encoder.rows(), q.encoder.cols(), q.encoder.cols()));
+    c.decoder_packed_ = PackedWeightsF32::from_kn(
+        matrix_view(q.decoder.data(), q.decoder.rows(), q.decoder.cols(), q.decoder.cols()));
   }
   c.contiguous_ = true;
   for (std::ptrdiff_t j = 0; j < k; ++j) c.contiguous_ = c.contiguous_ && c.order_[std::size_t(j)] == j;
