@@ -120,6 +120,41 @@ TEST_CASE("int8 GEMM matches the reference bit for bit on awkward shapes") {
   });
 }
 
+TEST_CASE("int8 GEMM is exact on extreme codes for every row count of the last panel") {
+  // Codes only at the ends of their ranges and zero points at the far ends, so that the
+  // products and the zero-point corrections are as large as they get; M = 1 .. 13 covers
+  // every row count of the last panel on every path (6, 2 and 4 rows per panel), K a
+  // multiple of 4 reads u8 rows in place, other depths copy them (zero-padded).
+  paths::for_each([](etk::Isa) {
+    std::mt19937 gen(4711);
+    std::bernoulli_distribution pick(0.5);
+    auto extremes = [&](auto lo, auto hi, std::ptrdiff_t rows, std::ptrdiff_t cols) {
+      etk::RowMatrix<decltype(lo)> x(rows, cols);
+      for (std::ptrdiff_t i = 0; i < x.size(); ++i) x.data()[i] = pick(gen) ? lo : hi;
+      return x;
+    };
+    const std::ptrdiff_t n = 67;
+    for (std::ptrdiff_t k : {3, 4, 64, 67, 132}) {
+      const auto w = extremes(std::int8_t{-128}, std::int8_t{127}, n, k);
+      std::vector<std::int32_t> w_zp(static_cast<std::size_t>(n));
+      for (auto& z : w_zp) z = pick(gen) ? -128 : 127;
+      const etk::PackedWeightsS8 packed(cview(w), w_zp);
+      for (std::ptrdiff_t m = 1; m <= 13; ++m) {
+        INFO("M " << m << " K " << k);
+        const auto au = extremes(std::uint8_t{0}, std::uint8_t{255}, m, k);
+        const auto as = extremes(std::int8_t{-128}, std::int8_t{127}, m, k);
+        etk::RowMatrix<std::int32_t> out(m, n), ref(m, n);
+        etk::int8_gemm_s32<std::uint8_t>(cview(au), 255, packed, {}, view(out));
+        etk::reference::int8_gemm_s32(au.data(), m, k, k, 255, w.data(), n, k, w_zp, nullptr, ref.data(), n);
+        REQUIRE((out.array() == ref.array()).all());
+        etk::int8_gemm_s32<std::int8_t>(cview(as), -128, packed, {}, view(out));
+        etk::reference::int8_gemm_s32(as.data(), m, k, k, -128, w.data(), n, k, w_zp, nullptr, ref.data(), n);
+        REQUIRE((out.array() == ref.array()).all());
+      }
+    }
+  });
+}
+
 TEST_CASE("int8 GEMM gives the same bits for any thread count, arena or none", "[threads]") {
   std::mt19937 gen(77);
   // 100 rows: 2 tasks of row panels on every path (16 panels of <= 6 rows per task);

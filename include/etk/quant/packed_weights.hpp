@@ -20,11 +20,11 @@ namespace etk {
 namespace int8_gemm_layout {
 
 constexpr int kNR = 64;               // output columns per weight panel
-constexpr int kMaxMR = 6;             // the most rows per activation panel of any path
 constexpr std::ptrdiff_t kRowPanelsPerTask = 16;  // activation panels per task
 
-// Column panels per block: the block's packed weights (ksteps * 256 bytes per panel) stay
-// in a 512 KiB share of L2 while a task sweeps its rows over them.
+// Column panels per block (one task's columns): a task takes the block's panels one at a
+// time and sweeps its chunk of rows over each while the panel (ksteps * 256 bytes) is in
+// L2; the block's 512 KiB bound keeps a task's weights in a share of L2 for its next chunk.
 constexpr std::ptrdiff_t panels_per_block(std::ptrdiff_t ksteps) {
   return (512 * 1024) / (ksteps * 4 * kNR) > 1 ? (512 * 1024) / (ksteps * 4 * kNR) : 1;
 }

@@ -5,21 +5,25 @@
 //
 // Layouts (K4 = K rounded up to 4, ksteps = K4 / 4, zero padding):
 //   weights: see etk/quant/packed_weights.hpp (one zmm = 16 columns x 4 depths, the
-//            vpdpbusd operand);
-//   activations: panels of kMR rows (per path), for each k-step the kMR rows' 4 bytes, as
-//            u8 (signed activations are stored as a + 128, corrected by the column offsets).
+//            vpdpbusd operand), streamed by the micro-kernels as packed;
+//   activations: row-major u8 rows of K4 bytes, read by the micro-kernels as one 4-byte
+//            group per row and k-step (a broadcast). u8 activations whose depth is a
+//            multiple of 4 are read in place, with the caller's stride; otherwise each
+//            row is copied once per call (signed codes stored as a + 128, corrected by the
+//            column offsets; the depth padded with zeros) by vector code.
 // Micro-kernels accumulate raw sums of u8 * s8 over the whole depth into an int32 tile
-// [kMR][64]; every accumulator is int32 and wraps mod 2^32 (vpdpbusd and vpaddd do not
-// saturate; the AVX2 path widens to int16 first and uses vpmaddwd, whose pair sums
-// |2 * 255 * 128| fit easily, so it never saturates either). Only the final
-// accumulator, raw + column offset - zw * row sum, has to fit in int32, and the entry
-// points prove it does (see int8_gemm.hpp); mod 2^32 arithmetic then makes it exact, and
-// every path computes the same integers.
+// [MR][64], MR = 1 .. kMR rows (the last row panel of a call uses as many rows as are
+// left, so a decode step of M = 1 computes one row, not kMR); every accumulator is int32
+// and wraps mod 2^32 (vpdpbusd and vpaddd do not saturate; the AVX2 path widens to int16
+// first and uses vpmaddwd, whose pair sums |2 * 255 * 128| fit easily, so it never
+// saturates either). Only the final accumulator, raw + column offset - zw * row sum, has
+// to fit in int32, and the entry points prove it does (see int8_gemm.hpp); mod 2^32
+// arithmetic then makes it exact, and every path computes the same integers.
 //
-// Scratch of one call (int8_gemm_scratch_bytes; the same for every path, planned with the
-// largest panel height kMaxMR): the packed activations ((M + kMaxMR - 1) * ksteps * 4 bytes
-// bound every path's row panels), their row sums, and five per-column arrays (column
-// offsets, weight zero points, and the epilogue's scale or multiplier and shift).
+// Scratch of one call (int8_gemm_scratch_bytes; the same for every path): the copied
+// activations (M * K4 bytes), their row sums (used when some weight zero point is not 0),
+// and four per-column arrays (column offsets, weight zero points, and the epilogue's scale
+// or multiplier and shift).
 #pragma once
 
 #include <algorithm>
@@ -73,10 +77,10 @@ inline std::size_t round64(std::size_t b) { return (b + 63) / 64 * 64; }
 
 // Bytes of each part; n_pad = N rounded up to kNR.
 inline std::size_t apack_bytes(std::ptrdiff_t m, std::ptrdiff_t k) {
-  return round64(static_cast<std::size_t>((m + int8_gemm_layout::kMaxMR - 1) * ((k + 3) / 4) * 4));
+  return round64(static_cast<std::size_t>(m * ((k + 3) / 4) * 4));
 }
 inline std::size_t rowsum_bytes(std::ptrdiff_t m) {
-  return round64(static_cast<std::size_t>(m + int8_gemm_layout::kMaxMR - 1) * 4);
+  return round64(static_cast<std::size_t>(m) * 4);
 }
 inline std::size_t column_bytes(std::ptrdiff_t n) {
   const std::ptrdiff_t n_pad = (n + int8_gemm_layout::kNR - 1) / int8_gemm_layout::kNR * int8_gemm_layout::kNR;

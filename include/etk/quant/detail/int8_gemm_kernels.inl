@@ -11,6 +11,8 @@ using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::load_i32;
 
 // Rows per activation panel: 6 x 64 int32 accumulators fill 24 of the 32 zmm registers
 // (VNNI); 2 rows x 4 x 8 columns fill 8 ymm (AVX2, AVX-512 without VNNI); 4 x 64 (scalar).
+// Every micro-kernel is a template on its row count MR <= kMR: the last panel of a call
+// runs with the rows that are left.
 #if defined(ETK_HAS_AVX512VNNI)
 constexpr int kMR = 6;
 #elif defined(ETK_HAS_AVX2)
@@ -18,7 +20,6 @@ constexpr int kMR = 2;
 #else
 constexpr int kMR = 4;
 #endif
-static_assert(kMR <= ::etk::int8_gemm_layout::kMaxMR, "scratch plan assumes kMR <= kMaxMR");
 
 // Scalar epilogue of one element; the definition the SIMD epilogues match.
 template <typename TO>
@@ -36,46 +37,75 @@ inline void finish_scalar(std::int32_t raw, std::ptrdiff_t j, std::int32_t rowsu
 }
 
 #if defined(ETK_HAS_AVX512VNNI)
-// ---- AVX-512 VNNI: 6 rows x 64 columns, 24 zmm accumulators ---------------------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
-  __m512i c[kMR][4];
-  for (int r = 0; r < kMR; ++r)
-    for (int v = 0; v < 4; ++v) c[r][v] = _mm512_setzero_si512();
-  for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
-    const __m512i b0 = _mm512_loadu_si512(b);
-    const __m512i b1 = _mm512_loadu_si512(b + 64);
-    const __m512i b2 = _mm512_loadu_si512(b + 128);
-    const __m512i b3 = _mm512_loadu_si512(b + 192);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1024), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1088), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1152), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 1216), _MM_HINT_T0);
+// ---- AVX-512 VNNI: MR rows x 64 columns, 4 * MR zmm accumulators ----------------------
+// One k-step of MR rows into the accumulator set c: 4 weight loads, MR broadcasts.
+template <int MR>
+inline void vnni_step(__m512i (&c)[MR][4], const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b) {
+  const __m512i b0 = _mm512_loadu_si512(b);
+  const __m512i b1 = _mm512_loadu_si512(b + 64);
+  const __m512i b2 = _mm512_loadu_si512(b + 128);
+  const __m512i b3 = _mm512_loadu_si512(b + 192);
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; ++r) {
-      const __m512i av = _mm512_set1_epi32(load_i32(a + 4 * r));
-      c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, b0);
-      c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, b1);
-      c[r][2] = _mm512_dpbusd_epi32(c[r][2], av, b2);
-      c[r][3] = _mm512_dpbusd_epi32(c[r][3], av, b3);
-    }
-    a += 4 * kMR;
-    b += 4 * kNR;
+  for (int r = 0; r < MR; ++r) {
+    const __m512i av = _mm512_set1_epi32(load_i32(a + r * lda));
+    c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, b0);
+    c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, b1);
+    c[r][2] = _mm512_dpbusd_epi32(c[r][2], av, b2);
+    c[r][3] = _mm512_dpbusd_epi32(c[r][3], av, b3);
   }
-  for (int r = 0; r < kMR; ++r)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_si512(tile + r * kNR + 16 * v, c[r][v]);
+}
+
+// Weight bytes prefetched ahead into L1: 32 k-steps. A decode step (M = 1) streams its
+// weights from L3 or memory, where a shorter distance left it at half oneDNN's rate.
+constexpr int kPrefetchBytes = 8192;
+
+// a: MR rows with stride lda bytes, ksteps 4-byte groups each; b: one weight panel.
+// With one or two rows, 4 * MR dependent chains cannot hide vpdpbusd's latency: two
+// accumulator sets take alternate k-steps and are added at the end (mod 2^32, exact).
+template <int MR>
+inline void micro_kernel(const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
+                         std::ptrdiff_t ksteps, std::int32_t* tile) {
+  constexpr int kSets = MR <= 2 ? 2 : 1;
+  __m512i c[kSets][MR][4];
+  for (int q = 0; q < kSets; ++q)
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < 4; ++v) c[q][r][v] = _mm512_setzero_si512();
+  std::ptrdiff_t s = 0;
+  for (; s + kSets <= ksteps; s += kSets) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 128), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 192), _MM_HINT_T0);
+    vnni_step<MR>(c[0], a, lda, b);
+    if constexpr (kSets == 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 256), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 320), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 384), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes + 448), _MM_HINT_T0);
+      vnni_step<MR>(c[1], a + 4, lda, b + 4 * kNR);
+    }
+    a += 4 * kSets;
+    b += 4 * kNR * kSets;
+  }
+  if (s < ksteps) vnni_step<MR>(c[0], a, lda, b);
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) {
+      __m512i x = c[0][r][v];
+      if constexpr (kSets == 2) x = _mm512_add_epi32(x, c[kSets - 1][r][v]);
+      _mm512_storeu_si512(tile + r * kNR + 16 * v, x);
+    }
 }
 
 #elif defined(ETK_HAS_AVX2)
-// ---- AVX2: 2 rows x 16 columns at a time, widened to int16 and vpmaddwd ---------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
+// ---- AVX2: MR rows x 16 columns at a time, widened to int16 and vpmaddwd --------------
+template <int MR>
+inline void micro_kernel(const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
+                         std::ptrdiff_t ksteps, std::int32_t* tile) {
   for (int v = 0; v < 4; ++v) {
-    __m256i c[kMR][4];
-    for (int r = 0; r < kMR; ++r)
+    __m256i c[MR][4];
+    for (int r = 0; r < MR; ++r)
       for (int q = 0; q < 4; ++q) c[r][q] = _mm256_setzero_si256();
     const std::int8_t* bp = b + 64 * v;
-    const std::uint8_t* ap = a;
     for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
       const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp));
       const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32));
@@ -83,19 +113,18 @@ inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdi
       const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1));
       const __m256i w2 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi));
       const __m256i w3 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1));
-      for (int r = 0; r < kMR; ++r) {
-        const __m128i a4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_i32(ap + 4 * r)));
+      for (int r = 0; r < MR; ++r) {
+        const __m128i a4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_i32(a + r * lda + 4 * s)));
         const __m256i av = _mm256_broadcastq_epi64(a4);
         c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, w0));
         c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, w1));
         c[r][2] = _mm256_add_epi32(c[r][2], _mm256_madd_epi16(av, w2));
         c[r][3] = _mm256_add_epi32(c[r][3], _mm256_madd_epi16(av, w3));
       }
-      ap += 4 * kMR;
       bp += 4 * kNR;
     }
     // Each accumulator holds two partial sums per column; add the pairs.
-    for (int r = 0; r < kMR; ++r) {
+    for (int r = 0; r < MR; ++r) {
       const __m256i x = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][0], c[r][1]), 0xD8);
       const __m256i y = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][2], c[r][3]), 0xD8);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * kNR + 16 * v), x);
@@ -106,23 +135,78 @@ inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdi
 
 #else
 // ---- scalar ---------------------------------------------------------------------------
-inline void micro_kernel(const std::uint8_t* a, const std::int8_t* b, std::ptrdiff_t ksteps,
-                         std::int32_t* tile) {
-  std::uint32_t c[kMR][kNR] = {};
+template <int MR>
+inline void micro_kernel(const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
+                         std::ptrdiff_t ksteps, std::int32_t* tile) {
+  std::uint32_t c[MR][kNR] = {};
   for (std::ptrdiff_t s = 0; s < ksteps; ++s) {
-    for (int r = 0; r < kMR; ++r)
+    for (int r = 0; r < MR; ++r)
       for (int j = 0; j < kNR; ++j) {
         std::int32_t d = 0;
-        for (int t = 0; t < 4; ++t) d += a[4 * r + t] * b[4 * j + t];
+        for (int t = 0; t < 4; ++t) d += a[r * lda + 4 * s + t] * b[4 * j + t];
         c[r][j] += static_cast<std::uint32_t>(d);
       }
-    a += 4 * kMR;
     b += 4 * kNR;
   }
-  for (int r = 0; r < kMR; ++r)
+  for (int r = 0; r < MR; ++r)
     for (int j = 0; j < kNR; ++j) tile[r * kNR + j] = static_cast<std::int32_t>(c[r][j]);
 }
 #endif
+
+// The micro-kernel for mr = 1 .. MR rows.
+template <int MR = kMR>
+inline void micro_kernel_rows(int mr, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
+                              std::ptrdiff_t ksteps, std::int32_t* tile) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return micro_kernel_rows<MR - 1>(mr, a, lda, b, ksteps, tile);
+  }
+  micro_kernel<MR>(a, lda, b, ksteps, tile);
+}
+
+// One activation row as the micro-kernels read it: dst[0, k4) = src + shift (mod 256:
+// shift is 128 for signed codes, 0 for unsigned), zeros in [k, k4). Returns the row sum
+// of the stored bytes when `sum` is set (needed when some weight zero point is not 0).
+template <typename TA>
+inline std::int32_t copy_row(const TA* src, std::ptrdiff_t k, std::ptrdiff_t k4, std::uint8_t* dst, bool sum) {
+  constexpr std::uint8_t kFlip = std::is_signed<TA>::value ? 0x80 : 0;  // + 128 mod 256
+  const auto* in = reinterpret_cast<const std::uint8_t*>(src);
+  std::ptrdiff_t t = 0;
+  std::int32_t total = 0;
+#if defined(ETK_HAS_AVX512)
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(kFlip));
+  __m512i acc = _mm512_setzero_si512();
+  for (; t < k4; t += 64) {
+    const __mmask64 live = k - t >= 64 ? ~__mmask64(0) : (k > t ? (~__mmask64(0) >> (64 - (k - t))) : 0);
+    const __mmask64 room = k4 - t >= 64 ? ~__mmask64(0) : (~__mmask64(0) >> (64 - (k4 - t)));
+    const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, in + t), _mm512_maskz_mov_epi8(live, flip));
+    _mm512_mask_storeu_epi8(dst + t, room, v);
+    if (sum) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+  }
+  if (sum) total = static_cast<std::int32_t>(_mm512_reduce_add_epi64(acc));
+#else
+  for (; t < k; ++t) {
+    dst[t] = static_cast<std::uint8_t>(in[t] ^ kFlip);
+    total += dst[t];
+  }
+  for (; t < k4; ++t) dst[t] = 0;
+  if (!sum) total = 0;
+#endif
+  return total;
+}
+
+// Row sum of u8 codes read in place.
+inline std::int32_t row_sum(const std::uint8_t* src, std::ptrdiff_t k) {
+  std::int32_t total = 0;
+  std::ptrdiff_t t = 0;
+#if defined(ETK_HAS_AVX512)
+  __m512i acc = _mm512_setzero_si512();
+  for (; t + 64 <= k; t += 64)
+    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512(src + t), _mm512_setzero_si512()));
+  total = static_cast<std::int32_t>(_mm512_reduce_add_epi64(acc));
+#endif
+  for (; t < k; ++t) total += src[t];
+  return total;
+}
 
 #if defined(ETK_HAS_AVX512)
 // round(x * m / 2^31) ties upward == gemmlowp's SRDHM for m > 0: (x*m + 2^30) >> 31.
@@ -251,7 +335,8 @@ inline void finish_row(const std::int32_t* raw, std::ptrdiff_t nr, std::ptrdiff_
 // The blocked product of one call: `s` is the planned scratch (see int8_gemm_kernels.hpp)
 // with the epilogue's own arrays already filled; `ep` points at them.
 //   1. column offsets (bias - za * colsum + K * za * zw, mod 2^32) and weight zero points;
-//   2. activations packed into panels of kMR rows (tasks: chunks of row panels);
+//   2. activations copied to u8 rows of K4 bytes unless they can be read in place (u8 with
+//      K a multiple of 4), row sums when some weight zero point is not 0;
 //   3. tasks = (column block whose packed weights stay in L2) x (chunk of row panels); each
 //      task writes its own output tile, so the result does not depend on the thread count.
 template <typename TA, typename TO>
@@ -278,25 +363,17 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
   const std::ptrdiff_t row_panels = (m + kMR - 1) / kMR;
   const std::ptrdiff_t chunk = ::etk::int8_gemm_layout::kRowPanelsPerTask;
   const std::ptrdiff_t chunks = (row_panels + chunk - 1) / chunk;
-  std::uint8_t* const apack = s.apack;
+  const bool in_place = kShift == 0 && k % 4 == 0;
+  const std::uint8_t* const rows = in_place ? reinterpret_cast<const std::uint8_t*>(a) : s.apack;
+  const std::ptrdiff_t row_stride = in_place ? lda : ks * 4;
   std::int32_t* const rowsum = s.rowsum;
-  ::etk::parallel_for(ctx, chunks, [&](std::ptrdiff_t task, int) {
-    const std::ptrdiff_t p0 = task * chunk, p1 = std::min(row_panels, p0 + chunk);
-    std::memset(apack + p0 * ks * 4 * kMR, 0, static_cast<std::size_t>((p1 - p0) * ks * 4 * kMR));
-    for (std::ptrdiff_t i = p0 * kMR; i < p1 * kMR; ++i) {
-      std::int32_t sum = 0;
-      if (i < m) {
-        std::uint8_t* dst = apack + (i / kMR) * ks * 4 * kMR + (i % kMR) * 4;
-        const TA* src = a + i * lda;
-        for (std::ptrdiff_t t = 0; t < k; ++t) {
-          const auto u = static_cast<std::uint8_t>(static_cast<std::int32_t>(src[t]) + kShift);
-          dst[(t / 4) * 4 * kMR + t % 4] = u;
-          sum += u;
-        }
-      }
-      rowsum[i] = sum;
-    }
-  });
+  if (!in_place || any_wzp)
+    ::etk::parallel_for(ctx, chunks, [&](std::ptrdiff_t task, int) {
+      const std::ptrdiff_t i1 = std::min(m, (task + 1) * chunk * kMR);
+      for (std::ptrdiff_t i = task * chunk * kMR; i < i1; ++i)
+        rowsum[i] = in_place ? row_sum(rows + i * row_stride, k)
+                             : copy_row(a + i * lda, k, ks * 4, s.apack + i * row_stride, any_wzp);
+    });
 
   const std::ptrdiff_t block = ::etk::int8_gemm_layout::panels_per_block(ks);
   const std::ptrdiff_t col_blocks = (w.panels() + block - 1) / block;
@@ -304,16 +381,14 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
     const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
     const std::ptrdiff_t r0 = (task % chunks) * chunk, r1 = std::min(row_panels, r0 + chunk);
     alignas(64) std::int32_t tile[kMR * kNR];
-    for (std::ptrdiff_t rp = r0; rp < r1; ++rp) {
-      const std::uint8_t* ap = apack + rp * ks * 4 * kMR;
-      const std::ptrdiff_t mr = std::min<std::ptrdiff_t>(kMR, m - rp * kMR);
-      for (std::ptrdiff_t p = pb; p < pe; ++p) {
-        micro_kernel(ap, w.panel(p), ks, tile);
-        const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
-        for (std::ptrdiff_t r = 0; r < mr; ++r) {
-          const std::ptrdiff_t i = rp * kMR + r;
-          finish_row(tile + r * kNR, nr, j0, rowsum[i], ep, out + i * ldo + j0);
-        }
+    for (std::ptrdiff_t p = pb; p < pe; ++p) {
+      const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
+      for (std::ptrdiff_t rp = r0; rp < r1; ++rp) {
+        const std::ptrdiff_t i0 = rp * kMR;
+        const int mr = static_cast<int>(std::min<std::ptrdiff_t>(kMR, m - i0));
+        micro_kernel_rows(mr, rows + i0 * row_stride, row_stride, w.panel(p), ks, tile);
+        for (int r = 0; r < mr; ++r)
+          finish_row(tile + r * kNR, nr, j0, any_wzp ? rowsum[i0 + r] : 0, ep, out + (i0 + r) * ldo + j0);
       }
     }
   });
