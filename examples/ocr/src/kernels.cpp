@@ -1,19 +1,15 @@
 // kernels.cpp: see kernels.hpp.
 #include "kernels.hpp"
 
-#include <Eigen/Core>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <algorithm>
 
 #include "etk/attention/softmax.hpp"
+#include "etk/core/gemm_f32.hpp"
 
 namespace ocr {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MapC = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using Map = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 void nonlinearity_default(Nonlinearity kind, float* x, int64_t n) {
   switch (kind) {
@@ -37,16 +33,34 @@ void nonlinearity_default(Nonlinearity kind, float* x, int64_t n) {
   }
 }
 
-void gemm_default(const GemmArgs& a) {
-  MapC x(a.x, a.n, a.k, Eigen::OuterStride<>(a.ldx));
-  MapC w(a.w, a.out, a.k, Eigen::OuterStride<>(a.ldw));
-  Map y(a.y, a.n, a.out, Eigen::OuterStride<>(a.ldy));
-  y.noalias() = x * w.transpose();
-  if (a.bias) {
-    Eigen::Map<const Eigen::RowVectorXf> b(a.bias, a.out);
-    y.rowwise() += b;
+DepthBlockedWeights pack_depth_blocks(const float* w, int out, int k, int ldw) {
+  DepthBlockedWeights p;
+  for (int t0 = 0; t0 < k; t0 += kDepthBlock)
+    p.blocks.emplace_back(etk::matrix_view(w + t0, out, std::min(kDepthBlock, k - t0), ldw));
+  return p;
+}
+
+void gemm_prepacked(const GemmArgs& a, const DepthBlockedWeights& w) {
+  thread_local std::vector<float> partial;
+  partial.resize(size_t(a.n) * a.out);
+  for (int r = 0; r < a.n; ++r) {
+    float* y = a.y + int64_t(r) * a.ldy;
+    if (a.bias) std::copy(a.bias, a.bias + a.out, y);
+    else std::fill(y, y + a.out, 0.f);
+  }
+  for (size_t b = 0; b < w.blocks.size(); ++b) {
+    const etk::PackedWeightsF32& block = w.blocks[b];
+    etk::gemm_f32(etk::matrix_view(a.x + b * kDepthBlock, a.n, block.k(), a.ldx), block,
+                  etk::matrix_view(partial.data(), a.n, a.out, a.out));
+    for (int r = 0; r < a.n; ++r) {
+      float* y = a.y + int64_t(r) * a.ldy;
+      const float* p = partial.data() + int64_t(r) * a.out;
+      for (int o = 0; o < a.out; ++o) y[o] += p[o];
+    }
   }
 }
+
+void gemm_default(const GemmArgs& a) { gemm_prepacked(a, pack_depth_blocks(a.w, a.out, a.k, a.ldw)); }
 
 void depthwise_conv(const float* x, int H, int W, int C, const float* wt, const float* bias,
                     int kh, int kw, int sh, int sw, int ph, int pw, float* y, int Ho, int Wo) {

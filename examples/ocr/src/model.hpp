@@ -37,7 +37,7 @@ struct Layer {
   std::vector<float> bias;
   int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, group = 1;
   std::vector<float> w_taps;    // depthwise only: [kh*kw, C], rebuilt by prepare()
-  std::vector<float> w_packed;  // others: panels for gemm_packed, rebuilt by prepare()
+  DepthBlockedWeights w_packed;  // others: w packed for etk::gemm_f32, rebuilt by prepare()
   void prepare();
   // Lets fn rewrite the weights and bias (if fn is set), then prepare()s.
   void rewrite(const WeightsFn& fn);

@@ -6,7 +6,6 @@
 #include <map>
 #include <set>
 
-#include "gemm_packed.hpp"
 #include "model.hpp"
 
 namespace ocr {
@@ -763,7 +762,7 @@ class Compiler {
 
 void Layer::prepare() {
   if (info.kind != LayerInfo::Kind::Depthwise) {
-    w_packed = pack_weights(w.data(), info.out, info.k, info.k);
+    w_packed = pack_depth_blocks(w.data(), info.out, info.k, info.k);
     return;
   }
   const int taps = kh * kw, C = info.out;

@@ -7,7 +7,6 @@
 #include <set>
 
 #include "attention.hpp"
-#include "gemm_packed.hpp"
 #include "model.hpp"
 
 namespace ocr {
@@ -286,7 +285,7 @@ void Runner::conv(const Step& s, const Hooks& hooks) {
     GemmArgs g{&L.info, a, Ho * Wo, L.info.k, lda, L.w.data(), L.info.k, L.bias.data(),
                y.d.data(), L.info.out, L.info.out};
     if (hooks.gemm) hooks.gemm(g);
-    else gemm_packed(g, L.w_packed.data());
+    else gemm_prepacked(g, L.w_packed);
   }
   epilogue(s, y.d.data(), y.size(), hooks);
 }
@@ -302,7 +301,7 @@ void Runner::linear(const Layer& L, const float* x, int n, int ldx, float* y, in
   }
   GemmArgs g{&L.info, x, n, L.info.k, ldx, L.w.data(), L.info.k, L.bias.data(), y, L.info.out, ldy};
   if (hooks.gemm) hooks.gemm(g);
-  else gemm_packed(g, L.w_packed.data());
+  else gemm_prepacked(g, L.w_packed);
 }
 
 void Runner::head(const Step& s, const Hooks& hooks, Probs& out) {

@@ -38,6 +38,12 @@ ConstMatrixView<T> matrix_view(const T* data, std::ptrdiff_t rows, std::ptrdiff_
   return ConstMatrixView<T>(data, rows, cols, Eigen::OuterStride<>(row_stride));
 }
 
+}  // namespace etk
+
+// The view functions (templates, not types) are in the ISA namespace like every other
+// etk function, so their helper can be an internal of etk::detail.
+ETK_BEGIN_NAMESPACE
+
 // Views of any Eigen dense object with direct access, row-major storage and an inner
 // stride of 1 (Matrix<..., RowMajor>, Map, Ref, a Block of those, a MatrixView): the
 // kernels' ConstMatrixView / MatrixView of the same memory, no copy. A column-major or
@@ -68,6 +74,10 @@ template <typename T>
 MatrixView<T> mutable_view(MatrixView<T>&& x) {
   return x;
 }
+
+ETK_END_NAMESPACE
+
+namespace etk {
 
 // Multi-head [heads, seq, dim] data. `row_stride` is the distance between consecutive
 // rows (>= dim); `head_stride` the distance between heads (>= seq * row_stride).
