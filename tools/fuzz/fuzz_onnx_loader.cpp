@@ -13,7 +13,7 @@
 // fuzz-args: -Iexamples/ocr/src -DONNX_ML=1 -DONNX_NAMESPACE=onnx
 // fuzz-args: examples/ocr/src/onnx_model.cpp examples/ocr/src/model_compile.cpp
 // fuzz-args: examples/ocr/src/model_run.cpp examples/ocr/src/model_transformer.cpp
-// fuzz-args: examples/ocr/src/attention.cpp examples/ocr/src/kernels.cpp examples/ocr/src/gemm_packed.cpp
+// fuzz-args: examples/ocr/src/attention.cpp examples/ocr/src/kernels.cpp
 // fuzz-args: -lonnx_proto -lprotobuf -lpthread
 // fuzz-run: -max_len=16777216
 #include <cstddef>
