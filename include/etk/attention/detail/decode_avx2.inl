@@ -1,10 +1,12 @@
 // etk/attention/detail/decode_avx2.inl: AVX2 decode primitives (contracts and layouts of
-// decode_scalar.inl) for the two streaming parts of a decode step; the survivor dots and
-// the selection stay scalar on this path.
+// decode_scalar.inl); the survivor selection stays scalar on this path.
 //  * block_dots: the nibbles of a 64-byte MS4B line (16 keys) times the broadcast query
 //    dwords through vpmaddubsw then vpmaddwd by ones. Unsigned nibbles <= 15 times signed
 //    query bytes |q| <= 128 give pair sums <= 2 * 15 * 128 = 3840, far from the int16
 //    saturation at 32767, so the int32 results equal the scalar path's bit for bit.
+//  * lo_dots: one key's LS4B row per register (8 dwords a load, masked tail), the same
+//    vpmaddubsw / vpmaddwd products (same bound), 8 keys reduced together by a hadd tree;
+//    int32 sums in any order are exact, so the results equal the scalar ones.
 //  * weighted_values(_rows): one converted load of each value vector (8 lanes; fp16 via
 //    F16C, or lane by lane in a unit built with AVX2 but without -mf16c) serves up to 4
 //    weight rows; per lane, each row adds its survivors in order into one accumulator,
@@ -50,6 +52,54 @@ inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8
   if (r < nrows) block_dots_rows<1>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
 }
 
+inline __m256i mask8(std::ptrdiff_t n) {  // dword lanes [0, min(n, 8)) set
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(n < 8 ? n : 8)), lanes);
+}
+
+// The 8 int32 sums of the lanes of a[0..8) (sum u of a[u]), in one vector.
+inline __m256i reduce8(const __m256i* a) {
+  const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+  const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+
+// (Functions, not lambdas: GCC warns that a lambda returning a vector has no AVX ABI.)
+inline __m256i ld(const void* p, __m256i mk) { return _mm256_maskload_epi32(static_cast<const int*>(p), mk); }
+
+// Dot of 8 LS4B dwords x (low nibbles with qa, high ones with qb), as 8 int32 lanes.
+inline __m256i dot(__m256i x, __m256i qa, __m256i qb) {
+  const __m256i m15 = _mm256_set1_epi8(15);
+  return _mm256_add_epi32(latte::avx2::dot4_u8s8(_mm256_and_si256(x, m15), qa),
+                          latte::avx2::dot4_u8s8(_mm256_and_si256(_mm256_srli_epi16(x, 4), m15), qb));
+}
+
+inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
+                    std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
+  // Head dims up to 128 (L <= 16): the query's two halves stay in 4 registers.
+  const __m256i mk0 = mask8(L), mk1 = mask8(L - 8);
+  const __m256i qa0 = ld(q, mk0), qa1 = ld(q + 32, mk1), qb0 = ld(q + 4 * L, mk0), qb1 = ld(q + 4 * L + 32, mk1);
+  for (std::ptrdiff_t s0 = 0; s0 < n; s0 += 8) {
+    const std::ptrdiff_t cnt = n - s0 < 8 ? n - s0 : 8;
+    __m256i acc[8];
+    for (std::ptrdiff_t u = 0; u < 8; ++u) {
+      acc[u] = _mm256_setzero_si256();
+      if (u >= cnt) continue;
+      const std::uint8_t* row = lo + std::ptrdiff_t(idx[s0 + u]) * L * 4;
+      if (L <= 16) {
+        acc[u] = dot(ld(row, mk0), qa0, qb0);
+        if (L > 8) acc[u] = _mm256_add_epi32(acc[u], dot(ld(row + 32, mk1), qa1, qb1));
+        continue;
+      }
+      for (std::ptrdiff_t l0 = 0; l0 < L; l0 += 8) {
+        const __m256i mk = mask8(L - l0);
+        acc[u] = _mm256_add_epi32(acc[u], dot(ld(row + 4 * l0, mk), ld(q + 4 * l0, mk), ld(q + 4 * L + 4 * l0, mk)));
+      }
+    }
+    _mm256_maskstore_epi32(out + s0, mask8(cnt), reduce8(acc));
+  }
+}
+
 // 8 values of a row from column c as floats; a short tail (left < 8) goes through a
 // zeroed copy, so no byte past the row is read.
 template <KVValueType T>
@@ -81,35 +131,56 @@ __m256 load_values(const std::uint8_t* row, std::ptrdiff_t c, std::ptrdiff_t lef
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
+// Keys go in chunks of kChunk: a chunk's value rows (kChunk x row_bytes, L1-sized for
+// dv <= 128 fp16) are read by every column pass while they are cached, and the next
+// chunk's rows are requested first. Accumulators are kept in o between chunks (stored and
+// reloaded exactly), so per lane each row still adds its survivors in order into one sum.
+constexpr std::ptrdiff_t kChunk = 32;
+
 template <KVValueType T, int NR, int V>
 void weighted_pass(const float* w, std::ptrdiff_t ldw, const std::int32_t* idx, std::ptrdiff_t n,
                    const std::uint8_t* values, std::ptrdiff_t row_bytes, const float* vscale,
                    std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
-  for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 8 * V) {
-    __m256 acc[NR][V];
-    for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < V; ++u) acc[r][u] = _mm256_setzero_ps();
-    for (std::ptrdiff_t s = 0; s < n; ++s) {
-      const std::uint8_t* row = values + std::ptrdiff_t(idx[s]) * row_bytes;
-      __m256 x[V];
-      for (int u = 0; u < V; ++u) x[u] = load_values<T>(row, c0 + 8 * u, dv - c0 - 8 * u);
-      const float vs = T == KVValueType::int8 ? vscale[idx[s] / 16] : 1.0f;
-      for (int r = 0; r < NR; ++r) {
-        const __m256 wr = _mm256_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vs : w[r * ldw + s]);
-        for (int u = 0; u < V; ++u) acc[r][u] = _mm256_fmadd_ps(wr, x[u], acc[r][u]);
-      }
-    }
-    for (int r = 0; r < NR; ++r)
-      for (int u = 0; u < V; ++u) {
-        const std::ptrdiff_t left = dv - c0 - 8 * u;
-        if (left >= 8) {
-          _mm256_storeu_ps(o + r * ldo + c0 + 8 * u, acc[r][u]);
-        } else if (left > 0) {
-          alignas(32) float tmp[8];
-          _mm256_store_ps(tmp, acc[r][u]);
-          std::memcpy(o + r * ldo + c0 + 8 * u, tmp, std::size_t(left) * sizeof(float));
+  for (std::ptrdiff_t s0 = 0; s0 < n || s0 == 0; s0 += kChunk) {
+    const std::ptrdiff_t s1 = n - s0 < kChunk ? n : s0 + kChunk;
+    for (std::ptrdiff_t s = s1; s < (n - s1 < kChunk ? n : s1 + kChunk); ++s)
+      for (std::ptrdiff_t b = 0; b < row_bytes; b += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(values + std::ptrdiff_t(idx[s]) * row_bytes + b), _MM_HINT_T0);
+    for (std::ptrdiff_t c0 = 0; c0 < dv; c0 += 8 * V) {
+      __m256 acc[NR][V];
+      for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < V; ++u) {
+          const std::ptrdiff_t left = dv - c0 - 8 * u;
+          acc[r][u] = _mm256_setzero_ps();
+          if (s0 > 0 && left >= 8) acc[r][u] = _mm256_loadu_ps(o + r * ldo + c0 + 8 * u);
+          if (s0 > 0 && left > 0 && left < 8) {
+            alignas(32) float tmp[8] = {};
+            std::memcpy(tmp, o + r * ldo + c0 + 8 * u, std::size_t(left) * sizeof(float));
+            acc[r][u] = _mm256_load_ps(tmp);
+          }
+        }
+      for (std::ptrdiff_t s = s0; s < s1; ++s) {
+        const std::uint8_t* row = values + std::ptrdiff_t(idx[s]) * row_bytes;
+        __m256 x[V];
+        for (int u = 0; u < V; ++u) x[u] = load_values<T>(row, c0 + 8 * u, dv - c0 - 8 * u);
+        const float vs = T == KVValueType::int8 ? vscale[idx[s] / 16] : 1.0f;
+        for (int r = 0; r < NR; ++r) {
+          const __m256 wr = _mm256_set1_ps(T == KVValueType::int8 ? w[r * ldw + s] * vs : w[r * ldw + s]);
+          for (int u = 0; u < V; ++u) acc[r][u] = _mm256_fmadd_ps(wr, x[u], acc[r][u]);
         }
       }
+      for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < V; ++u) {
+          const std::ptrdiff_t left = dv - c0 - 8 * u;
+          if (left >= 8) {
+            _mm256_storeu_ps(o + r * ldo + c0 + 8 * u, acc[r][u]);
+          } else if (left > 0) {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[r][u]);
+            std::memcpy(o + r * ldo + c0 + 8 * u, tmp, std::size_t(left) * sizeof(float));
+          }
+        }
+    }
   }
 }
 

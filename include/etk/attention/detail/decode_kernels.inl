@@ -15,9 +15,9 @@ using avx512::weighted_values;
 using avx512::weighted_values_rows;
 #elif defined(ETK_HAS_AVX2)
 using avx2::block_dots;
+using avx2::lo_dots;
 using avx2::weighted_values;
 using avx2::weighted_values_rows;
-using scalar::lo_dots;
 using scalar::select_block;
 #else
 using scalar::block_dots;
