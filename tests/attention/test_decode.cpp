@@ -352,6 +352,42 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
             REQUIRE(std::abs(double(x) - double(y)) <= 2.0 * double(n + 2) * kEps * mag);
           }
       }
+    // The token writers: the same bytes as the scalar ones, for every tail length, with
+    // rounding ties (x.5 codes, fp16 / bf16 halfway values), clamped codes (|x * inv| >
+    // 127.5), zeros of either sign and fp16 subnormals.
+    std::uniform_real_distribution<float> wide(-200.0f, 200.0f);
+    for (std::ptrdiff_t n : {1, 3, 7, 8, 9, 16, 24, 31, 32, 33, 40, 64, 65, 130}) {
+      std::vector<float> x(static_cast<std::size_t>(n));
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        switch (i % 6) {
+          case 0: x[i] = wide(rng); break;
+          case 1: x[i] = float(int(wide(rng))) + 0.5f; break;  // a code tie at inv = 1
+          case 2: x[i] = i % 12 == 2 ? -0.0f : 3e-6f * wide(rng); break;  // fp16 subnormals
+          case 3: x[i] = 1.0f + 0x1p-11f * float(1 + 2 * (i % 5)); break;  // fp16 ties
+          case 4: x[i] = 1.0f + 0x1p-8f * float(1 + 2 * (i % 5)); break;  // bf16 ties
+          default: x[i] = i % 2 ? 300.0f : -300.0f; break;  // clamped to +-127
+        }
+      }
+      const std::ptrdiff_t L = (n + 7) / 8;
+      for (float inv : {1.0f, 0.37f}) {
+        std::vector<std::uint8_t> hi_a(std::size_t(L * 64), 0x88), hi_b(hi_a), lo_a(std::size_t(L * 4 + 4), 0x5A), lo_b(lo_a);
+        etk::decode::simd_pack::pack_key_row(x.data(), n, inv, hi_a.data(), lo_a.data());
+        scalar::pack_key_row(x.data(), n, inv, hi_b.data(), lo_b.data());
+        REQUIRE(hi_a == hi_b);
+        REQUIRE(lo_a == lo_b);  // including the untouched guard bytes past the row
+        std::vector<std::uint8_t> a(std::size_t(n + 16), 0x5A), b(a);
+        etk::decode::simd_pack::store_int8(x.data(), n, inv, a.data());
+        scalar::store_int8(x.data(), n, inv, b.data());
+        REQUIRE(a == b);
+      }
+      std::vector<std::uint8_t> a(std::size_t(2 * n + 32), 0x5A), b(a);
+      etk::decode::simd_pack::store_fp16(x.data(), n, a.data());
+      scalar::store_fp16(x.data(), n, b.data());
+      REQUIRE(a == b);
+      etk::decode::simd_pack::store_bf16(x.data(), n, a.data());
+      scalar::store_bf16(x.data(), n, b.data());
+      REQUIRE(a == b);
+    }
     // An appended row's max-abs and finiteness in one pass: exact for finite rows (signed
     // zeros, subnormals, extremes), non-finite as soon as one value is.
     std::uniform_real_distribution<float> unif(-3.0f, 3.0f);

@@ -1,8 +1,8 @@
 // etk/attention/detail/decode_pack.inl: writing one token into a KVCache page (layouts in
 // kv_cache.hpp) on one dispatch path: a key row quantized into its MS4B dwords (one per
 // line, 64 bytes apart) and its LS4B row; a value row converted to fp16 / bf16 / int8.
-// Scalar and AVX-512 bodies give identical bytes (same quantizer, round to nearest even
-// everywhere); paths without AVX-512 VNNI take the scalar bodies. Compiled once per path
+// Scalar, AVX2 and AVX-512 bodies give identical bytes (same quantizer, round to nearest
+// even everywhere); paths without AVX2 take the scalar bodies. Compiled once per path
 // by etk/core/detail/for_each_target.hpp (no include guard, no includes).
 namespace decode {
 namespace scalar {
@@ -58,6 +58,110 @@ inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t
 }
 
 }  // namespace scalar
+
+#if defined(ETK_HAS_AVX2)
+namespace avx2 {
+
+// Float lanes [0, min(n, 8)) of a masked load or store.
+inline __m256i live8(std::ptrdiff_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The codes of x[t..t+8) (zero past n): product, clamp to [-127, 127], round to nearest
+// even (the current mode, as std::nearbyint; clamping first changes nothing as the bounds
+// are integers).
+inline __m256i quantize8(const float* x, std::ptrdiff_t left, __m256 inv) {
+  const __m256 y = _mm256_mul_ps(_mm256_maskload_ps(x, live8(left)), inv);
+  return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), y)));
+}
+
+// MS4B nibbles of code bytes v: (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes.
+inline __m128i high(__m128i v) {
+  return _mm_and_si128(_mm_srli_epi16(_mm_xor_si128(v, _mm_set1_epi8(-128)), 4), _mm_set1_epi8(15));
+}
+
+// 32 dims (4 lines) at a time: packing the 4 code vectors to bytes leaves the first
+// halves (dims 8l..8l+3) of the 4 lines in the low 128 bits and the second halves in the
+// high 128 bits, in line order; each nibble plane's 4 dwords are then one OR apart.
+inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
+                         std::uint8_t* lo) {
+  const std::ptrdiff_t L = (d + 7) / 8;
+  const __m256 vinv = _mm256_set1_ps(inv);
+  const __m128i m15 = _mm_set1_epi8(15);
+  for (std::ptrdiff_t t = 0; t < d; t += 32) {
+    const __m256i p01 = _mm256_packs_epi32(quantize8(x + t, d - t, vinv), quantize8(x + t + 8, d - t - 8, vinv));
+    const __m256i p23 = _mm256_packs_epi32(quantize8(x + t + 16, d - t - 16, vinv), quantize8(x + t + 24, d - t - 24, vinv));
+    const __m256i c = _mm256_packs_epi16(p01, p23);
+    const __m128i a = _mm256_castsi256_si128(c), b = _mm256_extracti128_si256(c, 1);
+    const __m128i hr = _mm_or_si128(high(a), _mm_slli_epi16(high(b), 4));
+    const __m128i lr = _mm_or_si128(_mm_and_si128(a, m15), _mm_slli_epi16(_mm_and_si128(b, m15), 4));
+    alignas(16) std::uint32_t hw[4], lw[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(hw), hr);
+    _mm_store_si128(reinterpret_cast<__m128i*>(lw), lr);
+    const std::ptrdiff_t l0 = t / 8, nl = L - l0 < 4 ? L - l0 : 4;
+    for (std::ptrdiff_t u = 0; u < nl; ++u) std::memcpy(hi + (l0 + u) * 64, &hw[u], 4);
+    std::memcpy(lo + l0 * 4, lw, std::size_t(4 * nl));
+  }
+}
+
+inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
+  const __m256i mag = _mm256_set1_epi32(0x7FFFFFFF);
+  __m256i m = _mm256_setzero_si256();
+  for (std::ptrdiff_t c = 0; c < n; c += 8)
+    m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_maskload_epi32(reinterpret_cast<const int*>(x + c), live8(n - c)), mag));
+  __m128i h = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+  h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0x4E));
+  h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0xB1));
+  const std::uint32_t r = std::uint32_t(_mm_cvtsi128_si32(h));
+  float f;
+  std::memcpy(&f, &r, 4);
+  return f;
+}
+
+// Stores the first `left` (at most 16) bytes of v.
+inline void store_head(std::uint8_t* out, __m128i v, std::ptrdiff_t left) {
+  if (left >= 16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v);
+    return;
+  }
+  alignas(16) std::uint8_t tmp[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(tmp), v);
+  std::memcpy(out, tmp, std::size_t(left));
+}
+
+inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+#if ETK_DISPATCH || defined(__F16C__)  // the dispatched AVX2 target includes f16c
+  for (std::ptrdiff_t c = 0; c < n; c += 8)
+    store_head(out + 2 * c, _mm256_cvtps_ph(_mm256_maskload_ps(x + c, live8(n - c)), _MM_FROUND_TO_NEAREST_INT),
+               2 * (n - c));
+#else
+  scalar::store_fp16(x, n, out);
+#endif
+}
+
+// Round to nearest even on the bits (finite inputs, as appends are checked).
+inline void store_bf16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
+  for (std::ptrdiff_t c = 0; c < n; c += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_maskload_ps(x + c, live8(n - c)));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+    // r <= 0xFFFF: the unsigned pack keeps it; the two 64-bit halves hold lanes 0-3, 4-7.
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    store_head(out + 2 * c, _mm256_castsi256_si128(p), 2 * (n - c));
+  }
+}
+
+inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t* out) {
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (std::ptrdiff_t c = 0; c < n; c += 8) {
+    const __m256i q = quantize8(x + c, n - c, vinv);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    store_head(out + c, _mm_packs_epi16(w, w), n - c < 8 ? n - c : 8);
+  }
+}
+
+}  // namespace avx2
+#endif
 
 #if defined(ETK_HAS_AVX512VNNI)
 namespace avx512 {
@@ -164,6 +268,12 @@ using avx512::pack_key_row;
 using avx512::store_bf16;
 using avx512::store_fp16;
 using avx512::store_int8;
+#elif defined(ETK_HAS_AVX2)
+using avx2::maxabs_or_nonfinite;
+using avx2::pack_key_row;
+using avx2::store_bf16;
+using avx2::store_fp16;
+using avx2::store_int8;
 #else
 using scalar::maxabs_or_nonfinite;
 using scalar::pack_key_row;
