@@ -67,11 +67,16 @@ inline __m256i live8(std::ptrdiff_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// x[0..8) as floats, zero past `left` (masked loads only for a tail).
+inline __m256 load8(const float* x, std::ptrdiff_t left) {
+  return left >= 8 ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, live8(left));
+}
+
 // The codes of x[t..t+8) (zero past n): product, clamp to [-127, 127], round to nearest
 // even (the current mode, as std::nearbyint; clamping first changes nothing as the bounds
 // are integers).
 inline __m256i quantize8(const float* x, std::ptrdiff_t left, __m256 inv) {
-  const __m256 y = _mm256_mul_ps(_mm256_maskload_ps(x, live8(left)), inv);
+  const __m256 y = _mm256_mul_ps(load8(x, left), inv);
   return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), y)));
 }
 
@@ -108,7 +113,7 @@ inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
   const __m256i mag = _mm256_set1_epi32(0x7FFFFFFF);
   __m256i m = _mm256_setzero_si256();
   for (std::ptrdiff_t c = 0; c < n; c += 8)
-    m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_maskload_epi32(reinterpret_cast<const int*>(x + c), live8(n - c)), mag));
+    m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_castps_si256(load8(x + c, n - c)), mag));
   __m128i h = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
   h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0x4E));
   h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0xB1));
@@ -132,7 +137,7 @@ inline void store_head(std::uint8_t* out, __m128i v, std::ptrdiff_t left) {
 inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
 #if ETK_DISPATCH || defined(__F16C__)  // the dispatched AVX2 target includes f16c
   for (std::ptrdiff_t c = 0; c < n; c += 8)
-    store_head(out + 2 * c, _mm256_cvtps_ph(_mm256_maskload_ps(x + c, live8(n - c)), _MM_FROUND_TO_NEAREST_INT),
+    store_head(out + 2 * c, _mm256_cvtps_ph(load8(x + c, n - c), _MM_FROUND_TO_NEAREST_INT),
                2 * (n - c));
 #else
   scalar::store_fp16(x, n, out);
@@ -142,7 +147,7 @@ inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
 // Round to nearest even on the bits (finite inputs, as appends are checked).
 inline void store_bf16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
   for (std::ptrdiff_t c = 0; c < n; c += 8) {
-    const __m256i u = _mm256_castps_si256(_mm256_maskload_ps(x + c, live8(n - c)));
+    const __m256i u = _mm256_castps_si256(load8(x + c, n - c));
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
     // r <= 0xFFFF: the unsigned pack keeps it; the two 64-bit halves hold lanes 0-3, 4-7.
