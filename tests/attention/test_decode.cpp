@@ -276,8 +276,8 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
         for (auto& x : q) x = std::int8_t(code(rng));
         if (nrows == 5) std::fill(q.begin(), q.end(), std::int8_t(-128));  // the extreme code
         std::vector<std::int32_t> a(std::size_t(nrows * 20), -1), b(a);
-        simd::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, a.data(), 20);
-        scalar::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, b.data(), 20);
+        simd::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, 128, a.data(), 20);
+        scalar::block_dots(hi.data() + L * 64, L, q.data(), ldq, nrows, 128, b.data(), 20);
         REQUIRE(a == b);
         // The split the LATTE step relies on: q = 16 (q >> 4) + (q & 15), so the MS4B part
         // of the exact score is 16 x (estimate) + (the LS4B query nibbles' dot).
@@ -285,8 +285,8 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
         for (std::size_t i = 0; i < q.size(); ++i)
           qh[i] = std::int8_t(etk::latte::nibble_hi(q[i])), ql[i] = std::int8_t(etk::latte::nibble_lo(q[i]));
         std::vector<std::int32_t> e(a.size(), -1), f(a.size(), -1);
-        simd::block_dots(hi.data() + L * 64, L, qh.data(), ldq, nrows, e.data(), 20);
-        simd::block_dots(hi.data() + L * 64, L, ql.data(), ldq, nrows, f.data(), 20);
+        simd::block_dots(hi.data() + L * 64, L, qh.data(), ldq, nrows, 8, e.data(), 20);
+        simd::block_dots(hi.data() + L * 64, L, ql.data(), ldq, nrows, 15, f.data(), 20);
         for (std::size_t i = 0; i < a.size(); ++i)
           if (i % 20 < 16) REQUIRE(16 * e[i] + f[i] == a[i]);
         // Survivors in increasing order, some blocks skipped, odd counts.
@@ -299,6 +299,22 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
           REQUIRE(x == y);
         }
       }
+    }
+    // The int16 partial sums of a path at their bound: every nibble 15 and every query
+    // byte at the extreme its bound allows, over line counts around the chunk sizes.
+    for (std::ptrdiff_t L : {4, 5, 16, 36, 37, 68, 69}) {
+      const std::vector<std::uint8_t> hi(std::size_t(L * 64), 0xFF);
+      for (int qmax : {8, 15, 128})
+        for (int sign : {-1, 1}) {
+          const int v = sign < 0 ? -qmax : std::min(qmax, 127);
+          if (qmax == 15 && sign < 0) continue;  // LS4B query nibbles are in [0, 15]
+          const std::vector<std::int8_t> q(std::size_t(3 * 8 * L), std::int8_t(v));
+          std::vector<std::int32_t> a(48, -1), b(48, -2);
+          simd::block_dots(hi.data(), L, q.data(), 8 * L, 3, qmax, a.data(), 16);
+          scalar::block_dots(hi.data(), L, q.data(), 8 * L, 3, qmax, b.data(), 16);
+          REQUIRE(a == b);
+          REQUIRE(a[0] == 15 * v * 8 * std::int32_t(L));
+        }
     }
     // Selection: the same survivors, for ranges inside a block and cuts at the boundary.
     std::uniform_int_distribution<std::int32_t> est(-3000, 3000);

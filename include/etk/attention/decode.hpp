@@ -172,8 +172,8 @@ inline void estimate_task(const KVCache& cache, const Plan& p, const Scratch& sc
   const std::int8_t* lrows = sc.ql + t.qrow(p, 0) * p.ldq;
   for (std::ptrdiff_t blk = a / 16; a < b && blk * 16 < b; ++blk) {
     const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
-    simd::block_dots(line, p.L, hrows, p.ldq, int(t.nrows), E + blk * 16, p.P);
-    simd::block_dots(line, p.L, lrows, p.ldq, int(t.nrows), F + blk * 16, p.P);
+    simd::block_dots(line, p.L, hrows, p.ldq, int(t.nrows), 8, E + blk * 16, p.P);
+    simd::block_dots(line, p.L, lrows, p.ldq, int(t.nrows), 15, F + blk * 16, p.P);
   }
   for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
     const KeyRange k = page_range(cache, p, t, r, page);
@@ -275,11 +275,11 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
       const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
       const std::ptrdiff_t b0 = blk * 16;
       if (b0 >= k0.first) {  // straight into hi (a partial last block ends in the slack)
-        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), hi + (b0 - k0.first), W);
+        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), 128, hi + (b0 - k0.first), W);
         continue;
       }
       alignas(64) std::int32_t d16[kTileRows * 16];
-      simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), d16, 16);
+      simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), 128, d16, 16);
       for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
         for (std::ptrdiff_t j = k0.first; j < std::min(k0.end, b0 + 16); ++j)
           hi[r * W + j - k0.first] = d16[r * 16 + j - b0];
@@ -305,7 +305,7 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
       for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = std::int32_t(k.first + s);
       for (std::ptrdiff_t blk = k.first / 16; blk * 16 < k.end; ++blk) {
         alignas(64) std::int32_t d16[16];
-        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, sc.q8 + qr * p.ldq, p.ldq, 1, d16, 16);
+        simd::block_dots(pv.hi + blk * cache.hi_block_bytes(), p.L, sc.q8 + qr * p.ldq, p.ldq, 1, 128, d16, 16);
         for (std::ptrdiff_t j = std::max(k.first, blk * 16); j < std::min(k.end, blk * 16 + 16); ++j)
           hi[j - k.first] = d16[j - blk * 16];
       }

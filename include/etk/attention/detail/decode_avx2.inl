@@ -1,9 +1,11 @@
 // etk/attention/detail/decode_avx2.inl: AVX2 decode primitives (contracts and layouts of
 // decode_scalar.inl); the survivor selection stays scalar on this path.
 //  * block_dots: the nibbles of a 64-byte MS4B line (16 keys) times the broadcast query
-//    dwords through vpmaddubsw then vpmaddwd by ones. Unsigned nibbles <= 15 times signed
-//    query bytes |q| <= 128 give pair sums <= 2 * 15 * 128 = 3840, far from the int16
-//    saturation at 32767, so the int32 results equal the scalar path's bit for bit.
+//    dwords through vpmaddubsw. Unsigned nibbles <= 15 times signed query bytes |q| <=
+//    qmax <= 128 give pair sums <= 2 * 15 * qmax (<= 3840: no saturation); the 2 sums of
+//    each line are added in int16 over chunks of lines whose total stays <= 32767 (36
+//    lines for LS4B query nibbles, 68 for MS4B ones, 4 for codes), then widened by one
+//    vpmaddwd per chunk: exact, so the int32 results equal the scalar path's bit for bit.
 //  * lo_dots: one key's LS4B row per register (8 dwords a load, masked tail), the same
 //    vpmaddubsw / vpmaddwd products (same bound), 8 keys reduced together by a hadd tree;
 //    int32 sums in any order are exact, so the results equal the scalar ones.
@@ -16,40 +18,49 @@
 namespace decode {
 namespace avx2 {
 
+// NR rows over `chunk` lines at a time: within a chunk the vpmaddubsw pair sums are added
+// in int16 (one vpmaddwd per chunk), chunk * 2 * (2 * 15 * qmax) <= 32767 (block_dots).
 template <int NR>
-void block_dots_rows(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
+void block_dots_rows(const std::uint8_t* hi, std::ptrdiff_t L, std::ptrdiff_t chunk, const std::int8_t* q,
                      std::ptrdiff_t ldq, std::int32_t* out, std::ptrdiff_t ldo) {
-  const __m256i m15 = _mm256_set1_epi8(15);
-  __m256i acc0[NR], acc1[NR];
-  for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
-  for (std::ptrdiff_t l = 0; l < L; ++l) {
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64));
-    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64 + 32));
-    const __m256i a0 = _mm256_and_si256(x0, m15), b0 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), m15);
-    const __m256i a1 = _mm256_and_si256(x1, m15), b1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), m15);
-    for (int r = 0; r < NR; ++r) {
-      std::int32_t wa, wb;
-      std::memcpy(&wa, q + r * ldq + 4 * l, 4);
-      std::memcpy(&wb, q + r * ldq + 4 * L + 4 * l, 4);
-      const __m256i qa = _mm256_set1_epi32(wa), qb = _mm256_set1_epi32(wb);
-      acc0[r] = _mm256_add_epi32(acc0[r], _mm256_add_epi32(latte::avx2::dot4_u8s8(a0, qa),
-                                                           latte::avx2::dot4_u8s8(b0, qb)));
-      acc1[r] = _mm256_add_epi32(acc1[r], _mm256_add_epi32(latte::avx2::dot4_u8s8(a1, qa),
-                                                           latte::avx2::dot4_u8s8(b1, qb)));
+  const __m256i m15 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  // The int32 totals of earlier chunks wait in out (few chunks: registers stay free for
+  // the int16 sums).
+  for (std::ptrdiff_t l0 = 0; l0 < L; l0 += chunk) {
+    __m256i s0[NR], s1[NR];
+    for (int r = 0; r < NR; ++r) s0[r] = s1[r] = _mm256_setzero_si256();
+    for (std::ptrdiff_t l = l0; l < (L - l0 < chunk ? L : l0 + chunk); ++l) {
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + l * 64 + 32));
+      const __m256i a0 = _mm256_and_si256(x0, m15), b0 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), m15);
+      const __m256i a1 = _mm256_and_si256(x1, m15), b1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), m15);
+      for (int r = 0; r < NR; ++r) {
+        std::int32_t wa, wb;
+        std::memcpy(&wa, q + r * ldq + 4 * l, 4);
+        std::memcpy(&wb, q + r * ldq + 4 * L + 4 * l, 4);
+        const __m256i qa = _mm256_set1_epi32(wa), qb = _mm256_set1_epi32(wb);
+        s0[r] = _mm256_add_epi16(s0[r], _mm256_add_epi16(_mm256_maddubs_epi16(a0, qa), _mm256_maddubs_epi16(b0, qb)));
+        s1[r] = _mm256_add_epi16(s1[r], _mm256_add_epi16(_mm256_maddubs_epi16(a1, qa), _mm256_maddubs_epi16(b1, qb)));
+      }
     }
-  }
-  for (int r = 0; r < NR; ++r) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo), acc0[r]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo + 8), acc1[r]);
+    for (int r = 0; r < NR; ++r) {
+      __m256i* o = reinterpret_cast<__m256i*>(out + r * ldo);
+      __m256i t0 = _mm256_madd_epi16(s0[r], ones), t1 = _mm256_madd_epi16(s1[r], ones);
+      if (l0 > 0) t0 = _mm256_add_epi32(t0, _mm256_loadu_si256(o)), t1 = _mm256_add_epi32(t1, _mm256_loadu_si256(o + 1));
+      _mm256_storeu_si256(o, t0);
+      _mm256_storeu_si256(o + 1, t1);
+    }
   }
 }
 
 inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
-                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+                       std::ptrdiff_t ldq, int nrows, int qmax, std::int32_t* out, std::ptrdiff_t ldo) {
+  // A line adds two pair sums of |.| <= 2 * 15 * qmax per int16 lane.
+  const std::ptrdiff_t chunk = std::max<std::ptrdiff_t>(1, 32767 / (60 * std::max(qmax, 1)));
   int r = 0;
-  for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
-  for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
-  if (r < nrows) block_dots_rows<1>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, chunk, q + r * ldq, ldq, out + r * ldo, ldo);
+  for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, chunk, q + r * ldq, ldq, out + r * ldo, ldo);
+  if (r < nrows) block_dots_rows<1>(hi, L, chunk, q + r * ldq, ldq, out + r * ldo, ldo);
 }
 
 inline __m256i mask8(std::ptrdiff_t n) {  // dword lanes [0, min(n, 8)) set

@@ -42,7 +42,8 @@ void block_dots_rows(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t
 }
 
 inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
-                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+                       std::ptrdiff_t ldq, int nrows, int qmax, std::int32_t* out, std::ptrdiff_t ldo) {
+  (void)qmax;  // vpdpbusd adds into int32 directly
   int r = 0;
   for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
   for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);

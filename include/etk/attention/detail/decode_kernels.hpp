@@ -10,6 +10,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -39,9 +40,11 @@ inline void arrange(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t L, st
 
 namespace simd {
 
+// qmax: a bound on |q| over the rows (8 for MS4B query nibbles, 15 for LS4B ones, 128 for
+// codes), which bounds the partial sums a path may keep in int16.
 inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
-                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
-  ETK_DISPATCH_RETURN(decode::simd::block_dots(hi, L, q, ldq, nrows, out, ldo));
+                       std::ptrdiff_t ldq, int nrows, int qmax, std::int32_t* out, std::ptrdiff_t ldo) {
+  ETK_DISPATCH_RETURN(decode::simd::block_dots(hi, L, q, ldq, nrows, qmax, out, ldo));
 }
 
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,

@@ -19,9 +19,10 @@ inline std::int32_t nibble_dot(const std::uint8_t* x, std::ptrdiff_t L, std::ptr
 }
 
 // out[r*ldo + kk] = arranged row r of q (nrows rows, ldq apart) . (MS4B nibbles + 8) of key
-// kk, for the 16 keys of one MS4B block.
+// kk, for the 16 keys of one MS4B block; every |q| <= qmax (used by the AVX2 body).
 inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
-                       std::ptrdiff_t ldq, int nrows, std::int32_t* out, std::ptrdiff_t ldo) {
+                       std::ptrdiff_t ldq, int nrows, int qmax, std::int32_t* out, std::ptrdiff_t ldo) {
+  (void)qmax;
   for (int r = 0; r < nrows; ++r)
     for (std::ptrdiff_t kk = 0; kk < 16; ++kk)
       out[r * ldo + kk] = nibble_dot(hi + kk * 4, L, 64, q + r * ldq);
