@@ -39,7 +39,10 @@ constexpr std::ptrdiff_t kQueryBlock = 128;
 constexpr std::ptrdiff_t kKeyBlock = 512;
 
 // Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
-// ld: the row stride of the key-major tiles S^T and O^T, bq rounded up to a GEMM panel.
+// ld: the row stride of the key-major tiles S^T and O^T, bq rounded up to a GEMM panel
+// plus one cache line. The extra line staggers the rows over the L1 sets: at a stride of
+// 128 floats (512 B) a P^T panel's depths map to 16 of a 32 KiB 8-way L1's 64 sets, so
+// the PV product's 32 KiB panel competed for 8 KiB and was refetched from L2 by every tile.
 struct BlockedWorkspace {
   std::ptrdiff_t bq = 0, bk = 0, ld = 0;  // query and key block sizes actually used
   std::ptrdiff_t qs = 0, s = 0, o = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
@@ -50,7 +53,7 @@ inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_pad
   BlockedWorkspace w;
   w.bq = std::min(sh.n_q, kQueryBlock);
   w.bk = std::min(sh.n_k, kKeyBlock);
-  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR;
+  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR + 16;
   w.qs = 0;
   w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
   w.o = w.s + w.bk * w.ld;
@@ -116,8 +119,9 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float* vh = v.data + h * v.head_stride;
   // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
   gemm_f32_layout::pack_panels(qh, 1, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
-  // Columns [rows, ld) of S^T are read (never stored) as P^T's panel padding: keep them 0.
-  if (rows < ld) std::fill(st, st + w.bk * ld, 0.0f);
+  // Columns [rows, 32 panels) of S^T are read (never stored) as P^T's panel padding: keep
+  // them 0.
+  if (rows % gemm_f32_layout::kNR != 0) std::fill(st, st + w.bk * ld, 0.0f);
   std::fill(ot, ot + sh.dv * ld, 0.0f);
   std::fill(m, m + rows, neg_inf);
   std::fill(l, l + rows, 0.0f);

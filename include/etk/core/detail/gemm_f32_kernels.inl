@@ -158,7 +158,7 @@ inline void micro_rows(int mr, const float* a, RS rs, std::ptrdiff_t cs, std::pt
 // Rows [i0, i1) x panels [p0, p1) of C = (acc ? C : 0) + A·B over depth k. B is read as
 // 32-column panels: panel p starts at bp + p * panel_stride and its depth t at + t * ldb
 // (packed weights, etk/core/packed_weights_f32.hpp: ldb = 32, panel_stride = 32 k; a
-// row-major [K, N] matrix whose row stride ldb is a multiple of 32, read in place:
+// row-major [K, N] matrix with row stride ldb >= its panels x 32, read in place:
 // panel_stride = 32, the columns past n read but never stored). Depth in blocks of kc,
 // each block sweeping the rows over one panel while it stays in L1.
 inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t k,
