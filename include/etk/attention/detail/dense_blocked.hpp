@@ -9,9 +9,8 @@
 // queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
 // query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
 // O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
-// is S^T read column-major in place as the A operand and V_b's rows are the B operand in
-// place (its full 32-column panels; a last partial panel, dv % 32 columns, is copied
-// zero-padded). O is accumulated in the output rows themselves, which are scaled by 1 / l_i
+// is S^T read column-major in place as the A operand and the B operand is V_b's rows
+// copied at a padded stride (see BlockedWorkspace). O is accumulated in the output rows themselves, which are scaled by 1 / l_i
 // at the end (a zero row when l_i = 0: nothing visible): no transposed copy of O. Memory
 // is the workspace below, independent of n_q and linear in n_k only through the padding
 // bias row: never O(n_q * n_k).
@@ -40,12 +39,14 @@ constexpr std::ptrdiff_t kQueryBlock = 128;
 constexpr std::ptrdiff_t kKeyBlock = 512;
 
 // Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
-// ld: the row stride of the key-major tile S^T, bq rounded up to a GEMM panel
-// plus one cache line. The extra line staggers the rows over the L1 sets: at a stride of
-// 128 floats (512 B) a P^T panel's depths map to 16 of a 32 KiB 8-way L1's 64 sets, so
-// the PV product's 32 KiB panel competed for 8 KiB and was refetched from L2 by every tile.
+// ld: the row stride of the key-major tile S^T, bq rounded up to a GEMM panel plus one
+// cache line; ldv: the same for the copy of V_b's rows (dv). The extra line staggers the
+// rows over the L1 sets: at a stride of 128 floats (512 B) a GEMM panel's depths map to 16
+// of a 32 KiB 8-way L1's 64 sets (at 64 floats, V's own stride when dv = 64, to 16 too), so
+// a 32 KiB panel competed for 8 KiB and was refetched from L2 by every tile. The copy also
+// zero-pads V_b to whole panels, so any dv takes the same GEMM.
 struct BlockedWorkspace {
-  std::ptrdiff_t bq = 0, bk = 0, ld = 0;  // query and key block sizes actually used
+  std::ptrdiff_t bq = 0, bk = 0, ld = 0, ldv = 0;  // query and key block sizes actually used
   std::ptrdiff_t qs = 0, s = 0, vt = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
 };
 
@@ -55,10 +56,11 @@ inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_pad
   w.bq = std::min(sh.n_q, kQueryBlock);
   w.bk = std::min(sh.n_k, kKeyBlock);
   w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR + 16;
+  w.ldv = gemm_f32_layout::panels(sh.dv) * gemm_f32_layout::kNR + 16;
   w.qs = 0;
   w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
-  w.vt = w.s + w.bk * w.ld;  // V_b's partial panel, when dv is not a multiple of 32
-  w.m = w.vt + (sh.dv % gemm_f32_layout::kNR != 0 ? w.bk * gemm_f32_layout::kNR : 0);
+  w.vt = w.s + w.bk * w.ld;
+  w.m = w.vt + w.bk * w.ldv;
   w.l = w.m + w.ld;
   w.shift = w.l + w.ld;
   w.sum = w.shift + w.ld;
@@ -124,7 +126,9 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   // them 0.
   if (rows % gemm_f32_layout::kNR != 0) std::fill(st, st + w.bk * ld, 0.0f);
   float* ob = out.data + h * out.head_stride + i0 * out.row_stride;
-  const std::ptrdiff_t ldo = out.row_stride, dv_full = sh.dv / gemm_f32_layout::kNR * gemm_f32_layout::kNR;
+  const std::ptrdiff_t ldo = out.row_stride, ldv = w.ldv;
+  // Columns [dv, 32 panels) of the V_b copy are read (never stored) as panel padding.
+  if (sh.dv % gemm_f32_layout::kNR != 0) std::fill(vt, vt + w.bk * ldv, 0.0f);
   std::fill(m, m + rows, neg_inf);
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
@@ -153,13 +157,9 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
     exp2_shift_columns(st, ld, cols, rows, shift, sum);
     for (std::ptrdiff_t r = 0; r < rows; ++r) l[r] += sum[r];
     // O [rows, dv] (+)= P [rows, cols] · V_b [cols, dv]; the first key block overwrites.
-    const float* vb = vh + j0 * v.row_stride;
-    if (dv_full > 0)
-      gemm_f32_detail::gemm_rowmajor_b(st, 1, ld, rows, cols, vb, v.row_stride, dv_full, ob, ldo, j0 > 0);
-    if (dv_full < sh.dv) {
-      gemm_f32_layout::pack_panels(vb + dv_full, v.row_stride, 1, cols, sh.dv - dv_full, 1.0f, vt);
-      gemm_f32_detail::gemm_packed(st, 1, ld, rows, cols, vt, sh.dv - dv_full, ob + dv_full, ldo, j0 > 0);
-    }
+    for (std::ptrdiff_t t = 0; t < cols; ++t)
+      std::copy(vh + (j0 + t) * v.row_stride, vh + (j0 + t) * v.row_stride + sh.dv, vt + t * ldv);
+    gemm_f32_detail::gemm_rowmajor_b(st, 1, ld, rows, cols, vt, ldv, sh.dv, ob, ldo, j0 > 0);
   }
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     float* orow = ob + r * ldo;
