@@ -85,11 +85,15 @@ inline std::ptrdiff_t visible_key_end(const AttentionParams& p, std::ptrdiff_t i
   return p.causal ? causal_key_end(i, n_q, n_k) : n_k;
 }
 
-// Largest |x| in head h of a view (0 for an all-zero head), in double, after rejecting a
-// NaN or infinity in the head as check::finite does (its message and location): one read
-// of each row serves both, not one pass for finiteness and another for the range (x * 0
-// is NaN exactly when x is NaN or +-Inf). Under -ffast-math, which may fold x * 0 to 0,
-// the exact scan always runs.
+// Largest |x| in head h of a view (0 for an all-zero head), in double.
+inline double head_max_abs(const HeadsView<const float>& v, std::ptrdiff_t h) {
+  return static_cast<double>(v.head(h).cwiseAbs().maxCoeff());
+}
+
+// The same, after rejecting a NaN or infinity in the head as check::finite does (its
+// message and location): one read of each row serves both, not one pass for finiteness
+// and another for the range (x * 0 is NaN exactly when x is NaN or +-Inf). Under
+// -ffast-math, which may fold x * 0 to 0, the exact scan always runs.
 inline double finite_head_max_abs(const char* name, const HeadsView<const float>& v, std::ptrdiff_t h) {
   using Row = Eigen::Map<const Eigen::Array<float, Eigen::Dynamic, 1>>;
   const float* base = v.data + h * v.head_stride;
