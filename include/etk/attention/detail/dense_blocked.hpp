@@ -121,7 +121,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float* kh = k.data + h * k.head_stride;
   const float* vh = v.data + h * v.head_stride;
   // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
-  gemm_f32_layout::pack_panels(qh, 1, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
+  gemm_f32_detail::pack_transposed(qh, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
   // Columns [rows, 32 panels) of S^T are read (never stored) as P^T's panel padding: keep
   // them 0.
   if (rows % gemm_f32_layout::kNR != 0) std::fill(st, st + w.bk * ld, 0.0f);

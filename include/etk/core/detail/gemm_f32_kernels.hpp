@@ -49,6 +49,14 @@ inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std
   ETK_DISPATCH_RETURN(gemm_f32_detail::gemm_block(a, rs, cs, k, bp, ldb, panel_stride, n, c, ldc, acc, i0, i1, p0, p1, kc));
 }
 
+// dst <- packed panels of B [k, n] * scale with B(t, j) = src[j*ld + t] (the rows of src
+// as B's columns), on the active path; the same bits as
+// gemm_f32_layout::pack_panels(src, 1, ld, k, n, scale, dst).
+inline void pack_transposed(const float* src, std::ptrdiff_t ld, std::ptrdiff_t k, std::ptrdiff_t n, float scale,
+                            float* dst) {
+  ETK_DISPATCH_RETURN(gemm_f32_detail::pack_transposed(src, ld, k, n, scale, dst));
+}
+
 // All of C = (acc ? C : 0) + A [m, k]·B on the calling thread, B packed (k x n).
 inline void gemm_packed(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t m,
                         std::ptrdiff_t k, const float* bp, std::ptrdiff_t n, float* c, std::ptrdiff_t ldc,

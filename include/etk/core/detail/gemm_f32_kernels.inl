@@ -144,6 +144,55 @@ inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
 }
 #endif
 
+// dst <- the packed panels (etk/core/packed_weights_f32.hpp) of B [k, n] * scale, where
+// B(t, j) = src[j*ld + t]: src's n rows of k floats become B's columns (the queries of
+// dense attention as the B operand of S^T = K·Q^T). The same products as
+// gemm_f32_layout::pack_panels(src, 1, ld, ...), so the same bits; AVX2 and wider paths
+// move 8 rows x 8 depths at a time through an 8x8 register transpose (the element loop
+// wrote 128 bytes apart per float: 4% of dense attention at seq 128), the rest element by
+// element.
+inline void pack_transposed(const float* src, std::ptrdiff_t ld, std::ptrdiff_t k, std::ptrdiff_t n, float scale,
+                            float* dst) {
+#if defined(ETK_HAS_AVX2)
+  constexpr std::ptrdiff_t NR = gemm_f32_layout::kNR;
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (std::ptrdiff_t p = 0; p < gemm_f32_layout::panels(n); ++p) {
+    const std::ptrdiff_t j0 = p * NR, w = n - j0 < NR ? n - j0 : NR;
+    float* panel = dst + p * k * NR;
+    std::ptrdiff_t j = 0;
+    for (; j + 8 <= w; j += 8) {
+      const float* s = src + (j0 + j) * ld;
+      std::ptrdiff_t t = 0;
+      for (; t + 8 <= k; t += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_mul_ps(_mm256_loadu_ps(s + i * ld + t), sc);
+        __m256 u[8], v[8];
+        for (int i = 0; i < 8; i += 2) {
+          u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+          u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          v[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+          v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+          v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+          v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; ++i) {
+          _mm256_storeu_ps(panel + (t + i) * NR + j, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+          _mm256_storeu_ps(panel + (t + i + 4) * NR + j, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+        }
+      }
+      for (; t < k; ++t)
+        for (int i = 0; i < 8; ++i) panel[t * NR + j + i] = s[i * ld + t] * scale;
+    }
+    for (; j < NR; ++j)
+      for (std::ptrdiff_t t = 0; t < k; ++t) panel[t * NR + j] = j < w ? src[(j0 + j) * ld + t] * scale : 0.0f;
+  }
+#else
+  gemm_f32_layout::pack_panels(src, 1, ld, k, n, scale, dst);
+#endif
+}
+
 // micro<mr> for a runtime mr in [1, MR].
 template <int MR, typename RS>
 inline void micro_rows(int mr, const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
