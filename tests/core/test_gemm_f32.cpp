@@ -171,3 +171,25 @@ TEST_CASE("gemm_f32: IEEE specials propagate (no finiteness check)") {
   CHECK(std::isinf(c.data[4]));
   CHECK(std::isfinite(c.data[20 + 4]));  // other rows untouched by the special
 }
+
+TEST_CASE("gemm_f32: the transposing pack gives pack_panels' bits on every path") {
+  // Rows of src become B's columns; the 8x8 register transpose of the AVX2 and wider paths
+  // and their element-by-element tails (depths and rows not multiples of 8, a partial
+  // panel) against the portable packer, byte for byte, padding included.
+  std::mt19937 gen(23);
+  const std::vector<std::ptrdiff_t> ks = {1, 7, 8, 9, 16, 63, 64, 65, 120};
+  const std::vector<std::ptrdiff_t> ns = {1, 5, 8, 9, 15, 31, 32, 33, 70, 128};
+  paths::for_each([&](etk::Isa) {
+    for (int trial = 0; trial < 30; ++trial) {
+      const std::ptrdiff_t k = ks[gen() % ks.size()], n = ns[gen() % ns.size()];
+      Strided src(n, k, std::ptrdiff_t(gen() % 5), gen);
+      const float scale = trial % 2 ? 1.0f : 0.18033688f;
+      const std::size_t size = static_cast<std::size_t>(etk::gemm_f32_layout::packed_floats(k, n));
+      std::vector<float> want(size, 3.0f), got(size, 5.0f);
+      etk::gemm_f32_layout::pack_panels(src.data.data(), 1, src.ld, k, n, scale, want.data());
+      etk::gemm_f32_detail::pack_transposed(src.data.data(), src.ld, k, n, scale, got.data());
+      INFO("k " << k << " n " << n << " ld " << src.ld);
+      REQUIRE(std::memcmp(want.data(), got.data(), size * sizeof(float)) == 0);
+    }
+  });
+}

@@ -18,7 +18,7 @@
 // every pool, since a task's arithmetic does not depend on which worker runs it), give
 // fully masked queries zero rows. Rejected besides bad shapes: an output that shares
 // memory with an input or the other output (check::no_overlap), NaN/Inf inputs and
-// logits beyond float range (params.hpp, check_logit_range).
+// logits beyond float range (params.hpp, check_finite_and_logit_range).
 #pragma once
 
 #include <cstddef>

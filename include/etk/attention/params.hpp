@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "etk/config.hpp"
 #include "etk/core/checks.hpp"
@@ -47,7 +48,7 @@ struct AttentionParams {
   bool causal = false;          // causal mask, aligned as documented above
   KeyPaddingMask key_padding;   // optional per-key mask
   bool check_finite = true;     // reject NaN/Inf in q, k, v and logits beyond float
-                                // range (check_logit_range; O(size) scans)
+                                // range (check_finite_and_logit_range; O(size) scans)
 };
 
 // The default logit scale 1/sqrt(dk): the double quotient rounded once to float (the
@@ -89,6 +90,27 @@ inline double head_max_abs(const HeadsView<const float>& v, std::ptrdiff_t h) {
   return static_cast<double>(v.head(h).cwiseAbs().maxCoeff());
 }
 
+// The same, after rejecting a NaN or infinity in the head as check::finite does (its
+// message and location): one read of each row serves both, not one pass for finiteness
+// and another for the range (x * 0 is NaN exactly when x is NaN or +-Inf). Under
+// -ffast-math, which may fold x * 0 to 0, the exact scan always runs.
+inline double finite_head_max_abs(const char* name, const HeadsView<const float>& v, std::ptrdiff_t h) {
+  using Row = Eigen::Map<const Eigen::Array<float, Eigen::Dynamic, 1>>;
+  const float* base = v.data + h * v.head_stride;
+  float m = 0.0f, probe = 0.0f;
+  const bool flat = v.row_stride == v.dim;  // the head is one contiguous vector
+  for (std::ptrdiff_t r = 0; r < (flat ? 1 : v.seq); ++r) {
+    const Row row(base + r * v.row_stride, flat ? v.seq * v.dim : v.dim);
+    m = std::max(m, row.abs().maxCoeff());
+    probe += (row * 0.0f).sum();
+  }
+#if defined(__FAST_MATH__)
+  probe = 1.0f;
+#endif
+  if (probe != 0.0f) check::finite(name, base, v.seq, v.dim, v.row_stride);
+  return static_cast<double>(m);
+}
+
 // The largest logit magnitude the kernels accept, in the base-2 units they compute in:
 // softmax differences of two such logits (<= 2 * kMaxLogit) stay finite after any
 // further factor below 4, so no finite input yields inf - inf = NaN or a lost maximum.
@@ -105,13 +127,18 @@ inline void check_logit_bound(const char* args, std::ptrdiff_t h, double bound) 
                           << "accepts (" << kMaxLogit / log2e << "); scale the queries or keys down");
 }
 
-// Dense attention forms q * scale first, then its dot products with k: both bounded per
+// Rejects NaN/Inf in q, k and v (if not null), in that order, then logits out of range:
+// dense attention forms q * scale first, then its dot products with k, both bounded per
 // head by max|q| * scale and dk * max|q| * max|k| * scale.
-inline void check_logit_range(const HeadsView<const float>& q, const HeadsView<const float>& k,
-                              double scale) {
+inline void check_finite_and_logit_range(const HeadsView<const float>& q, const HeadsView<const float>& k,
+                                         const HeadsView<const float>* v, double scale) {
+  std::vector<double> mq(static_cast<std::size_t>(q.heads)), mk(mq.size());
+  for (std::ptrdiff_t h = 0; h < q.heads; ++h) mq[std::size_t(h)] = finite_head_max_abs("q", q, h) * scale;
+  for (std::ptrdiff_t h = 0; h < k.heads; ++h) mk[std::size_t(h)] = finite_head_max_abs("k", k, h);
+  if (v) check::finite("v", *v);
   for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
-    const double mq = head_max_abs(q, h) * scale;
-    check_logit_bound("q'/'k'/'params.scale", h, std::max(mq, mq * head_max_abs(k, h) * static_cast<double>(q.dim)));
+    const double m = mq[std::size_t(h)];
+    check_logit_bound("q'/'k'/'params.scale", h, std::max(m, m * mk[std::size_t(h)] * static_cast<double>(q.dim)));
   }
 }
 
@@ -163,12 +190,7 @@ inline AttentionShape check_attention(const HeadsView<const float>& q,
     ETK_CHECK(p.key_padding.size == 0, "argument 'params.key_padding' has size "
                                            << p.key_padding.size << " but no data");
   }
-  if (p.check_finite) {
-    check::finite("q", q);
-    check::finite("k", k);
-    if (v) check::finite("v", *v);
-    check_logit_range(q, k, static_cast<double>(s.scale));
-  }
+  if (p.check_finite) check_finite_and_logit_range(q, k, v, static_cast<double>(s.scale));
   return s;
 }
 

@@ -30,9 +30,12 @@ enum class GemmOutput { overwrite, accumulate };  // C = A·B or C += A·B
 
 namespace gemm_f32_detail {
 
-// Task: 96 rows (a multiple of every path's tile height) x 128 columns; 96 beat 48 and
-// 192 at 512x768x3072 by 10% (fewer passes over B per row) with 128x768x768 unchanged.
-constexpr std::ptrdiff_t kTaskRows = 96;
+// Task: at most kTaskRows rows, M split evenly (128 rows: one task of 128, not 96 + 32,
+// whose second task passed over the same columns of B again for a third of the rows;
+// 0.91-0.96 -> 1.00-1.03 of oneDNN's prepacked matmul at 128x768x768 on Zen 3 AVX2, best
+// of 10 repetitions, in three runs) x 128 columns. On Zen 4, 96 rows had beaten 48 and 192
+// by 10% at 512x768x3072 (fewer passes over B per row); 512 rows now make 4 tasks of 128.
+constexpr std::ptrdiff_t kTaskRows = 132;
 constexpr std::ptrdiff_t kTaskPanels = 4;
 
 // c [M, N] shares no element with the matrix m (the shared exact test of check::no_overlap).
@@ -55,7 +58,7 @@ inline void check_gemm(const ConstMatrixView<float>& a, std::ptrdiff_t k, std::p
 inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t n,
                 MatrixView<float> c, bool acc, const Context& ctx) {
   const std::ptrdiff_t m = a.rows(), k = a.cols();
-  const std::ptrdiff_t row_tasks = (m + kTaskRows - 1) / kTaskRows;
+  const std::ptrdiff_t row_tasks = (m + kTaskRows - 1) / kTaskRows, task_rows = (m + row_tasks - 1) / row_tasks;
   const std::ptrdiff_t panels = gemm_f32_layout::panels(n);
   const std::ptrdiff_t col_tasks = (panels + kTaskPanels - 1) / kTaskPanels;
   float* const cd = c.data();
@@ -64,9 +67,9 @@ inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t
   // at K = 768), which then stays in L2 while the rows stream past it (512x768x3072: 0.85
   // -> 0.94 of oneDNN's prepacked matmul in one run).
   parallel_for(ctx, row_tasks * col_tasks, [&](std::ptrdiff_t task, int) {
-    const std::ptrdiff_t i0 = (task % row_tasks) * kTaskRows, p0 = (task / row_tasks) * kTaskPanels;
+    const std::ptrdiff_t i0 = (task % row_tasks) * task_rows, p0 = (task / row_tasks) * kTaskPanels;
     gemm_block(a.data(), a.outerStride(), 1, k, bp, 32, 32 * k, n, cd, ldc, acc, i0,
-               std::min(m, i0 + kTaskRows), p0, std::min(panels, p0 + kTaskPanels));
+               std::min(m, i0 + task_rows), p0, std::min(panels, p0 + kTaskPanels));
   });
 }
 

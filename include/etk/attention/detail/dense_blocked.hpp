@@ -8,12 +8,12 @@
 // kKeyBlock; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
 // queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
 // query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
-// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O^T += V_b^T·P^T, where
-// V_b^T is V's rows read in place and P^T is S^T itself, read in place as the B operand.
-// Nothing of K or V is copied; O is kept transposed ([dv, queries]) until the end, when
-// O_i / l_i is written out (a zero row when l_i = 0: nothing visible). Memory is the
-// workspace below, independent of n_q and linear in n_k only through the padding bias
-// row: never O(n_q * n_k).
+// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
+// is S^T read column-major in place as the A operand and the B operand is V_b's rows
+// copied at a padded stride (see BlockedWorkspace). O is accumulated in the output rows themselves, which are scaled by 1 / l_i
+// at the end (a zero row when l_i = 0: nothing visible): no transposed copy of O. Memory
+// is the workspace below, independent of n_q and linear in n_k only through the padding
+// bias row: never O(n_q * n_k).
 #pragma once
 
 #include <algorithm>
@@ -32,17 +32,22 @@
 ETK_BEGIN_NAMESPACE
 namespace detail {
 
-// Block sizes: S^T (kKeyBlock x kQueryBlock floats, 256 KiB) and the packed V block stay in
+// Block sizes: S^T (kKeyBlock x kQueryBlock floats, 256 KiB) and the V block stay in
 // L2 (1 MiB and more on the machines measured) while the two GEMMs and the softmax pass
 // sweep them; Qs^T (32 KiB at dk = 64) stays in L1/L2 for the whole key loop.
 constexpr std::ptrdiff_t kQueryBlock = 128;
 constexpr std::ptrdiff_t kKeyBlock = 512;
 
 // Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
-// ld: the row stride of the key-major tiles S^T and O^T, bq rounded up to a GEMM panel.
+// ld: the row stride of the key-major tile S^T, bq rounded up to a GEMM panel plus one
+// cache line; ldv: the same for the copy of V_b's rows (dv). The extra line staggers the
+// rows over the L1 sets: at a stride of 128 floats (512 B) a GEMM panel's depths map to 16
+// of a 32 KiB 8-way L1's 64 sets (at 64 floats, V's own stride when dv = 64, to 16 too), so
+// a 32 KiB panel competed for 8 KiB and was refetched from L2 by every tile. The copy also
+// zero-pads V_b to whole panels, so any dv takes the same GEMM.
 struct BlockedWorkspace {
-  std::ptrdiff_t bq = 0, bk = 0, ld = 0;  // query and key block sizes actually used
-  std::ptrdiff_t qs = 0, s = 0, o = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
+  std::ptrdiff_t bq = 0, bk = 0, ld = 0, ldv = 0;  // query and key block sizes actually used
+  std::ptrdiff_t qs = 0, s = 0, vt = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
 };
 
 inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_padding) {
@@ -50,11 +55,12 @@ inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_pad
   BlockedWorkspace w;
   w.bq = std::min(sh.n_q, kQueryBlock);
   w.bk = std::min(sh.n_k, kKeyBlock);
-  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR;
+  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR + 16;
+  w.ldv = gemm_f32_layout::panels(sh.dv) * gemm_f32_layout::kNR + 16;
   w.qs = 0;
   w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
-  w.o = w.s + w.bk * w.ld;
-  w.m = w.o + sh.dv * w.ld;
+  w.vt = w.s + w.bk * w.ld;
+  w.m = w.vt + w.bk * w.ldv;
   w.l = w.m + w.ld;
   w.shift = w.l + w.ld;
   w.sum = w.shift + w.ld;
@@ -102,7 +108,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
   const std::ptrdiff_t ld = w.ld;
-  float *qs = ws + w.qs, *st = ws + w.s, *ot = ws + w.o, *m = ws + w.m, *l = ws + w.l;
+  float *qs = ws + w.qs, *st = ws + w.s, *vt = ws + w.vt, *m = ws + w.m, *l = ws + w.l;
   float *shift = ws + w.shift, *sum = ws + w.sum, *alpha = ws + w.alpha, *bias = ws + w.bias;
 
   const std::ptrdiff_t i0 = block * w.bq;
@@ -115,10 +121,14 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float* kh = k.data + h * k.head_stride;
   const float* vh = v.data + h * v.head_stride;
   // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
-  gemm_f32_layout::pack_panels(qh, 1, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
-  // Columns [rows, ld) of S^T are read (never stored) as P^T's panel padding: keep them 0.
-  if (rows < ld) std::fill(st, st + w.bk * ld, 0.0f);
-  std::fill(ot, ot + sh.dv * ld, 0.0f);
+  gemm_f32_detail::pack_transposed(qh, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
+  // Columns [rows, 32 panels) of S^T are read (never stored) as P^T's panel padding: keep
+  // them 0.
+  if (rows % gemm_f32_layout::kNR != 0) std::fill(st, st + w.bk * ld, 0.0f);
+  float* ob = out.data + h * out.head_stride + i0 * out.row_stride;
+  const std::ptrdiff_t ldo = out.row_stride, ldv = w.ldv;
+  // Columns [dv, 32 panels) of the V_b copy are read (never stored) as panel padding.
+  if (sh.dv % gemm_f32_layout::kNR != 0) std::fill(vt, vt + w.bk * ldv, 0.0f);
   std::fill(m, m + rows, neg_inf);
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
@@ -142,19 +152,23 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
       m[r] = m_new;
     }
     if (rescale)
-      for (std::ptrdiff_t d = 0; d < sh.dv; ++d)
-        for (std::ptrdiff_t r = 0; r < rows; ++r) ot[d * ld + r] *= alpha[r];
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        for (std::ptrdiff_t d = 0; d < sh.dv; ++d) ob[r * ldo + d] *= alpha[r];
     exp2_shift_columns(st, ld, cols, rows, shift, sum);
     for (std::ptrdiff_t r = 0; r < rows; ++r) l[r] += sum[r];
-    // O^T [dv, rows] += V_b^T [dv, cols] · P^T [cols, rows].
-    gemm_f32_detail::gemm_rowmajor_b(vh + j0 * v.row_stride, 1, v.row_stride, sh.dv, cols, st, ld, rows, ot, ld,
-                                     true);
+    // O [rows, dv] (+)= P [rows, cols] · V_b [cols, dv]; the first key block overwrites.
+    for (std::ptrdiff_t t = 0; t < cols; ++t)
+      std::copy(vh + (j0 + t) * v.row_stride, vh + (j0 + t) * v.row_stride + sh.dv, vt + t * ldv);
+    gemm_f32_detail::gemm_rowmajor_b(st, 1, ld, rows, cols, vt, ldv, sh.dv, ob, ldo, j0 > 0);
   }
-  float* ob = out.data + h * out.head_stride + i0 * out.row_stride;
-  for (std::ptrdiff_t r = 0; r < rows; ++r) alpha[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    float* orow = ob + r * out.row_stride;
-    for (std::ptrdiff_t d = 0; d < sh.dv; ++d) orow[d] = ot[d * ld + r] * alpha[r];
+    float* orow = ob + r * ldo;
+    if (l[r] > 0.0f) {
+      const float inv = 1.0f / l[r];
+      for (std::ptrdiff_t d = 0; d < sh.dv; ++d) orow[d] *= inv;
+    } else {  // nothing visible (or no key block ran: the row was never written)
+      std::fill(orow, orow + sh.dv, 0.0f);
+    }
   }
 }
 

@@ -182,44 +182,68 @@ inline void scale_row(float* x, std::ptrdiff_t n, float f) {
   if (j < n) V::store_tail(x + j, n - j, V::mul(V::load_tail(x + j, n - j, 0.0f), pf));
 }
 
-inline void column_max(const float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t n, float* mx) {
+// A column chunk of `len` lanes: full chunks (Full, len == W) load and store unmasked;
+// AVX2's masked store is microcoded on AMD cores and made the column passes of dense
+// attention several times slower than the arithmetic needs.
+template <bool Full>
+inline P load_cols(const float* x, std::ptrdiff_t len, float fill) {
+  return Full ? V::load(x) : V::load_tail(x, len, fill);
+}
+template <bool Full>
+inline void store_cols(float* x, std::ptrdiff_t len, P a) {
+  if (Full)
+    V::store(x, a);
+  else
+    V::store_tail(x, len, a);
+}
+
+template <bool Full>
+inline void column_max_chunk(const float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t len, float* mx) {
   const float ninf = -std::numeric_limits<float>::infinity();
-  for (std::ptrdiff_t i = 0; i < n; i += W) {
-    const std::ptrdiff_t len = n - i < W ? n - i : W;
-    P m0 = V::set1(ninf), m1 = m0;
-    std::ptrdiff_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-      m0 = V::max(m0, V::load_tail(s + r * ld + i, len, ninf));
-      m1 = V::max(m1, V::load_tail(s + (r + 1) * ld + i, len, ninf));
-    }
-    if (r < rows) m0 = V::max(m0, V::load_tail(s + r * ld + i, len, ninf));
-    V::store_tail(mx + i, len, V::max(m0, m1));
+  P m0 = V::set1(ninf), m1 = m0;
+  std::ptrdiff_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    m0 = V::max(m0, load_cols<Full>(s + r * ld, len, ninf));
+    m1 = V::max(m1, load_cols<Full>(s + (r + 1) * ld, len, ninf));
   }
+  if (r < rows) m0 = V::max(m0, load_cols<Full>(s + r * ld, len, ninf));
+  store_cols<Full>(mx, len, V::max(m0, m1));
+}
+
+inline void column_max(const float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t n, float* mx) {
+  std::ptrdiff_t i = 0;
+  for (; i + W <= n; i += W) column_max_chunk<true>(s + i, ld, rows, W, mx + i);
+  if (i < n) column_max_chunk<false>(s + i, ld, rows, n - i, mx + i);
+}
+
+template <bool Full>
+inline void exp2_shift_chunk(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t len,
+                             const float* shift, float* sum) {
+  const P one = V::set1(1.0f);
+  const P sh = load_cols<Full>(shift, len, 0.0f);
+  P s0 = V::set1(0.0f), s1 = s0;
+  std::ptrdiff_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const P a = exp2_shifted(load_cols<Full>(s + r * ld, len, 0.0f), sh, one);
+    const P b = exp2_shifted(load_cols<Full>(s + (r + 1) * ld, len, 0.0f), sh, one);
+    store_cols<Full>(s + r * ld, len, a);
+    store_cols<Full>(s + (r + 1) * ld, len, b);
+    s0 = V::add(s0, a);
+    s1 = V::add(s1, b);
+  }
+  if (r < rows) {
+    const P a = exp2_shifted(load_cols<Full>(s + r * ld, len, 0.0f), sh, one);
+    store_cols<Full>(s + r * ld, len, a);
+    s0 = V::add(s0, a);
+  }
+  store_cols<Full>(sum, len, V::add(s0, s1));
 }
 
 inline void exp2_shift_columns(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t n,
                                const float* shift, float* sum) {
-  const P one = V::set1(1.0f);
-  for (std::ptrdiff_t i = 0; i < n; i += W) {
-    const std::ptrdiff_t len = n - i < W ? n - i : W;
-    const P sh = V::load_tail(shift + i, len, 0.0f);
-    P s0 = V::set1(0.0f), s1 = s0;
-    std::ptrdiff_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-      const P a = exp2_shifted(V::load_tail(s + r * ld + i, len, 0.0f), sh, one);
-      const P b = exp2_shifted(V::load_tail(s + (r + 1) * ld + i, len, 0.0f), sh, one);
-      V::store_tail(s + r * ld + i, len, a);
-      V::store_tail(s + (r + 1) * ld + i, len, b);
-      s0 = V::add(s0, a);
-      s1 = V::add(s1, b);
-    }
-    if (r < rows) {
-      const P a = exp2_shifted(V::load_tail(s + r * ld + i, len, 0.0f), sh, one);
-      V::store_tail(s + r * ld + i, len, a);
-      s0 = V::add(s0, a);
-    }
-    V::store_tail(sum + i, len, V::add(s0, s1));
-  }
+  std::ptrdiff_t i = 0;
+  for (; i + W <= n; i += W) exp2_shift_chunk<true>(s + i, ld, rows, W, shift + i, sum + i);
+  if (i < n) exp2_shift_chunk<false>(s + i, ld, rows, n - i, shift + i, sum + i);
 }
 
 }  // namespace softmax_detail

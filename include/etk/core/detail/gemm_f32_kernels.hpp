@@ -49,6 +49,14 @@ inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std
   ETK_DISPATCH_RETURN(gemm_f32_detail::gemm_block(a, rs, cs, k, bp, ldb, panel_stride, n, c, ldc, acc, i0, i1, p0, p1, kc));
 }
 
+// dst <- packed panels of B [k, n] * scale with B(t, j) = src[j*ld + t] (the rows of src
+// as B's columns), on the active path; the same bits as
+// gemm_f32_layout::pack_panels(src, 1, ld, k, n, scale, dst).
+inline void pack_transposed(const float* src, std::ptrdiff_t ld, std::ptrdiff_t k, std::ptrdiff_t n, float scale,
+                            float* dst) {
+  ETK_DISPATCH_RETURN(gemm_f32_detail::pack_transposed(src, ld, k, n, scale, dst));
+}
+
 // All of C = (acc ? C : 0) + A [m, k]·B on the calling thread, B packed (k x n).
 inline void gemm_packed(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t m,
                         std::ptrdiff_t k, const float* bp, std::ptrdiff_t n, float* c, std::ptrdiff_t ldc,
@@ -56,12 +64,12 @@ inline void gemm_packed(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, st
   gemm_block(a, rs, cs, k, bp, 32, 32 * k, n, c, ldc, acc, 0, m, 0, gemm_f32_layout::panels(n));
 }
 
-// The same with B a row-major [k, n] matrix read in place; ldb a multiple of 32 and the
-// row padding up to the next multiple of 32 columns readable (its values never reach C).
+// The same with B a row-major [k, n] matrix read in place; the row padding up to the next
+// multiple of 32 columns readable (its values never reach C), ldb >= that width.
 inline void gemm_rowmajor_b(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t m,
                             std::ptrdiff_t k, const float* b, std::ptrdiff_t ldb, std::ptrdiff_t n, float* c,
                             std::ptrdiff_t ldc, bool acc) {
-  ETK_DEBUG_ASSERT(ldb % 32 == 0 && ldb >= gemm_f32_layout::panels(n) * 32);
+  ETK_DEBUG_ASSERT(ldb >= gemm_f32_layout::panels(n) * 32);
   gemm_block(a, rs, cs, k, b, ldb, 32, n, c, ldc, acc, 0, m, 0, gemm_f32_layout::panels(n));
 }
 

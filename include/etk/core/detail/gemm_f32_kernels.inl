@@ -62,15 +62,27 @@ inline __m256i lane_mask8(std::ptrdiff_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-template <int MR, typename RS>
+// Full: all 16 columns, unmasked loads and stores. A partial half builds its lane masks
+// only outside the depth loop's live range: a mask held across the loop takes a 16th ymm
+// and GCC then spilled an accumulator to the stack, a store-to-load chain per depth that
+// halved the kernel's rate on Zen 3 (40 -> 80 GFLOP/s at 128x768x768 once removed).
+template <int MR, bool Full, typename RS>
 inline void micro_half(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
                        const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
-  const __m256i m0 = lane_mask8(nr), m1 = lane_mask8(nr - 8);
   __m256 c0[MR], c1[MR];
+  if (Full) {
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    c0[i] = acc ? _mm256_maskload_ps(c + i * ldc, m0) : _mm256_setzero_ps();
-    c1[i] = acc ? _mm256_maskload_ps(c + i * ldc + 8, m1) : _mm256_setzero_ps();
+    for (int i = 0; i < MR; ++i) {
+      c0[i] = acc ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
+      c1[i] = acc ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+    }
+  } else {
+    const __m256i m0 = lane_mask8(nr), m1 = lane_mask8(nr - 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      c0[i] = acc ? _mm256_maskload_ps(c + i * ldc, m0) : _mm256_setzero_ps();
+      c1[i] = acc ? _mm256_maskload_ps(c + i * ldc + 8, m1) : _mm256_setzero_ps();
+    }
   }
   for (std::ptrdiff_t t = 0; t < kc; ++t) {
     const __m256 b0 = _mm256_loadu_ps(b + t * ldb), b1 = _mm256_loadu_ps(b + t * ldb + 8);
@@ -82,18 +94,33 @@ inline void micro_half(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t 
       c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
     }
   }
+  if (Full) {
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm256_maskstore_ps(c + i * ldc, m0, c0[i]);
-    _mm256_maskstore_ps(c + i * ldc + 8, m1, c1[i]);
+    for (int i = 0; i < MR; ++i) {
+      _mm256_storeu_ps(c + i * ldc, c0[i]);
+      _mm256_storeu_ps(c + i * ldc + 8, c1[i]);
+    }
+  } else {
+    const __m256i m0 = lane_mask8(nr), m1 = lane_mask8(nr - 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      _mm256_maskstore_ps(c + i * ldc, m0, c0[i]);
+      _mm256_maskstore_ps(c + i * ldc + 8, m1, c1[i]);
+    }
   }
 }
 
 template <int MR, typename RS>
 inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
                   const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, std::ptrdiff_t nr, bool acc) {
-  micro_half<MR>(a, rs, cs, kc, b, ldb, c, ldc, nr, acc);
-  if (nr > 16) micro_half<MR>(a, rs, cs, kc, b + 16, ldb, c + 16, ldc, nr - 16, acc);
+  const auto half = [&](std::ptrdiff_t j, std::ptrdiff_t w) {
+    if (w >= 16)
+      micro_half<MR, true>(a, rs, cs, kc, b + j, ldb, c + j, ldc, w, acc);
+    else
+      micro_half<MR, false>(a, rs, cs, kc, b + j, ldb, c + j, ldc, w, acc);
+  };
+  half(0, nr);
+  if (nr > 16) half(16, nr - 16);
 }
 
 #else
@@ -117,6 +144,55 @@ inline void micro(const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
 }
 #endif
 
+// dst <- the packed panels (etk/core/packed_weights_f32.hpp) of B [k, n] * scale, where
+// B(t, j) = src[j*ld + t]: src's n rows of k floats become B's columns (the queries of
+// dense attention as the B operand of S^T = K·Q^T). The same products as
+// gemm_f32_layout::pack_panels(src, 1, ld, ...), so the same bits; AVX2 and wider paths
+// move 8 rows x 8 depths at a time through an 8x8 register transpose (the element loop
+// wrote 128 bytes apart per float: 4% of dense attention at seq 128), the rest element by
+// element.
+inline void pack_transposed(const float* src, std::ptrdiff_t ld, std::ptrdiff_t k, std::ptrdiff_t n, float scale,
+                            float* dst) {
+#if defined(ETK_HAS_AVX2)
+  constexpr std::ptrdiff_t NR = gemm_f32_layout::kNR;
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (std::ptrdiff_t p = 0; p < gemm_f32_layout::panels(n); ++p) {
+    const std::ptrdiff_t j0 = p * NR, w = n - j0 < NR ? n - j0 : NR;
+    float* panel = dst + p * k * NR;
+    std::ptrdiff_t j = 0;
+    for (; j + 8 <= w; j += 8) {
+      const float* s = src + (j0 + j) * ld;
+      std::ptrdiff_t t = 0;
+      for (; t + 8 <= k; t += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_mul_ps(_mm256_loadu_ps(s + i * ld + t), sc);
+        __m256 u[8], v[8];
+        for (int i = 0; i < 8; i += 2) {
+          u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+          u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          v[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+          v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+          v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+          v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; ++i) {
+          _mm256_storeu_ps(panel + (t + i) * NR + j, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+          _mm256_storeu_ps(panel + (t + i + 4) * NR + j, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+        }
+      }
+      for (; t < k; ++t)
+        for (int i = 0; i < 8; ++i) panel[t * NR + j + i] = s[i * ld + t] * scale;
+    }
+    for (; j < NR; ++j)
+      for (std::ptrdiff_t t = 0; t < k; ++t) panel[t * NR + j] = j < w ? src[(j0 + j) * ld + t] * scale : 0.0f;
+  }
+#else
+  gemm_f32_layout::pack_panels(src, 1, ld, k, n, scale, dst);
+#endif
+}
+
 // micro<mr> for a runtime mr in [1, MR].
 template <int MR, typename RS>
 inline void micro_rows(int mr, const float* a, RS rs, std::ptrdiff_t cs, std::ptrdiff_t kc,
@@ -131,7 +207,7 @@ inline void micro_rows(int mr, const float* a, RS rs, std::ptrdiff_t cs, std::pt
 // Rows [i0, i1) x panels [p0, p1) of C = (acc ? C : 0) + A·B over depth k. B is read as
 // 32-column panels: panel p starts at bp + p * panel_stride and its depth t at + t * ldb
 // (packed weights, etk/core/packed_weights_f32.hpp: ldb = 32, panel_stride = 32 k; a
-// row-major [K, N] matrix whose row stride ldb is a multiple of 32, read in place:
+// row-major [K, N] matrix with row stride ldb >= its panels x 32, read in place:
 // panel_stride = 32, the columns past n read but never stored). Depth in blocks of kc,
 // each block sweeping the rows over one panel while it stays in L1.
 inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t k,
