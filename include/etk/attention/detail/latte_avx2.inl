@@ -1,11 +1,9 @@
 // etk/attention/detail/latte_avx2.inl: AVX2 LATTE primitives (same contracts and layouts as
-// latte_scalar.inl). Products use vpmaddubsw (u8 x s8 -> pairwise int16 sums, saturating)
-// then vpmaddwd by ones (-> int32). No saturation can occur:
-//   estimate: u8 (kH+8) <= 15, |qH| <= 8          -> |pair sum| <= 2*15*8   = 240
-//   rest:     u8 kL, qL <= 15, |qh16|, |k8| <= 128 -> |pair sum| <= 2*15*128 = 3840
-// both far below 32767, so the results equal the scalar path bit for bit. The int16 pair
-// sums are added in int16 over a run of steps before widening (kEstimateRun steps of
-// |sum| <= 240, kRestRun 32-dim chunks of two sums <= 3840 each: both <= 32767).
+// latte_scalar.inl), bit for bit equal to the scalar path:
+//  * estimate: vpmaddubsw (u8 (kH + 8) <= 15 x s8 |qH| <= 8 -> pairwise int16 sums, |sum|
+//    <= 240, no saturation), added in int16 over kEstimateRun steps, then widened to int32
+//    by vpmaddwd with ones;
+//  * exact survivor scores: the int8 codes widened to int16 and vpmaddwd (exact).
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX2)
 namespace latte {
@@ -15,14 +13,19 @@ inline __m256i dot4_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-// Steps of int16 accumulation before widening (240 * 128 and 2 * 3840 * 4 <= 32767).
-constexpr std::ptrdiff_t kEstimateRun = 128, kRestRun = 4;
+// Steps of int16 accumulation before widening (240 * 128 <= 32767).
+constexpr std::ptrdiff_t kEstimateRun = 128;
 
 inline __m256i widen16(__m256i a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
 
+// Rows [0, NQ) of the estimate tile over every key block, and (nvalid non-null) each
+// row's running maximum over its visible keys (key index < nvalid[r]) folded into mx[r].
 template <int NQ>
 void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* kpack,
-                   std::ptrdiff_t G, std::ptrdiff_t nblk, std::int32_t* E, std::ptrdiff_t ldE) {
+                   std::ptrdiff_t G, std::ptrdiff_t nblk, std::int32_t* E, std::ptrdiff_t ldE,
+                   const std::ptrdiff_t* nvalid, __m256i* mx) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+  const __m256i lowest = _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min());
   for (std::ptrdiff_t b = 0; b < nblk; ++b) {
     __m256i a0[NQ], a1[NQ];
     for (int r = 0; r < NQ; ++r) a0[r] = a1[r] = _mm256_setzero_si256();
@@ -50,6 +53,43 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
     for (int r = 0; r < NQ; ++r) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(E + r * ldE + 16 * b), a0[r]);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(E + r * ldE + 16 * b + 8), a1[r]);
+      if (!nvalid) continue;
+      const std::ptrdiff_t left = nvalid[r] - 16 * b;
+      if (left >= 16) {
+        mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(a0[r], a1[r]));
+      } else if (left > 0) {  // lanes at or past nvalid[r] count as the lowest value
+        const __m256i vl = _mm256_set1_epi32(int(left));
+        const __m256i m0 = _mm256_blendv_epi8(lowest, a0[r], _mm256_cmpgt_epi32(vl, lane));
+        const __m256i m1 = _mm256_blendv_epi8(lowest, a1[r], _mm256_cmpgt_epi32(vl, _mm256_add_epi32(lane, eight)));
+        mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(m0, m1));
+      }
+    }
+  }
+}
+
+// Rows [0, nq) in groups of 4 (nvalid, rmax: as estimate_tile_max, or both null).
+inline void estimate_groups(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
+                            const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
+                            std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
+                            std::int32_t* rmax) {
+  for (int r0 = 0; r0 < nq; r0 += 4) {
+    __m256i mx[4];
+    for (auto& v : mx) v = _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min());
+    const std::int8_t* q = qh + r0 * ldq;
+    std::int32_t* e = E + r0 * ldE;
+    const std::ptrdiff_t* nv = nvalid ? nvalid + r0 : nullptr;
+    switch (nq - r0 < 4 ? nq - r0 : 4) {
+      case 4: estimate_rows<4>(q, ldq, kpack, G, nblk, e, ldE, nv, mx); break;
+      case 3: estimate_rows<3>(q, ldq, kpack, G, nblk, e, ldE, nv, mx); break;
+      case 2: estimate_rows<2>(q, ldq, kpack, G, nblk, e, ldE, nv, mx); break;
+      default: estimate_rows<1>(q, ldq, kpack, G, nblk, e, ldE, nv, mx); break;
+    }
+    if (!rmax) continue;
+    for (int r = 0; r < 4 && r0 + r < nq; ++r) {
+      __m128i x = _mm_max_epi32(_mm256_castsi256_si128(mx[r]), _mm256_extracti128_si256(mx[r], 1));
+      x = _mm_max_epi32(x, _mm_shuffle_epi32(x, 0x4E));
+      x = _mm_max_epi32(x, _mm_shuffle_epi32(x, 0xB1));
+      rmax[r0 + r] = _mm_cvtsi128_si32(x);
     }
   }
 }
@@ -57,16 +97,7 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
 inline void estimate_tile(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
                           const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
                           std::int32_t* E, std::ptrdiff_t ldE) {
-  while (nq >= 4) {
-    estimate_rows<4>(qh, ldq, kpack, G, nblk, E, ldE);
-    qh += 4 * ldq, E += 4 * ldE, nq -= 4;
-  }
-  switch (nq) {
-    case 3: estimate_rows<3>(qh, ldq, kpack, G, nblk, E, ldE); break;
-    case 2: estimate_rows<2>(qh, ldq, kpack, G, nblk, E, ldE); break;
-    case 1: estimate_rows<1>(qh, ldq, kpack, G, nblk, E, ldE); break;
-    default: break;
-  }
+  estimate_groups(qh, ldq, nq, kpack, G, nblk, E, ldE, nullptr, nullptr);
 }
 
 inline std::int32_t row_max(const std::int32_t* E, std::ptrdiff_t n) {
@@ -81,8 +112,17 @@ inline std::int32_t row_max(const std::int32_t* E, std::ptrdiff_t n) {
   return r;
 }
 
-// (A function, not a lambda: GCC warns that a lambda returning a vector has no AVX ABI.)
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// (Functions, not lambdas: GCC warns that a lambda returning a vector has no AVX ABI.)
+// 16 int8 codes at p widened to int16.
+inline __m256i widen8(const std::int8_t* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// A query's int16 codes of dims [t, t + 16): q = qh16 + ql = 16*qH + qL.
+inline __m256i query_code16(const std::int8_t* qh16, const std::uint8_t* ql, std::ptrdiff_t t) {
+  return _mm256_cvtepi8_epi16(_mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh16 + t)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + t))));
+}
 
 // Lane sums of a[0..8) as one vector (lane s = sum of a[s]).
 inline __m256i reduce8(const __m256i* a) {
@@ -92,54 +132,53 @@ inline __m256i reduce8(const __m256i* a) {
                           _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-// The reuse remainders (contract: latte_scalar.inl), 8 survivors at a time (missing ones
-// of the last group read row 0 and are not stored), one 8-way reduction per group.
-inline void rest_dots(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                      const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* idx,
-                      std::ptrdiff_t n, std::int32_t* out) {
-  for (std::ptrdiff_t s0 = 0; s0 < n; s0 += 8) {
-    const int cnt = int(n - s0 < 8 ? n - s0 : 8);
-    __m256i acc[8];
-    for (int u = 0; u < 8; ++u) {
-      const std::ptrdiff_t row = std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
-      const std::int8_t* k = k8 + row;
-      const std::uint8_t* l = kl + row;
-      acc[u] = _mm256_setzero_si256();
-      for (std::ptrdiff_t t0 = 0; t0 < Dp; t0 += 32 * kRestRun) {
-        const std::ptrdiff_t t1 = Dp - t0 < 32 * kRestRun ? Dp : t0 + 32 * kRestRun;
-        __m256i s = _mm256_setzero_si256();  // int16 pair sums of this run
-        for (std::ptrdiff_t t = t0; t < t1; t += 32)
-          s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(load256(l + t), load256(qh16 + t)),
-                                                   _mm256_maddubs_epi16(load256(ql + t), load256(k + t))));
-        acc[u] = _mm256_add_epi32(acc[u], widen16(s));
-      }
-    }
-    const __m256i sums = reduce8(acc);
-    if (cnt == 8) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + s0), sums);
-    } else {
-      alignas(32) std::int32_t lanes[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
-      for (int u = 0; u < cnt; ++u) out[s0 + u] = lanes[u];
-    }
-  }
-}
-
+// estimate_tile with the row maxima fused in (see latte_scalar.inl for the contract).
 inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
                               const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
                               std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
                               std::int32_t* rmax) {
-  scalar::estimate_tile_max_with([&] { estimate_tile(qh, ldq, nq, kpack, G, nblk, E, ldE); },
-                                 row_max, nq, E, ldE, nvalid, rmax);
+  estimate_groups(qh, ldq, nq, kpack, G, nblk, E, ldE, nvalid, rmax);
 }
 
+// Exact scores of the survivors (contract: latte_scalar.inl) as one direct int8 dot per
+// survivor, 8 survivors at a time (missing ones of the last group read row 0 and are not
+// stored): the query code q = qh16 + ql (16*qH + qL, formed in register) and the key code
+// widened to int16, vpmaddwd, one 8-way reduction per group. Exact: |q.k| <= 128 * 128 *
+// Dp < 2^31 for Dp <= kMaxDim. Only k8 is read (kl, E and corr are the contract's, unused).
 inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
-                         const std::uint8_t* kl, std::ptrdiff_t Dp, const std::int32_t* E,
-                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t corr,
+                         const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
+                         const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  scalar::exact_scores_with([&](std::int32_t* out, std::ptrdiff_t n) {
-    rest_dots(qh16, ql, k8, kl, Dp, idx, n, out);
-  }, E, idx, m, corr, S);
+  const bool one_line = Dp == 64;
+  const __m256i q0 = query_code16(qh16, ql, 0), q1 = query_code16(qh16, ql, 16),
+                q2 = query_code16(qh16, ql, 32), q3 = query_code16(qh16, ql, 48);
+  for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 8) {
+    const int cnt = int(m - s0 < 8 ? m - s0 : 8);
+    if (s0 + 8 < m)  // the next group's rows: random rows defeat the prefetcher
+      for (int u = 0; u < 8 && s0 + 8 + u < m; ++u)
+        _mm_prefetch(reinterpret_cast<const char*>(k8 + std::ptrdiff_t(idx[s0 + 8 + u]) * Dp), _MM_HINT_T0);
+    __m256i acc[8];
+    for (int u = 0; u < 8; ++u) {
+      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
+      if (one_line) {
+        acc[u] = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(widen8(k), q0), _mm256_madd_epi16(widen8(k + 16), q1)),
+            _mm256_add_epi32(_mm256_madd_epi16(widen8(k + 32), q2), _mm256_madd_epi16(widen8(k + 48), q3)));
+        continue;
+      }
+      acc[u] = _mm256_setzero_si256();
+      for (std::ptrdiff_t t = 0; t < Dp; t += 16)
+        acc[u] = _mm256_add_epi32(acc[u], _mm256_madd_epi16(widen8(k + t), query_code16(qh16, ql, t)));
+    }
+    const __m256i sums = reduce8(acc);
+    if (cnt == 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(S + s0), sums);
+    } else {
+      alignas(32) std::int32_t lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
+      for (int u = 0; u < cnt; ++u) S[s0 + u] = lanes[u];
+    }
+  }
 }
 
 // Byte lists of the set lanes of each 8-bit mask, in order (lane numbers, the rest 0):
