@@ -18,6 +18,32 @@ constexpr std::ptrdiff_t kEstimateRun = 128;
 
 inline __m256i widen16(__m256i a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
 
+// The int16 pair sums of 4 rows x 16 keys over groups [g0, g1), with 8 named
+// accumulators, each row's pair pinned by an empty asm: otherwise GCC hoists all four
+// broadcasts and products of a step, runs out of registers and spills an accumulator.
+inline void estimate_run_4(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
+                           std::ptrdiff_t g0, std::ptrdiff_t g1, __m256i* s0, __m256i* s1) {
+  __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+          a30 = a00, a31 = a00;
+  for (std::ptrdiff_t g = g0; g < g1; ++g) {
+    const __m256i k0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g));
+    const __m256i k1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g + 32));
+#define ETK_LATTE_ROW(r)                                          \
+  {                                                               \
+    std::int32_t w;                                               \
+    std::memcpy(&w, qh + r * ldq + 4 * g, 4);                     \
+    const __m256i q = _mm256_set1_epi32(w);                       \
+    a##r##0 = _mm256_add_epi16(a##r##0, _mm256_maddubs_epi16(k0, q)); \
+    a##r##1 = _mm256_add_epi16(a##r##1, _mm256_maddubs_epi16(k1, q)); \
+    __asm__("" : "+x"(a##r##0), "+x"(a##r##1));                     \
+  }
+    ETK_LATTE_ROW(0) ETK_LATTE_ROW(1) ETK_LATTE_ROW(2) ETK_LATTE_ROW(3)
+#undef ETK_LATTE_ROW
+  }
+  s0[0] = a00, s1[0] = a01, s0[1] = a10, s1[1] = a11;
+  s0[2] = a20, s1[2] = a21, s0[3] = a30, s1[3] = a31;
+}
+
 // Rows [0, NQ) of the estimate tile over every key block, and (nvalid non-null) each
 // row's running maximum over its visible keys (key index < nvalid[r]) folded into mx[r].
 template <int NQ>
@@ -27,41 +53,47 @@ void estimate_rows(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
   const __m256i lowest = _mm256_set1_epi32(std::numeric_limits<std::int32_t>::min());
   for (std::ptrdiff_t b = 0; b < nblk; ++b) {
-    __m256i a0[NQ], a1[NQ];
-    for (int r = 0; r < NQ; ++r) a0[r] = a1[r] = _mm256_setzero_si256();
     const std::uint8_t* p = kpack + b * G * 64;
+    // Runs of kEstimateRun groups summed in int16, widened, added into E (a long dim's
+    // later runs add to what the earlier ones stored): few live registers, no spills.
     for (std::ptrdiff_t g0 = 0; g0 < G; g0 += kEstimateRun) {
       const std::ptrdiff_t g1 = G - g0 < kEstimateRun ? G : g0 + kEstimateRun;
-      __m256i s0[NQ], s1[NQ];  // int16 pair sums of this run
-      for (int r = 0; r < NQ; ++r) s0[r] = s1[r] = _mm256_setzero_si256();
-      for (std::ptrdiff_t g = g0; g < g1; ++g) {
-        const __m256i k0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g));
-        const __m256i k1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g + 32));
-        for (int r = 0; r < NQ; ++r) {
-          std::int32_t w;
-          std::memcpy(&w, qh + r * ldq + 4 * g, 4);
-          const __m256i q = _mm256_set1_epi32(w);
-          s0[r] = _mm256_add_epi16(s0[r], _mm256_maddubs_epi16(k0, q));
-          s1[r] = _mm256_add_epi16(s1[r], _mm256_maddubs_epi16(k1, q));
+      __m256i s0[NQ], s1[NQ];
+      if (NQ == 4) {
+        estimate_run_4(qh, ldq, p, g0, g1, s0, s1);
+      } else {
+        for (int r = 0; r < NQ; ++r) s0[r] = s1[r] = _mm256_setzero_si256();
+        for (std::ptrdiff_t g = g0; g < g1; ++g) {
+          const __m256i k0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g));
+          const __m256i k1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * g + 32));
+          for (int r = 0; r < NQ; ++r) {
+            std::int32_t w;
+            std::memcpy(&w, qh + r * ldq + 4 * g, 4);
+            const __m256i q = _mm256_set1_epi32(w);
+            s0[r] = _mm256_add_epi16(s0[r], _mm256_maddubs_epi16(k0, q));
+            s1[r] = _mm256_add_epi16(s1[r], _mm256_maddubs_epi16(k1, q));
+          }
         }
       }
       for (int r = 0; r < NQ; ++r) {
-        a0[r] = _mm256_add_epi32(a0[r], widen16(s0[r]));
-        a1[r] = _mm256_add_epi32(a1[r], widen16(s1[r]));
-      }
-    }
-    for (int r = 0; r < NQ; ++r) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(E + r * ldE + 16 * b), a0[r]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(E + r * ldE + 16 * b + 8), a1[r]);
-      if (!nvalid) continue;
-      const std::ptrdiff_t left = nvalid[r] - 16 * b;
-      if (left >= 16) {
-        mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(a0[r], a1[r]));
-      } else if (left > 0) {  // lanes at or past nvalid[r] count as the lowest value
-        const __m256i vl = _mm256_set1_epi32(int(left));
-        const __m256i m0 = _mm256_blendv_epi8(lowest, a0[r], _mm256_cmpgt_epi32(vl, lane));
-        const __m256i m1 = _mm256_blendv_epi8(lowest, a1[r], _mm256_cmpgt_epi32(vl, _mm256_add_epi32(lane, eight)));
-        mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(m0, m1));
+        auto* e = reinterpret_cast<__m256i*>(E + r * ldE + 16 * b);
+        __m256i a0 = widen16(s0[r]), a1 = widen16(s1[r]);
+        if (g0 > 0) {
+          a0 = _mm256_add_epi32(a0, _mm256_loadu_si256(e));
+          a1 = _mm256_add_epi32(a1, _mm256_loadu_si256(e + 1));
+        }
+        _mm256_storeu_si256(e, a0);
+        _mm256_storeu_si256(e + 1, a1);
+        if (!nvalid || g1 < G) continue;
+        const std::ptrdiff_t left = nvalid[r] - 16 * b;
+        if (left >= 16) {
+          mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(a0, a1));
+        } else if (left > 0) {  // lanes at or past nvalid[r] count as the lowest value
+          const __m256i vl = _mm256_set1_epi32(int(left));
+          const __m256i m0 = _mm256_blendv_epi8(lowest, a0, _mm256_cmpgt_epi32(vl, lane));
+          const __m256i m1 = _mm256_blendv_epi8(lowest, a1, _mm256_cmpgt_epi32(vl, _mm256_add_epi32(lane, eight)));
+          mx[r] = _mm256_max_epi32(mx[r], _mm256_max_epi32(m0, m1));
+        }
       }
     }
   }
