@@ -233,24 +233,37 @@ constexpr CompressTable compress_table() {
 
 inline constexpr CompressTable kCompress = compress_table();
 
-// select (contract: latte_scalar.inl) 8 keys at a time: compare, then pack the kept key
-// numbers to the front with vpermd and store all 8 lanes (idx has 16 entries of slack).
+// The kept key numbers of 8 keys from j (keep: their kept lanes) packed to the front
+// of idx + m with vpermd (all 8 lanes stored: idx has 16 entries of slack); returns m
+// plus the number kept.
+inline std::ptrdiff_t compress8(unsigned keep, __m256i j8, std::int32_t* idx, std::ptrdiff_t m) {
+  const __m256i perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(kCompress.lanes[keep])));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_permutevar8x32_epi32(j8, perm));
+  return m + __builtin_popcount(keep);
+}
+
+// Lanes of e below the cut, as a bit mask.
+inline unsigned below_cut(__m256i vcut, __m256i e) {
+  return unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(vcut, e))));
+}
+
+// select (contract: latte_scalar.inl) 8 keys at a time: compare, then compress8; the
+// ragged end through a masked load.
 inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32_t cut,
                              std::int32_t* idx) {
   const __m256i vcut = _mm256_set1_epi32(cut), step = _mm256_set1_epi32(8);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256i j8 = lane;
-  std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t j = 0; j < n; j += 8) {
-    // Lanes past n are read as masked loads (0) and dropped from the mask.
-    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - j < 8 ? n - j : 8)), lane);
-    const __m256i e = _mm256_maskload_epi32(E + j, live);
-    const unsigned below = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(vcut, e))));
-    const unsigned keep = ~below & unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(live)));
-    const __m256i perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(kCompress.lanes[keep])));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_permutevar8x32_epi32(j8, perm));
-    m += __builtin_popcount(keep);
+  std::ptrdiff_t m = 0, j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(E + j));
+    m = compress8(~below_cut(vcut, e) & 0xFFu, j8, idx, m);
     j8 = _mm256_add_epi32(j8, step);
+  }
+  if (j < n) {  // lanes past n read as 0 and are dropped from the mask
+    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - j)), lane);
+    const __m256i e = _mm256_maskload_epi32(E + j, live);
+    m = compress8(~below_cut(vcut, e) & unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(live))), j8, idx, m);
   }
   return m;
 }
