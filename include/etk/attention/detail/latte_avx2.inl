@@ -213,6 +213,64 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
   }
 }
 
+// The int8 codes of 8 floats (codes8, as int32) or 16 (quantize16, as int16 lanes in
+// order) from x, lanes past `live` read as 0: clamp to [-127, 127], round to nearest even (the default MXCSR mode), equal
+// to latte::quantize lane by lane since the bounds are integers.
+inline __m256i codes8(const float* x, std::ptrdiff_t live, __m256 inv) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 v = live >= 8 ? _mm256_loadu_ps(x)
+                             : _mm256_maskload_ps(x, _mm256_cmpgt_epi32(_mm256_set1_epi32(int(live > 0 ? live : 0)), lane));
+  return _mm256_cvtps_epi32(
+      _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), _mm256_mul_ps(v, inv))));
+}
+
+inline __m256i quantize16(const float* x, std::ptrdiff_t live, __m256 inv) {
+  return _mm256_permute4x64_epi64(_mm256_packs_epi32(codes8(x, live, inv), codes8(x + 8, live - 8, inv)), 0xD8);
+}
+
+// 16 int16 lanes (values in int8 range) as 16 bytes.
+inline __m128i bytes16(__m256i v) {
+  return _mm_packs_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+inline void pack_key(const float* x, std::ptrdiff_t d, float inv, std::ptrdiff_t j,
+                     std::ptrdiff_t G, std::ptrdiff_t Dp, std::uint8_t* kpack, std::int8_t* k8,
+                     std::uint8_t* kl) {
+  const __m256 vinv = _mm256_set1_ps(inv);
+  std::uint8_t* kp = kpack + ((j / 16) * G * 16 + j % 16) * 4;
+  for (std::ptrdiff_t t = 0; t < d; t += 16) {
+    const __m256i c = quantize16(x + t, d - t, vinv);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(k8 + j * Dp + t), bytes16(c));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(kl + j * Dp + t), bytes16(_mm256_and_si256(c, _mm256_set1_epi16(15))));
+    alignas(16) std::uint32_t hi[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(hi),
+                    bytes16(_mm256_add_epi16(_mm256_srai_epi16(c, 4), _mm256_set1_epi16(8))));
+    for (std::ptrdiff_t g = t / 4; g < t / 4 + 4 && g < G; ++g) std::memcpy(kp + g * 64, &hi[g - t / 4], 4);
+  }
+}
+
+inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std::int8_t* qh,
+                               std::int8_t* qh16, std::uint8_t* ql) {
+  const __m256 vinv = _mm256_set1_ps(inv);
+  __m256i sum = _mm256_setzero_si256();
+  for (std::ptrdiff_t t = 0; t < d; t += 16) {
+    const __m256i c = quantize16(x + t, d - t, vinv);
+    const __m256i hi = _mm256_srai_epi16(c, 4);
+    sum = _mm256_add_epi16(sum, hi);  // |sum| <= 8 * ceil(d / 16) per lane: int16 for any accepted dim
+    alignas(16) std::int8_t h[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(h), bytes16(hi));
+    // qh is only 4*ceil(d/4) bytes long: store the live bytes only.
+    std::memcpy(qh + t, h, std::size_t(d - t < 16 ? d - t : 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qh16 + t), bytes16(_mm256_slli_epi16(hi, 4)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(ql + t), bytes16(_mm256_and_si256(c, _mm256_set1_epi16(15))));
+  }
+  const __m256i wide = widen16(sum);
+  __m128i r = _mm_add_epi32(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+  return 8 * _mm_cvtsi128_si32(r);
+}
+
 // Byte lists of the set lanes of each 8-bit mask, in order (lane numbers, the rest 0):
 // the vpermd indices that pack the kept lanes of a vector to its front.
 struct CompressTable {
