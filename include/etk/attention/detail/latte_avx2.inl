@@ -156,20 +156,28 @@ inline __m256i query_code16(const std::int8_t* qh16, const std::uint8_t* ql, std
                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + t))));
 }
 
-// Lane sums of a[0..8) as one vector (lane s = sum of a[s]).
-inline __m256i reduce8(const __m256i* a) {
-  const __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-  const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
-                          _mm256_permute2x128_si256(u0, u1, 0x31));
-}
-
 // estimate_tile with the row maxima fused in (see latte_scalar.inl for the contract).
 inline void estimate_tile_max(const std::int8_t* qh, std::ptrdiff_t ldq, int nq,
                               const std::uint8_t* kpack, std::ptrdiff_t G, std::ptrdiff_t nblk,
                               std::int32_t* E, std::ptrdiff_t ldE, const std::ptrdiff_t* nvalid,
                               std::int32_t* rmax) {
   estimate_groups(qh, ldq, nq, kpack, G, nblk, E, ldE, nvalid, rmax);
+}
+
+// The int32 partial sums (8 lanes) of q.k for one key row k of 64 codes, the query's
+// int16 codes in q0..q3 (dot64), or of Dp codes, the query's formed on the fly (dot_row).
+inline __m256i dot64(const std::int8_t* k, __m256i q0, __m256i q1, __m256i q2, __m256i q3) {
+  return _mm256_add_epi32(
+      _mm256_add_epi32(_mm256_madd_epi16(widen8(k), q0), _mm256_madd_epi16(widen8(k + 16), q1)),
+      _mm256_add_epi32(_mm256_madd_epi16(widen8(k + 32), q2), _mm256_madd_epi16(widen8(k + 48), q3)));
+}
+
+inline __m256i dot_row(const std::int8_t* k, const std::int8_t* qh16, const std::uint8_t* ql,
+                       std::ptrdiff_t Dp) {
+  __m256i a = _mm256_setzero_si256();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 16)
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(widen8(k + t), query_code16(qh16, ql, t)));
+  return a;
 }
 
 // Exact scores of the survivors (contract: latte_scalar.inl) as one direct int8 dot per
@@ -181,7 +189,6 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
                          const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
                          const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  const bool one_line = Dp == 64;
   const __m256i q0 = query_code16(qh16, ql, 0), q1 = query_code16(qh16, ql, 16),
                 q2 = query_code16(qh16, ql, 32), q3 = query_code16(qh16, ql, 48);
   for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 8) {
@@ -189,20 +196,18 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
     if (s0 + 8 < m)  // the next group's rows: random rows defeat the prefetcher
       for (int u = 0; u < 8 && s0 + 8 + u < m; ++u)
         _mm_prefetch(reinterpret_cast<const char*>(k8 + std::ptrdiff_t(idx[s0 + 8 + u]) * Dp), _MM_HINT_T0);
-    __m256i acc[8];
-    for (int u = 0; u < 8; ++u) {
-      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
-      if (one_line) {
-        acc[u] = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_madd_epi16(widen8(k), q0), _mm256_madd_epi16(widen8(k + 16), q1)),
-            _mm256_add_epi32(_mm256_madd_epi16(widen8(k + 32), q2), _mm256_madd_epi16(widen8(k + 48), q3)));
-        continue;
-      }
-      acc[u] = _mm256_setzero_si256();
-      for (std::ptrdiff_t t = 0; t < Dp; t += 16)
-        acc[u] = _mm256_add_epi32(acc[u], _mm256_madd_epi16(widen8(k + t), query_code16(qh16, ql, t)));
+    const std::int32_t* at = idx + s0;
+    const auto row = [&](int u) { return k8 + std::ptrdiff_t(u < cnt ? at[u] : 0) * Dp; };
+    // Two halves of 4 survivors, each folded at once (few live registers, no spills).
+    __m256i half[2];
+    for (int h = 0; h < 2; ++h) {
+      __m256i a[4];
+      for (int u = 0; u < 4; ++u)
+        a[u] = Dp == 64 ? dot64(row(4 * h + u), q0, q1, q2, q3) : dot_row(row(4 * h + u), qh16, ql, Dp);
+      half[h] = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
     }
-    const __m256i sums = reduce8(acc);
+    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(half[0], half[1], 0x20),
+                                          _mm256_permute2x128_si256(half[0], half[1], 0x31));
     if (cnt == 8) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(S + s0), sums);
     } else {
