@@ -199,15 +199,11 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
     const std::int32_t* at = idx + s0;
     const auto row = [&](int u) { return k8 + std::ptrdiff_t(u < cnt ? at[u] : 0) * Dp; };
     // Two halves of 4 survivors, each folded at once (few live registers, no spills).
-    __m256i half[2];
-    for (int h = 0; h < 2; ++h) {
-      __m256i a[4];
-      for (int u = 0; u < 4; ++u)
-        a[u] = Dp == 64 ? dot64(row(4 * h + u), q0, q1, q2, q3) : dot_row(row(4 * h + u), qh16, ql, Dp);
-      half[h] = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-    }
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(half[0], half[1], 0x20),
-                                          _mm256_permute2x128_si256(half[0], half[1], 0x31));
+    const auto dot = [&](int u) { return Dp == 64 ? dot64(row(u), q0, q1, q2, q3) : dot_row(row(u), qh16, ql, Dp); };
+    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(dot(0), dot(1)), _mm256_hadd_epi32(dot(2), dot(3)));
+    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(dot(4), dot(5)), _mm256_hadd_epi32(dot(6), dot(7)));
+    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                          _mm256_permute2x128_si256(h0, h1, 0x31));
     if (cnt == 8) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(S + s0), sums);
     } else {
