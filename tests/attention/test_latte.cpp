@@ -129,6 +129,35 @@ TEST_CASE("reuse identity: 256*qH.kH + 16*(qH.kL + qL.kH) + qL.kL == q.k, length
     }
 }
 
+TEST_CASE("exact scores past the estimate's int16 runs: dims 513 and 1030 (2 and 3 runs)") {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (std::ptrdiff_t d : {513, 1030}) {
+    std::vector<std::int8_t> q(static_cast<std::size_t>(d));
+    for (auto& v : q) v = std::int8_t(code(rng));
+    std::vector<std::vector<std::int8_t>> keys(3, std::vector<std::int8_t>(static_cast<std::size_t>(d)));
+    for (auto& v : keys[0]) v = std::int8_t(code(rng));
+    std::fill(keys[1].begin(), keys[1].end(), std::int8_t(-128));
+    std::fill(keys[2].begin(), keys[2].end(), std::int8_t(127));
+    const auto S = kernel_exact(q, keys);
+    for (std::size_t j = 0; j < keys.size(); ++j) REQUIRE(std::int64_t(S[j]) == int_dot(q, keys[j]));
+    // The estimates themselves, against their definition qH.(kH + 8).
+    etk::latte::Workspace ws;
+    ws.resize(3, d);
+    for (std::ptrdiff_t j = 0; j < 3; ++j)
+      etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.L.G, ws.L.Dp, ws.keys.kpack,
+                                         ws.keys.k8, ws.keys.kl);
+    etk::latte::scalar::pack_query_codes(q.data(), d, ws.tile.qh, ws.tile.qh16, ws.tile.ql);
+    etk::latte::simd::estimate_tile(ws.tile.qh, 4 * ws.L.G, 1, ws.keys.kpack, ws.L.G, ws.L.nblk, ws.tile.E, ws.L.ldE);
+    for (std::size_t j = 0; j < 3; ++j) {
+      std::int64_t e = 0;
+      for (std::size_t t = 0; t < q.size(); ++t)
+        e += std::int64_t(etk::latte::nibble_hi(q[t])) * (etk::latte::nibble_hi(keys[j][t]) + 8);
+      REQUIRE(std::int64_t(ws.tile.E[j]) == e);
+    }
+  }
+}
+
 TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte for byte, P*V within rounding") {
   std::mt19937 rng(23);
   std::normal_distribution<float> nd(0.0f, 60.0f);

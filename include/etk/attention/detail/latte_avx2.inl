@@ -3,20 +3,21 @@
 //  * estimate: vpmaddubsw (u8 (kH + 8) <= 15 x s8 |qH| <= 8 -> pairwise int16 sums, |sum|
 //    <= 240, no saturation), added in int16 over kEstimateRun steps, then widened to int32
 //    by vpmaddwd with ones;
-//  * exact survivor scores: the int8 codes widened to int16 and vpmaddwd (exact).
+//  * exact survivor scores: the int8 codes widened to int16 and vpmaddwd (exact);
+//  * selection by compare + vpermd compress, P*V with the output row in registers, and
+//    vector packing (the same codes as latte::quantize).
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX2)
 namespace latte {
 namespace avx2 {
 
-inline __m256i dot4_u8s8(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
+// int16 lanes summed in pairs into int32 lanes.
+inline __m256i widen16(__m256i a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
+
+inline __m256i dot4_u8s8(__m256i u, __m256i s) { return widen16(_mm256_maddubs_epi16(u, s)); }
 
 // Steps of int16 accumulation before widening (240 * 128 <= 32767).
 constexpr std::ptrdiff_t kEstimateRun = 128;
-
-inline __m256i widen16(__m256i a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
 
 // The int16 pair sums of 4 rows x 16 keys over groups [g0, g1), with 8 named
 // accumulators, each row's pair pinned by an empty asm: otherwise GCC hoists all four
