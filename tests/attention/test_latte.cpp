@@ -129,6 +129,93 @@ TEST_CASE("reuse identity: 256*qH.kH + 16*(qH.kL + qL.kH) + qL.kL == q.k, length
     }
 }
 
+TEST_CASE("exact scores past the estimate's int16 runs: dims 513 and 1030 (2 and 3 runs)") {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> code(-128, 127);
+  for (std::ptrdiff_t d : {513, 1030}) {
+    std::vector<std::int8_t> q(static_cast<std::size_t>(d));
+    for (auto& v : q) v = std::int8_t(code(rng));
+    std::vector<std::vector<std::int8_t>> keys(3, std::vector<std::int8_t>(static_cast<std::size_t>(d)));
+    for (auto& v : keys[0]) v = std::int8_t(code(rng));
+    std::fill(keys[1].begin(), keys[1].end(), std::int8_t(-128));
+    std::fill(keys[2].begin(), keys[2].end(), std::int8_t(127));
+    const auto S = kernel_exact(q, keys);
+    for (std::size_t j = 0; j < keys.size(); ++j) REQUIRE(std::int64_t(S[j]) == int_dot(q, keys[j]));
+    // The estimates themselves, against their definition qH.(kH + 8).
+    etk::latte::Workspace ws;
+    ws.resize(3, d);
+    for (std::ptrdiff_t j = 0; j < 3; ++j)
+      etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.L.G, ws.L.Dp, ws.keys.kpack,
+                                         ws.keys.k8, ws.keys.kl);
+    etk::latte::scalar::pack_query_codes(q.data(), d, ws.tile.qh, ws.tile.qh16, ws.tile.ql);
+    etk::latte::simd::estimate_tile(ws.tile.qh, 4 * ws.L.G, 1, ws.keys.kpack, ws.L.G, ws.L.nblk, ws.tile.E, ws.L.ldE);
+    for (std::size_t j = 0; j < 3; ++j) {
+      std::int64_t e = 0;
+      for (std::size_t t = 0; t < q.size(); ++t)
+        e += std::int64_t(etk::latte::nibble_hi(q[t])) * (etk::latte::nibble_hi(keys[j][t]) + 8);
+      REQUIRE(std::int64_t(ws.tile.E[j]) == e);
+    }
+  }
+}
+
+TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte for byte, P*V within rounding") {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> nd(0.0f, 60.0f);
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  for (std::ptrdiff_t d : {1, 3, 4, 15, 16, 17, 31, 63, 64, 65, 130}) {
+    // Codes from x * inv: ties (k + 0.5), the clamp (beyond +-127) and plain values.
+    std::vector<float> x(static_cast<std::size_t>(d));
+    for (auto& v : x) v = pick(rng) % 4 == 0 ? float(pick(rng) % 301 - 150) + 0.5f : nd(rng);
+    const std::ptrdiff_t nk = 37, j = pick(rng) % nk;
+    etk::latte::Workspace a, b;
+    a.resize(nk, d);
+    b.resize(nk, d);
+    const auto& L = a.L;
+    etk::latte::scalar::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, a.keys.kpack, a.keys.k8, a.keys.kl);
+    etk::latte::simd::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, b.keys.kpack, b.keys.k8, b.keys.kl);
+    REQUIRE(std::memcmp(a.mem.data(), b.mem.data(), L.keys_bytes) == 0);
+    const std::int32_t ca = etk::latte::scalar::pack_query(x.data(), d, 1.0f, a.tile.qh, a.tile.qh16, a.tile.ql);
+    const std::int32_t cb = etk::latte::simd::pack_query(x.data(), d, 1.0f, b.tile.qh, b.tile.qh16, b.tile.ql);
+    REQUIRE(ca == cb);
+    REQUIRE(std::memcmp(a.tile.qh, b.tile.qh, std::size_t(4 * L.G)) == 0);
+    REQUIRE(std::memcmp(a.tile.qh16, b.tile.qh16, std::size_t(L.Dp)) == 0);
+    REQUIRE(std::memcmp(a.tile.ql, b.tile.ql, std::size_t(L.Dp)) == 0);
+  }
+  const std::int32_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+  for (std::ptrdiff_t n = 1; n <= 70; ++n) {
+    std::vector<std::int32_t> E(static_cast<std::size_t>(n));
+    for (auto& e : E) e = pick(rng) % 8 == 0 ? (pick(rng) % 2 ? lo : hi) : pick(rng) % 200 - 100;
+    for (std::int32_t cut : {lo, hi, -50, 0, 37}) {
+      std::vector<std::int32_t> ia(std::size_t(n) + 16), ib(std::size_t(n) + 16);
+      const std::ptrdiff_t ma = etk::latte::scalar::select(E.data(), n, cut, ia.data());
+      const std::ptrdiff_t mb = etk::latte::simd::select(E.data(), n, cut, ib.data());
+      REQUIRE(ma == mb);
+      REQUIRE(std::equal(ia.begin(), ia.begin() + ma, ib.begin()));
+    }
+    // P*V over m = n / 2 + 1 of n rows, every output width the column loops split.
+    for (std::ptrdiff_t dv : {1, 7, 8, 9, 63, 64, 65, 130}) {
+      const std::ptrdiff_t stride = dv + 3, m = n / 2 + 1;
+      std::vector<float> V(static_cast<std::size_t>(n * stride)), p(static_cast<std::size_t>(m)), o(static_cast<std::size_t>(dv));
+      std::vector<std::int32_t> idx(static_cast<std::size_t>(m));
+      for (auto& v : V) v = nd(rng);
+      for (std::ptrdiff_t s = 0; s < m; ++s) {
+        p[std::size_t(s)] = float(pick(rng)) / float(1 << 20);
+        idx[std::size_t(s)] = std::int32_t(pick(rng) % n);
+      }
+      etk::latte::simd::gather_pv(p.data(), idx.data(), m, V.data(), stride, dv, o.data());
+      for (std::ptrdiff_t c = 0; c < dv; ++c) {
+        double ref = 0, mag = 0;
+        for (std::ptrdiff_t s = 0; s < m; ++s) {
+          const double t = double(p[std::size_t(s)]) * V[std::size_t(idx[std::size_t(s)] * stride + c)];
+          ref += t, mag += std::abs(t);
+        }
+        // m rounded additions (and products), each off by <= eps of the running magnitude.
+        REQUIRE(std::abs(o[std::size_t(c)] - ref) <= double(m + 1) * kEps * mag);
+      }
+    }
+  }
+}
+
 TEST_CASE("fast LATTE equals the reference: same kept sets, outputs within float rounding") {
   std::mt19937 rng(11);
   const std::ptrdiff_t lens[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 33, 63, 65};

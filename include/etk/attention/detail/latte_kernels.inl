@@ -20,11 +20,11 @@ using avx512::select;
 using avx2::estimate_tile;
 using avx2::estimate_tile_max;
 using avx2::exact_scores;
+using avx2::gather_pv;
+using avx2::pack_key;
+using avx2::pack_query;
 using avx2::row_max;
-using scalar::gather_pv;
-using scalar::pack_key;
-using scalar::pack_query;
-using scalar::select;
+using avx2::select;
 #else
 using scalar::estimate_tile;
 using scalar::estimate_tile_max;
