@@ -114,6 +114,12 @@ Technique softmax_row(const std::shared_ptr<SoftmaxSample>& sample, int bits, bo
 }  // namespace
 
 void quant_rows(std::vector<Technique>& t) {
+  Technique f32;
+  f32.family = "W8A8";
+  f32.name = "gemm-f32";
+  f32.what = "fp32 linears on etk::gemm_f32 with weights packed once (the float row: Eigen)";
+  f32.options.linears = LinearKind::gemm_f32;
+  t.push_back(f32);
   Technique w8a8;
   w8a8.family = "W8A8";
   w8a8.name = "w8a8";
