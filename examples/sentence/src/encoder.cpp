@@ -334,18 +334,25 @@ void Encoder::embed(const std::vector<TokenIds>& ids, float* out, const etk::Con
       ETK_CHECK(id >= 0 && id < model_.vocab_rows, "argument 'ids': sentence " << s << " holds id " << id
                                                        << ", outside [0, " << model_.vocab_rows << ")");
   if (kept) kept->assign(ids.size(), 0);
-  // Chunks: consecutive sentences up to chunk_tokens tokens (at least one sentence).
+  // Chunks of consecutive sentences, as many as chunk_tokens needs (ceil(tokens /
+  // chunk_tokens)) and of about equal token counts, so the tasks on a pool are balanced: a
+  // sentence goes to the chunk its middle token falls in. Boundaries depend on the lengths
+  // only (not on the thread count), so results are identical for every pool.
+  if (ids.empty()) return;
+  std::ptrdiff_t total = 0;
+  for (const auto& t : ids) total += std::min<std::ptrdiff_t>(std::ptrdiff_t(t.size()), model_.max_tokens);
+  const std::ptrdiff_t chunks = std::max<std::ptrdiff_t>(1, (total + options_.chunk_tokens - 1) / options_.chunk_tokens);
   std::vector<std::size_t> bounds{0};
-  std::ptrdiff_t tokens = 0;
+  std::ptrdiff_t before = 0, current = 0;
   for (std::size_t s = 0; s < ids.size(); ++s) {
     const std::ptrdiff_t t = std::min<std::ptrdiff_t>(std::ptrdiff_t(ids[s].size()), model_.max_tokens);
-    if (s > bounds.back() && tokens + t > options_.chunk_tokens) {
+    const std::ptrdiff_t chunk = std::min(chunks - 1, (2 * before + t) * chunks / std::max<std::ptrdiff_t>(2 * total, 1));
+    if (chunk > current && s > bounds.back()) {  // no empty chunk
       bounds.push_back(s);
-      tokens = 0;
+      current = chunk;
     }
-    tokens += t;
+    before += t;
   }
-  if (ids.empty()) return;
   bounds.push_back(ids.size());
   std::vector<std::unique_ptr<Workspace>> ws(std::size_t(ctx.concurrency()));
   {

@@ -6,8 +6,9 @@
 // linear layers run on all packed rows of a chunk at once (Eigen GEMMs, or etk's int8 GEMM
 // with W8A8), and attention runs per sentence over its own rows with etk::dense_attention,
 // which is what the graph's padding mask (-1e9 on every key past the sentence) computes.
-// Chunks of sentences are the tasks of etk::parallel_for on the caller's Context; chunk
-// boundaries depend only on the lengths, so results are identical for every thread count.
+// Chunks of sentences (about equal token counts, see chunk_tokens) are the tasks of
+// etk::parallel_for on the caller's Context; chunk boundaries depend only on the lengths,
+// so results are identical for every thread count.
 //
 // Options (EncoderOptions):
 //  * linears = gemm_f32: every linear layer of both transformer layers on etk::gemm_f32
@@ -93,7 +94,7 @@ struct EncoderOptions {
   double prune_value = 1.0;
   PrunePoint point = PrunePoint::layer0_attention;
   PrunedPooling pooling = PrunedPooling::carried;
-  int chunk_tokens = 256;  // sentences are packed into chunks of at most this many tokens
+  int chunk_tokens = 256;  // ceil(tokens / chunk_tokens) chunks of sentences, of about equal tokens
   EncoderHooks hooks;
 };
 
