@@ -87,8 +87,15 @@ void run_sentence_study(const StudyOptions& opt, std::ostream& out) {
   const std::string dir = model_dir_from_env();
   const UseModel model = load_use_lite(dir + "/model.json");
   const Tokenizer tok = Tokenizer::from_file(dir + "/vocab.json");
-  const auto retrieval = tokenize(tok, evenly_spaced(examples::reuters_arff_sentences(examples::reuters_arff_dir_from_env()),
-                                                     std::size_t(opt.sentences)));
+  // Each distinct sentence once: copies of a sentence (Reuters repeats boilerplate) tie as
+  // neighbours, and rounding alone would then reorder them and move the agreement.
+  std::vector<std::string> distinct;
+  {
+    std::set<std::string> seen;
+    for (auto& s : examples::reuters_arff_sentences(examples::reuters_arff_dir_from_env()))
+      if (seen.insert(s).second) distinct.push_back(std::move(s));
+  }
+  const auto retrieval = tokenize(tok, evenly_spaced(distinct, std::size_t(opt.sentences)));
   // r-cran-tm's 70 articles are Reuters-21578 articles that the ARFF files hold too: a
   // calibration sentence with the token ids of a scored sentence is left out.
   const auto calibration_all = tokenize(tok, examples::reuters_sentences(examples::reuters_dir_from_env()));
