@@ -1,7 +1,8 @@
 // report: the etk report on a real pretrained transformer (PP-OCRv4 text recognition on
 // Reuters-21578 lines). Every technique registered in techniques/*.cpp adds its rows and
 // may declare its paper's headline claims; prints the rows table and the claims beside our
-// figures (markdown), writes report.csv, report.svg and papers.md to --out.
+// figures (markdown), writes report.csv, report.svg, report.chart (the chart's data, for
+// scripts/report's charts.svg) and papers.md to --out.
 //   report [--out DIR] [--only a,b] [--text FILE] [--font F]... [--lines N] [--width W]
 //          [--chars N] [--long-lines N] [--long-width W] [--long-chars N]
 //          [--calib-lines N] [--long-calib-lines N] [--valid-lines N] [--long-valid-lines N] [--reference FILE] [--jobs N] [--quiet]
@@ -19,6 +20,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "curve_chart.hpp"
 #include "report_output.hpp"
 #include "study.hpp"
 
@@ -73,12 +75,15 @@ int main(int argc, char** argv) try {
   std::cout << "\n";
   write_papers_markdown(std::cout, claims);
   mkdir(out.c_str(), 0755);
-  std::ofstream csv(out + "/report.csv"), svg(out + "/report.svg"), papers(out + "/papers.md");
-  if (!csv || !svg || !papers) throw std::runtime_error("cannot write to '" + out + "'");
+  std::ofstream csv(out + "/report.csv"), svg(out + "/report.svg"), chart(out + "/report.chart"),
+      papers(out + "/papers.md");
+  if (!csv || !svg || !chart || !papers) throw std::runtime_error("cannot write to '" + out + "'");
   write_csv(csv, rows);
   write_svg(svg, rows);
+  examples::write_chart_data(chart, report_chart(rows));
   write_papers_markdown(papers, claims);
-  std::cerr << "wrote " << out << "/report.csv, " << out << "/report.svg and " << out << "/papers.md\n";
+  std::cerr << "wrote " << out << "/report.csv, " << out << "/report.svg, " << out << "/report.chart and " << out
+            << "/papers.md\n";
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "report: " << e.what() << "\n";

@@ -9,9 +9,10 @@
 //                                              (tokenizer + encoder), best of R passes in
 //                                              batches of B (default 32 and 3)
 //   sentence_tool report [--sentences N] [--spam P] [--repeat R] [--only a,b] [--svg FILE]
-//                                              the technique table (study.hpp): quality
+//                        [--chart DATA]        the technique table (study.hpp): quality
 //                                              measures and speed of every row; the chart
-//                                              of agreement vs effect to FILE
+//                                              of agreement vs effect to FILE, its data
+//                                              (curve_chart.hpp's text form) to DATA
 // --chunk-tokens C: tokens per packed chunk (default 256).
 // NAME: a row of the report (default float; see study.cpp), e.g. w8a8, accelerated.
 // The model comes from $ETK_SENTENCE_MODEL_DIR or the etk cache (paths.hpp).
@@ -96,6 +97,8 @@ int run(int argc, char** argv) {
     opt.repeat = std::stoi(option(argc, argv, "repeat", std::to_string(opt.repeat)));
     opt.svg = option(argc, argv, "svg", " ");
     if (opt.svg == " ") opt.svg.clear();
+    opt.chart_data = option(argc, argv, "chart", " ");
+    if (opt.chart_data == " ") opt.chart_data.clear();
     std::istringstream only(option(argc, argv, "only", ","));
     for (std::string name; std::getline(only, name, ',');)
       if (!name.empty()) opt.only.push_back(sentence::sentence_technique(name).name);

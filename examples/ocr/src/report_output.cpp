@@ -56,7 +56,7 @@ void write_csv(std::ostream& os, const std::vector<RowResult>& rows) {
        << (r.agreement < 0 ? std::string("") : f("%.6f", r.agreement)) << "\n";
 }
 
-void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
+examples::Chart report_chart(const std::vector<RowResult>& rows) {
   // One panel per technique with an effect: x = effect value, y = char accuracy %.
   examples::Chart chart;
   chart.title = "PP-OCRv4 on Reuters lines: character accuracy vs effect (blue: short set, orange: long set; dashed: float)";
@@ -72,8 +72,10 @@ void write_svg(std::ostream& os, const std::vector<RowResult>& rows) {
     chart.panels[panel[r.technique]].series[r.set == Set::Short ? 0 : 1].points.push_back(
         {r.effect.value, 100 * r.char_acc, r.setting});
   }
-  examples::write_curve_chart(os, chart);
+  return chart;
 }
+
+void write_svg(std::ostream& os, const std::vector<RowResult>& rows) { examples::write_curve_chart(os, report_chart(rows)); }
 
 std::string quantity_text(Quantity q, const RowResult& r) {
   switch (q) {

@@ -6,12 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "curve_chart.hpp"
 #include "study.hpp"
 
 namespace ocr {
 
 void write_markdown(std::ostream& os, const std::vector<RowResult>& rows);
 void write_csv(std::ostream& os, const std::vector<RowResult>& rows);
+// The chart of report.svg (also written as chart data, report.chart, for charts.svg).
+examples::Chart report_chart(const std::vector<RowResult>& rows);
 void write_svg(std::ostream& os, const std::vector<RowResult>& rows);
 
 // A claim with our figures from the rows that ran (figures of rows absent are left out).

@@ -7,6 +7,7 @@
 
 #include "etk/attention/dense.hpp"
 #include "etk/config.hpp"
+#include "etk/core/gemm_f32.hpp"
 #include "etk/pruning/adaptive.hpp"
 #include "etk/pruning/compact.hpp"
 #include "etk/pruning/ltp.hpp"
@@ -58,6 +59,7 @@ using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
 struct Encoder::Workspace {
   Buffer x, h, a, qkv, ctx, ffn, pooled, hidden;
   Buffer scores, probs, carry, moved;  // pruning: importance, one sentence's probabilities, carried sums
+  Buffer kept_at_prune;                // PrunedPooling::updated: each sentence's kept rows at the prune point x share
   Buffer weight;                       // pooling weight of each row after the pruning step
   etk::KeepSet keep, local;
   etk::MergeResult<float> merged;
@@ -69,7 +71,7 @@ struct Encoder::Workspace {
     };
     for (auto* v : {&x, &h, &a, &ctx, &moved}) grow(*v, rows * width);
     for (auto* v : {&qkv, &ffn}) grow(*v, rows * wide);
-    for (auto* v : {&pooled, &hidden, &carry}) grow(*v, sentences * width);
+    for (auto* v : {&pooled, &hidden, &carry, &kept_at_prune}) grow(*v, sentences * width);
     grow(scores, rows);
     grow(weight, rows);
   }
@@ -103,10 +105,14 @@ Encoder::Encoder(const UseModel& model, const EncoderOptions& options) : model_(
       timing_[std::size_t(j * d + k)] = std::sin(angle);
       timing_[std::size_t(j * d + half + k)] = std::cos(angle);
     }
-  if (options.linears == LinearKind::w8a8)
+  if (options.linears != LinearKind::float32)
     for (const auto& L : model.layers)
       for (const Linear* l : {&L.qkv, &L.out, &L.ffn1, &L.ffn2, &L.residual}) {
         if (l->w.empty()) continue;  // layer 1 has no residual projection
+        if (options.linears == LinearKind::gemm_f32) {
+          packed_.emplace(l, etk::PackedWeightsF32::from_kn(etk::matrix_view(l->w.data(), l->in, l->out, l->out)));
+          continue;
+        }
         const RowMatrix wt = ConstRows(l->w.data(), l->in, l->out).transpose();  // [out, in]
         int8_.emplace(l, etk::Int8LinearWeights::from_float(etk::matrix_view(wt.data(), wt.rows(), wt.cols(), wt.cols()),
                                                             etk::Span<float>(l->b.data(), l->out),
@@ -117,8 +123,15 @@ Encoder::Encoder(const UseModel& model, const EncoderOptions& options) : model_(
 Encoder::~Encoder() = default;
 
 void Encoder::linear(const Linear& l, const float* x, std::ptrdiff_t n, float* y, Workspace& ws) const {
+  if (n == 0) return;
+  const auto p = packed_.find(&l);
+  if (p != packed_.end()) {
+    etk::gemm_f32(etk::matrix_view(x, n, l.in, l.in), p->second, etk::matrix_view(y, n, l.out, l.out));
+    Rows(y, n, l.out).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(l.b.data(), l.out);
+    return;
+  }
   const auto q = int8_.find(&l);
-  if (q == int8_.end() || n == 0) return float_linear(l, x, n, y);
+  if (q == int8_.end()) return float_linear(l, x, n, y);
   etk::int8_linear(etk::matrix_view(x, n, l.in, l.in), q->second, etk::matrix_view(y, n, l.out, l.out),
                    etk::Context{nullptr, &ws.arena});
 }
@@ -217,19 +230,26 @@ void Encoder::prune(float* rows, std::ptrdiff_t width, std::vector<std::ptrdiff_
       ws.local.clear();
     }
     Eigen::Map<Eigen::RowVectorXf> carry(ws.carry.data() + std::ptrdiff_t(s) * width, width);
+    Eigen::Map<Eigen::RowVectorXf> kept_sum(ws.kept_at_prune.data() + std::ptrdiff_t(s) * width, width);
+    kept_sum.setZero();
+    // updated: the pruned rows share the kept rows' updates evenly, (len - kept) / kept each
+    const bool updated = options_.pooling == PrunedPooling::updated && !ws.local.empty();
+    const float share = updated ? float(len - std::ptrdiff_t(ws.local.size())) / float(ws.local.size()) : 0.0f;
+    float* weight = ws.weight.data() + next.back();  // the kept rows' pool weights, 1 + share
     std::size_t next_kept = 0;
     for (std::ptrdiff_t j = 0; j < len; ++j) {
+      const Eigen::Map<const Eigen::RowVectorXf> row(rows + (r0 + j) * width, width);
       if (next_kept < ws.local.size() && ws.local[next_kept] == j) {
-        ++next_kept;
         ws.keep.push_back(etk::TokenIndex(r0 + j));
-      } else if (options_.pooling == PrunedPooling::carried) {
-        carry += Eigen::Map<const Eigen::RowVectorXf>(rows + (r0 + j) * width, width);
+        if (updated) kept_sum += share * row;
+        weight[next_kept++] = 1.0f + share;
+      } else if (options_.pooling != PrunedPooling::dropped) {
+        carry += row;
       }
     }
     next.push_back(next.back() + std::ptrdiff_t(ws.local.size()));
   }
   const std::ptrdiff_t n = offsets.back(), kept = next.back();
-  std::fill(ws.weight.begin(), ws.weight.begin() + kept, 1.0f);
   etk::compact_rows(etk::matrix_view(static_cast<const float*>(rows), n, width, width), ws.keep,
                     etk::matrix_view(ws.moved.data(), kept, width, width));
   std::copy(ws.moved.data(), ws.moved.data() + kept * width, rows);
@@ -282,10 +302,15 @@ void Encoder::embed_chunk(const std::vector<TokenIds>& ids, std::size_t first, s
                    : Eigen::RowVectorXf(ConstRows(ws.h.data() + r0 * w, len, w).colwise().sum() / float(len));
       continue;
     }
-    const bool whole = options_.pooling == PrunedPooling::carried || options_.prune == PruneRule::merge;
+    const bool whole = options_.pooling != PrunedPooling::dropped || options_.prune == PruneRule::merge;
     const std::ptrdiff_t count = whole ? all : len;
+    // updated: the pruned rows (in carry) get the kept rows' mean update, final - at prune
+    // point: the kept rows' final rows are in the weights, their rows at the prune point in
+    // kept_at_prune
     p = Eigen::Map<const Eigen::RowVectorXf>(ws.weight.data() + r0, len) * ConstRows(ws.h.data() + r0 * w, len, w) +
         Eigen::Map<const Eigen::RowVectorXf>(ws.carry.data() + s * w, w);
+    if (options_.pooling == PrunedPooling::updated && options_.prune != PruneRule::merge)
+      p -= Eigen::Map<const Eigen::RowVectorXf>(ws.kept_at_prune.data() + s * w, w);
     p /= float(std::max<std::ptrdiff_t>(count, 1));
   }
   float_linear(model_.tanh_layer, ws.pooled.data(), sentences, ws.hidden.data());
@@ -309,24 +334,44 @@ void Encoder::embed(const std::vector<TokenIds>& ids, float* out, const etk::Con
       ETK_CHECK(id >= 0 && id < model_.vocab_rows, "argument 'ids': sentence " << s << " holds id " << id
                                                        << ", outside [0, " << model_.vocab_rows << ")");
   if (kept) kept->assign(ids.size(), 0);
-  // Chunks: consecutive sentences up to chunk_tokens tokens (at least one sentence).
+  // Chunks of consecutive sentences, as many as chunk_tokens needs (ceil(tokens /
+  // chunk_tokens)) and of about equal token counts, so the tasks on a pool are balanced: a
+  // sentence goes to the chunk its middle token falls in. Boundaries depend on the lengths
+  // only (not on the thread count), so results are identical for every pool.
+  if (ids.empty()) return;
+  std::ptrdiff_t total = 0;
+  for (const auto& t : ids) total += std::min<std::ptrdiff_t>(std::ptrdiff_t(t.size()), model_.max_tokens);
+  const std::ptrdiff_t chunks = std::max<std::ptrdiff_t>(1, (total + options_.chunk_tokens - 1) / options_.chunk_tokens);
   std::vector<std::size_t> bounds{0};
-  std::ptrdiff_t tokens = 0;
+  std::ptrdiff_t before = 0, current = 0;
   for (std::size_t s = 0; s < ids.size(); ++s) {
     const std::ptrdiff_t t = std::min<std::ptrdiff_t>(std::ptrdiff_t(ids[s].size()), model_.max_tokens);
-    if (s > bounds.back() && tokens + t > options_.chunk_tokens) {
+    const std::ptrdiff_t chunk = std::min(chunks - 1, (2 * before + t) * chunks / std::max<std::ptrdiff_t>(2 * total, 1));
+    if (chunk > current && s > bounds.back()) {  // no empty chunk
       bounds.push_back(s);
-      tokens = 0;
+      current = chunk;
     }
-    tokens += t;
+    before += t;
   }
-  if (ids.empty()) return;
   bounds.push_back(ids.size());
-  std::vector<Workspace> ws(std::size_t(ctx.concurrency()));
+  std::vector<std::unique_ptr<Workspace>> ws(std::size_t(ctx.concurrency()));
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    for (auto& w : ws) {
+      if (spare_.empty()) {
+        w.reset(new Workspace);
+      } else {
+        w = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+  }
   etk::parallel_for(ctx, std::ptrdiff_t(bounds.size() - 1), [&](std::ptrdiff_t task, int worker) {
     const std::size_t b = bounds[std::size_t(task)];
-    embed_chunk(ids, b, bounds[std::size_t(task) + 1], out, kept ? kept->data() + b : nullptr, ws[std::size_t(worker)]);
+    embed_chunk(ids, b, bounds[std::size_t(task) + 1], out, kept ? kept->data() + b : nullptr, *ws[std::size_t(worker)]);
   });
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  for (auto& w : ws) spare_.push_back(std::move(w));
 }
 
 }  // namespace sentence

@@ -6,10 +6,14 @@
 // linear layers run on all packed rows of a chunk at once (Eigen GEMMs, or etk's int8 GEMM
 // with W8A8), and attention runs per sentence over its own rows with etk::dense_attention,
 // which is what the graph's padding mask (-1e9 on every key past the sentence) computes.
-// Chunks of sentences are the tasks of etk::parallel_for on the caller's Context; chunk
-// boundaries depend only on the lengths, so results are identical for every thread count.
+// Chunks of sentences (about equal token counts, see chunk_tokens) are the tasks of
+// etk::parallel_for on the caller's Context; chunk boundaries depend only on the lengths,
+// so results are identical for every thread count.
 //
 // Options (EncoderOptions):
+//  * linears = gemm_f32: every linear layer of both transformer layers on etk::gemm_f32
+//    with its weights packed once (etk::PackedWeightsF32), bias added after; fp32 as the
+//    Eigen default, the same sums in another order.
 //  * linears = w8a8: every linear layer of both transformer layers as etk::int8_linear
 //    (per-output-channel symmetric s8 weights, dynamic per-row s8 activations, exact int32
 //    accumulation); the embedding, layer norms, attention and the final tanh layer stay float.
@@ -18,8 +22,9 @@
 //    etk's top-k (keep rate), LTP threshold or SaiT coverage rule (etk::keep_*). The kept
 //    rows are compacted (etk::compact_rows) and go on; a pruned token's row at the prune
 //    point is either carried to the mean pooling unchanged (SaiT's "package" of pruned
-//    tokens, weight 1 each, the mean still over all n tokens) or dropped from it (the mean
-//    over the kept tokens only).
+//    tokens, weight 1 each, the mean still over all n tokens), carried plus the kept
+//    tokens' mean update after the prune point (PrunedPooling::updated), or
+//    dropped from it (the mean over the kept tokens only).
 //  * prune = merge: ToMe token merging (etk::tome_merge) at `point` instead: round(value *
 //    n) of a sentence's rows merge into their most similar partner (metric: the rows
 //    themselves); a merged row is pooled with its size as weight, the mean over all n
@@ -35,10 +40,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "etk/core/context.hpp"
+#include "etk/core/packed_weights_f32.hpp"
 #include "etk/core/tensor_view.hpp"
 #include "etk/quant/int8_linear.hpp"
 #include "use_model.hpp"
@@ -47,13 +54,17 @@ namespace sentence {
 
 using TokenIds = std::vector<std::int32_t>;
 
-enum class LinearKind { float32, w8a8 };
+enum class LinearKind { float32, gemm_f32, w8a8 };
 enum class PruneRule { none, top_k, ltp, coverage, merge };
 // Where the pruning step sits: after layer 0's attention sub-layer (its FFN and layer 1
 // run on the kept tokens), after layer 0 (layer 1 runs on them), or after layer 1's
 // attention (only its FFN does).
 enum class PrunePoint { layer0_attention, layer0_output, layer1_attention };
-enum class PrunedPooling { carried, dropped };
+// carried: a pruned token's row at the prune point goes to the pool as it is; dropped: the
+// pool averages the kept tokens only; updated: the carried row plus the mean change the
+// kept tokens of its sentence received after the prune point (final row minus row at the
+// prune point), an estimate of what the skipped layers would have added.
+enum class PrunedPooling { carried, dropped, updated };
 
 // One sentence's attention in layer `layer` (0 or 1): o = softmax(q k^T) v with q already
 // scaled by the graph's 1/sqrt(head dim); views [heads, tokens, head dim].
@@ -83,7 +94,7 @@ struct EncoderOptions {
   double prune_value = 1.0;
   PrunePoint point = PrunePoint::layer0_attention;
   PrunedPooling pooling = PrunedPooling::carried;
-  int chunk_tokens = 256;  // sentences are packed into chunks of at most this many tokens
+  int chunk_tokens = 256;  // ceil(tokens / chunk_tokens) chunks of sentences, of about equal tokens
   EncoderHooks hooks;
 };
 
@@ -117,6 +128,11 @@ class Encoder {
   EncoderOptions options_;
   std::vector<float> timing_;  // [max_tokens, model_dim]: sin | cos of position x inv_timescales
   std::unordered_map<const Linear*, etk::Int8LinearWeights> int8_;  // with LinearKind::w8a8
+  std::unordered_map<const Linear*, etk::PackedWeightsF32> packed_;  // with LinearKind::gemm_f32
+  // Workspaces of finished embed() calls, reused by the next (their buffers stay allocated
+  // and touched, so a batch pays no page faults); taken and returned under the mutex.
+  mutable std::mutex spare_mutex_;
+  mutable std::vector<std::unique_ptr<Workspace>> spare_;
 };
 
 }  // namespace sentence

@@ -4,10 +4,10 @@
 // Data, all held apart: the retrieval set (`sentences` Reuters-21578 sentences of the
 // Weka ARFF files, evenly spaced), the SpamAssassin probe split (`spam_per_class` mails
 // per class to train the float probe, as many to test every technique), and the
-// calibration set (the r-cran-tm Reuters sentences, another copy of the corpus the
-// retrieval sentences are not drawn from) on which every calibrated row (techniques.hpp)
-// chooses its settings: LTP's threshold, LATTE's thresholds, the two-scaled grids, the
-// activation codecs. Speed: the thread CPU time of embedding the retrieval set (tokenizer
+// calibration set (the r-cran-tm Reuters sentences; its 70 articles are in the ARFF files
+// too, so a sentence that is also in the retrieval set is left out of it) on which every
+// calibrated row (techniques.hpp) chooses its settings: LTP's threshold, LATTE's
+// thresholds, the two-scaled grids, the activation codecs. Speed: the thread CPU time of embedding the retrieval set (tokenizer
 // excluded: the same for every row) in one process, best of `repeat` passes; speed-up is
 // the float row's time over the row's, so ratios come from one run.
 #pragma once
@@ -30,6 +30,7 @@ struct StudyOptions {
   int sentences = 1000, spam_per_class = 150, repeat = 2, neighbours = 10;
   std::vector<std::string> only;  // row names; empty = all
   std::string svg;                // if set: the chart (agreement vs effect per family) goes there
+  std::string chart_data;         // if set: the chart's data (curve_chart.hpp's text form) goes there
 };
 
 // Runs the report and prints its markdown table to `out`.

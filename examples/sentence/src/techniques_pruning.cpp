@@ -1,7 +1,10 @@
 // techniques_pruning.cpp: the token-reduction rows (encoder.hpp's prune options): top-k at
-// each prune point with pruned rows carried to or left out of the pool, LTP with its
-// threshold calibrated for 50% kept tokens (etk::calibrate_ltp on the calibration
-// sentences, run exactly, not replayed), SaiT coverage, and ToMe merging.
+// each prune point with pruned rows carried to the pool (as they are, or plus the kept
+// rows' mean update) or left out of it, LTP with its threshold calibrated for 50% kept
+// tokens (etk::calibrate_ltp on the calibration sentences, run exactly, not replayed),
+// SaiT coverage, and ToMe merging.
+#include <cmath>
+
 #include "etk/pruning/ltp_calibrator.hpp"
 #include "techniques.hpp"
 
@@ -56,6 +59,15 @@ void pruning_rows(std::vector<Technique>& t) {
                   kLtpClaim, PR::top_k, 0.5, PP::layer0_attention, PrunedPooling::dropped));
   t.push_back(row("top-k", "topk50-l0out-carry", "top-k 50% between the layers (layer-0 outputs carried)", kLtpClaim,
                   PR::top_k, 0.5, PP::layer0_output));
+  for (double keep : {0.5, 0.8}) {
+    const std::string k = std::to_string(int(std::lround(100 * keep)));
+    t.push_back(row("top-k updated", "topk" + k + "-l0attn-upd",
+                    "top-k " + k + "% after layer 0 attention, pruned rows carried plus the kept rows' mean update",
+                    kLtpClaim, PR::top_k, keep, PP::layer0_attention, PrunedPooling::updated));
+  }
+  t.push_back(row("top-k updated", "topk50-l1attn-upd",
+                  "top-k 50% after layer 1 attention (FFN on kept), pruned rows carried plus the kept rows' mean update",
+                  kLtpClaim, PR::top_k, 0.5, PP::layer1_attention, PrunedPooling::updated));
   t.push_back(row("top-k", "topk50-l1attn-carry", "top-k 50% after layer 1 attention (before its FFN and the pool)",
                   kLtpClaim, PR::top_k, 0.5, PP::layer1_attention));
   Technique ltp = row("LTP", "ltp50-l0attn-carry", "LTP threshold (calibrated to 50% kept) after layer 0 attention",

@@ -6,11 +6,13 @@
 // on [0, 1] against two-scaled (V-2SF, shared-code layout), calibrated per layer on the
 // probabilities of the first kSentences calibration sentences.
 #include <Eigen/Core>
+#include <tuple>
 
 #include "etk/quant/observers.hpp"
 #include "etk/quant/piecewise_linear.hpp"
 #include "etk/quant/two_scaled.hpp"
 #include "etk/quant/uniform.hpp"
+
 #include "techniques.hpp"
 
 namespace sentence {
@@ -114,12 +116,17 @@ Technique softmax_row(const std::shared_ptr<SoftmaxSample>& sample, int bits, bo
 }  // namespace
 
 void quant_rows(std::vector<Technique>& t) {
-  Technique w8a8;
-  w8a8.family = "W8A8";
-  w8a8.name = "w8a8";
-  w8a8.what = "W8A8 linears: etk::int8_linear, per-channel s8 weights, per-row s8 activations";
-  w8a8.options.linears = LinearKind::w8a8;
-  t.push_back(w8a8);
+  for (const auto& [name, what, kind] :
+       {std::tuple<const char*, const char*, LinearKind>{
+            "gemm-f32", "fp32 linears on etk::gemm_f32 with weights packed once (the float row: Eigen)",
+            LinearKind::gemm_f32},
+        {"w8a8", "W8A8 linears: etk::int8_linear, per-channel s8 weights, per-row s8 activations", LinearKind::w8a8}}) {
+    Technique r;
+    r.family = "W8A8";
+    r.name = name, r.what = what;
+    r.options.linears = kind;
+    t.push_back(r);
+  }
   t.push_back(weight_row("weights-u8", "weights 8-bit uniform per channel", 8,
                          [](ConstView w) { return uniform_per_channel(w, 8); }));
   t.push_back(weight_row("weights-u4", "weights 4-bit uniform per channel (min-max)", 4,

@@ -49,18 +49,20 @@ TEST_CASE("techniques: keeping every token is the float runner") {
   // embeddings' cosine stays above 1 - 1e-9 (squared error terms); 1e-7 leaves margin.
   for (auto rule : {sentence::PruneRule::top_k, sentence::PruneRule::coverage, sentence::PruneRule::ltp,
                     sentence::PruneRule::merge})
-    for (auto point : kPoints) {
-      sentence::EncoderOptions o;
-      o.prune = rule;
-      o.prune_value = rule == sentence::PruneRule::ltp || rule == sentence::PruneRule::merge ? 0.0 : 1.0;
-      o.point = point;
-      std::vector<std::ptrdiff_t> kept;
-      const auto got = run(o, ids, &kept);
-      for (std::size_t s = 0; s < ids.size(); ++s) {
-        CHECK(kept[s] == clipped(ids[s]));
-        CHECK(cosine(got.data() + s * 512, ref.data() + s * 512, 512) > 1 - 1e-7);
+    for (auto point : kPoints)
+      for (auto pooling : {sentence::PrunedPooling::carried, sentence::PrunedPooling::updated}) {
+        sentence::EncoderOptions o;
+        o.prune = rule;
+        o.prune_value = rule == sentence::PruneRule::ltp || rule == sentence::PruneRule::merge ? 0.0 : 1.0;
+        o.point = point;
+        o.pooling = pooling;
+        std::vector<std::ptrdiff_t> kept;
+        const auto got = run(o, ids, &kept);
+        for (std::size_t s = 0; s < ids.size(); ++s) {
+          CHECK(kept[s] == clipped(ids[s]));
+          CHECK(cosine(got.data() + s * 512, ref.data() + s * 512, 512) > 1 - 1e-7);
+        }
       }
-    }
 }
 
 TEST_CASE("techniques: the selection rules keep what they promise") {
@@ -74,6 +76,8 @@ TEST_CASE("techniques: the selection rules keep what they promise") {
     std::vector<std::ptrdiff_t> kept;
     const auto carried = run(o, ids, &kept);
     for (std::size_t s = 0; s < ids.size(); ++s) CHECK(kept[s] == (clipped(ids[s]) + 1) / 2);
+    o.pooling = sentence::PrunedPooling::updated;
+    const auto updated = run(o, ids);
     o.pooling = sentence::PrunedPooling::dropped;
     const auto dropped = run(o, ids);
     o.prune = sentence::PruneRule::merge;  // round(0.5 n) merged away, clamped to the (n + 1) / 2 even-index tokens
@@ -87,11 +91,14 @@ TEST_CASE("techniques: the selection rules keep what they promise") {
     REQUIRE(clipped(ids[s]) > 4);
     CHECK(cosine(carried.data(), ref.data(), 512) < 1 - 1e-6);
     CHECK(cosine(carried.data(), dropped.data(), 512) < 1 - 1e-6);
-    for (std::size_t r = 0; r < ids.size(); ++r) {
-      double sq = 0;
-      for (int c = 0; c < 512; ++c) sq += double(dropped[r * 512 + c]) * dropped[r * 512 + c];
-      CHECK(sq == Approx(1.0).epsilon(1e-5));
-    }
+    CHECK(cosine(updated.data(), carried.data(), 512) < 1 - 1e-6);
+    CHECK(cosine(updated.data(), dropped.data(), 512) < 1 - 1e-6);
+    for (const auto* e : {&dropped, &updated})
+      for (std::size_t r = 0; r < ids.size(); ++r) {
+        double sq = 0;
+        for (int c = 0; c < 512; ++c) sq += double((*e)[r * 512 + c]) * (*e)[r * 512 + c];
+        CHECK(sq == Approx(1.0).epsilon(1e-5));
+      }
   }
   sentence::EncoderOptions o;
   o.prune = sentence::PruneRule::ltp;
@@ -112,6 +119,12 @@ TEST_CASE("techniques: W8A8 stays close to float; threads change nothing") {
   // the report measures cos ~0.9994 on 1,000 sentences. The bound 0.99 fails for a wrong
   // scale or a transposed weight (cos ~0) but not for rounding.
   for (std::size_t s = 0; s < ids.size(); ++s) CHECK(cosine(w8.data() + s * 512, ref.data() + s * 512, 512) > 0.99);
+  // etk::gemm_f32 linears: fp32 sums of <= 1536 products in another order, relative
+  // error ~1e-6 per output; cosine 1 - 1e-6 fails for any wrong weight layout.
+  sentence::EncoderOptions g;
+  g.linears = sentence::LinearKind::gemm_f32;
+  const auto f32 = run(g, ids);
+  for (std::size_t s = 0; s < ids.size(); ++s) CHECK(cosine(f32.data() + s * 512, ref.data() + s * 512, 512) > 1 - 1e-6);
   o.prune = sentence::PruneRule::top_k;
   o.prune_value = 0.5;
   o.chunk_tokens = 64;
@@ -119,6 +132,15 @@ TEST_CASE("techniques: W8A8 stays close to float; threads change nothing") {
   etk::SimpleThreadPool pool(2);
   const auto two = run(o, ids, nullptr, etk::Context{&pool, nullptr});
   CHECK(one == two);
+  // One encoder, reused workspaces: a second call (after a call on other sentences) and a
+  // call on two threads give the first call's bits.
+  const sentence::Encoder enc(model(), o);
+  std::vector<float> first(ids.size() * 512), again(ids.size() * 512), other(512);
+  enc.embed(ids, first.data());
+  enc.embed({ids[1]}, other.data(), etk::Context{&pool, nullptr});
+  enc.embed(ids, again.data(), etk::Context{&pool, nullptr});
+  CHECK(first == one);
+  CHECK(again == one);
 }
 
 TEST_CASE("techniques: bad settings are rejected") {
@@ -221,4 +243,39 @@ TEST_CASE("techniques: the chart draws one curve per series and every point") {
   CHECK(count("<circle") == 4);
   CHECK(count("stroke-dasharray") == 2);
   CHECK(svg.find("t &lt;&amp;&gt;") != std::string::npos);
+
+  // The text form reads back to the same chart (a tab in a label becomes a space), and
+  // two charts drawn into one SVG hold both charts' titles, panels and points.
+  c.panels[0].series[0].points[0].label = "a\tb";
+  c.panels[1].series[0].points[0].x = 0.1;  // not exact in binary: %.17g must round-trip it
+  std::stringstream data;
+  examples::write_chart_data(data, c);
+  const examples::Chart back = examples::read_chart_data(data);
+  CHECK(back.title == c.title);
+  CHECK(back.y_min == c.y_min);
+  CHECK(back.y_max == c.y_max);
+  REQUIRE(back.baselines.size() == 1);
+  CHECK(back.baselines[0].y == 1.0);
+  REQUIRE(back.panels.size() == 2);
+  CHECK(back.panels[0].x_label == "bits per value");
+  REQUIRE(back.panels[0].series.size() == 1);
+  REQUIRE(back.panels[0].series[0].points.size() == 3);
+  CHECK(back.panels[0].series[0].points[0].label == "a b");
+  CHECK(back.panels[0].series[0].points[2].y == 0.7);
+  CHECK(back.panels[1].series[0].points[0].x == 0.1);
+  examples::Chart other = c;
+  other.title = "second model";
+  std::ostringstream both;
+  examples::write_curve_charts(both, {back, other});
+  const std::string two = both.str();
+  std::size_t circles = 0;
+  for (std::size_t at = two.find("<circle"); at != std::string::npos; at = two.find("<circle", at + 1)) ++circles;
+  CHECK(circles == 8);
+  CHECK(two.find("second model") != std::string::npos);
+  CHECK(two.find("<svg") == two.rfind("<svg"));  // one SVG document
+  for (const char* bad : {"", "panel\ta\tb\n", "chart\tt\t0\t1\npoint\t1\t2\tx\n", "chart\tt\t0\tnan\n",
+                          "chart\tt\t1\t0\n", "chart\tt\t0\t1\npanel\ta\n", "chart\tt\t0\t1\nbaseline\t#000\t1x\n"}) {
+    std::istringstream in(bad);
+    CHECK_THROWS_AS(examples::read_chart_data(in), std::runtime_error);
+  }
 }
