@@ -19,7 +19,7 @@ int main() {
   const auto layer = etk::Int8LinearWeights::from_float(etk::const_view(w), bias,
                                                         etk::WeightGranularity::per_channel);
   etk::RowMatrixXf y(tokens, out);
-  etk::int8_linear(etk::const_view(x), layer, etk::mutable_view(y));
+  etk::int8_linear(etk::const_view(x), layer, etk::mutable_view(y));  // per-row scales
 
   const etk::RowMatrixXf ref = (x * w.transpose()).rowwise() + bias.transpose();
   const double rel = (y - ref).norm() / ref.norm();

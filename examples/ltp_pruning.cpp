@@ -25,12 +25,12 @@ int main() {
                                   etk::HeadsView<float>(probs.data(), heads, seq, seq));
 
   // LTP: score = mean attention received; keep tokens scoring at least theta.
-  const Eigen::VectorXf scores =
-      etk::token_importance(etk::HeadsView<const float>(probs.data(), heads, seq, seq));
+  const etk::HeadsView<const float> probs_view(probs.data(), heads, seq, seq);
+  const Eigen::VectorXf scores = etk::token_importance(probs_view);
   const etk::KeepSet keep = etk::ltp_keep(scores, 0.5 / double(seq));
+  const etk::RowMatrixXf kept = etk::compact_rows(out1, keep);  // any row-major Eigen object
 
-  // Layer 2 on the kept tokens only.
-  const etk::RowMatrixXf kept = etk::compact_rows(out1, keep);
+  // Layer 2 on the kept tokens only, scattered back to the full sequence.
   const auto n = static_cast<std::ptrdiff_t>(keep.size());
   const etk::HeadsView<const float> h2(kept.data(), heads, n, dim, heads * dim, dim);
   etk::RowMatrixXf out2(n, heads * dim);

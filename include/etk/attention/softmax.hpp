@@ -37,9 +37,9 @@ inline void softmax_row_base2(float* x, std::ptrdiff_t n, float mult,
     for (std::ptrdiff_t j = 0; j < n; ++j) x[j] = 0.0f;
     return;
   }
-  // The max's own term is 2^(fma(m, mult, -m*mult)): 2 to the rounding error of m*mult,
-  // through the vectorised exp2 polynomial, so about 1 but not always >= 1 (down to
-  // 1 - 5.3e-6 over x in (0, 100), tested); the sum is never near 0.
+  // The max's own term is exactly 1: (m - m) * mult = 0, and exp2_nonpositive(0) is the
+  // polynomial's constant 1 times 2^0. The other terms are >= 0, so sum >= 1 (tested on
+  // every path) and 1 / sum cannot overflow.
   const float sum = exp2_shift_sum(x, n, m, mult);
   scale_row(x, n, 1.0f / sum);
 }

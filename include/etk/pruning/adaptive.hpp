@@ -1,5 +1,5 @@
-// etk/pruning/adaptive.hpp: per-input (SaiT) and fixed-rate (top-k) token selection, and
-// a run-time switchable policy over every mode on the same weights.
+// etk/pruning/adaptive.hpp: per-input (SaiT) and fixed-rate (top-k) token selection (the
+// run-time policy over every mode is etk/pruning/policy.hpp, a client of this header).
 //
 //  * coverage (SaiT-style adaptive sparsity): keep the smallest set of tokens whose
 //    importance covers `fraction` of the total, so the number kept adapts to the input.
