@@ -104,20 +104,20 @@ TEST_CASE("cache codes and scales are per-block max-abs quantization, one by one
       for (std::ptrdiff_t h = 0; h < H; ++h)
         for (std::ptrdiff_t j = 0; j < n; ++j) {
           const std::ptrdiff_t b0 = j / 16 * 16, rows = std::min<std::ptrdiff_t>(16, n - b0);
-          const float ks = etk::latte::maxabs_scale(K.row(h, b0), rows, d, d);
+          const float ks = etk::detail::latte::maxabs_scale(K.row(h, b0), rows, d, d);
           REQUIRE(one.key_scale(h, j) == ks);
           REQUIRE(all.key_scale(h, j) == ks);
           for (std::ptrdiff_t t = 0; t < d; ++t) {
-            REQUIRE(one.key_code(h, j, t) == etk::latte::quantize(K.row(h, j)[t], 1.0f / ks));
+            REQUIRE(one.key_code(h, j, t) == etk::detail::latte::quantize(K.row(h, j)[t], 1.0f / ks));
             REQUIRE(all.key_code(h, j, t) == one.key_code(h, j, t));
           }
-          const float vs = etk::latte::maxabs_scale(V.row(h, b0), rows, dv, dv);
+          const float vs = etk::detail::latte::maxabs_scale(V.row(h, b0), rows, dv, dv);
           for (std::ptrdiff_t c = 0; c < dv; ++c) {
             const float x = V.row(h, j)[c];
             float expect = x;
             if (vt == etk::KVValueType::fp16) expect = float(Eigen::half(x));
             if (vt == etk::KVValueType::bf16) expect = float(Eigen::bfloat16(x));
-            if (vt == etk::KVValueType::int8) expect = float(etk::latte::quantize(x, 1.0f / vs)) * vs;
+            if (vt == etk::KVValueType::int8) expect = float(etk::detail::latte::quantize(x, 1.0f / vs)) * vs;
             REQUIRE(one.value(h, j, c) == expect);
             REQUIRE(all.value(h, j, c) == expect);
           }
@@ -259,8 +259,8 @@ TEST_CASE("a sliding window keeps the last W positions and recycles old pages") 
 }
 
 TEST_CASE("decode primitives on every path equal the scalar ones (integer parts bit for bit)") {
-  namespace scalar = etk::decode::scalar;
-  namespace simd = etk::decode::simd;
+  namespace scalar = etk::detail::decode::scalar;
+  namespace simd = etk::detail::decode::simd;
   paths::for_each([](etk::Isa) {
     std::mt19937 rng(41);
     std::uniform_int_distribution<int> byte(0, 255), code(-128, 127);
@@ -283,7 +283,7 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
         // of the exact score is 16 x (estimate) + (the LS4B query nibbles' dot).
         std::vector<std::int8_t> qh(q.size()), ql(q.size());
         for (std::size_t i = 0; i < q.size(); ++i)
-          qh[i] = std::int8_t(etk::latte::nibble_hi(q[i])), ql[i] = std::int8_t(etk::latte::nibble_lo(q[i]));
+          qh[i] = std::int8_t(etk::detail::latte::nibble_hi(q[i])), ql[i] = std::int8_t(etk::detail::latte::nibble_lo(q[i]));
         std::vector<std::int32_t> e(a.size(), -1), f(a.size(), -1);
         simd::block_dots(hi.data() + L * 64, L, qh.data(), ldq, nrows, 8, e.data(), 20);
         simd::block_dots(hi.data() + L * 64, L, ql.data(), ldq, nrows, 15, f.data(), 20);
@@ -387,20 +387,20 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
       const std::ptrdiff_t L = (n + 7) / 8;
       for (float inv : {1.0f, 0.37f}) {
         std::vector<std::uint8_t> hi_a(std::size_t(L * 64), 0x88), hi_b(hi_a), lo_a(std::size_t(L * 4 + 4), 0x5A), lo_b(lo_a);
-        etk::decode::simd_pack::pack_key_row(x.data(), n, inv, hi_a.data(), lo_a.data());
+        etk::detail::decode::simd_pack::pack_key_row(x.data(), n, inv, hi_a.data(), lo_a.data());
         scalar::pack_key_row(x.data(), n, inv, hi_b.data(), lo_b.data());
         REQUIRE(hi_a == hi_b);
         REQUIRE(lo_a == lo_b);  // including the untouched guard bytes past the row
         std::vector<std::uint8_t> a(std::size_t(n + 16), 0x5A), b(a);
-        etk::decode::simd_pack::store_int8(x.data(), n, inv, a.data());
+        etk::detail::decode::simd_pack::store_int8(x.data(), n, inv, a.data());
         scalar::store_int8(x.data(), n, inv, b.data());
         REQUIRE(a == b);
       }
       std::vector<std::uint8_t> a(std::size_t(2 * n + 32), 0x5A), b(a);
-      etk::decode::simd_pack::store_fp16(x.data(), n, a.data());
+      etk::detail::decode::simd_pack::store_fp16(x.data(), n, a.data());
       scalar::store_fp16(x.data(), n, b.data());
       REQUIRE(a == b);
-      etk::decode::simd_pack::store_bf16(x.data(), n, a.data());
+      etk::detail::decode::simd_pack::store_bf16(x.data(), n, a.data());
       scalar::store_bf16(x.data(), n, b.data());
       REQUIRE(a == b);
     }
@@ -416,7 +416,7 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
                                  -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
         if (kind == 2) std::fill(x.begin(), x.end(), 0.0f);
         x[at] = special[kind];
-        const float a = etk::decode::simd_pack::maxabs_or_nonfinite(x.data(), n);
+        const float a = etk::detail::decode::simd_pack::maxabs_or_nonfinite(x.data(), n);
         const float b = scalar::maxabs_or_nonfinite(x.data(), n);
         REQUIRE(std::memcmp(&a, &b, 4) == 0);
         if (kind < 3) {
@@ -443,7 +443,7 @@ TEST_CASE("bad arguments give etk::invalid_argument") {
   bad.kv_heads = 0;
   REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
   bad.kv_heads = 1;
-  bad.dim = etk::latte::kMaxDim + 1;
+  bad.dim = etk::detail::latte::kMaxDim + 1;
   REQUIRE_THROWS_AS(etk::KVCache(bad), invalid_argument);
 
   etk::KVCache c = make_cache(2, 8, 4, etk::KVValueType::fp16, 32);
@@ -518,17 +518,17 @@ TEST_CASE("accuracy on the synthetic long-context workload: kept mass and output
   for (std::ptrdiff_t hq = 0; hq < kvh * group; ++hq) {
     const std::ptrdiff_t g = hq / group;
     const float* q = Q.row(hq, 0);
-    const float qs = etk::decode::query_scale(q, d);
+    const float qs = etk::detail::decode::query_scale(q, d);
     std::vector<double> l(static_cast<std::size_t>(n)), lf(static_cast<std::size_t>(n));
     double mx = -1e300, mxf = -1e300;
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       std::int32_t dot = 0;
       double f = 0;
       for (std::ptrdiff_t t = 0; t < d; ++t) {
-        dot += std::int32_t(etk::latte::quantize(q[t], 1.0f / qs)) * c.key_code(g, j, t);
+        dot += std::int32_t(etk::detail::latte::quantize(q[t], 1.0f / qs)) * c.key_code(g, j, t);
         f += double(q[t]) * w.k[std::size_t((g * n + j) * d + t)];
       }
-      l[std::size_t(j)] = double(float(dot) * etk::decode::logit_unit(qs, c.key_scale(g, j), scale));
+      l[std::size_t(j)] = double(float(dot) * etk::detail::decode::logit_unit(qs, c.key_scale(g, j), scale));
       lf[std::size_t(j)] = f * scale;
       mx = std::max(mx, l[std::size_t(j)]);
       mxf = std::max(mxf, lf[std::size_t(j)]);

@@ -30,20 +30,20 @@ std::vector<std::int32_t> kernel_exact(const std::vector<std::int8_t>& q,
                                        const std::vector<std::vector<std::int8_t>>& keys) {
   const auto d = std::ptrdiff_t(q.size());
   const auto nk = std::ptrdiff_t(keys.size());
-  etk::latte::Workspace ws;
+  etk::detail::latte::Workspace ws;
   ws.resize(nk, d);
   const auto& L = ws.L;
   const auto& k = ws.keys;
   const auto& t = ws.tile;
   for (std::ptrdiff_t j = 0; j < nk; ++j)
-    etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, L.G, L.Dp, k.kpack,
+    etk::detail::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, L.G, L.Dp, k.kpack,
                                        k.k8, k.kl);
-  const std::int32_t corr = etk::latte::scalar::pack_query_codes(q.data(), d, t.qh, t.qh16, t.ql);
-  etk::latte::simd::estimate_tile(t.qh, 4 * L.G, 1, k.kpack, L.G, L.nblk, t.E, L.ldE);
+  const std::int32_t corr = etk::detail::latte::scalar::pack_query_codes(q.data(), d, t.qh, t.qh16, t.ql);
+  etk::detail::latte::simd::estimate_tile(t.qh, 4 * L.G, 1, k.kpack, L.G, L.nblk, t.E, L.ldE);
   const std::int32_t lowest = std::numeric_limits<std::int32_t>::min();
-  REQUIRE(etk::latte::simd::select(t.E, nk, lowest, t.idx) == nk);
+  REQUIRE(etk::detail::latte::simd::select(t.E, nk, lowest, t.idx) == nk);
   std::vector<std::int32_t> S(std::size_t(nk) + 16);
-  etk::latte::simd::exact_scores(t.qh16, t.ql, k.k8, k.kl, L.Dp, t.E, t.idx, nk, corr, S.data());
+  etk::detail::latte::simd::exact_scores(t.qh16, t.ql, k.k8, k.kl, L.Dp, t.E, t.idx, nk, corr, S.data());
   S.resize(std::size_t(nk));
   return S;
 }
@@ -98,8 +98,8 @@ TEST_CASE("reuse identity: 256*qH.kH + 16*(qH.kL + qL.kH) + qL.kL == q.k, length
       }
       std::int64_t hh = 0, mix = 0, ll = 0;
       for (std::ptrdiff_t t = 0; t < d; ++t) {
-        const int qh = etk::latte::nibble_hi(q[std::size_t(t)]), ql = etk::latte::nibble_lo(q[std::size_t(t)]);
-        const int kh = etk::latte::nibble_hi(k[std::size_t(t)]), kl = etk::latte::nibble_lo(k[std::size_t(t)]);
+        const int qh = etk::detail::latte::nibble_hi(q[std::size_t(t)]), ql = etk::detail::latte::nibble_lo(q[std::size_t(t)]);
+        const int kh = etk::detail::latte::nibble_hi(k[std::size_t(t)]), kl = etk::detail::latte::nibble_lo(k[std::size_t(t)]);
         REQUIRE(qh >= -8);
         REQUIRE(qh <= 7);
         REQUIRE(ql >= 0);
@@ -142,17 +142,17 @@ TEST_CASE("exact scores past the estimate's int16 runs: dims 513 and 1030 (2 and
     const auto S = kernel_exact(q, keys);
     for (std::size_t j = 0; j < keys.size(); ++j) REQUIRE(std::int64_t(S[j]) == int_dot(q, keys[j]));
     // The estimates themselves, against their definition qH.(kH + 8).
-    etk::latte::Workspace ws;
+    etk::detail::latte::Workspace ws;
     ws.resize(3, d);
     for (std::ptrdiff_t j = 0; j < 3; ++j)
-      etk::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.L.G, ws.L.Dp, ws.keys.kpack,
+      etk::detail::latte::scalar::pack_key_codes(keys[std::size_t(j)].data(), d, j, ws.L.G, ws.L.Dp, ws.keys.kpack,
                                          ws.keys.k8, ws.keys.kl);
-    etk::latte::scalar::pack_query_codes(q.data(), d, ws.tile.qh, ws.tile.qh16, ws.tile.ql);
-    etk::latte::simd::estimate_tile(ws.tile.qh, 4 * ws.L.G, 1, ws.keys.kpack, ws.L.G, ws.L.nblk, ws.tile.E, ws.L.ldE);
+    etk::detail::latte::scalar::pack_query_codes(q.data(), d, ws.tile.qh, ws.tile.qh16, ws.tile.ql);
+    etk::detail::latte::simd::estimate_tile(ws.tile.qh, 4 * ws.L.G, 1, ws.keys.kpack, ws.L.G, ws.L.nblk, ws.tile.E, ws.L.ldE);
     for (std::size_t j = 0; j < 3; ++j) {
       std::int64_t e = 0;
       for (std::size_t t = 0; t < q.size(); ++t)
-        e += std::int64_t(etk::latte::nibble_hi(q[t])) * (etk::latte::nibble_hi(keys[j][t]) + 8);
+        e += std::int64_t(etk::detail::latte::nibble_hi(q[t])) * (etk::detail::latte::nibble_hi(keys[j][t]) + 8);
       REQUIRE(std::int64_t(ws.tile.E[j]) == e);
     }
   }
@@ -167,15 +167,15 @@ TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte fo
     std::vector<float> x(static_cast<std::size_t>(d));
     for (auto& v : x) v = pick(rng) % 4 == 0 ? float(pick(rng) % 301 - 150) + 0.5f : nd(rng);
     const std::ptrdiff_t nk = 37, j = pick(rng) % nk;
-    etk::latte::Workspace a, b;
+    etk::detail::latte::Workspace a, b;
     a.resize(nk, d);
     b.resize(nk, d);
     const auto& L = a.L;
-    etk::latte::scalar::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, a.keys.kpack, a.keys.k8, a.keys.kl);
-    etk::latte::simd::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, b.keys.kpack, b.keys.k8, b.keys.kl);
+    etk::detail::latte::scalar::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, a.keys.kpack, a.keys.k8, a.keys.kl);
+    etk::detail::latte::simd::pack_key(x.data(), d, 1.0f, j, L.G, L.Dp, b.keys.kpack, b.keys.k8, b.keys.kl);
     REQUIRE(std::memcmp(a.mem.data(), b.mem.data(), L.keys_bytes) == 0);
-    const std::int32_t ca = etk::latte::scalar::pack_query(x.data(), d, 1.0f, a.tile.qh, a.tile.qh16, a.tile.ql);
-    const std::int32_t cb = etk::latte::simd::pack_query(x.data(), d, 1.0f, b.tile.qh, b.tile.qh16, b.tile.ql);
+    const std::int32_t ca = etk::detail::latte::scalar::pack_query(x.data(), d, 1.0f, a.tile.qh, a.tile.qh16, a.tile.ql);
+    const std::int32_t cb = etk::detail::latte::simd::pack_query(x.data(), d, 1.0f, b.tile.qh, b.tile.qh16, b.tile.ql);
     REQUIRE(ca == cb);
     REQUIRE(std::memcmp(a.tile.qh, b.tile.qh, std::size_t(4 * L.G)) == 0);
     REQUIRE(std::memcmp(a.tile.qh16, b.tile.qh16, std::size_t(L.Dp)) == 0);
@@ -187,8 +187,8 @@ TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte fo
     for (auto& e : E) e = pick(rng) % 8 == 0 ? (pick(rng) % 2 ? lo : hi) : pick(rng) % 200 - 100;
     for (std::int32_t cut : {lo, hi, -50, 0, 37}) {
       std::vector<std::int32_t> ia(std::size_t(n) + 16), ib(std::size_t(n) + 16);
-      const std::ptrdiff_t ma = etk::latte::scalar::select(E.data(), n, cut, ia.data());
-      const std::ptrdiff_t mb = etk::latte::simd::select(E.data(), n, cut, ib.data());
+      const std::ptrdiff_t ma = etk::detail::latte::scalar::select(E.data(), n, cut, ia.data());
+      const std::ptrdiff_t mb = etk::detail::latte::simd::select(E.data(), n, cut, ib.data());
       REQUIRE(ma == mb);
       REQUIRE(std::equal(ia.begin(), ia.begin() + ma, ib.begin()));
     }
@@ -202,7 +202,7 @@ TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte fo
         p[std::size_t(s)] = float(pick(rng)) / float(1 << 20);
         idx[std::size_t(s)] = std::int32_t(pick(rng) % n);
       }
-      etk::latte::simd::gather_pv(p.data(), idx.data(), m, V.data(), stride, dv, o.data());
+      etk::detail::latte::simd::gather_pv(p.data(), idx.data(), m, V.data(), stride, dv, o.data());
       for (std::ptrdiff_t c = 0; c < dv; ++c) {
         double ref = 0, mag = 0;
         for (std::ptrdiff_t s = 0; s < m; ++s) {
@@ -357,7 +357,7 @@ TEST_CASE("one default scale: LATTE's logit scale is dense attention's, for ever
     Heads Q = random_heads(1, 2, d, rng), K = random_heads(1, 3, d, rng), V = random_heads(1, 3, 2, rng);
     etk::LatteParams p;
     p.theta = {1.0f};
-    const auto sc = etk::latte::head_scales(p, 0, Q.view(), K.view());
+    const auto sc = etk::detail::latte::head_scales(p, 0, Q.view(), K.view());
     const auto sh = etk::detail::check_attention(Q.view(), K.view(), nullptr, p.attention);
     CHECK(sc.softmax_scale == sh.scale);
     CHECK(sc.softmax_scale == etk::default_attention_scale(d));
@@ -478,13 +478,13 @@ TEST_CASE("theta = 0 keeps exactly the best-estimate key(s); ties survive") {
     etk::LatteStats st;
     etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, &st);
     // Count the keys with the maximal MS4B estimate directly.
-    const float sq = etk::latte::maxabs_scale(Q.data.data(), 1, d, d);
-    const float sk = etk::latte::maxabs_scale(K.data.data(), nk, d, d);
+    const float sq = etk::detail::latte::maxabs_scale(Q.data.data(), 1, d, d);
+    const float sk = etk::detail::latte::maxabs_scale(K.data.data(), nk, d, d);
     std::vector<int> e(std::size_t(nk), 0);
     for (std::ptrdiff_t j = 0; j < nk; ++j)
       for (std::ptrdiff_t t = 0; t < d; ++t)
-        e[std::size_t(j)] += etk::latte::nibble_hi(etk::latte::quantize(Q.data[std::size_t(t)], 1.0f / sq)) *
-                             etk::latte::nibble_hi(etk::latte::quantize(K.row(0, j)[t], 1.0f / sk));
+        e[std::size_t(j)] += etk::detail::latte::nibble_hi(etk::detail::latte::quantize(Q.data[std::size_t(t)], 1.0f / sq)) *
+                             etk::detail::latte::nibble_hi(etk::detail::latte::quantize(K.row(0, j)[t], 1.0f / sk));
     const int emax = *std::max_element(e.begin(), e.end());
     REQUIRE(st.kept[0] == std::count(e.begin(), e.end(), emax));
   }
@@ -605,7 +605,7 @@ TEST_CASE("bad input is rejected with etk::invalid_argument naming the argument"
       x->data[3] = keep;
     }
     // A head dim beyond the int32 bound.
-    const std::ptrdiff_t big = etk::latte::kMaxDim + 1;
+    const std::ptrdiff_t big = etk::detail::latte::kMaxDim + 1;
     Heads Qb(1, 1, big), Kb(1, 1, big), Vb(1, 1, 1);
     Heads Ob(1, 1, 1);
     etk::LatteParams p1;

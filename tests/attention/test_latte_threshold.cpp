@@ -29,12 +29,12 @@ void concentrate(Heads& Q, const Heads& K, float a, std::mt19937& rng) {
 std::vector<double> margins(const Heads& Q, const Heads& K, std::ptrdiff_t h, std::ptrdiff_t i,
                             etk::LatteParams p) {
   p.theta = {0.0f};
-  const auto sc = etk::latte::head_scales(p, h, Q.view(), K.view());
+  const auto sc = etk::detail::latte::head_scales(p, h, Q.view(), K.view());
   std::vector<long> e(static_cast<std::size_t>(K.seq), 0);
   for (std::ptrdiff_t j = 0; j < K.seq; ++j)
     for (std::ptrdiff_t t = 0; t < Q.dim; ++t)
-      e[std::size_t(j)] += etk::latte::nibble_hi(etk::latte::quantize(Q.row(h, i)[t], 1.0f / sc.q)) *
-                           etk::latte::nibble_hi(etk::latte::quantize(K.row(h, j)[t], 1.0f / sc.k));
+      e[std::size_t(j)] += etk::detail::latte::nibble_hi(etk::detail::latte::quantize(Q.row(h, i)[t], 1.0f / sc.q)) *
+                           etk::detail::latte::nibble_hi(etk::detail::latte::quantize(K.row(h, j)[t], 1.0f / sc.k));
   const long emax = *std::max_element(e.begin(), e.end());
   std::vector<double> mu;
   for (long x : e) mu.push_back(double(emax - x) * 256.0 * double(sc.logit));
@@ -104,9 +104,9 @@ TEST_CASE("error-budget calibration: dropped mass within epsilon, one step lower
         for (std::ptrdiff_t i = 0; i < a.Q.seq; ++i) {
           const auto mu = margins(a.Q, a.K, std::ptrdiff_t(h), i, base);
           std::vector<double> pr;
-          etk::latte::KeySet all;
+          etk::detail::latte::KeySet all;
           all.count = a.K.seq;
-          etk::latte::dense_probs_row(samples[0], std::ptrdiff_t(h), i, a.K.seq, all,
+          etk::detail::latte::dense_probs_row(samples[0], std::ptrdiff_t(h), i, a.K.seq, all,
                                       1.0 / std::sqrt(16.0), pr);
           for (std::size_t j = 0; j < mu.size(); ++j) mass += mu[j] > t ? pr[j] : 0.0;
         }
@@ -151,7 +151,7 @@ TEST_CASE("soft mask: T -> 0 reproduces the hard kernel, theta = +inf dense atte
   std::vector<float> theta(2);
   double min_step = 1e30;
   for (std::ptrdiff_t h = 0; h < 2; ++h) {
-    const auto sc = etk::latte::head_scales(base, h, a.Q.view(), a.K.view());
+    const auto sc = etk::detail::latte::head_scales(base, h, a.Q.view(), a.K.view());
     const double step = 256.0 * double(sc.logit);
     min_step = std::min(min_step, step);
     theta[std::size_t(h)] = float(cal[std::size_t(h)] + 0.5 * step);  // mid-grid: no margin near
@@ -195,7 +195,7 @@ TEST_CASE("analytic dL/dtheta, dL/dQ, dL/dK, dL/dV match central finite differen
   Heads C = random_heads(2, 19, 7, rng);
   auto loss = [&](std::ptrdiff_t h, double th) {
     std::vector<double> out;
-    etk::latte::soft_head(a.sample(), base, h, th, T, out, nullptr, nullptr, nullptr, nullptr);
+    etk::detail::latte::soft_head(a.sample(), base, h, th, T, out, nullptr, nullptr, nullptr, nullptr);
     double l = 0;
     for (std::size_t e = 0; e < out.size(); ++e) l += out[e] * C.data[std::size_t(h) * out.size() + e];
     return l;

@@ -187,7 +187,7 @@ TEST_CASE("gemm_f32: the transposing pack gives pack_panels' bits on every path"
       const std::size_t size = static_cast<std::size_t>(etk::gemm_f32_layout::packed_floats(k, n));
       std::vector<float> want(size, 3.0f), got(size, 5.0f);
       etk::gemm_f32_layout::pack_panels(src.data.data(), 1, src.ld, k, n, scale, want.data());
-      etk::gemm_f32_detail::pack_transposed(src.data.data(), src.ld, k, n, scale, got.data());
+      etk::detail::gemm_f32::pack_transposed(src.data.data(), src.ld, k, n, scale, got.data());
       INFO("k " << k << " n " << n << " ld " << src.ld);
       REQUIRE(std::memcmp(want.data(), got.data(), size * sizeof(float)) == 0);
     }

@@ -30,7 +30,7 @@
 #include "etk/core/context.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace decode {
+namespace detail::decode {
 
 // Rows (query heads of a group x queries) sharing one pass over a KV head's planes (a
 // whole group at least: check_args bounds the group by kMaxGroup).
@@ -119,9 +119,9 @@ inline void prepare_queries(const HeadsView<const float>& Q, const Plan& p, cons
       const float s = query_scale(q, p.s.dim);
       std::int32_t sq = 0, sh = 0;
       for (std::ptrdiff_t t = 0; t < p.s.dim; ++t) {
-        c[std::size_t(t)] = latte::quantize(q[t], 1.0f / s);
-        h[std::size_t(t)] = std::int8_t(latte::nibble_hi(c[std::size_t(t)]));
-        l[std::size_t(t)] = std::int8_t(latte::nibble_lo(c[std::size_t(t)]));
+        c[std::size_t(t)] = detail::latte::quantize(q[t], 1.0f / s);
+        h[std::size_t(t)] = std::int8_t(detail::latte::nibble_hi(c[std::size_t(t)]));
+        l[std::size_t(t)] = std::int8_t(detail::latte::nibble_lo(c[std::size_t(t)]));
         sq += c[std::size_t(t)];
         sh += h[std::size_t(t)];
       }
@@ -366,7 +366,7 @@ inline void run(const KVCache& cache, const HeadsView<const float>& Q, const Hea
   ScratchLease lease(ctx, layout_scratch(p, latte, nullptr).bytes);
   const Scratch sc = layout_scratch(p, latte, lease.data<char>());
   prepare_queries(Q, p, sc);
-  latte::reset_stats(stats, s.q_heads);
+  detail::latte::reset_stats(stats, s.q_heads);
   std::vector<float> cutoff(std::size_t(s.kv_heads * p.rows));
   // theta = +inf for every head keeps every key: the estimate pass has nothing to decide,
   // and the step is dense decode (the same bits it would give after estimating).
@@ -412,14 +412,14 @@ inline void run(const KVCache& cache, const HeadsView<const float>& Q, const Hea
   }
 }
 
-}  // namespace decode
+}  // namespace detail::decode
 
 // Scratch bytes a decode step of nq queries and q_heads query heads uses on ctx (reserve
 // ctx.scratch to this to make the step allocation-free).
 inline std::size_t decode_scratch_bytes(const KVCache& cache, std::ptrdiff_t q_heads,
                                         std::ptrdiff_t nq, bool latte, const Context& ctx = {}) {
   if (cache.length() == 0) return 0;
-  decode::Shape s;
+  detail::decode::Shape s;
   s.q_heads = q_heads;
   s.kv_heads = cache.kv_heads();
   s.group = std::max<std::ptrdiff_t>(1, q_heads / cache.kv_heads());
@@ -427,7 +427,7 @@ inline std::size_t decode_scratch_bytes(const KVCache& cache, std::ptrdiff_t q_h
   s.dim = cache.dim();
   s.dv = cache.value_dim();
   s.length = cache.length();
-  return decode::layout_scratch(decode::make_plan(cache, s, ctx), latte, nullptr).bytes;
+  return detail::decode::layout_scratch(detail::decode::make_plan(cache, s, ctx), latte, nullptr).bytes;
 }
 
 // LATTE decode: O [q_heads, nq, value_dim] for queries Q [q_heads, nq, dim] (the last nq
@@ -436,13 +436,13 @@ inline std::size_t decode_scratch_bytes(const KVCache& cache, std::ptrdiff_t q_h
 inline void latte_decode(const KVCache& cache, HeadsView<const float> Q, HeadsView<float> O,
                          const DecodeParams& params, const Context& ctx = {},
                          LatteStats* stats = nullptr) {
-  decode::run(cache, Q, O, params, ctx, stats, true);
+  detail::decode::run(cache, Q, O, params, ctx, stats, true);
 }
 
 // Dense decode over the same cache (exact int8 scores, every visible key).
 inline void dense_decode(const KVCache& cache, HeadsView<const float> Q, HeadsView<float> O,
                          const DecodeParams& params, const Context& ctx = {}) {
-  decode::run(cache, Q, O, params, ctx, nullptr, false);
+  detail::decode::run(cache, Q, O, params, ctx, nullptr, false);
 }
 
 ETK_END_NAMESPACE

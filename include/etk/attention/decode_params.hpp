@@ -9,7 +9,7 @@
 //     est_ij = float(E_ij) * (256 * ((s_q * s_b) * scale))     (float products, in order)
 // The head-wise threshold theta_h (logit units, as produced by latte_calibrate_* and
 // latte_train_thresholds) keeps key j iff est_ij >= max_j est_ij - theta_h. With one key
-// scale per head this is latte::margin_cut's integer rule; with per-block scales the
+// scale per head this is detail::latte::margin_cut's integer rule; with per-block scales the
 // estimates of different blocks are compared in float, with the same products in both
 // twins (no sums, so no contraction into FMA can change them). A survivor's logit is
 // float(q.k) * ((s_q * s_b) * scale), q.k the exact int8 dot product.
@@ -38,7 +38,7 @@ struct DecodeParams {
   float scale = 0.0f;
 };
 
-namespace decode {
+namespace detail::decode {
 
 // The checked problem of one decode step.
 struct Shape {
@@ -109,7 +109,7 @@ inline KeyRange visible_keys(const KVCache& cache, const Shape& s, std::ptrdiff_
 }
 
 // A query's int8 scale: max-abs / 127 of its row (dynamic, per query and head).
-inline float query_scale(const float* q, std::ptrdiff_t d) { return latte::maxabs_scale(q, 1, d, d); }
+inline float query_scale(const float* q, std::ptrdiff_t d) { return detail::latte::maxabs_scale(q, 1, d, d); }
 
 // Logit of one unit of the exact int8 score for query scale sq and key block scale sk.
 inline float logit_unit(float sq, float sk, float scale) { return (sq * sk) * scale; }
@@ -118,5 +118,5 @@ inline float estimate_unit(float sq, float sk, float scale) {
   return 256.0f * logit_unit(sq, sk, scale);
 }
 
-}  // namespace decode
+}  // namespace detail::decode
 ETK_END_NAMESPACE

@@ -1,7 +1,7 @@
 // etk/attention/kv_cache.hpp: a key/value cache for decoding, laid out for LATTE's 4-bit
 // estimate and for dense decoding over the same storage (one layer, all its KV heads).
 //
-// Keys are int8 codes (latte::quantize) with one scale per block of kBlock = 16 tokens per
+// Keys are int8 codes (detail::latte::quantize) with one scale per block of kBlock = 16 tokens per
 // head, split into two nibble planes that together hold exactly one byte per element:
 //  * the MS4B plane: (code >> 4) + 8 in [0, 15], two nibbles a byte, per block of 16 keys
 //    as L = ceil(dim / 8) lines of 64 bytes. Line l holds, for key kk of the block, the
@@ -11,7 +11,7 @@
 //    order, so a surviving key's low bits are one contiguous read.
 // Padding dims hold code 0 (MS4B nibble 8, LS4B nibble 0).
 //
-// A block's key scale is the max-abs / 127 of the block's keys (latte::maxabs_scale), the
+// A block's key scale is the max-abs / 127 of the block's keys (detail::latte::maxabs_scale), the
 // scale a quantizer would pick for the complete block. While a block is open (fewer than
 // 16 tokens), its float rows are kept; a token that raises the block's max-abs
 // re-quantizes the block's earlier tokens (at most 15 rows), any other token is quantized
@@ -54,7 +54,7 @@ inline std::ptrdiff_t value_type_bytes(KVValueType t) {
 
 struct KVCacheConfig {
   std::ptrdiff_t kv_heads = 1;
-  std::ptrdiff_t dim = 0;        // key (and query) head dim, in [1, latte::kMaxDim]
+  std::ptrdiff_t dim = 0;        // key (and query) head dim, in [1, detail::latte::kMaxDim]
   std::ptrdiff_t value_dim = 0;  // 0: same as dim
   KVValueType values = KVValueType::fp16;
   std::ptrdiff_t window = 0;        // 0: keep every token; else a sliding window of W tokens
@@ -69,7 +69,7 @@ class KVCache {
   explicit KVCache(const KVCacheConfig& c) : cfg_(c) {
     check::positive("config.kv_heads", c.kv_heads);
     check::positive("config.dim", c.dim);
-    ETK_CHECK(c.dim <= latte::kMaxDim, "argument 'config.dim' must be <= " << latte::kMaxDim
+    ETK_CHECK(c.dim <= detail::latte::kMaxDim, "argument 'config.dim' must be <= " << detail::latte::kMaxDim
                                                                           << ", got " << c.dim);
     ETK_CHECK(c.value_dim >= 0, "argument 'config.value_dim' must be >= 0, got " << c.value_dim);
     if (cfg_.value_dim == 0) cfg_.value_dim = c.dim;
@@ -130,8 +130,8 @@ class KVCache {
     };
     for (std::ptrdiff_t h = 0; h < H; ++h)
       for (std::ptrdiff_t i = 0; i < n; ++i) {
-        const float mk = decode::simd_pack::maxabs_or_nonfinite(k.row(h, i), k.dim);
-        const float mv = decode::simd_pack::maxabs_or_nonfinite(v.row(h, i), v.dim);
+        const float mk = detail::decode::simd_pack::maxabs_or_nonfinite(k.row(h, i), k.dim);
+        const float mv = detail::decode::simd_pack::maxabs_or_nonfinite(v.row(h, i), v.dim);
         if (!std::isfinite(mk)) nonfinite("k", k);
         if (!std::isfinite(mv)) nonfinite("v", v);
         ETK_CHECK(cfg_.values != KVValueType::fp16 || mv <= 65504.0f,
@@ -257,7 +257,7 @@ class KVCache {
   }
 
   void quantize_key(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv) const {
-    decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
+    detail::decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
                                     pg.lo + s * lo_row_bytes());
   }
 
@@ -266,16 +266,16 @@ class KVCache {
     const std::ptrdiff_t dv = cfg_.value_dim;
     switch (cfg_.values) {
       case KVValueType::fp32: std::memcpy(row, x, std::size_t(4 * dv)); break;
-      case KVValueType::fp16: decode::simd_pack::store_fp16(x, dv, row); break;
-      case KVValueType::bf16: decode::simd_pack::store_bf16(x, dv, row); break;
-      case KVValueType::int8: decode::simd_pack::store_int8(x, dv, inv, row); break;
+      case KVValueType::fp16: detail::decode::simd_pack::store_fp16(x, dv, row); break;
+      case KVValueType::bf16: detail::decode::simd_pack::store_bf16(x, dv, row); break;
+      case KVValueType::int8: detail::decode::simd_pack::store_int8(x, dv, inv, row); break;
     }
   }
 
   // Row x (n floats, max-abs m) as row kk of an open block whose float rows are staged in
   // `stage`, whose max-abs so far is `block_max` and whose stored scale is `scale`:
   // store(kk', row, 1 / scale) writes a row's codes. When x raises the block's max-abs
-  // (or opens the block), the scale becomes that max-abs / 127 (latte::maxabs_scale of
+  // (or opens the block), the scale becomes that max-abs / 127 (detail::latte::maxabs_scale of
   // the block's rows, the max being exact) and the block's earlier rows are re-quantized;
   // otherwise only x is written.
   template <typename Store>

@@ -38,7 +38,7 @@
 #include "etk/core/context.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace latte {
+namespace detail::latte {
 
 constexpr int kQueryTile = 8;
 constexpr std::ptrdiff_t kTaskQueries = 64;  // queries per task (a multiple of kQueryTile)
@@ -301,7 +301,7 @@ inline ScratchPlan scratch_plan(std::ptrdiff_t heads, std::ptrdiff_t nq, std::pt
   return s;
 }
 
-}  // namespace latte
+}  // namespace detail::latte
 
 // Bytes of scratch latte_attention takes from ctx for this problem (reserve an arena to
 // this, then call); 0 when params make it dense attention (see dense_attention_scratch_bytes).
@@ -309,8 +309,8 @@ inline std::size_t latte_attention_scratch_bytes(std::ptrdiff_t heads, std::ptrd
                                                  std::ptrdiff_t nk, std::ptrdiff_t d,
                                                  const LatteParams& params,
                                                  const Context& ctx = {}) {
-  if (latte::is_dense(params)) return 0;
-  return latte::scratch_plan(heads, nq, nk, d, params.attention.key_padding.data != nullptr, ctx)
+  if (detail::latte::is_dense(params)) return 0;
+  return detail::latte::scratch_plan(heads, nq, nk, d, params.attention.key_padding.data != nullptr, ctx)
       .total;
 }
 
@@ -322,42 +322,42 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                             HeadsView<const float> V, HeadsView<float> O,
                             const LatteParams& params, LatteStats* stats = nullptr,
                             const Context& ctx = {}) {
-  const auto sh = latte::check_args(Q, K, V, O, params);
-  latte::reset_stats(stats, sh.heads);
-  if (latte::is_dense(params)) {
+  const auto sh = detail::latte::check_args(Q, K, V, O, params);
+  detail::latte::reset_stats(stats, sh.heads);
+  if (detail::latte::is_dense(params)) {
     dense_attention(Q, K, V, O, params.attention, ctx);
     if (stats)
       for (std::ptrdiff_t h = 0; h < sh.heads; ++h)
         stats->considered[std::size_t(h)] = stats->kept[std::size_t(h)] =
-            latte::visible_pairs(params.attention, h, sh.n_q, sh.n_k);
+            detail::latte::visible_pairs(params.attention, h, sh.n_q, sh.n_k);
     return;
   }
-  const auto plan = latte::scratch_plan(sh.heads, sh.n_q, sh.n_k, sh.dk,
+  const auto plan = detail::latte::scratch_plan(sh.heads, sh.n_q, sh.n_k, sh.dk,
                                         params.attention.key_padding.data != nullptr, ctx);
-  const latte::Layout& L = plan.L;
+  const detail::latte::Layout& L = plan.L;
   ScratchLease lease(ctx, plan.total);
   auto* mem = lease.data<unsigned char>();
-  auto* scales = reinterpret_cast<latte::HeadScales*>(mem + plan.scales);
-  auto* heads_keys = reinterpret_cast<latte::HeadKeys*>(mem + plan.head_keys);
+  auto* scales = reinterpret_cast<detail::latte::HeadScales*>(mem + plan.scales);
+  auto* heads_keys = reinterpret_cast<detail::latte::HeadKeys*>(mem + plan.head_keys);
   parallel_for(ctx, sh.heads, [&](std::ptrdiff_t h, int) {
-    new (scales + h) latte::HeadScales(latte::head_scales(params, h, Q, K));
-    new (heads_keys + h) latte::HeadKeys(
-        latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h) * L.keys_bytes));
+    new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K));
+    new (heads_keys + h) detail::latte::HeadKeys(
+        detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h) * L.keys_bytes));
   });
   auto* counters = reinterpret_cast<std::int64_t*>(mem + plan.counters);
   const std::ptrdiff_t per_head = plan.tasks_per_head;
   parallel_for(ctx, sh.heads * per_head, [&](std::ptrdiff_t task, int worker) {
     const std::ptrdiff_t h = task / per_head;
-    const std::ptrdiff_t first = (task % per_head) * latte::kTaskQueries;
-    const std::ptrdiff_t last = std::min(sh.n_q, first + latte::kTaskQueries);
-    const latte::Tile tile =
-        latte::tile_at(L, mem + plan.tiles + std::size_t(worker) * L.tile_bytes);
+    const std::ptrdiff_t first = (task % per_head) * detail::latte::kTaskQueries;
+    const std::ptrdiff_t last = std::min(sh.n_q, first + detail::latte::kTaskQueries);
+    const detail::latte::Tile tile =
+        detail::latte::tile_at(L, mem + plan.tiles + std::size_t(worker) * L.tile_bytes);
     std::int64_t considered = 0, kept = 0;
-    for (std::ptrdiff_t i0 = first; i0 < last; i0 += latte::kQueryTile)
-      latte::estimate_tile_rows(Q, params, h, scales[h], sh.n_k, L, heads_keys[h], tile, i0,
+    for (std::ptrdiff_t i0 = first; i0 < last; i0 += detail::latte::kQueryTile)
+      detail::latte::estimate_tile_rows(Q, params, h, scales[h], sh.n_k, L, heads_keys[h], tile, i0,
                                 [&](std::ptrdiff_t i, std::ptrdiff_t n, int r,
                                     const std::int32_t* E, std::int32_t emax) {
-                                  latte::attend_row(Q, K, V, O, params, h, scales[h], L,
+                                  detail::latte::attend_row(Q, K, V, O, params, h, scales[h], L,
                                                     heads_keys[h], tile, i, n, r, E, emax,
                                                     considered, kept);
                                 });

@@ -65,7 +65,7 @@ struct LatteStats {
   }
 };
 
-namespace latte {
+namespace detail::latte {
 
 // Largest accepted head dim. Bounds (numerics.md, LATTE): |q.k| <= 128*128*dim and
 // |qH.(kH+8)| <= 8*15*dim fit int32 with a wide margin; the survivor's remainder terms
@@ -225,5 +225,5 @@ inline void reset_stats(LatteStats* st, std::ptrdiff_t heads) {
   st->kept.assign(static_cast<std::size_t>(heads), 0);
 }
 
-}  // namespace latte
+}  // namespace detail::latte
 ETK_END_NAMESPACE

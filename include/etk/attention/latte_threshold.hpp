@@ -5,7 +5,7 @@
 //                                    the visible (query, key) pairs;
 //      latte_calibrate_error_budget - the smallest theta (largest cut) whose mean dropped
 //                                    probability mass per query row stays <= epsilon.
-//    Both use the kernel's own estimate (latte::for_each_estimate_row), so the thresholds
+//    Both use the kernel's own estimate (detail::latte::for_each_estimate_row), so the thresholds
 //    mean on the samples exactly what the kernel will do.
 //  * Trainable thresholds: a soft mask m_ij = sigmoid((theta_h - mu_ij) / T), where
 //    mu_ij = est_max - est_ij is the estimate's logit margin; attention weights are
@@ -36,7 +36,7 @@ struct LatteSample {
   HeadsView<const float> Q, K, V;
 };
 
-namespace latte {
+namespace detail::latte {
 
 // A float threshold that admits the double margin x: float(x) rounded up if needed.
 inline float theta_admitting(double x) {
@@ -120,7 +120,7 @@ inline void dense_probs_row(const LatteSample& s, std::ptrdiff_t h, std::ptrdiff
   for (double& x : p) x /= z;
 }
 
-}  // namespace latte
+}  // namespace detail::latte
 
 // Per head, the smallest theta keeping at least keep_ratio of the visible pairs of the
 // samples (ties at the cut are kept, so the share may be larger). keep_ratio in (0, 1];
@@ -129,12 +129,12 @@ inline std::vector<float> latte_calibrate_keep_ratio(const std::vector<LatteSamp
                                                      const LatteParams& base, double keep_ratio) {
   ETK_CHECK(keep_ratio > 0.0 && keep_ratio <= 1.0,
             "argument 'keep_ratio' must be in (0, 1], got " << keep_ratio);
-  latte::check_samples(samples, base, false);
+  detail::latte::check_samples(samples, base, false);
   const std::ptrdiff_t heads = samples[0].Q.heads;
   std::vector<std::vector<double>> all(static_cast<std::size_t>(heads));
-  latte::for_each_margin_row(samples, base,
+  detail::latte::for_each_margin_row(samples, base,
                              [&](std::size_t, std::ptrdiff_t h, std::ptrdiff_t, std::ptrdiff_t,
-                                 const std::vector<double>& mu, const latte::KeySet&) {
+                                 const std::vector<double>& mu, const detail::latte::KeySet&) {
                                auto& a = all[std::size_t(h)];
                                a.insert(a.end(), mu.begin(), mu.end());
                              });
@@ -145,7 +145,7 @@ inline std::vector<float> latte_calibrate_keep_ratio(const std::vector<LatteSamp
     const auto k = static_cast<std::size_t>(std::ceil(keep_ratio * double(a.size()) - 1e-9));
     const std::size_t pos = std::min(a.size(), std::max<std::size_t>(k, 1)) - 1;
     std::nth_element(a.begin(), a.begin() + std::ptrdiff_t(pos), a.end());
-    theta[h] = latte::theta_admitting(a[pos]);
+    theta[h] = detail::latte::theta_admitting(a[pos]);
   }
   return theta;
 }
@@ -157,19 +157,19 @@ inline std::vector<float> latte_calibrate_error_budget(const std::vector<LatteSa
                                                        const LatteParams& base, double epsilon) {
   ETK_CHECK(epsilon >= 0.0 && epsilon < 1.0,
             "argument 'epsilon' must be in [0, 1), got " << epsilon);
-  latte::check_samples(samples, base, false);
+  detail::latte::check_samples(samples, base, false);
   const std::ptrdiff_t heads = samples[0].Q.heads;
   // Per head: (margin, probability) of every visible pair, and the row count.
   std::vector<std::vector<std::pair<double, double>>> all(static_cast<std::size_t>(heads));
   std::vector<double> rows(static_cast<std::size_t>(heads), 0.0), p;
-  latte::for_each_margin_row(
+  detail::latte::for_each_margin_row(
       samples, base,
       [&](std::size_t si, std::ptrdiff_t h, std::ptrdiff_t i, std::ptrdiff_t n,
-          const std::vector<double>& mu, const latte::KeySet& keys) {
+          const std::vector<double>& mu, const detail::latte::KeySet& keys) {
         const LatteSample& s = samples[si];
         const double scale = base.attention.scale == 0.0f ? default_attention_scale(s.Q.dim)
                                                           : base.attention.scale;
-        latte::dense_probs_row(s, h, i, n, keys, scale, p);
+        detail::latte::dense_probs_row(s, h, i, n, keys, scale, p);
         for (std::ptrdiff_t j = 0; j < n; ++j)
           all[std::size_t(h)].emplace_back(mu[std::size_t(j)], p[std::size_t(j)]);
         rows[std::size_t(h)] += 1.0;
@@ -188,12 +188,12 @@ inline std::vector<float> latte_calibrate_error_budget(const std::vector<LatteSa
       best = margin;  // cutting at this margin drops `dropped`
       while (e < a.size() && a[e].first == margin) dropped += a[e++].second;
     }
-    theta[h] = latte::theta_admitting(best);
+    theta[h] = detail::latte::theta_admitting(best);
   }
   return theta;
 }
 
-namespace latte {
+namespace detail::latte {
 
 // The soft forward of one head in double: out [nq, dv] (row-major), keep = sum of m_ij.
 // With dO given, also accumulates the backward into dq, dk, dv (same layouts as Q, K, V
@@ -286,7 +286,7 @@ inline double theta_at(Span<float> theta, std::ptrdiff_t h) {
   return theta.size() == 1 ? theta[0] : theta[h];
 }
 
-}  // namespace latte
+}  // namespace detail::latte
 
 // Soft-masked LATTE forward (float scores): O [H, Nq, dv]. keep (optional) receives per
 // head the mean soft keep ratio (sum of m over visible pairs / their number).
@@ -294,8 +294,8 @@ inline void latte_soft_forward(const LatteSample& s, HeadsView<float> O,
                                Span<float> theta, double temperature,
                                const LatteParams& base = {},
                                std::vector<double>* keep = nullptr) {
-  latte::check_samples({s}, base, true);
-  latte::check_soft(s, theta, temperature);
+  detail::latte::check_samples({s}, base, true);
+  detail::latte::check_soft(s, theta, temperature);
   check::heads_layout("O", O);
   check::equal("O", O.heads, "heads (as Q)", s.Q.heads);
   check::equal("O", O.seq, "seq (as Q)", s.Q.seq);
@@ -303,7 +303,7 @@ inline void latte_soft_forward(const LatteSample& s, HeadsView<float> O,
   if (keep) keep->assign(std::size_t(s.Q.heads), 0.0);
   std::vector<double> out;
   for (std::ptrdiff_t h = 0; h < s.Q.heads; ++h) {
-    const auto r = latte::soft_head(s, base, h, latte::theta_at(theta, h), temperature, out,
+    const auto r = detail::latte::soft_head(s, base, h, detail::latte::theta_at(theta, h), temperature, out,
                                     nullptr, nullptr, nullptr, nullptr);
     for (std::ptrdiff_t i = 0; i < s.Q.seq; ++i)
       for (std::ptrdiff_t c = 0; c < s.V.dim; ++c)
@@ -318,8 +318,8 @@ inline void latte_soft_backward(const LatteSample& s, HeadsView<const float> dO,
                                 Span<float> theta, double temperature,
                                 HeadsView<float> dQ, HeadsView<float> dK, HeadsView<float> dV,
                                 std::vector<double>& dtheta, const LatteParams& base = {}) {
-  latte::check_samples({s}, base, true);
-  latte::check_soft(s, theta, temperature);
+  detail::latte::check_samples({s}, base, true);
+  detail::latte::check_soft(s, theta, temperature);
   check::heads_layout("dO", dO);
   check::equal("dO", dO.seq, "seq (as Q)", s.Q.seq);
   check::equal("dO", dO.dim, "dim (as V)", s.V.dim);
@@ -342,7 +342,7 @@ inline void latte_soft_backward(const LatteSample& s, HeadsView<const float> dO,
       for (std::ptrdiff_t c = 0; c < dvd; ++c) g[std::size_t(i * dvd + c)] = dO.row(h, i)[c];
     dq.assign(std::size_t(nq * d), 0.0), dk.assign(std::size_t(nk * d), 0.0);
     dv.assign(std::size_t(nk * dvd), 0.0);
-    const auto r = latte::soft_head(s, base, h, latte::theta_at(theta, h), temperature, out,
+    const auto r = detail::latte::soft_head(s, base, h, detail::latte::theta_at(theta, h), temperature, out,
                                     g.data(), &dq, &dk, &dv);
     dtheta[std::size_t(h)] = r.dtheta;
     for (std::ptrdiff_t i = 0; i < nq; ++i)
@@ -373,7 +373,7 @@ struct LatteTrainResult {
 inline LatteTrainResult latte_train_thresholds(const std::vector<LatteSample>& batches,
                                                const LatteParams& base,
                                                const LatteTrainOptions& opt = {}) {
-  latte::check_samples(batches, base, true);
+  detail::latte::check_samples(batches, base, true);
   ETK_CHECK(opt.lambda >= 0.0 && std::isfinite(opt.lambda),
             "argument 'opt.lambda' must be finite and >= 0, got " << opt.lambda);
   check::positive_finite("opt.temperature", opt.temperature);
@@ -388,7 +388,7 @@ inline LatteTrainResult latte_train_thresholds(const std::vector<LatteSample>& b
   for (std::size_t b = 0; b < batches.size(); ++b)
     for (std::ptrdiff_t h = 0; h < H; ++h) {
       std::vector<double> out;
-      latte::soft_head(batches[b], base, h, inf, 1.0, out, nullptr, nullptr, nullptr, nullptr);
+      detail::latte::soft_head(batches[b], base, h, inf, 1.0, out, nullptr, nullptr, nullptr, nullptr);
       dense[b].push_back(std::move(out));
     }
   LatteTrainResult res;
@@ -408,7 +408,7 @@ inline LatteTrainResult latte_train_thresholds(const std::vector<LatteSample>& b
         dk.assign(std::size_t(nk * batches[b].Q.dim), 0.0);
         dv.assign(std::size_t(nk * batches[b].V.dim), 0.0);
         // First pass for O, then the loss gradient dL/dO, then the backward.
-        latte::soft_head(batches[b], base, h, theta[std::size_t(h)], opt.temperature, out,
+        detail::latte::soft_head(batches[b], base, h, theta[std::size_t(h)], opt.temperature, out,
                          nullptr, nullptr, nullptr, nullptr);
         double dd = 0, ee = 0;
         std::vector<double> g(out.size());
@@ -418,7 +418,7 @@ inline LatteTrainResult latte_train_thresholds(const std::vector<LatteSample>& b
         }
         dd = std::max(dd, 1e-30);
         for (std::size_t e = 0; e < out.size(); ++e) g[e] = 2.0 * (out[e] - D[e]) / dd * norm;
-        const auto r = latte::soft_head(batches[b], base, h, theta[std::size_t(h)],
+        const auto r = detail::latte::soft_head(batches[b], base, h, theta[std::size_t(h)],
                                         opt.temperature, out, g.data(), &dq, &dk, &dv);
         const double keep = r.pairs > 0 ? r.keep_sum / r.pairs : 0.0;
         grad[std::size_t(h)] += r.dtheta + opt.lambda * norm * (r.pairs > 0 ? r.dkeep / r.pairs : 0.0);

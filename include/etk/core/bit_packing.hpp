@@ -27,14 +27,14 @@ inline std::size_t packed_bytes(std::size_t n, int bits) {
 inline void pack_bits(const std::uint8_t* codes, std::size_t n, int bits, std::uint8_t* out) {
   check::bits_in_range("bits", bits, 1, 8);
   ETK_CHECK(n == 0 || (codes != nullptr && out != nullptr), "argument 'codes' or 'out' is null");
-  bit_packing_detail::pack_bits_fast(codes, n, bits, out);
+  detail::bit_packing::pack_bits_fast(codes, n, bits, out);
 }
 
 // codes must hold n bytes; each gets a value in [0, 2^bits).
 inline void unpack_bits(const std::uint8_t* in, std::size_t n, int bits, std::uint8_t* codes) {
   check::bits_in_range("bits", bits, 1, 8);
   ETK_CHECK(n == 0 || (codes != nullptr && in != nullptr), "argument 'in' or 'codes' is null");
-  bit_packing_detail::unpack_bits_fast(in, n, bits, codes);
+  detail::bit_packing::unpack_bits_fast(in, n, bits, codes);
 }
 
 ETK_END_NAMESPACE

@@ -138,7 +138,7 @@ inline void rows_disjoint(const char* name, std::ptrdiff_t rows, std::ptrdiff_t 
                          << " columns: its rows overlap");
 }
 
-namespace overlap_detail {
+namespace detail::overlap {
 // The element intervals [begin, end) of a heads view (addresses as integers, in bytes).
 struct Interval {
   std::uintptr_t begin, end;
@@ -161,7 +161,7 @@ std::pair<std::uintptr_t, std::uintptr_t> span(const HeadsView<T>& v) {
   const std::ptrdiff_t last = (v.heads - 1) * v.head_stride + (v.seq - 1) * v.row_stride + v.dim;
   return {base, base + static_cast<std::uintptr_t>(last) * sizeof(T)};
 }
-}  // namespace overlap_detail
+}  // namespace detail::overlap
 
 // Views a and b (both passed heads_layout) share no element. O(1) when their address
 // ranges are apart; otherwise (e.g. q, k, v and out interleaved in one buffer) an exact
@@ -170,18 +170,18 @@ std::pair<std::uintptr_t, std::uintptr_t> span(const HeadsView<T>& v) {
 template <typename T, typename U>
 void no_overlap(const char* name_a, const HeadsView<T>& a, const char* name_b,
                 const HeadsView<U>& b) {
-  const auto sa = overlap_detail::span(a), sb = overlap_detail::span(b);
+  const auto sa = detail::overlap::span(a), sb = detail::overlap::span(b);
   if (sa.second <= sb.first || sb.second <= sa.first) return;
-  std::vector<overlap_detail::Interval> rows;
+  std::vector<detail::overlap::Interval> rows;
   rows.reserve(static_cast<std::size_t>(a.heads * a.seq + b.heads * b.seq));
-  overlap_detail::append_rows(a, 0, rows);
-  overlap_detail::append_rows(b, 1, rows);
+  detail::overlap::append_rows(a, 0, rows);
+  detail::overlap::append_rows(b, 1, rows);
   std::sort(rows.begin(), rows.end(),
-            [](const overlap_detail::Interval& x, const overlap_detail::Interval& y) { return x.begin < y.begin; });
+            [](const detail::overlap::Interval& x, const detail::overlap::Interval& y) { return x.begin < y.begin; });
   // Sweep in order of start: a row overlaps an earlier row of the other view iff it starts
   // before the furthest end seen so far in that view.
   std::uintptr_t reach[2] = {0, 0};
-  for (const overlap_detail::Interval& r : rows) {
+  for (const detail::overlap::Interval& r : rows) {
     ETK_CHECK(r.begin >= reach[1 - r.owner],
               "argument '" << name_a << "' overlaps argument '" << name_b
                            << "' in memory; the output must not alias an input");

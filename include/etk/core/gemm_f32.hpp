@@ -28,7 +28,7 @@ ETK_BEGIN_NAMESPACE
 
 enum class GemmOutput { overwrite, accumulate };  // C = A·B or C += A·B
 
-namespace gemm_f32_detail {
+namespace detail::gemm_f32 {
 
 // Task: at most kTaskRows rows, M split evenly (128 rows: one task of 128, not 96 + 32,
 // whose second task passed over the same columns of B again for a third of the rows;
@@ -73,14 +73,14 @@ inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t
   });
 }
 
-}  // namespace gemm_f32_detail
+}  // namespace detail::gemm_f32
 
 // C [M, N] = A [M, K] · B (or += with GemmOutput::accumulate), B packed once.
 inline void gemm_f32(ConstMatrixView<float> a, const PackedWeightsF32& b, MatrixView<float> c,
                      const Context& ctx = {}, GemmOutput out = GemmOutput::overwrite) {
   ETK_CHECK(b.k() > 0, "argument 'b' holds no packed weights");
-  gemm_f32_detail::check_gemm(a, b.k(), b.n(), c);
-  gemm_f32_detail::run(a, b.data(), b.n(), c, out == GemmOutput::accumulate, ctx);
+  detail::gemm_f32::check_gemm(a, b.k(), b.n(), c);
+  detail::gemm_f32::run(a, b.data(), b.n(), c, out == GemmOutput::accumulate, ctx);
 }
 
 // Bytes of scratch gemm_f32 with an unpacked B [K, N] takes from ctx (B's packed copy).
@@ -92,14 +92,14 @@ inline std::size_t gemm_f32_scratch_bytes(std::ptrdiff_t k, std::ptrdiff_t n) {
 inline void gemm_f32(ConstMatrixView<float> a, ConstMatrixView<float> b, MatrixView<float> c,
                      const Context& ctx = {}, GemmOutput out = GemmOutput::overwrite) {
   ETK_CHECK(b.rows() > 0 && b.cols() > 0, "argument 'b' is empty ([" << b.rows() << ", " << b.cols() << "])");
-  gemm_f32_detail::check_gemm(a, b.rows(), b.cols(), c);
+  detail::gemm_f32::check_gemm(a, b.rows(), b.cols(), c);
   ETK_CHECK(b.rows() <= 1 || b.outerStride() >= b.cols(),
             "argument 'b' has row stride " << b.outerStride() << " smaller than its " << b.cols() << " columns");
-  gemm_f32_detail::check_apart("b", b, c);
+  detail::gemm_f32::check_apart("b", b, c);
   ScratchLease lease(ctx, gemm_f32_scratch_bytes(b.rows(), b.cols()));
   float* bp = lease.data<float>();
   gemm_f32_layout::pack_panels(b.data(), b.outerStride(), 1, b.rows(), b.cols(), 1.0f, bp);
-  gemm_f32_detail::run(a, bp, b.cols(), c, out == GemmOutput::accumulate, ctx);
+  detail::gemm_f32::run(a, bp, b.cols(), c, out == GemmOutput::accumulate, ctx);
 }
 
 ETK_END_NAMESPACE

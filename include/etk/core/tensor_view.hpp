@@ -48,7 +48,7 @@ ETK_BEGIN_NAMESPACE
 // stride of 1 (Matrix<..., RowMajor>, Map, Ref, a Block of those, a MatrixView): the
 // kernels' ConstMatrixView / MatrixView of the same memory, no copy. A column-major or
 // inner-strided argument does not compile (it would need a copy).
-namespace view_detail {
+namespace detail::view {
 template <typename View, typename Derived>
 View of(Derived& x) {
   static_assert(bool(Eigen::internal::traits<Derived>::Flags & Eigen::DirectAccessBit),
@@ -59,15 +59,15 @@ View of(Derived& x) {
   return View(x.data(), x.rows(), x.cols(),
               Eigen::OuterStride<>(x.rows() > 1 ? x.outerStride() : x.cols()));
 }
-}  // namespace view_detail
+}  // namespace detail::view
 
 template <typename Derived>
 ConstMatrixView<typename Derived::Scalar> const_view(const Eigen::DenseBase<Derived>& x) {
-  return view_detail::of<ConstMatrixView<typename Derived::Scalar>>(x.derived());
+  return detail::view::of<ConstMatrixView<typename Derived::Scalar>>(x.derived());
 }
 template <typename Derived>
 MatrixView<typename Derived::Scalar> mutable_view(Eigen::DenseBase<Derived>& x) {
-  return view_detail::of<MatrixView<typename Derived::Scalar>>(x.derived());
+  return detail::view::of<MatrixView<typename Derived::Scalar>>(x.derived());
 }
 // A temporary view (e.g. mutable_view(x.block(...)) or matrix_view(...)) as an output.
 template <typename T>

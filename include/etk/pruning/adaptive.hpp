@@ -26,7 +26,7 @@
 
 ETK_BEGIN_NAMESPACE
 
-namespace pruning_detail {
+namespace detail::pruning {
 inline void check_unit_interval(const char* name, double v) {
   ETK_CHECK(v > 0 && v <= 1, "argument '" << name << "' must be in (0, 1], got " << v);
 }
@@ -42,20 +42,20 @@ inline void split_protected(const std::vector<unsigned char>& prot, std::ptrdiff
   for (std::ptrdiff_t j = 0; j < n; ++j)
     (!prot.empty() && prot[static_cast<std::size_t>(j)] ? keep : candidates).push_back(static_cast<TokenIndex>(j));
 }
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 // Top-k with k = ceil(keep_rate * n). `keep` receives the ascending kept indices.
 template <typename Derived>
 void keep_top_k(const Eigen::MatrixBase<Derived>& scores, double keep_rate, KeepSet& keep,
                 const SelectionOptions& opt = {}) {
-  pruning_detail::check_unit_interval("keep_rate", keep_rate);
-  pruning_detail::check_scores("scores", scores);
+  detail::pruning::check_unit_interval("keep_rate", keep_rate);
+  detail::pruning::check_scores("scores", scores);
   const std::ptrdiff_t n = scores.size();
   KeepSet cand;
-  pruning_detail::split_protected(pruning_detail::protected_flags(opt, n), n, keep, cand);
-  const std::ptrdiff_t extra = pruning_detail::keep_count(keep_rate, n) - static_cast<std::ptrdiff_t>(keep.size());
+  detail::pruning::split_protected(detail::pruning::protected_flags(opt, n), n, keep, cand);
+  const std::ptrdiff_t extra = detail::pruning::keep_count(keep_rate, n) - static_cast<std::ptrdiff_t>(keep.size());
   if (extra > 0) {
-    const auto by_score = pruning_detail::score_descending(scores.derived());
+    const auto by_score = detail::pruning::score_descending(scores.derived());
     if (extra < static_cast<std::ptrdiff_t>(cand.size()))
       std::nth_element(cand.begin(), cand.begin() + (extra - 1), cand.end(), by_score);
     // After nth_element the first `extra` candidates are exactly the top ones (the order
@@ -76,8 +76,8 @@ KeepSet keep_top_k(const Eigen::MatrixBase<Derived>& scores, double keep_rate, c
 template <typename Derived>
 void keep_coverage(const Eigen::MatrixBase<Derived>& scores, double fraction, KeepSet& keep,
                    const SelectionOptions& opt = {}) {
-  pruning_detail::check_unit_interval("fraction", fraction);
-  pruning_detail::check_scores("scores", scores);
+  detail::pruning::check_unit_interval("fraction", fraction);
+  detail::pruning::check_scores("scores", scores);
   const std::ptrdiff_t n = scores.size();
   double total = 0;
   for (std::ptrdiff_t j = 0; j < n; ++j) {
@@ -86,7 +86,7 @@ void keep_coverage(const Eigen::MatrixBase<Derived>& scores, double fraction, Ke
     total += scores[j];
   }
   KeepSet cand;
-  pruning_detail::split_protected(pruning_detail::protected_flags(opt, n), n, keep, cand);
+  detail::pruning::split_protected(detail::pruning::protected_flags(opt, n), n, keep, cand);
   if (fraction == 1.0) {
     keep = all_kept(n);
     return;
@@ -94,13 +94,13 @@ void keep_coverage(const Eigen::MatrixBase<Derived>& scores, double fraction, Ke
   double covered = 0;
   for (TokenIndex p : keep) covered += scores[p];
   const double goal = fraction * total;
-  std::sort(cand.begin(), cand.end(), pruning_detail::score_descending(scores.derived()));
+  std::sort(cand.begin(), cand.end(), detail::pruning::score_descending(scores.derived()));
   std::size_t taken = 0;
   while (taken < cand.size() && covered < goal) covered += scores[cand[taken++]];
   while (taken > 0 && taken < cand.size() && scores[cand[taken]] == scores[cand[taken - 1]]) ++taken;
   keep.insert(keep.end(), cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(taken));
   std::sort(keep.begin(), keep.end());
-  pruning_detail::apply_all_dropped(scores, opt, "the coverage target", keep);
+  detail::pruning::apply_all_dropped(scores, opt, "the coverage target", keep);
 }
 
 template <typename Derived>

@@ -22,7 +22,7 @@
 
 ETK_BEGIN_NAMESPACE
 
-namespace pruning_detail {
+namespace detail::pruning {
 // keep: non-empty, strictly ascending, each in [0, seq).
 inline void check_keep_set(const KeepSet& keep, std::ptrdiff_t seq) {
   ETK_CHECK(!keep.empty(), "argument 'keep' is empty (at least one token must survive)");
@@ -35,14 +35,14 @@ inline void check_keep_set(const KeepSet& keep, std::ptrdiff_t seq) {
   }
 }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 // out[r, :] = x[keep[r], :]. out must be [keep.size(), x.cols()]. out may be x itself
 // (same data pointer and stride: in-place compaction); other overlaps are not allowed.
 template <typename T>
 void compact_rows(ConstMatrixView<T> x, const KeepSet& keep, MatrixView<T> out) {
   static_assert(std::is_trivially_copyable<T>::value, "compact_rows copies raw rows");
-  pruning_detail::check_keep_set(keep, x.rows());
+  detail::pruning::check_keep_set(keep, x.rows());
   check::equal("out", out.rows(), "rows (kept tokens)", static_cast<std::ptrdiff_t>(keep.size()));
   check::equal("out", out.cols(), "cols (dim)", x.cols());
   const bool in_place = out.data() == x.data();
@@ -73,7 +73,7 @@ RowMatrix<T> compact_rows(ConstMatrixView<T> x, const KeepSet& keep) {
 template <typename T>
 void scatter_rows(ConstMatrixView<T> compact, const KeepSet& keep, MatrixView<T> full) {
   static_assert(std::is_trivially_copyable<T>::value, "scatter_rows copies raw rows");
-  pruning_detail::check_keep_set(keep, full.rows());
+  detail::pruning::check_keep_set(keep, full.rows());
   check::equal("compact", compact.rows(), "rows (kept tokens)", static_cast<std::ptrdiff_t>(keep.size()));
   check::equal("compact", compact.cols(), "cols (dim)", full.cols());
   const bool in_place = compact.data() == full.data();
@@ -113,7 +113,7 @@ void scatter_rows(const X& compact, const KeepSet& keep, Full&& full) {
 // Positions in the original sequence of the rows kept now: out[r] = origin[local[r]],
 // where origin maps the current rows to original positions and local indexes current rows.
 inline void compose_keep(const KeepSet& origin, const KeepSet& local, KeepSet& out) {
-  pruning_detail::check_keep_set(local, static_cast<std::ptrdiff_t>(origin.size()));
+  detail::pruning::check_keep_set(local, static_cast<std::ptrdiff_t>(origin.size()));
   ETK_CHECK(&out != &origin && &out != &local, "argument 'out' aliases an input");
   out.resize(local.size());
   for (std::size_t r = 0; r < local.size(); ++r) out[r] = origin[static_cast<std::size_t>(local[r])];

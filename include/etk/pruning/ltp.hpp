@@ -27,12 +27,12 @@
 
 ETK_BEGIN_NAMESPACE
 
-namespace pruning_detail {
+namespace detail::pruning {
 inline void check_threshold(const char* name, double theta) {
   ETK_CHECK(std::isfinite(theta) && theta >= 0,
             "argument '" << name << "' must be a finite threshold >= 0, got " << theta);
 }
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 struct LtpHardOptions {
   SelectionOptions selection;
@@ -44,16 +44,16 @@ template <typename Derived>
 void ltp_keep(const Eigen::MatrixBase<Derived>& scores, double theta, KeepSet& keep,
               const LtpHardOptions& opt = {}) {
   using T = typename Derived::Scalar;
-  pruning_detail::check_threshold("theta", theta);
-  pruning_detail::check_threshold("min_threshold", opt.min_threshold);
-  pruning_detail::check_scores("scores", scores);
-  const std::vector<unsigned char> prot = pruning_detail::protected_flags(opt.selection, scores.size());
+  detail::pruning::check_threshold("theta", theta);
+  detail::pruning::check_threshold("min_threshold", opt.min_threshold);
+  detail::pruning::check_scores("scores", scores);
+  const std::vector<unsigned char> prot = detail::pruning::protected_flags(opt.selection, scores.size());
   const T t = static_cast<T>(std::max(theta, opt.min_threshold));
   keep.clear();
   for (Eigen::Index j = 0; j < scores.size(); ++j)
     if (scores[j] >= t || (!prot.empty() && prot[static_cast<std::size_t>(j)]))
       keep.push_back(static_cast<TokenIndex>(j));
-  pruning_detail::apply_all_dropped(scores, opt.selection, "the LTP threshold", keep);
+  detail::pruning::apply_all_dropped(scores, opt.selection, "the LTP threshold", keep);
 }
 
 template <typename Derived>
@@ -69,7 +69,7 @@ KeepSet ltp_keep(const Eigen::MatrixBase<Derived>& scores, double theta, const L
 // theta_final itself.
 inline std::vector<float> ltp_linear_schedule(int num_layers, double theta_final, bool reach_final = false) {
   check::positive("num_layers", num_layers);
-  pruning_detail::check_threshold("theta_final", theta_final);
+  detail::pruning::check_threshold("theta_final", theta_final);
   std::vector<float> theta(static_cast<std::size_t>(num_layers));
   const double den = reach_final ? std::max(1, num_layers - 1) : num_layers;
   for (int l = 0; l < num_layers; ++l) theta[l] = static_cast<float>(theta_final * l / den);
@@ -91,9 +91,9 @@ inline void check_schedule(Span<float> thresholds) {
 template <typename Derived, typename T = typename Derived::Scalar>
 void ltp_soft_mask(const Eigen::MatrixBase<Derived>& scores, T theta, T temperature,
                    Eigen::Matrix<T, Eigen::Dynamic, 1>& mask) {
-  pruning_detail::check_threshold("theta", theta);
+  detail::pruning::check_threshold("theta", theta);
   check::positive_finite("temperature", temperature);
-  pruning_detail::check_scores("scores", scores);
+  detail::pruning::check_scores("scores", scores);
   mask.resize(scores.size());
   for (Eigen::Index j = 0; j < scores.size(); ++j)
     mask[j] = T(1) / (T(1) + std::exp(-(scores[j] - theta) / temperature));

@@ -130,7 +130,7 @@ TokenCounts ltp_replay_counts(const std::vector<Eigen::Matrix<T, Eigen::Dynamic,
   TokenCounts c;
   c.full = scores[0].size();
   KeepSet alive = all_kept(c.full), keep;
-  pruning_detail::protected_flags(opt.selection, c.full);  // validates the indices
+  detail::pruning::protected_flags(opt.selection, c.full);  // validates the indices
   LtpHardOptions local = opt;
   for (std::size_t l = 0; l < scores.size(); ++l) {
     check::equal("scores", scores[l].size(), "tokens per layer", c.full);

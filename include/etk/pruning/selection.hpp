@@ -42,7 +42,7 @@ inline KeepSet all_kept(std::ptrdiff_t n) {
   return k;
 }
 
-namespace pruning_detail {
+namespace detail::pruning {
 
 // Scores: non-empty, finite, at most INT32_MAX tokens.
 template <typename Derived>
@@ -83,6 +83,6 @@ void apply_all_dropped(const Eigen::MatrixBase<Derived>& s,
   keep.push_back(static_cast<TokenIndex>(best));
 }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 ETK_END_NAMESPACE

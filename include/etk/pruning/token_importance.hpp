@@ -68,7 +68,7 @@ class ImportanceAccumulator {
   // Adds every row of a [rows, n_keys] block (the probabilities of some valid queries of
   // one head).
   void add(const T* rows, std::ptrdiff_t n_rows, std::ptrdiff_t row_stride) {
-    pruning_detail::add_column_sums(acc_.data(), rows, n_rows, acc_.size(), row_stride);
+    detail::pruning::add_column_sums(acc_.data(), rows, n_rows, acc_.size(), row_stride);
   }
   void add(const Eigen::Ref<const RowMatrix<T>, 0, Eigen::OuterStride<>>& block) {
     ETK_CHECK(block.cols() == keys(), "argument 'block' has " << block.cols()
@@ -88,7 +88,7 @@ class ImportanceAccumulator {
   Vector acc_;
 };
 
-namespace pruning_detail {
+namespace detail::pruning {
 
 // The fixed cut of the heads * n_q rows (head-major: row r is head r / n_q, query
 // r % n_q) into `tasks` consecutive ranges of `rows_per_task` (the last one shorter):
@@ -171,13 +171,13 @@ void check_probabilities(const char* name, const HeadsView<const T>& probs,
     }
 }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 // Scratch of token_importance for [heads, n_q, n_k] probabilities of type T: one n_k
 // partial per task after the first (0 when the plan has one task).
 template <typename T = float>
 std::size_t token_importance_scratch_bytes(std::ptrdiff_t heads, std::ptrdiff_t n_q, std::ptrdiff_t n_k) {
-  const pruning_detail::ImportancePlan p = pruning_detail::importance_plan(heads, n_q);
+  const detail::pruning::ImportancePlan p = detail::pruning::importance_plan(heads, n_q);
   std::size_t bytes = 0;
   ETK_CHECK(n_k >= 0 && !__builtin_mul_overflow(std::size_t(p.tasks - 1) * sizeof(T), std::size_t(n_k), &bytes),
             "token importance: the scratch of " << n_k << " keys is not representable");
@@ -190,11 +190,11 @@ std::size_t token_importance_scratch_bytes(std::ptrdiff_t heads, std::ptrdiff_t 
 template <typename T>
 void token_importance(HeadsView<const T> probs, T* scores, const ImportanceOptions& opt = {},
                       const Context& ctx = {}) {
-  pruning_detail::check_probabilities("probs", probs, opt);
+  detail::pruning::check_probabilities("probs", probs, opt);
   ETK_CHECK(scores != nullptr, "argument 'scores' is a null pointer");
-  const std::ptrdiff_t valid = pruning_detail::count_valid_queries(probs, opt);
+  const std::ptrdiff_t valid = detail::pruning::count_valid_queries(probs, opt);
   ETK_CHECK(valid > 0, "argument 'query_valid' marks no query as valid (n_q = " << probs.seq << ")");
-  const pruning_detail::ImportancePlan plan = pruning_detail::importance_plan(probs.heads, probs.seq);
+  const detail::pruning::ImportancePlan plan = detail::pruning::importance_plan(probs.heads, probs.seq);
   const ScratchLease scratch(ctx, token_importance_scratch_bytes<T>(probs.heads, probs.seq, probs.dim));
   T* const partials = scratch.data<T>();
   const std::ptrdiff_t n_k = probs.dim;
@@ -202,12 +202,12 @@ void token_importance(HeadsView<const T> probs, T* scores, const ImportanceOptio
     T* acc = t == 0 ? scores : partials + (t - 1) * n_k;
     std::fill(acc, acc + n_k, T(0));
     const std::ptrdiff_t r0 = t * plan.rows_per_task;
-    pruning_detail::add_importance_rows(acc, probs, opt.query_valid, r0, std::min(plan.rows, r0 + plan.rows_per_task));
+    detail::pruning::add_importance_rows(acc, probs, opt.query_valid, r0, std::min(plan.rows, r0 + plan.rows_per_task));
   });
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> s(scores, n_k);
   for (std::ptrdiff_t t = 1; t < plan.tasks; ++t)  // in task order, whatever ran where
     s += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(partials + (t - 1) * n_k, n_k);
-  s *= T(1) / pruning_detail::importance_denominator(probs, opt, valid);
+  s *= T(1) / detail::pruning::importance_denominator(probs, opt, valid);
   for (std::ptrdiff_t j = 0; j < probs.dim; ++j)
     ETK_CHECK(std::isfinite(static_cast<double>(scores[j])),
               "argument 'probs' holds a non-finite value in key column " << j);
@@ -231,9 +231,9 @@ void token_importance_backward(const Eigen::Matrix<T, Eigen::Dynamic, 1>& grad_s
   check::heads_layout("grad_probs", grad_probs);
   check::equal("grad_scores", grad_scores.size(), "size (n_k)", grad_probs.dim);
   const HeadsView<const T> shape(grad_probs);
-  const std::ptrdiff_t valid = pruning_detail::count_valid_queries(shape, opt);
+  const std::ptrdiff_t valid = detail::pruning::count_valid_queries(shape, opt);
   ETK_CHECK(valid > 0, "argument 'query_valid' marks no query as valid (n_q = " << shape.seq << ")");
-  const T inv = T(1) / pruning_detail::importance_denominator(shape, opt, valid);
+  const T inv = T(1) / detail::pruning::importance_denominator(shape, opt, valid);
   for (std::ptrdiff_t h = 0; h < grad_probs.heads; ++h)
     for (std::ptrdiff_t i = 0; i < grad_probs.seq; ++i) {
       Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> row(grad_probs.row(h, i), grad_probs.dim);

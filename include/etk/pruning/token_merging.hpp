@@ -49,7 +49,7 @@ struct MergeResult {
   std::ptrdiff_t merged = 0;                 // r_eff
 };
 
-namespace pruning_detail {
+namespace detail::pruning {
 
 template <typename T>
 void check_merge_inputs(const ConstMatrixView<T>& metric, const ConstMatrixView<T>& x,
@@ -117,16 +117,16 @@ inline std::vector<unsigned char> merge_protected(const MergeOptions& opt, std::
   return p;
 }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 
 // Merges r pairs of tokens of x [n, dim] using metric [n, c]. size: current token sizes
 // (empty = all 1).
 template <typename T>
 void tome_merge(ConstMatrixView<T> metric, ConstMatrixView<T> x, const Eigen::Matrix<T, Eigen::Dynamic, 1>& size,
                 const MergeOptions& opt, MergeResult<T>& out) {
-  pruning_detail::check_merge_inputs(metric, x, size, opt);
+  detail::pruning::check_merge_inputs(metric, x, size, opt);
   const std::ptrdiff_t n = x.rows(), n_a = (n + 1) / 2, n_b = n / 2;
-  const std::vector<unsigned char> prot = pruning_detail::merge_protected(opt, n);
+  const std::vector<unsigned char> prot = detail::pruning::merge_protected(opt, n);
   // Normalised A and B rows.
   RowMatrix<T> a(n_a, metric.cols()), b(n_b, metric.cols());
   for (std::ptrdiff_t i = 0; i < n; ++i) {
@@ -156,7 +156,7 @@ void tome_merge(ConstMatrixView<T> metric, ConstMatrixView<T> x, const Eigen::Ma
       }
     }
   }
-  pruning_detail::merge_from_matches(x, size, best_b, best_sim, opt.r, out);
+  detail::pruning::merge_from_matches(x, size, best_b, best_sim, opt.r, out);
 }
 
 // full[i, :] = merged[source[i], :]: every input position gets its merged token's value.

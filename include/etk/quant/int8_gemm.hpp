@@ -38,7 +38,7 @@
 
 ETK_BEGIN_NAMESPACE
 
-namespace quant_detail {
+namespace detail::quant {
 namespace gemm {
 
 // Largest |a - a_zp| over the code type's range.
@@ -95,14 +95,14 @@ void expand(Span<T> v, std::ptrdiff_t n_pad, T* dst) {
 }
 
 }  // namespace gemm
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // Scratch bytes of one int8 GEMM call with activations [m, k] and n output columns, the
 // same for every output form and every path: a ScratchArena of this size in the Context
 // makes the call allocation-free.
 inline std::size_t int8_gemm_scratch_bytes(std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t n) {
   ETK_CHECK(m > 0 && k > 0 && n > 0, "arguments 'm', 'k', 'n' must be positive, got " << m << ", " << k << ", " << n);
-  return quant_detail::gemm::scratch_bytes(m, k, n);
+  return detail::quant::gemm::scratch_bytes(m, k, n);
 }
 
 // Scales and biases are Spans: a std::vector, std::array, Eigen vector, braced list or
@@ -114,9 +114,9 @@ template <typename TA>
 void int8_gemm_s32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    Span<std::int32_t> bias, MatrixView<std::int32_t> out,
                    const Context& ctx = Context{}) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
-  quant_detail::gemm::execute<TA, std::int32_t>(a, a_zero_point, w, bias, out, ctx,
-                                                [](const quant_detail::gemm::Scratch&, quant_detail::gemm::Epilogue&) {});
+  detail::quant::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
+  detail::quant::gemm::execute<TA, std::int32_t>(a, a_zero_point, w, bias, out, ctx,
+                                                [](const detail::quant::gemm::Scratch&, detail::quant::gemm::Epilogue&) {});
 }
 
 // Dequantized float output: out[i][j] = float(acc[i][j]) * out_scale[j] (one scale, or one
@@ -125,15 +125,15 @@ template <typename TA>
 void int8_gemm_f32(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWeightsS8& w,
                    Span<std::int32_t> bias, Span<float> out_scale,
                    MatrixView<float> out, const Context& ctx = Context{}) {
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
+  detail::quant::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   ETK_CHECK(out_scale.size() == 1 || out_scale.size() == w.n(),
             "argument 'out_scale' needs 1 or " << w.n() << " values, got " << out_scale.size());
   for (float s : out_scale) check::positive_finite("out_scale", s);
   const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
-  quant_detail::gemm::execute<TA, float>(
-      a, a_zero_point, w, bias, out, ctx, [&](const quant_detail::gemm::Scratch& s, quant_detail::gemm::Epilogue& ep) {
+  detail::quant::gemm::execute<TA, float>(
+      a, a_zero_point, w, bias, out, ctx, [&](const detail::quant::gemm::Scratch& s, detail::quant::gemm::Epilogue& ep) {
         auto* scale = reinterpret_cast<float*>(s.extra0);
-        quant_detail::gemm::expand(out_scale, n_pad, scale);
+        detail::quant::gemm::expand(out_scale, n_pad, scale);
         ep.scale = scale;
       });
 }
@@ -145,15 +145,15 @@ void int8_gemm(ConstMatrixView<TA> a, std::int32_t a_zero_point, const PackedWei
                const Context& ctx = Context{}) {
   static_assert(std::is_same<TO, std::uint8_t>::value || std::is_same<TO, std::int8_t>::value,
                 "etk: requantized output is uint8_t or int8_t");
-  quant_detail::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
+  detail::quant::gemm::check_common(a, a_zero_point, w, bias, out.rows(), out.cols(), out.outerStride());
   check::requantization("rq", rq, w.n());
   ETK_CHECK(rq.qmin >= std::numeric_limits<TO>::min() && rq.qmax <= std::numeric_limits<TO>::max(),
             "argument 'rq': output range [" << rq.qmin << ", " << rq.qmax << "] does not fit the output type");
   const std::ptrdiff_t n_pad = w.panels() * int8_gemm_layout::kNR;
-  quant_detail::gemm::execute<TA, TO>(
-      a, a_zero_point, w, bias, out, ctx, [&](const quant_detail::gemm::Scratch& s, quant_detail::gemm::Epilogue& ep) {
-        quant_detail::gemm::expand(Span<std::int32_t>(rq.multiplier), n_pad, s.extra0);
-        quant_detail::gemm::expand(Span<std::int32_t>(rq.shift), n_pad, s.extra1);
+  detail::quant::gemm::execute<TA, TO>(
+      a, a_zero_point, w, bias, out, ctx, [&](const detail::quant::gemm::Scratch& s, detail::quant::gemm::Epilogue& ep) {
+        detail::quant::gemm::expand(Span<std::int32_t>(rq.multiplier), n_pad, s.extra0);
+        detail::quant::gemm::expand(Span<std::int32_t>(rq.shift), n_pad, s.extra1);
         ep.multiplier = s.extra0;
         ep.shift = s.extra1;
         ep.zero_point = rq.zero_point;

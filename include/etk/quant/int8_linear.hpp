@@ -152,7 +152,7 @@ struct Int8StaticEpilogue {
     const std::ptrdiff_t k = w.k(), n = w.n();
     const double sa = act.scale[0];
     const double budget = double(std::numeric_limits<std::int32_t>::max()) -
-                          double(k) * double(quant_detail::gemm::max_abs_centered<std::uint8_t>(act.zero_point[0])) * 128.0;
+                          double(k) * double(detail::quant::gemm::max_abs_centered<std::uint8_t>(act.zero_point[0])) * 128.0;
     Int8StaticEpilogue e;
     e.act = act;
     e.bias.assign(static_cast<std::size_t>(n), 0);

@@ -38,7 +38,7 @@ struct CalibSpec {
   bool asymmetric = false;
 };
 
-namespace quant_detail {
+namespace detail::quant {
 inline void check_calib(const char* name, ConstMatrixView<float> x, const CalibSpec& spec) {
   ETK_CHECK(x.rows() > 0 && x.cols() > 0,
             "argument '" << name << "' is empty ([" << x.rows() << ", " << x.cols() << "])");
@@ -77,7 +77,7 @@ inline double golden_min(const std::function<double(double)>& f, double lo, doub
   }
   return (a + b) / 2;
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // ---- min-max ---------------------------------------------------------------------------
 class MinMaxObserver {
@@ -89,7 +89,7 @@ class MinMaxObserver {
   virtual ~MinMaxObserver() = default;
 
   void observe(ConstMatrixView<float> x) {
-    quant_detail::check_calib("x", x, spec_);
+    detail::quant::check_calib("x", x, spec_);
     const std::ptrdiff_t ch = QuantParams::channels_for(axis_, x.rows(), x.cols());
     std::vector<float> lo(static_cast<std::size_t>(ch), std::numeric_limits<float>::infinity());
     std::vector<float> hi(static_cast<std::size_t>(ch), -std::numeric_limits<float>::infinity());
@@ -166,16 +166,16 @@ class MovingAverageMinMaxObserver : public MinMaxObserver {
 // Clip at the p-th percentile (p in (0, 100]) of |x| (signed) or of max(x, 0) (unsigned),
 // linear interpolation between order statistics.
 inline QuantParams percentile_params(ConstMatrixView<float> x, double percentile, const CalibSpec& spec = {}) {
-  quant_detail::check_calib("x", x, spec);
+  detail::quant::check_calib("x", x, spec);
   ETK_CHECK(percentile > 0 && percentile <= 100,
             "argument 'percentile' must be in (0, 100], got " << percentile);
-  std::vector<float> v = quant_detail::magnitudes(x, spec);
+  std::vector<float> v = detail::quant::magnitudes(x, spec);
   std::sort(v.begin(), v.end());
   const double pos = percentile / 100.0 * static_cast<double>(v.size() - 1);
   const std::size_t i = static_cast<std::size_t>(std::floor(pos));
   const double frac = pos - static_cast<double>(i);
   const double alpha = i + 1 < v.size() ? v[i] + frac * (v[i + 1] - v[i]) : v[i];
-  return quant_detail::clip_grid(static_cast<float>(alpha), spec);
+  return detail::quant::clip_grid(static_cast<float>(alpha), spec);
 }
 
 // ---- KL divergence (TensorRT entropy calibration) --------------------------------------
@@ -184,10 +184,10 @@ inline QuantParams percentile_params(ConstMatrixView<float> x, double percentile
 // into bin i-1; Q = P merged into L groups and spread back evenly over each group's
 // non-empty bins. The threshold is the upper edge of the i minimising KL(P || Q).
 inline float kl_threshold(ConstMatrixView<float> x, const CalibSpec& spec = {}, int bins = 2048) {
-  quant_detail::check_calib("x", x, spec);
+  detail::quant::check_calib("x", x, spec);
   const int levels = spec.is_signed ? (1 << (spec.bits - 1)) : (1 << spec.bits);
   ETK_CHECK(bins >= levels, "argument 'bins' (" << bins << ") must be >= the number of levels " << levels);
-  const std::vector<float> v = quant_detail::magnitudes(x, spec);
+  const std::vector<float> v = detail::quant::magnitudes(x, spec);
   const auto mm = std::minmax_element(v.begin(), v.end());
   ETK_CHECK(*mm.first < *mm.second, "argument 'x': the histogram holds a single value ("
                                         << *mm.first << "); no threshold can be chosen");
@@ -235,7 +235,7 @@ inline float kl_threshold(ConstMatrixView<float> x, const CalibSpec& spec = {}, 
 }
 
 inline QuantParams kl_params(ConstMatrixView<float> x, const CalibSpec& spec = {}, int bins = 2048) {
-  return quant_detail::clip_grid(kl_threshold(x, spec, bins), spec);
+  return detail::quant::clip_grid(kl_threshold(x, spec, bins), spec);
 }
 
 // ---- ACIQ ------------------------------------------------------------------------------
@@ -269,14 +269,14 @@ inline double aciq_alpha(int bits, Prior prior, double spread = 1.0, double inte
   check::positive_finite("spread", spread);
   ETK_CHECK(intervals == 0 || (std::isfinite(intervals) && intervals >= 1),
             "argument 'intervals' must be 0 (2^bits) or >= 1, got " << intervals);
-  return quant_detail::golden_min([&](double a) { return aciq_mse(a, bits, prior, spread, intervals); },
+  return detail::quant::golden_min([&](double a) { return aciq_mse(a, bits, prior, spread, intervals); },
                                   0.0, 40.0 * spread);
 }
 
 // Fit the prior to x (Laplace b = mean |x - mean|, Gaussian sigma = std) and clip at ACIQ's
 // alpha (about the mean for signed grids, which are symmetric about 0: alpha + |mean|).
 inline QuantParams aciq_params(ConstMatrixView<float> x, Prior prior, const CalibSpec& spec = {}) {
-  quant_detail::check_calib("x", x, spec);
+  detail::quant::check_calib("x", x, spec);
   const double n = static_cast<double>(x.size());
   double mean = 0;
   for (Eigen::Index r = 0; r < x.rows(); ++r)
@@ -295,7 +295,7 @@ inline QuantParams aciq_params(ConstMatrixView<float> x, Prior prior, const Cali
   // optimum at 2 bits, 3.9% at 3; this clip 0.7% and 0.007% (tests/quant/test_observers).
   const double alpha =
       aciq_alpha(spec.bits, prior, spread, aciq_intervals(spec.bits, spec.is_signed));
-  return quant_detail::clip_grid(static_cast<float>(alpha + std::fabs(mean)), spec);
+  return detail::quant::clip_grid(static_cast<float>(alpha + std::fabs(mean)), spec);
 }
 
 // ---- exact MSE search ------------------------------------------------------------------
@@ -315,18 +315,18 @@ inline double quantization_mse(ConstMatrixView<float> x, const QuantParams& p) {
 // `candidates` evenly spaced alphas, then a finer scan around the best one (the error is
 // not convex in alpha, so no bisection).
 inline QuantParams mse_params(ConstMatrixView<float> x, const CalibSpec& spec = {}, int candidates = 200) {
-  quant_detail::check_calib("x", x, spec);
+  detail::quant::check_calib("x", x, spec);
   ETK_CHECK(candidates >= 2, "argument 'candidates' must be >= 2, got " << candidates);
-  const std::vector<float> v = quant_detail::magnitudes(x, spec);
+  const std::vector<float> v = detail::quant::magnitudes(x, spec);
   const float top = *std::max_element(v.begin(), v.end());
-  if (top <= 0) return quant_detail::clip_grid(0.0f, spec);
+  if (top <= 0) return detail::quant::clip_grid(0.0f, spec);
   double best = std::numeric_limits<double>::infinity();
   float best_alpha = top;
   auto scan = [&](double lo, double hi) {
     for (int i = 0; i < candidates; ++i) {
       const float alpha = static_cast<float>(lo + (hi - lo) * (i + 1) / candidates);
       if (!(alpha > 0)) continue;
-      const double e = quantization_mse(x, quant_detail::clip_grid(alpha, spec));
+      const double e = quantization_mse(x, detail::quant::clip_grid(alpha, spec));
       if (e < best) {
         best = e;
         best_alpha = alpha;
@@ -336,7 +336,7 @@ inline QuantParams mse_params(ConstMatrixView<float> x, const CalibSpec& spec = 
   scan(0.0, top);
   const double step = static_cast<double>(top) / candidates;
   scan(std::max(0.0, best_alpha - step), std::min<double>(top, best_alpha + step));
-  return quant_detail::clip_grid(best_alpha, spec);
+  return detail::quant::clip_grid(best_alpha, spec);
 }
 
 // ---- per channel -----------------------------------------------------------------------

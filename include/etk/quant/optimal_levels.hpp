@@ -92,7 +92,7 @@ struct OptimalLevels {
   double mse = 0;  // sse / count
 };
 
-namespace quant_detail {
+namespace detail::quant {
 // Squared error of bins [i, j) reproduced by their mean, from prefix sums (double: the
 // prefix sums of squares of n values in [lo, hi] carry a relative rounding of about
 // n * 2^-53, far below any cell error that matters at the sizes used here).
@@ -139,11 +139,11 @@ inline OptimalLevels optimal_levels_from_argmins(const CellCost& cost, const std
   out.mse = sse / cost.n[bins];
   return out;
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 inline OptimalLevels optimal_levels(const MomentHistogram& h, int levels) {
-  quant_detail::check_levels_input(h, levels);
-  const quant_detail::CellCost cost(h);
+  detail::quant::check_levels_input(h, levels);
+  const detail::quant::CellCost cost(h);
   const std::size_t B = h.bins();
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<double> prev(B + 1, inf), cur(B + 1, inf);
@@ -176,7 +176,7 @@ inline OptimalLevels optimal_levels(const MomentHistogram& h, int levels) {
     }
     prev.swap(cur);
   }
-  return quant_detail::optimal_levels_from_argmins(cost, arg, B, levels, prev[B]);
+  return detail::quant::optimal_levels_from_argmins(cost, arg, B, levels, prev[B]);
 }
 
 ETK_END_NAMESPACE

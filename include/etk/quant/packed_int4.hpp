@@ -41,7 +41,7 @@ template <typename T>
 PackedInt4 pack_int4(ConstMatrixView<T> codes) {
   static_assert(std::is_same<T, std::int8_t>::value || std::is_same<T, std::uint8_t>::value,
                 "etk: pack_int4 takes int8_t or uint8_t codes");
-  quant_detail::check_nonempty("codes", codes.rows(), codes.cols());
+  detail::quant::check_nonempty("codes", codes.rows(), codes.cols());
   PackedInt4 out;
   out.rows = codes.rows();
   out.cols = codes.cols();
@@ -61,7 +61,7 @@ PackedInt4 pack_int4(ConstMatrixView<T> codes) {
   return out;
 }
 
-namespace quant_detail {
+namespace detail::quant {
 // A PackedInt4 whose fields were set by hand (or read from a file) is consistent: a
 // positive shape and exactly rows * row_bytes() bytes (checked without overflow).
 inline void check_packed_int4(const char* name, const PackedInt4& packed) {
@@ -75,11 +75,11 @@ inline void check_packed_int4(const char* name, const PackedInt4& packed) {
                          << ", " << packed.cols << "] packing needs rows * ((cols + 1) / 2) = "
                          << packed.rows << " * " << row_bytes);
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // Codes of a PackedInt4 as int8_t (also for unsigned codes 0..15).
 inline RowMatrix<std::int8_t> unpack_int4(const PackedInt4& packed) {
-  quant_detail::check_packed_int4("packed", packed);
+  detail::quant::check_packed_int4("packed", packed);
   RowMatrix<std::int8_t> out(packed.rows, packed.cols);
   for (std::ptrdiff_t r = 0; r < packed.rows; ++r) {
     auto* row = reinterpret_cast<std::uint8_t*>(out.data() + r * packed.cols);

@@ -53,7 +53,7 @@ struct PwlqCodes {
   RowMatrix<std::uint8_t> region;
 };
 
-namespace quant_detail {
+namespace detail::quant {
 namespace pwlq {
 
 struct Coded {
@@ -152,12 +152,12 @@ void for_each(const PwlqParams& p, std::ptrdiff_t rows, std::ptrdiff_t cols, F&&
 }
 
 }  // namespace pwlq
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // Choose m and p per tensor or per channel.
 inline PwlqParams pwlq_calibrate(ConstMatrixView<float> w, int bits, int axis = -1,
                                  PwlqBreakpoint how = PwlqBreakpoint::search) {
-  namespace pw = quant_detail::pwlq;
+  namespace pw = detail::quant::pwlq;
   pw::check_input(w, axis);
   check::bits_in_range("bits", bits, 2, 8);
   PwlqParams p;
@@ -176,7 +176,7 @@ inline PwlqParams pwlq_calibrate(ConstMatrixView<float> w, int bits, int axis = 
   return p;
 }
 
-namespace quant_detail {
+namespace detail::quant {
 namespace pwlq {
 inline void check_params(const PwlqParams& p, std::ptrdiff_t rows, std::ptrdiff_t cols) {
   check::bits_in_range("p.bits", p.bits, 2, 8);
@@ -191,10 +191,10 @@ inline void check_params(const PwlqParams& p, std::ptrdiff_t rows, std::ptrdiff_
                                        << p.breakpoint[c] << ", " << p.range[c]);
 }
 }  // namespace pwlq
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 inline PwlqCodes pwlq_quantize(ConstMatrixView<float> w, const PwlqParams& p) {
-  namespace pw = quant_detail::pwlq;
+  namespace pw = detail::quant::pwlq;
   pw::check_input(w, p.axis);
   pw::check_params(p, w.rows(), w.cols());
   PwlqCodes out{RowMatrix<std::uint8_t>(w.rows(), w.cols()), RowMatrix<std::uint8_t>(w.rows(), w.cols())};
@@ -207,7 +207,7 @@ inline PwlqCodes pwlq_quantize(ConstMatrixView<float> w, const PwlqParams& p) {
 }
 
 inline RowMatrixXf pwlq_dequantize(const PwlqCodes& q, const PwlqParams& p) {
-  namespace pw = quant_detail::pwlq;
+  namespace pw = detail::quant::pwlq;
   ETK_CHECK(q.code.rows() == q.region.rows() && q.code.cols() == q.region.cols() && q.code.size() > 0,
             "argument 'q': codes and region bits must have the same non-empty shape");
   pw::check_params(p, q.code.rows(), q.code.cols());
@@ -238,7 +238,7 @@ inline double pwlq_expected_mse(double m, double p, double cdf_at_p, int bits) {
 // given (wq' = gain * wq + offset), so that integer kernels can fold them into scales.
 inline RowMatrixXf bias_correct(ConstMatrixView<float> w, ConstMatrixView<float> wq, int axis,
                                 std::vector<float>* gain = nullptr, std::vector<float>* offset = nullptr) {
-  quant_detail::pwlq::check_input(w, axis);
+  detail::quant::pwlq::check_input(w, axis);
   check::equal("wq", wq.rows(), "rows", w.rows());
   check::equal("wq", wq.cols(), "cols", w.cols());
   const std::ptrdiff_t channels = QuantParams::channels_for(axis, w.rows(), w.cols());
@@ -246,8 +246,8 @@ inline RowMatrixXf bias_correct(ConstMatrixView<float> w, ConstMatrixView<float>
   if (gain) gain->assign(static_cast<std::size_t>(channels), 1.0f);
   if (offset) offset->assign(static_cast<std::size_t>(channels), 0.0f);
   for (std::ptrdiff_t c = 0; c < channels; ++c) {
-    const std::vector<float> a = quant_detail::pwlq::channel(w, axis, c);
-    const std::vector<float> b = quant_detail::pwlq::channel(wq, axis, c);
+    const std::vector<float> a = detail::quant::pwlq::channel(w, axis, c);
+    const std::vector<float> b = detail::quant::pwlq::channel(wq, axis, c);
     double ma = 0, mb = 0, va = 0, vb = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
       ma += a[i];

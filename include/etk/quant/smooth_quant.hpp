@@ -35,7 +35,7 @@ struct SmoothQuantFactors {
   float alpha = 0.5f;
 };
 
-namespace quant_detail {
+namespace detail::quant {
 inline void check_sq_inputs(ConstMatrixView<float> x, ConstMatrixView<float> w) {
   ETK_CHECK(x.rows() > 0 && x.cols() > 0, "argument 'x' is empty");
   ETK_CHECK(w.rows() > 0 && w.cols() > 0, "argument 'w' is empty");
@@ -49,13 +49,13 @@ inline void check_factors(const SmoothQuantFactors& f, std::ptrdiff_t channels) 
   for (float s : f.smooth) check::positive_finite("factors.smooth", s);
   for (float d : f.shift) ETK_CHECK(std::isfinite(d), "argument 'factors.shift' holds a non-finite value");
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // Factors for a given alpha in [0, 1] from calibration activations x [tokens, in] and
 // weights w [out, in].
 inline SmoothQuantFactors smooth_quant_factors(ConstMatrixView<float> x, ConstMatrixView<float> w, float alpha,
                                                bool with_shift = true) {
-  quant_detail::check_sq_inputs(x, w);
+  detail::quant::check_sq_inputs(x, w);
   ETK_CHECK(alpha >= 0 && alpha <= 1, "argument 'alpha' must be in [0, 1], got " << alpha);
   SmoothQuantFactors f;
   f.alpha = alpha;
@@ -74,7 +74,7 @@ inline SmoothQuantFactors smooth_quant_factors(ConstMatrixView<float> x, ConstMa
 
 // gamma' = gamma / s, beta' = (beta - d) / s, in place (the caller's LayerNorm affine).
 inline void fold_into_layernorm(const SmoothQuantFactors& f, std::vector<float>& gamma, std::vector<float>& beta) {
-  quant_detail::check_factors(f, static_cast<std::ptrdiff_t>(gamma.size()));
+  detail::quant::check_factors(f, static_cast<std::ptrdiff_t>(gamma.size()));
   check::equal("beta", static_cast<std::ptrdiff_t>(beta.size()), "size", static_cast<std::ptrdiff_t>(gamma.size()));
   for (std::size_t j = 0; j < gamma.size(); ++j) {
     gamma[j] /= f.smooth[j];
@@ -84,7 +84,7 @@ inline void fold_into_layernorm(const SmoothQuantFactors& f, std::vector<float>&
 
 // W'[:, j] = W[:, j] * s_j and b' = b + W d (with the original W), in place.
 inline void fold_into_linear(const SmoothQuantFactors& f, MatrixView<float> w, std::vector<float>& bias) {
-  quant_detail::check_factors(f, w.cols());
+  detail::quant::check_factors(f, w.cols());
   check::equal("bias", static_cast<std::ptrdiff_t>(bias.size()), "size (= w.rows())", w.rows());
   for (Eigen::Index o = 0; o < w.rows(); ++o) {
     double add = 0;
@@ -98,7 +98,7 @@ inline void fold_into_linear(const SmoothQuantFactors& f, MatrixView<float> w, s
 
 // x' = (x - d) / s, for inputs that do not come from a foldable layer.
 inline RowMatrixXf smooth_activations(ConstMatrixView<float> x, const SmoothQuantFactors& f) {
-  quant_detail::check_factors(f, x.cols());
+  detail::quant::check_factors(f, x.cols());
   RowMatrixXf out(x.rows(), x.cols());
   for (Eigen::Index j = 0; j < x.cols(); ++j)
     out.col(j) = (x.col(j).array() - f.shift[static_cast<std::size_t>(j)]) / f.smooth[static_cast<std::size_t>(j)];
@@ -109,7 +109,7 @@ inline RowMatrixXf smooth_activations(ConstMatrixView<float> x, const SmoothQuan
 // min-max) and weights per output channel (symmetric signed, min-max), after smoothing.
 inline double smooth_quant_error(ConstMatrixView<float> x, ConstMatrixView<float> w, const SmoothQuantFactors& f,
                                  int act_bits = 8, int weight_bits = 8) {
-  quant_detail::check_sq_inputs(x, w);
+  detail::quant::check_sq_inputs(x, w);
   const RowMatrixXf xs = smooth_activations(x, f);
   RowMatrixXf ws = w;
   std::vector<float> bias(static_cast<std::size_t>(w.rows()), 0.0f);

@@ -45,7 +45,7 @@ struct TwoScaleParams {
   QuantParams large_grid() const { return QuantParams::per_tensor(scale, 0, payload_bits(), false); }
 };
 
-namespace quant_detail {
+namespace detail::quant {
 // Valid bits for a layout: shared_code 3..8, region_plane 2..8.
 inline void check_two_scale_bits(const char* name, int bits, TwoScaleLayout layout) {
   check::bits_in_range(name, bits, layout == TwoScaleLayout::shared_code ? 3 : 2, 8);
@@ -61,6 +61,6 @@ inline void check_two_scale(const TwoScaleParams& p) {
   ETK_CHECK(std::isfinite(p.split), "argument 'p': split must be finite, got " << p.split);
   check::quant_params("p (small region)", p.small_grid());
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 ETK_END_NAMESPACE

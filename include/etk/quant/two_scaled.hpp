@@ -55,7 +55,7 @@ struct TwoScaleCodes {
   std::vector<std::uint8_t> region;
 };
 
-namespace quant_detail {
+namespace detail::quant {
 inline void check_data(const char* name, ConstMatrixView<float> x) {
   ETK_CHECK(x.rows() > 0 && x.cols() > 0,
             "argument '" << name << "' is empty ([" << x.rows() << ", " << x.cols() << "])");
@@ -90,42 +90,42 @@ inline void check_payload(std::int32_t code, int bits, Eigen::Index r, Eigen::In
   ETK_CHECK(code < (1 << bits), "argument '" << name << "' (" << r << ", " << c << ") = " << code << " has more than "
                                              << bits << " bits");
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // shared_code layout. Codes: bit (bits-1) is the region (1 = large), the low bits the
 // payload (with the small region's zero point added).
 inline RowMatrix<std::uint8_t> two_scale_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
-  quant_detail::check_layout(p, TwoScaleLayout::shared_code, "two_scale_quantize_planes");
+  detail::quant::check_layout(p, TwoScaleLayout::shared_code, "two_scale_quantize_planes");
   RowMatrix<std::uint8_t> out(x.rows(), x.cols());
   const int k = p.payload_bits();
-  quant_detail::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
+  detail::quant::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
     out(r, c) = static_cast<std::uint8_t>((large ? 1u << k : 0u) | payload);
   });
   return out;
 }
 
 inline RowMatrixXf two_scale_dequantize(ConstMatrixView<std::uint8_t> q, const TwoScaleParams& p) {
-  quant_detail::check_two_scale(p);
-  quant_detail::check_layout(p, TwoScaleLayout::shared_code, "the TwoScaleCodes overload of two_scale_dequantize");
+  detail::quant::check_two_scale(p);
+  detail::quant::check_layout(p, TwoScaleLayout::shared_code, "the TwoScaleCodes overload of two_scale_dequantize");
   ETK_CHECK(q.rows() > 0 && q.cols() > 0, "argument 'q' is empty");
   const int k = p.payload_bits();
   RowMatrixXf out(q.rows(), q.cols());
   for (Eigen::Index r = 0; r < q.rows(); ++r)
     for (Eigen::Index c = 0; c < q.cols(); ++c) {
       const std::int32_t code = q(r, c);
-      quant_detail::check_payload(code, p.bits, r, c, "q");
-      out(r, c) = quant_detail::two_scale_value((code >> k) != 0, code & ((1 << k) - 1), p);
+      detail::quant::check_payload(code, p.bits, r, c, "q");
+      out(r, c) = detail::quant::two_scale_value((code >> k) != 0, code & ((1 << k) - 1), p);
     }
   return out;
 }
 
 // region_plane layout (the paper's): payload codes and the packed region plane.
 inline TwoScaleCodes two_scale_quantize_planes(ConstMatrixView<float> x, const TwoScaleParams& p) {
-  quant_detail::check_layout(p, TwoScaleLayout::region_plane, "two_scale_quantize");
+  detail::quant::check_layout(p, TwoScaleLayout::region_plane, "two_scale_quantize");
   TwoScaleCodes out;
   out.payload.resize(x.rows(), x.cols());
   std::vector<std::uint8_t> region(static_cast<std::size_t>(x.rows() * x.cols()));
-  quant_detail::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
+  detail::quant::two_scale_codes(x, p, [&](Eigen::Index r, Eigen::Index c, bool large, std::uint8_t payload) {
     out.payload(r, c) = payload;
     region[static_cast<std::size_t>(r * x.cols() + c)] = large ? 1 : 0;
   });
@@ -135,8 +135,8 @@ inline TwoScaleCodes two_scale_quantize_planes(ConstMatrixView<float> x, const T
 }
 
 inline RowMatrixXf two_scale_dequantize(const TwoScaleCodes& q, const TwoScaleParams& p) {
-  quant_detail::check_two_scale(p);
-  quant_detail::check_layout(p, TwoScaleLayout::region_plane, "the uint8-matrix overload of two_scale_dequantize");
+  detail::quant::check_two_scale(p);
+  detail::quant::check_layout(p, TwoScaleLayout::region_plane, "the uint8-matrix overload of two_scale_dequantize");
   const Eigen::Index rows = q.payload.rows(), cols = q.payload.cols();
   ETK_CHECK(rows > 0 && cols > 0, "argument 'q' is empty");
   const std::size_t n = static_cast<std::size_t>(rows * cols);
@@ -149,8 +149,8 @@ inline RowMatrixXf two_scale_dequantize(const TwoScaleCodes& q, const TwoScalePa
   for (Eigen::Index r = 0; r < rows; ++r)
     for (Eigen::Index c = 0; c < cols; ++c) {
       const std::int32_t code = q.payload(r, c);
-      quant_detail::check_payload(code, p.bits, r, c, "q.payload");
-      out(r, c) = quant_detail::two_scale_value(region[static_cast<std::size_t>(r * cols + c)] != 0, code, p);
+      detail::quant::check_payload(code, p.bits, r, c, "q.payload");
+      out(r, c) = detail::quant::two_scale_value(region[static_cast<std::size_t>(r * cols + c)] != 0, code, p);
     }
   return out;
 }
@@ -158,8 +158,8 @@ inline RowMatrixXf two_scale_dequantize(const TwoScaleCodes& q, const TwoScalePa
 // dequantize(quantize(x)) for either layout, vectorised: both grids' fake quantization,
 // selected per value.
 inline RowMatrixXf two_scale_fake_quantize(ConstMatrixView<float> x, const TwoScaleParams& p) {
-  quant_detail::check_two_scale(p);
-  quant_detail::check_data("x", x);
+  detail::quant::check_two_scale(p);
+  detail::quant::check_data("x", x);
   const RowMatrixXf fs = fake_quantize(x, p.small_grid());
   const RowMatrixXf fl = fake_quantize(x, p.large_grid());
   return (x.array() < p.split).select(fs, fl);
@@ -177,8 +177,8 @@ enum class TwoScaleKind { post_softmax, post_gelu };
 // (shared_code: total code bits; region_plane: payload bits).
 inline TwoScaleParams two_scale_calibrate(ConstMatrixView<float> x, int bits, TwoScaleKind kind,
                                           TwoScaleLayout layout = TwoScaleLayout::shared_code) {
-  quant_detail::check_data("x", x);
-  quant_detail::check_two_scale_bits("bits", bits, layout);
+  detail::quant::check_data("x", x);
+  detail::quant::check_two_scale_bits("bits", bits, layout);
   RowMatrixXf flat(1, x.size());
   for (Eigen::Index r = 0; r < x.rows(); ++r) flat.block(0, r * x.cols(), 1, x.cols()) = x.row(r);
   const auto xv = matrix_view(static_cast<const float*>(flat.data()), 1, flat.cols(), flat.cols());
@@ -254,7 +254,7 @@ struct ChannelPow2Params {
   }
 };
 
-namespace quant_detail {
+namespace detail::quant {
 // Sum of squared errors of channel c under a per-tensor grid.
 inline double channel_sse(ConstMatrixView<float> x, Eigen::Index c, float scale, std::int32_t zp, int bits) {
   const std::int32_t qmax = (1 << bits) - 1;
@@ -293,21 +293,21 @@ inline std::int32_t shared_zero_point(ConstMatrixView<float> x, int bits) {
   if (!(hi - lo > 0)) return 0;
   return static_cast<std::int32_t>(std::min(std::max(std::nearbyint(-lo / (hi - lo) * qmax), 0.0), qmax));
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // FQ-ViT PTF: s = global-range scale / 2^max_exponent, every channel picks a in 0..max.
 inline ChannelPow2Params fqvit_ptf_calibrate(ConstMatrixView<float> x, int bits, int max_exponent = 3) {
-  quant_detail::check_data("x", x);
+  detail::quant::check_data("x", x);
   check::bits_in_range("bits", bits, 2, 8);
   ETK_CHECK(max_exponent >= 0 && max_exponent <= 8, "argument 'max_exponent' must be in [0, 8], got " << max_exponent);
   ChannelPow2Params p;
   p.bits = bits;
-  p.zero_point = quant_detail::shared_zero_point(x, bits);
+  p.zero_point = detail::quant::shared_zero_point(x, bits);
   const float lo = std::min(x.minCoeff(), 0.0f), hi = std::max(x.maxCoeff(), 0.0f);
   p.scale = QuantParams::safe_scale(std::ldexp((hi - lo) / static_cast<float>((1 << bits) - 1), -max_exponent));
   std::vector<int> choices(static_cast<std::size_t>(max_exponent) + 1);
   std::iota(choices.begin(), choices.end(), 0);
-  quant_detail::assign_exponents(x, p.scale, p.zero_point, bits, choices, p.exponent);
+  detail::quant::assign_exponents(x, p.scale, p.zero_point, bits, choices, p.exponent);
   return p;
 }
 
@@ -315,12 +315,12 @@ inline ChannelPow2Params fqvit_ptf_calibrate(ConstMatrixView<float> x, int bits,
 // the global-range scale) and r in 1..max_ratio_log2 searched (OPT-m), each channel taking
 // the better of the two.
 inline ChannelPow2Params o2sf_calibrate(ConstMatrixView<float> x, int bits, int max_ratio_log2 = 8) {
-  quant_detail::check_data("x", x);
+  detail::quant::check_data("x", x);
   check::bits_in_range("bits", bits, 2, 8);
   ETK_CHECK(max_ratio_log2 >= 1 && max_ratio_log2 <= 12, "argument 'max_ratio_log2' must be in [1, 12], got " << max_ratio_log2);
   ChannelPow2Params best;
   best.bits = bits;
-  best.zero_point = quant_detail::shared_zero_point(x, bits);
+  best.zero_point = detail::quant::shared_zero_point(x, bits);
   const float lo = std::min(x.minCoeff(), 0.0f), hi = std::max(x.maxCoeff(), 0.0f);
   const float top = QuantParams::safe_scale((hi - lo) / static_cast<float>((1 << bits) - 1));
   double best_err = std::numeric_limits<double>::infinity();
@@ -329,7 +329,7 @@ inline ChannelPow2Params o2sf_calibrate(ConstMatrixView<float> x, int bits, int 
     for (int f = 0; f < 8; ++f) {
       // Outlier scale s * 2^r spans between the full range and a bit less.
       const float s = QuantParams::safe_scale(std::ldexp(top * (1.0f - 0.06f * static_cast<float>(f)), -r));
-      const double err = quant_detail::assign_exponents(x, s, best.zero_point, bits, {0, r}, exponent);
+      const double err = detail::quant::assign_exponents(x, s, best.zero_point, bits, {0, r}, exponent);
       if (err < best_err) {
         best_err = err;
         best.scale = s;

@@ -31,7 +31,7 @@
 
 ETK_BEGIN_NAMESPACE
 
-namespace quant_detail {
+namespace detail::quant {
 template <typename T>
 void check_code_type(const char* name, const QuantParams& p) {
   static_assert(std::is_same<T, std::int8_t>::value || std::is_same<T, std::uint8_t>::value ||
@@ -113,19 +113,19 @@ void quantize_block(ConstMatrixView<float> x, const QuantParams& p, T* out, std:
   });
   ETK_CHECK(!nan.load(), "argument 'x' holds NaN");
 }
-}  // namespace quant_detail
+}  // namespace detail::quant
 
 // Codes of x on grid p, written to q ([rows, cols] like x). Large tensors are split into
 // tiles over ctx's pool (the same bits for any thread count).
 template <typename T>
 void quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<T> q, const Context& ctx = Context{}) {
-  quant_detail::check_nonempty("x", x.rows(), x.cols());
+  detail::quant::check_nonempty("x", x.rows(), x.cols());
   check::quant_params("p", p, x.rows(), x.cols());
-  quant_detail::check_code_type<T>("p", p);
+  detail::quant::check_code_type<T>("p", p);
   check::equal("q", q.rows(), "rows", x.rows());
   check::equal("q", q.cols(), "cols", x.cols());
-  quant_detail::check_output_apart("q", q.data(), q.rows(), q.cols(), q.outerStride(), "x", x.data(), x.outerStride());
-  quant_detail::quantize_block<T>(x, p, q.data(), q.outerStride(), ctx);
+  detail::quant::check_output_apart("q", q.data(), q.rows(), q.cols(), q.outerStride(), "x", x.data(), x.outerStride());
+  detail::quant::quantize_block<T>(x, p, q.data(), q.outerStride(), ctx);
 }
 
 template <typename T>
@@ -138,23 +138,23 @@ RowMatrix<T> quantize(ConstMatrixView<float> x, const QuantParams& p) {
 // Real values of codes q on grid p (tiles over ctx's pool, like quantize).
 template <typename T>
 void dequantize(ConstMatrixView<T> q, const QuantParams& p, MatrixView<float> x, const Context& ctx = Context{}) {
-  quant_detail::check_nonempty("q", q.rows(), q.cols());
+  detail::quant::check_nonempty("q", q.rows(), q.cols());
   check::quant_params("p", p, q.rows(), q.cols());
-  quant_detail::check_code_type<T>("p", p);
+  detail::quant::check_code_type<T>("p", p);
   check::equal("x", x.rows(), "rows", q.rows());
   check::equal("x", x.cols(), "cols", q.cols());
-  quant_detail::check_output_apart("x", x.data(), x.rows(), x.cols(), x.outerStride(), "q", q.data(), q.outerStride());
+  detail::quant::check_output_apart("x", x.data(), x.rows(), x.cols(), x.outerStride(), "q", q.data(), q.outerStride());
   const std::ptrdiff_t qs = q.outerStride(), xs = x.outerStride();
-  quant_detail::for_each_tile(ctx, q.rows(), q.cols(), [&](std::ptrdiff_t r0, std::ptrdiff_t r1, std::ptrdiff_t c0,
+  detail::quant::for_each_tile(ctx, q.rows(), q.cols(), [&](std::ptrdiff_t r0, std::ptrdiff_t r1, std::ptrdiff_t c0,
                                                           std::ptrdiff_t c1) {
     if (p.axis == 1) {
-      quant_detail::uq::dequantize_cols<T>(q.data() + r0 * qs + c0, r1 - r0, c1 - c0, qs, p.scale.data() + c0,
+      detail::quant::uq::dequantize_cols<T>(q.data() + r0 * qs + c0, r1 - r0, c1 - c0, qs, p.scale.data() + c0,
                                            p.zero_point.data() + c0, x.data() + r0 * xs + c0, xs);
       return;
     }
     for (std::ptrdiff_t r = r0; r < r1; ++r) {
-      const std::size_t ch = quant_detail::row_channel(p, r);
-      quant_detail::uq::dequantize_run<T, false>(q.data() + r * qs + c0, c1 - c0, p.scale.data() + ch,
+      const std::size_t ch = detail::quant::row_channel(p, r);
+      detail::quant::uq::dequantize_run<T, false>(q.data() + r * qs + c0, c1 - c0, p.scale.data() + ch,
                                                  p.zero_point.data() + ch, x.data() + r * xs + c0);
     }
   });
@@ -170,12 +170,12 @@ RowMatrixXf dequantize(ConstMatrixView<T> q, const QuantParams& p) {
 // dequantize(quantize(x)) in one pass, bit-identical to the two-step version.
 inline void fake_quantize(ConstMatrixView<float> x, const QuantParams& p, MatrixView<float> y,
                           const Context& ctx = Context{}) {
-  quant_detail::check_nonempty("x", x.rows(), x.cols());
+  detail::quant::check_nonempty("x", x.rows(), x.cols());
   check::quant_params("p", p, x.rows(), x.cols());
   check::equal("y", y.rows(), "rows", x.rows());
   check::equal("y", y.cols(), "cols", x.cols());
-  quant_detail::check_output_apart("y", y.data(), y.rows(), y.cols(), y.outerStride(), "x", x.data(), x.outerStride());
-  quant_detail::quantize_block<float>(x, p, y.data(), y.outerStride(), ctx);
+  detail::quant::check_output_apart("y", y.data(), y.rows(), y.cols(), y.outerStride(), "x", x.data(), x.outerStride());
+  detail::quant::quantize_block<float>(x, p, y.data(), y.outerStride(), ctx);
 }
 
 inline RowMatrixXf fake_quantize(ConstMatrixView<float> x, const QuantParams& p) {

@@ -136,15 +136,15 @@ class ActivationCodec {
       for (std::ptrdiff_t g = 0; g < groups(); ++g) {
         // Quantize the group's block of rows into L1 scratch, then pack it.
         const std::ptrdiff_t c0 = g * group_size_;
-        block_nan |= quant_detail::uq::quantize_cols<std::uint8_t>(
+        block_nan |= etk::detail::quant::uq::quantize_cols<std::uint8_t>(
             v + c0, n, group_size_, vstride, group_scale_.data() + c0, group_inv_scale_.data() + c0,
             group_zero_point_.data() + c0, 0, grids_[std::size_t(g)].qmax(), s.codes, group_size_);
         if (rows_are_one_stream())
-          bit_packing_detail::pack_bits_fast(s.codes, std::size_t(n * group_size_), group_bits(g),
+          etk::detail::bit_packing::pack_bits_fast(s.codes, std::size_t(n * group_size_), group_bits(g),
                                              out + std::size_t(r0) * row_bytes_);
         else
           for (std::ptrdiff_t r = 0; r < n; ++r)
-            bit_packing_detail::pack_bits_fast(s.codes + r * group_size_, std::size_t(group_size_), group_bits(g),
+            etk::detail::bit_packing::pack_bits_fast(s.codes + r * group_size_, std::size_t(group_size_), group_bits(g),
                                                out + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)]);
       }
       if (block_nan) nan.store(true, std::memory_order_relaxed);
@@ -182,20 +182,20 @@ class ActivationCodec {
             detail::unpack_scatter(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
                                    channel_of_.data() + g * group_size_, std::size_t(group_size_),
                                    group_bits(g), s.codes + r * coded_dim_);
-        quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes, n, coded_dim_, coded_dim_,
+        etk::detail::quant::uq::dequantize_cols<std::uint8_t>(s.codes, n, coded_dim_, coded_dim_,
                                                         scale_.data(), zero_point_.data(), zdata, zstride);
       } else {
         for (std::ptrdiff_t g = 0; g < groups(); ++g) {
           // Unpack the group's block of rows into L1 scratch, then dequantize it.
           if (rows_are_one_stream())
-            bit_packing_detail::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
+            etk::detail::bit_packing::unpack_bits_fast(in + std::size_t(r0) * row_bytes_, std::size_t(n * group_size_),
                                                  group_bits(g), s.codes);
           else
             for (std::ptrdiff_t r = 0; r < n; ++r)
-              bit_packing_detail::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
+              etk::detail::bit_packing::unpack_bits_fast(in + std::size_t(r0 + r) * row_bytes_ + offsets_[std::size_t(g)],
                                                    std::size_t(group_size_), group_bits(g), s.codes + r * group_size_);
           const std::ptrdiff_t c0 = g * group_size_;
-          quant_detail::uq::dequantize_cols<std::uint8_t>(s.codes, n, group_size_, group_size_,
+          etk::detail::quant::uq::dequantize_cols<std::uint8_t>(s.codes, n, group_size_, group_size_,
                                                           group_scale_.data() + c0, group_zero_point_.data() + c0,
                                                           zdata + c0, zstride);
         }
@@ -423,7 +423,7 @@ inline ActivationCodec calibrate_codec(ConstMatrixView<float> calib, const Codec
     c.group_zero_point_.push_back(grid.zero_point[std::size_t(p % c.group_size_)]);
   }
   c.group_inv_scale_.resize(std::size_t(k));
-  quant_detail::uq::reciprocals(c.group_scale_.data(), k, c.group_inv_scale_.data());
+  etk::detail::quant::uq::reciprocals(c.group_scale_.data(), k, c.group_inv_scale_.data());
   if (!c.contiguous_) {
     c.channel_of_.assign(c.order_.begin(), c.order_.end());
     c.to_groups_ = detail::FloatPermutation(c.channel_of_, k);

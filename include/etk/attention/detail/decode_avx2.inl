@@ -15,7 +15,7 @@
 //    so a row's result does not depend on which rows share a pass.
 // Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX2)
-namespace decode {
+namespace detail::decode {
 namespace avx2 {
 
 // NR rows over `chunk` lines at a time: within a chunk the vpmaddubsw pair sums are added
@@ -81,8 +81,8 @@ inline __m256i ld(const void* p, __m256i mk) { return _mm256_maskload_epi32(stat
 // Dot of 8 LS4B dwords x (low nibbles with qa, high ones with qb), as 8 int32 lanes.
 inline __m256i dot(__m256i x, __m256i qa, __m256i qb) {
   const __m256i m15 = _mm256_set1_epi8(15);
-  return _mm256_add_epi32(latte::avx2::dot4_u8s8(_mm256_and_si256(x, m15), qa),
-                          latte::avx2::dot4_u8s8(_mm256_and_si256(_mm256_srli_epi16(x, 4), m15), qb));
+  return _mm256_add_epi32(detail::latte::avx2::dot4_u8s8(_mm256_and_si256(x, m15), qa),
+                          detail::latte::avx2::dot4_u8s8(_mm256_and_si256(_mm256_srli_epi16(x, 4), m15), qb));
 }
 
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
@@ -226,5 +226,5 @@ inline void weighted_values(KVValueType type, const float* w, const std::int32_t
 }
 
 }  // namespace avx2
-}  // namespace decode
+}  // namespace detail::decode
 #endif  // ETK_HAS_AVX2

@@ -5,16 +5,16 @@
 //  * block_dots: one 64-byte MS4B line = 16 keys x 8 dims; each row's 2 dwords of the
 //    line are broadcast, so one pass over the block serves up to 4 rows per register set.
 //  * lo_dots: one survivor per register (its LS4B row loaded), 16 survivors reduced
-//    together (latte::avx512::reduce16).
-//  * weighted_values: latte::avx512::gather_pv for fp32 values; for fp16 / bf16 / int8
+//    together (detail::latte::avx512::reduce16).
+//  * weighted_values: detail::latte::avx512::gather_pv for fp32 values; for fp16 / bf16 / int8
 //    one converted load of each value vector serves up to 4 weight rows.
 // Compiled once per dispatch path through decode_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
-namespace decode {
+namespace detail::decode {
 namespace avx512 {
 
 // This path's LATTE AVX-512 primitives (latte_avx512.inl, same target namespace).
-namespace latte_avx512 = latte::avx512;
+namespace latte_avx512 = detail::latte::avx512;
 using latte_avx512::tail16;
 
 inline __m512i bcast4(const std::int8_t* p) {
@@ -191,5 +191,5 @@ inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_
 }
 
 }  // namespace avx512
-}  // namespace decode
+}  // namespace detail::decode
 #endif  // ETK_HAS_AVX512VNNI

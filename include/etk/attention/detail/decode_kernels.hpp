@@ -26,7 +26,7 @@
 #include "etk/core/detail/for_each_target.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace decode {
+namespace detail::decode {
 
 // Arranges codes c[0..d) into out[0..8L).
 inline void arrange(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t L, std::int8_t* out) {
@@ -44,33 +44,33 @@ namespace simd {
 // codes), which bounds the partial sums a path may keep in int16.
 inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8_t* q,
                        std::ptrdiff_t ldq, int nrows, int qmax, std::int32_t* out, std::ptrdiff_t ldo) {
-  ETK_DISPATCH_RETURN(decode::simd::block_dots(hi, L, q, ldq, nrows, qmax, out, ldo));
+  ETK_DISPATCH_RETURN(detail::decode::simd::block_dots(hi, L, q, ldq, nrows, qmax, out, ldo));
 }
 
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
                     std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
-  ETK_DISPATCH_RETURN(decode::simd::lo_dots(lo, L, idx, n, q, out));
+  ETK_DISPATCH_RETURN(detail::decode::simd::lo_dots(lo, L, idx, n, q, out));
 }
 
 inline std::ptrdiff_t select_block(const std::int32_t* E, int lo, int hi, std::int32_t corr,
                                    float unit, float cut, std::int32_t base, std::int32_t* idx) {
-  ETK_DISPATCH_RETURN(decode::simd::select_block(E, lo, hi, corr, unit, cut, base, idx));
+  ETK_DISPATCH_RETURN(detail::decode::simd::select_block(E, lo, hi, corr, unit, cut, base, idx));
 }
 
 inline void weighted_values(KVValueType type, const float* w, const std::int32_t* idx,
                             std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
                             const float* vscale, std::ptrdiff_t dv, float* o) {
-  ETK_DISPATCH_RETURN(decode::simd::weighted_values(type, w, idx, n, values, row_bytes, vscale, dv, o));
+  ETK_DISPATCH_RETURN(detail::decode::simd::weighted_values(type, w, idx, n, values, row_bytes, vscale, dv, o));
 }
 
 inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_t ldw, int nrows,
                                  const std::int32_t* idx, std::ptrdiff_t n,
                                  const std::uint8_t* values, std::ptrdiff_t row_bytes,
                                  const float* vscale, std::ptrdiff_t dv, float* o, std::ptrdiff_t ldo) {
-  ETK_DISPATCH_RETURN(decode::simd::weighted_values_rows(type, w, ldw, nrows, idx, n, values, row_bytes,
+  ETK_DISPATCH_RETURN(detail::decode::simd::weighted_values_rows(type, w, ldw, nrows, idx, n, values, row_bytes,
                                                          vscale, dv, o, ldo));
 }
 
 }  // namespace simd
-}  // namespace decode
+}  // namespace detail::decode
 ETK_END_NAMESPACE

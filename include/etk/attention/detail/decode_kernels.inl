@@ -5,7 +5,7 @@
 #include "etk/attention/detail/decode_avx2.inl"
 #include "etk/attention/detail/decode_avx512.inl"
 
-namespace decode {
+namespace detail::decode {
 namespace simd {
 #if defined(ETK_HAS_AVX512VNNI)
 using avx512::block_dots;
@@ -27,4 +27,4 @@ using scalar::weighted_values;
 using scalar::weighted_values_rows;
 #endif
 }  // namespace simd
-}  // namespace decode
+}  // namespace detail::decode

@@ -4,13 +4,13 @@
 // Scalar, AVX2 and AVX-512 bodies give identical bytes (same quantizer, round to nearest
 // even everywhere); paths without AVX2 take the scalar bodies. Compiled once per path
 // by etk/core/detail/for_each_target.hpp (no include guard, no includes).
-namespace decode {
+namespace detail::decode {
 namespace scalar {
 
 // The code helpers of latte_params.hpp (outside this path's namespace).
-using ::etk::ETK_ISA_NAMESPACE::latte::nibble_hi;
-using ::etk::ETK_ISA_NAMESPACE::latte::nibble_lo;
-using ::etk::ETK_ISA_NAMESPACE::latte::quantize;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::nibble_hi;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::nibble_lo;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::quantize;
 
 // Key row x[0..d) with scale reciprocal inv: hi + 64*l receives line l's dword, lo + 4*l
 // its LS4B dword, for l < ceil(d/8).
@@ -172,8 +172,8 @@ inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t
 namespace avx512 {
 
 // This path's LATTE AVX-512 helpers (latte_avx512.inl, same target namespace).
-using latte::avx512::quantize16;
-using latte::avx512::tail16;
+using detail::latte::avx512::quantize16;
+using detail::latte::avx512::tail16;
 
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
                          std::uint8_t* lo) {
@@ -287,4 +287,4 @@ using scalar::store_fp16;
 using scalar::store_int8;
 #endif
 }  // namespace simd_pack
-}  // namespace decode
+}  // namespace detail::decode

@@ -4,7 +4,7 @@
 // through decode_kernels.inl (no include guard, no includes).
 // Bounds: a dot of an arranged row (|q| <= 128) with nibbles (<= 15) over 8L <= kMaxDim + 7
 // dims is <= 128 * 15 * 8199 < 2^24: int32 with room to spare.
-namespace decode {
+namespace detail::decode {
 namespace scalar {
 
 inline std::int32_t nibble_dot(const std::uint8_t* x, std::ptrdiff_t L, std::ptrdiff_t stride,
@@ -53,7 +53,7 @@ inline void weighted_values(KVValueType type, const float* w, const std::int32_t
                             std::ptrdiff_t n, const std::uint8_t* values, std::ptrdiff_t row_bytes,
                             const float* vscale, std::ptrdiff_t dv, float* o) {
   if (type == KVValueType::fp32) {  // rows are 4-byte aligned: LATTE's own P*V
-    latte::scalar::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
+    detail::latte::scalar::gather_pv(w, idx, n, reinterpret_cast<const float*>(values), row_bytes / 4, dv, o);
     return;
   }
   for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
@@ -95,4 +95,4 @@ inline void weighted_values_rows(KVValueType type, const float* w, std::ptrdiff_
 }
 
 }  // namespace scalar
-}  // namespace decode
+}  // namespace detail::decode

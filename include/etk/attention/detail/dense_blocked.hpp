@@ -121,7 +121,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   const float* kh = k.data + h * k.head_stride;
   const float* vh = v.data + h * v.head_stride;
   // B operand of S^T = K_b·Qs^T: B(t, i) = Qs[i][t], i.e. Q's rows read along the depth.
-  gemm_f32_detail::pack_transposed(qh, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
+  detail::gemm_f32::pack_transposed(qh, q.row_stride, sh.dk, rows, sh.scale * kLog2e, qs);
   // Columns [rows, 32 panels) of S^T are read (never stored) as P^T's panel padding: keep
   // them 0.
   if (rows % gemm_f32_layout::kNR != 0) std::fill(st, st + w.bk * ld, 0.0f);
@@ -133,7 +133,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
     const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-    gemm_f32_detail::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
+    detail::gemm_f32::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
     if (pad)
       for (std::ptrdiff_t t = 0; t < cols; ++t)
         if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
@@ -159,7 +159,7 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
     // O [rows, dv] (+)= P [rows, cols] · V_b [cols, dv]; the first key block overwrites.
     for (std::ptrdiff_t t = 0; t < cols; ++t)
       std::copy(vh + (j0 + t) * v.row_stride, vh + (j0 + t) * v.row_stride + sh.dv, vt + t * ldv);
-    gemm_f32_detail::gemm_rowmajor_b(st, 1, ld, rows, cols, vt, ldv, sh.dv, ob, ldo, j0 > 0);
+    detail::gemm_f32::gemm_rowmajor_b(st, 1, ld, rows, cols, vt, ldv, sh.dv, ob, ldo, j0 > 0);
   }
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     float* orow = ob + r * ldo;

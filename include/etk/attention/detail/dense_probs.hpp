@@ -66,7 +66,7 @@ inline void probs_attention_block(const HeadsView<const float>& q,
     const std::ptrdiff_t cols = std::min(bk, key_end - j0);
     // B(t, j) = K[j0 + j][t] * scale * log2(e): K's rows read along the depth.
     gemm_f32_layout::pack_panels(kh + j0 * k.row_stride, 1, k.row_stride, sh.dk, cols, sh.scale * kLog2e, packed);
-    gemm_f32_detail::gemm_packed(qh, q.row_stride, 1, rows, sh.dk, packed, cols, pb + j0, ldp, false);
+    detail::gemm_f32::gemm_packed(qh, q.row_stride, 1, rows, sh.dk, packed, cols, pb + j0, ldp, false);
   }
   if (key_end > 0) {
     if (p.causal) causal_mask_block(pb, ldp, rows, key_end, i0, 0, sh);
@@ -84,7 +84,7 @@ inline void probs_attention_block(const HeadsView<const float>& q,
     for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += bk) {
       const std::ptrdiff_t depth = std::min(bk, key_end - j0);
       gemm_f32_layout::pack_panels(vh + j0 * v->row_stride + c0, v->row_stride, 1, depth, width, 1.0f, packed);
-      gemm_f32_detail::gemm_packed(pb + j0, ldp, 1, rows, depth, packed, width, ob + c0, out->row_stride, j0 > 0);
+      detail::gemm_f32::gemm_packed(pb + j0, ldp, 1, rows, depth, packed, width, ob + c0, out->row_stride, j0 > 0);
     }
   }
 }

@@ -5,10 +5,10 @@
 //    by vpmaddwd with ones;
 //  * exact survivor scores: the int8 codes widened to int16 and vpmaddwd (exact);
 //  * selection by compare + vpermd compress, P*V with the output row in registers, and
-//    vector packing (the same codes as latte::quantize).
+//    vector packing (the same codes as detail::latte::quantize).
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX2)
-namespace latte {
+namespace detail::latte {
 namespace avx2 {
 
 // int16 lanes summed in pairs into int32 lanes.
@@ -217,7 +217,7 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
 
 // The int8 codes of 8 floats (codes8, as int32) or 16 (quantize16, as int16 lanes in
 // order) from x, lanes past `live` read as 0: clamp to [-127, 127], round to nearest even (the default MXCSR mode), equal
-// to latte::quantize lane by lane since the bounds are integers.
+// to detail::latte::quantize lane by lane since the bounds are integers.
 inline __m256i codes8(const float* x, std::ptrdiff_t live, __m256 inv) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256 v = live >= 8 ? _mm256_loadu_ps(x)
@@ -378,5 +378,5 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
 }
 
 }  // namespace avx2
-}  // namespace latte
+}  // namespace detail::latte
 #endif  // ETK_HAS_AVX2

@@ -7,7 +7,7 @@
 //    the offset 128 * sum(q) subtracted once per row.
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
 #if defined(ETK_HAS_AVX512VNNI)
-namespace latte {
+namespace detail::latte {
 namespace avx512 {
 
 inline __mmask16 tail16(std::ptrdiff_t left) {
@@ -226,7 +226,7 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
 }
 
 // Quantizes 16 floats (lanes beyond `live` read as 0): clamp to [-127, 127] then round to
-// nearest even (the default MXCSR mode), equal to latte::quantize lane by lane since the
+// nearest even (the default MXCSR mode), equal to detail::latte::quantize lane by lane since the
 // bounds are integers.
 inline __m512i quantize16(const float* x, __mmask16 live, __m512 inv) {
   const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, x), inv);
@@ -321,5 +321,5 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
 }
 
 }  // namespace avx512
-}  // namespace latte
+}  // namespace detail::latte
 #endif  // ETK_HAS_AVX512VNNI

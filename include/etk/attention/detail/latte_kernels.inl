@@ -5,7 +5,7 @@
 #include "etk/attention/detail/latte_avx2.inl"
 #include "etk/attention/detail/latte_avx512.inl"
 
-namespace latte {
+namespace detail::latte {
 namespace simd {
 #if defined(ETK_HAS_AVX512VNNI)
 using avx512::estimate_tile;
@@ -36,4 +36,4 @@ using scalar::row_max;
 using scalar::select;
 #endif
 }  // namespace simd
-}  // namespace latte
+}  // namespace detail::latte

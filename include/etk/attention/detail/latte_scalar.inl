@@ -13,13 +13,13 @@
 //  * k8 / kl: each key's int8 code and its low nibble, rows of Dp = ceil(dim/64)*64
 //    bytes, zero padded; qh16 = 16*qH (in [-128, 112], fits int8) and ql = qL rows alike.
 // Compiled once per dispatch path through latte_kernels.inl (no include guard, no includes).
-namespace latte {
+namespace detail::latte {
 namespace scalar {
 
 // The code helpers of latte_params.hpp (outside this path's namespace).
-using ::etk::ETK_ISA_NAMESPACE::latte::nibble_hi;
-using ::etk::ETK_ISA_NAMESPACE::latte::nibble_lo;
-using ::etk::ETK_ISA_NAMESPACE::latte::quantize;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::nibble_hi;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::nibble_lo;
+using ::etk::ETK_ISA_NAMESPACE::detail::latte::quantize;
 
 // Writes key j's int8 codes c[0..d) into kpack / k8 / kl.
 inline void pack_key_codes(const std::int8_t* c, std::ptrdiff_t d, std::ptrdiff_t j,
@@ -175,4 +175,4 @@ inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n,
 }
 
 }  // namespace scalar
-}  // namespace latte
+}  // namespace detail::latte

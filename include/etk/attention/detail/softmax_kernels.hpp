@@ -41,7 +41,7 @@ constexpr float kLog2e = 1.44269504088896340736f;
 // max_j (x_j + bias_j) (bias may be null: max_j x_j). With a bias, x is updated to
 // x + bias in the same pass. Returns -inf for a row of -inf.
 inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
-  ETK_DISPATCH_RETURN(softmax_detail::row_max(x, bias, n));
+  ETK_DISPATCH_RETURN(detail::softmax::row_max(x, bias, n));
 }
 
 // x_j <- 2^((x_j - shift) * mult) for j < n, subtracting first; returns the sum of the new
@@ -50,22 +50,22 @@ inline float row_max(float* x, const float* bias, std::ptrdiff_t n) {
 // x_j*mult - RN(shift*mult) would carry the rounding of shift*mult, up to 2^-25 |shift|,
 // into every exponent: for logits near 1e34 it turned the row maximum's 2^0 into 0.)
 inline float exp2_shift_sum(float* x, std::ptrdiff_t n, float shift, float mult) {
-  ETK_DISPATCH_RETURN(softmax_detail::exp2_shift_sum(x, n, shift, mult));
+  ETK_DISPATCH_RETURN(detail::softmax::exp2_shift_sum(x, n, shift, mult));
 }
 
 // x_j *= f for j < n.
-inline void scale_row(float* x, std::ptrdiff_t n, float f) { ETK_DISPATCH_RETURN(softmax_detail::scale_row(x, n, f)); }
+inline void scale_row(float* x, std::ptrdiff_t n, float f) { ETK_DISPATCH_RETURN(detail::softmax::scale_row(x, n, f)); }
 
 // mx[i] = max_r s[r*ld + i] for i < n over rows r < rows (-inf when rows = 0).
 inline void column_max(const float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t n, float* mx) {
-  ETK_DISPATCH_RETURN(softmax_detail::column_max(s, ld, rows, n, mx));
+  ETK_DISPATCH_RETURN(detail::softmax::column_max(s, ld, rows, n, mx));
 }
 
 // s[r*ld + i] <- 2^(s[r*ld + i] - shift[i]) and sum[i] = the sum over r of the new values,
 // for i < n, r < rows; requires s <= shift (shift finite), as exp2_shift_sum.
 inline void exp2_shift_columns(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows, std::ptrdiff_t n,
                                const float* shift, float* sum) {
-  ETK_DISPATCH_RETURN(softmax_detail::exp2_shift_columns(s, ld, rows, n, shift, sum));
+  ETK_DISPATCH_RETURN(detail::softmax::exp2_shift_columns(s, ld, rows, n, shift, sum));
 }
 
 }  // namespace detail

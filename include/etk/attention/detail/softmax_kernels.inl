@@ -4,7 +4,7 @@
 //   AVX-512: __m512 (16 lanes, masked tails);  AVX2: __m256 (8 lanes, maskload tails);
 //   portable: one float (the same arithmetic, lane by lane).
 
-namespace softmax_detail {
+namespace detail::softmax {
 
 #if defined(ETK_HAS_AVX512)
 struct V {
@@ -246,4 +246,4 @@ inline void exp2_shift_columns(float* s, std::ptrdiff_t ld, std::ptrdiff_t rows,
   if (i < n) exp2_shift_chunk<false>(s + i, ld, rows, n - i, shift + i, sum + i);
 }
 
-}  // namespace softmax_detail
+}  // namespace detail::softmax

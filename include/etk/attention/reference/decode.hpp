@@ -19,8 +19,8 @@ namespace reference {
 inline void decode_attention(const KVCache& cache, HeadsView<const float> Q, HeadsView<float> O,
                              const DecodeParams& params, bool dense, LatteStats* stats = nullptr,
                              std::vector<std::vector<std::ptrdiff_t>>* kept_sets = nullptr) {
-  const decode::Shape s = decode::check_args(cache, Q, O, params, !dense);
-  latte::reset_stats(stats, s.q_heads);
+  const detail::decode::Shape s = detail::decode::check_args(cache, Q, O, params, !dense);
+  detail::latte::reset_stats(stats, s.q_heads);
   if (kept_sets) kept_sets->assign(std::size_t(s.q_heads * s.nq), {});
   std::vector<std::int8_t> q8(std::size_t(s.dim));
   std::vector<float> est;
@@ -29,21 +29,21 @@ inline void decode_attention(const KVCache& cache, HeadsView<const float> Q, Hea
     const std::ptrdiff_t g = hq / s.group;
     for (std::ptrdiff_t i = 0; i < s.nq; ++i) {
       const float* q = Q.row(hq, i);
-      const float qs = decode::query_scale(q, s.dim);
-      for (std::ptrdiff_t t = 0; t < s.dim; ++t) q8[std::size_t(t)] = latte::quantize(q[t], 1.0f / qs);
-      const decode::KeyRange k = decode::visible_keys(cache, s, i);
+      const float qs = detail::decode::query_scale(q, s.dim);
+      for (std::ptrdiff_t t = 0; t < s.dim; ++t) q8[std::size_t(t)] = detail::latte::quantize(q[t], 1.0f / qs);
+      const detail::decode::KeyRange k = detail::decode::visible_keys(cache, s, i);
       est.assign(std::size_t(k.end - k.first), 0.0f);
       float emax = -std::numeric_limits<float>::infinity();
       for (std::ptrdiff_t j = k.first; j < k.end; ++j) {
         std::int32_t e = 0;
         for (std::ptrdiff_t t = 0; t < s.dim; ++t)
-          e += latte::nibble_hi(q8[std::size_t(t)]) * latte::nibble_hi(cache.key_code(g, j, t));
-        const float x = float(e) * decode::estimate_unit(qs, cache.key_scale(g, j), s.scale);
+          e += detail::latte::nibble_hi(q8[std::size_t(t)]) * detail::latte::nibble_hi(cache.key_code(g, j, t));
+        const float x = float(e) * detail::decode::estimate_unit(qs, cache.key_scale(g, j), s.scale);
         est[std::size_t(j - k.first)] = x;
         emax = std::max(emax, x);
       }
       const float cutoff = dense ? -std::numeric_limits<float>::infinity()
-                                 : emax - decode::theta_of(params, hq);
+                                 : emax - detail::decode::theta_of(params, hq);
       std::vector<double> logit;
       std::vector<std::ptrdiff_t> kept;
       for (std::ptrdiff_t j = k.first; j < k.end; ++j) {
@@ -52,7 +52,7 @@ inline void decode_attention(const KVCache& cache, HeadsView<const float> Q, Hea
         for (std::ptrdiff_t t = 0; t < s.dim; ++t)
           dot += std::int32_t(q8[std::size_t(t)]) * cache.key_code(g, j, t);
         kept.push_back(j);
-        logit.push_back(double(float(dot) * decode::logit_unit(qs, cache.key_scale(g, j), s.scale)));
+        logit.push_back(double(float(dot) * detail::decode::logit_unit(qs, cache.key_scale(g, j), s.scale)));
       }
       double lmax = -std::numeric_limits<double>::infinity(), z = 0.0;
       for (double l : logit) lmax = std::max(lmax, l);

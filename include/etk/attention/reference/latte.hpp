@@ -2,7 +2,7 @@
 //
 // Written to be obviously correct, not fast: per query it forms the MS4B estimate
 // E_ij = sum_t (q_t >> 4) * (k_t >> 4) for every visible key, keeps key j iff
-// 256 * logit * (max_j E_ij - E_ij) <= theta_h (via latte::margin_cut), computes each
+// 256 * logit * (max_j E_ij - E_ij) <= theta_h (via detail::latte::margin_cut), computes each
 // survivor's exact score as the plain int8 dot product (no reuse: that is what the fast
 // path's reuse must reproduce) or as the float dot product, and takes the softmax and
 // P*V over the survivors in double precision.
@@ -21,22 +21,22 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                             HeadsView<const float> V, HeadsView<float> O,
                             const LatteParams& params, LatteStats* stats = nullptr,
                             const Context& = {}) {
-  latte::check_args(Q, K, V, O, params);
-  latte::reset_stats(stats, Q.heads);
+  detail::latte::check_args(Q, K, V, O, params);
+  detail::latte::reset_stats(stats, Q.heads);
   const std::ptrdiff_t nq = Q.seq, nk = K.seq, d = Q.dim, dv = V.dim;
   std::vector<std::int8_t> q8(static_cast<std::size_t>(d)), k8(static_cast<std::size_t>(nk * d));
   std::vector<std::int64_t> est(static_cast<std::size_t>(nk));
   std::vector<double> logits(static_cast<std::size_t>(nk));
   std::vector<double> out(static_cast<std::size_t>(dv));
   for (std::ptrdiff_t h = 0; h < Q.heads; ++h) {
-    const latte::HeadScales sc = latte::head_scales(params, h, Q, K);
+    const detail::latte::HeadScales sc = detail::latte::head_scales(params, h, Q, K);
     const std::uint8_t* pad = detail::key_padding_row(params.attention, h, nk);
     for (std::ptrdiff_t j = 0; j < nk; ++j)
       for (std::ptrdiff_t t = 0; t < d; ++t)
-        k8[std::size_t(j * d + t)] = latte::quantize(K.row(h, j)[t], 1.0f / sc.k);
+        k8[std::size_t(j * d + t)] = detail::latte::quantize(K.row(h, j)[t], 1.0f / sc.k);
     for (std::ptrdiff_t i = 0; i < nq; ++i) {
       const float* qf = Q.row(h, i);
-      for (std::ptrdiff_t t = 0; t < d; ++t) q8[std::size_t(t)] = latte::quantize(qf[t], 1.0f / sc.q);
+      for (std::ptrdiff_t t = 0; t < d; ++t) q8[std::size_t(t)] = detail::latte::quantize(qf[t], 1.0f / sc.q);
       // Visible keys: before the causal end and not padding.
       const std::ptrdiff_t end = detail::visible_key_end(params.attention, i, nq, nk);
       const auto masked = [&](std::ptrdiff_t j) { return pad && pad[j]; };
@@ -52,7 +52,7 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
         if (masked(j)) continue;
         std::int64_t e = 0;
         for (std::ptrdiff_t t = 0; t < d; ++t)
-          e += latte::nibble_hi(q8[std::size_t(t)]) * latte::nibble_hi(k8[std::size_t(j * d + t)]);
+          e += detail::latte::nibble_hi(q8[std::size_t(t)]) * detail::latte::nibble_hi(k8[std::size_t(j * d + t)]);
         est[std::size_t(j)] = e;
         emax = std::max(emax, e);
       }

@@ -27,15 +27,15 @@
 
 // The entry points etk/core/bit_packing.hpp calls: each forwards to the active path.
 ETK_BEGIN_NAMESPACE
-namespace bit_packing_detail {
+namespace detail::bit_packing {
 
 inline void pack_bits_fast(const std::uint8_t* codes, std::size_t n, int bits, std::uint8_t* out) {
-  ETK_DISPATCH_RETURN(bit_packing_detail::pack_bits_fast(codes, n, bits, out));
+  ETK_DISPATCH_RETURN(detail::bit_packing::pack_bits_fast(codes, n, bits, out));
 }
 
 inline void unpack_bits_fast(const std::uint8_t* in, std::size_t n, int bits, std::uint8_t* codes) {
-  ETK_DISPATCH_RETURN(bit_packing_detail::unpack_bits_fast(in, n, bits, codes));
+  ETK_DISPATCH_RETURN(detail::bit_packing::unpack_bits_fast(in, n, bits, codes));
 }
 
-}  // namespace bit_packing_detail
+}  // namespace detail::bit_packing
 ETK_END_NAMESPACE

@@ -1,7 +1,7 @@
 // etk/core/detail/bit_packing_kernels.inl: the bodies of bit_packing_kernels.hpp, compiled
 // once per dispatch path by etk/core/detail/for_each_target.hpp (no include guard, no
 // includes).
-namespace bit_packing_detail {
+namespace detail::bit_packing {
 
 // Codes [begin, n), begin a multiple of 8 (so the stream is byte aligned there). A word
 // of 8 bytes is stored where all 8 lie inside the stream (the next word overwrites the
@@ -9,7 +9,7 @@ namespace bit_packing_detail {
 inline void pack_generic(const std::uint8_t* codes, std::size_t begin, std::size_t n, int bits,
                          std::uint8_t* out) {
   const unsigned b = unsigned(bits);
-  const bit_swar::Swar w(b);
+  const ::etk::ETK_ISA_NAMESPACE::detail::bit_swar::Swar w(b);
   std::uint8_t* o = out + begin / 8 * b;
   std::uint8_t* const end = out + (n * b + 7) / 8;
   std::size_t i = begin;
@@ -35,7 +35,7 @@ inline void pack_generic(const std::uint8_t* codes, std::size_t begin, std::size
 inline void unpack_generic(const std::uint8_t* in, std::size_t begin, std::size_t n, int bits,
                            std::uint8_t* codes) {
   const unsigned b = unsigned(bits);
-  const bit_swar::Swar w(b);
+  const ::etk::ETK_ISA_NAMESPACE::detail::bit_swar::Swar w(b);
   const std::uint8_t* p = in + begin / 8 * b;
   const std::uint8_t* const end = in + (n * b + 7) / 8;
   std::size_t i = begin;
@@ -128,4 +128,4 @@ inline void unpack_bits_fast(const std::uint8_t* in, std::size_t n, int bits, st
   unpack_generic(in, done, n, bits, codes);
 }
 
-}  // namespace bit_packing_detail
+}  // namespace detail::bit_packing

@@ -9,7 +9,7 @@
 #include "etk/config.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace bit_swar {
+namespace detail::bit_swar {
 
 // Eight codes of b bits, one per byte of a little-endian uint64, <-> their 8b-bit stream
 // (SWAR, any b in 1..8): three steps merge neighbours in 16-, 32- and 64-bit lanes,
@@ -42,5 +42,5 @@ struct Swar {
   }
 };
 
-}  // namespace bit_swar
+}  // namespace detail::bit_swar
 ETK_END_NAMESPACE

@@ -19,7 +19,7 @@
 #include "etk/core/detail/for_each_target.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace gemm_f32_detail {
+namespace detail::gemm_f32 {
 
 // Depth block: one panel's kc x 32 floats fill L1d (its size read once from the OS, 32
 // KiB when unknown), at least 64 and at most 512 depths. Measured on Zen 4 (32 KiB L1d,
@@ -46,7 +46,7 @@ inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std
                        float* c, std::ptrdiff_t ldc, bool acc, std::ptrdiff_t i0, std::ptrdiff_t i1,
                        std::ptrdiff_t p0, std::ptrdiff_t p1) {
   const std::ptrdiff_t kc = depth_block();
-  ETK_DISPATCH_RETURN(gemm_f32_detail::gemm_block(a, rs, cs, k, bp, ldb, panel_stride, n, c, ldc, acc, i0, i1, p0, p1, kc));
+  ETK_DISPATCH_RETURN(detail::gemm_f32::gemm_block(a, rs, cs, k, bp, ldb, panel_stride, n, c, ldc, acc, i0, i1, p0, p1, kc));
 }
 
 // dst <- packed panels of B [k, n] * scale with B(t, j) = src[j*ld + t] (the rows of src
@@ -54,7 +54,7 @@ inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std
 // gemm_f32_layout::pack_panels(src, 1, ld, k, n, scale, dst).
 inline void pack_transposed(const float* src, std::ptrdiff_t ld, std::ptrdiff_t k, std::ptrdiff_t n, float scale,
                             float* dst) {
-  ETK_DISPATCH_RETURN(gemm_f32_detail::pack_transposed(src, ld, k, n, scale, dst));
+  ETK_DISPATCH_RETURN(detail::gemm_f32::pack_transposed(src, ld, k, n, scale, dst));
 }
 
 // All of C = (acc ? C : 0) + A [m, k]·B on the calling thread, B packed (k x n).
@@ -73,5 +73,5 @@ inline void gemm_rowmajor_b(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs
   gemm_block(a, rs, cs, k, b, ldb, 32, n, c, ldc, acc, 0, m, 0, gemm_f32_layout::panels(n));
 }
 
-}  // namespace gemm_f32_detail
+}  // namespace detail::gemm_f32
 ETK_END_NAMESPACE

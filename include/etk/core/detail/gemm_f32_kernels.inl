@@ -14,7 +14,7 @@
 // Tails: fewer rows take the kernel instantiated for that many; fewer columns are masked
 // on load and store (the padding columns of a panel are zero).
 
-namespace gemm_f32_detail {
+namespace detail::gemm_f32 {
 
 #if defined(ETK_HAS_AVX512)
 constexpr int kMR = 12;
@@ -236,4 +236,4 @@ inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std
   }
 }
 
-}  // namespace gemm_f32_detail
+}  // namespace detail::gemm_f32

@@ -15,7 +15,7 @@
 #include "etk/config.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace pruning_detail {
+namespace detail::pruning {
 
 template <typename T>
 void add_column_sums(T* acc, const T* rows, std::ptrdiff_t n_rows, std::ptrdiff_t n_cols,
@@ -32,5 +32,5 @@ void add_column_sums(T* acc, const T* rows, std::ptrdiff_t n_rows, std::ptrdiff_
   for (; i < n_rows; ++i) a += Eigen::Map<const Arr>(rows + i * row_stride, n_cols);
 }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 ETK_END_NAMESPACE

@@ -6,7 +6,7 @@
 #include "etk/pruning/selection.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace pruning_detail {
+namespace detail::pruning {
 
 template <typename Scores>
 struct ScoreDescending {
@@ -18,5 +18,5 @@ struct ScoreDescending {
 template <typename Scores>
 ScoreDescending<Scores> score_descending(const Scores& s) { return {s}; }
 
-}  // namespace pruning_detail
+}  // namespace detail::pruning
 ETK_END_NAMESPACE

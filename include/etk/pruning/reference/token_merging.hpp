@@ -13,9 +13,9 @@ template <typename T>
 std::vector<double> tome_merge(ConstMatrixView<T> metric, ConstMatrixView<T> x,
                                const Eigen::Matrix<T, Eigen::Dynamic, 1>& size, const MergeOptions& opt,
                                MergeResult<T>& out) {
-  pruning_detail::check_merge_inputs(metric, x, size, opt);
+  detail::pruning::check_merge_inputs(metric, x, size, opt);
   const std::ptrdiff_t n = x.rows(), n_a = (n + 1) / 2, n_b = n / 2, c = metric.cols();
-  const std::vector<unsigned char> prot = pruning_detail::merge_protected(opt, n);
+  const std::vector<unsigned char> prot = detail::pruning::merge_protected(opt, n);
   auto cosine = [&](std::ptrdiff_t i, std::ptrdiff_t j) {
     double dot = 0, ni = 0, nj = 0;
     for (std::ptrdiff_t k = 0; k < c; ++k) {
@@ -39,7 +39,7 @@ std::vector<double> tome_merge(ConstMatrixView<T> metric, ConstMatrixView<T> x,
       }
     }
   }
-  pruning_detail::merge_from_matches(x, size, best_b, best_sim, opt.r, out);
+  detail::pruning::merge_from_matches(x, size, best_b, best_sim, opt.r, out);
   return best_sim;
 }
 

@@ -44,7 +44,7 @@
 #endif
 
 ETK_BEGIN_NAMESPACE
-namespace quant_detail {
+namespace detail::quant {
 namespace gemm {
 
 inline std::int32_t load_i32(const void* p) {
@@ -105,14 +105,14 @@ inline Scratch carve(void* base, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdif
 }
 
 }  // namespace gemm
-}  // namespace quant_detail
+}  // namespace detail::quant
 ETK_END_NAMESPACE
 
 #define ETK_TARGET_FILE "etk/quant/detail/int8_gemm_kernels.inl"
 #include "etk/core/detail/for_each_target.hpp"
 
 ETK_BEGIN_NAMESPACE
-namespace quant_detail {
+namespace detail::quant {
 namespace gemm {
 
 // The blocked product on the active path (see int8_gemm_kernels.inl).
@@ -120,9 +120,9 @@ template <typename TA, typename TO>
 void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, std::int32_t a_zp,
          const PackedWeightsS8& w, const std::int32_t* bias, const Epilogue& ep, TO* out,
          std::ptrdiff_t ldo, const Scratch& s, const Context& ctx) {
-  ETK_DISPATCH_RETURN(quant_detail::gemm::run<TA, TO>(a, m, k, lda, a_zp, w, bias, ep, out, ldo, s, ctx));
+  ETK_DISPATCH_RETURN(detail::quant::gemm::run<TA, TO>(a, m, k, lda, a_zp, w, bias, ep, out, ldo, s, ctx));
 }
 
 }  // namespace gemm
-}  // namespace quant_detail
+}  // namespace detail::quant
 ETK_END_NAMESPACE

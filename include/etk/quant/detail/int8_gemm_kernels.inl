@@ -1,13 +1,13 @@
 // etk/quant/detail/int8_gemm_kernels.inl: micro-kernels, epilogues and the blocked driver
 // of the int8 GEMM, compiled once per dispatch path by etk/core/detail/for_each_target.hpp
 // (no include guard, no includes; the layouts are described in int8_gemm_kernels.hpp).
-namespace quant_detail {
+namespace detail::quant {
 namespace gemm {
 
 using ::etk::int8_gemm_layout::kNR;
-using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::Epilogue;
-using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::Scratch;
-using ::etk::ETK_ISA_NAMESPACE::quant_detail::gemm::load_i32;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::Epilogue;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::Scratch;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::load_i32;
 
 // Rows per activation panel: 6 x 64 int32 accumulators fill 24 of the 32 zmm registers
 // (VNNI); 2 rows x 4 x 8 columns fill 8 ymm (AVX2, AVX-512 without VNNI); 4 x 64 (scalar).
@@ -395,4 +395,4 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
 }
 
 }  // namespace gemm
-}  // namespace quant_detail
+}  // namespace detail::quant

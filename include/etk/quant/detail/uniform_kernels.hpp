@@ -41,37 +41,37 @@
 
 // The entry points the modules call: each forwards to the active path.
 ETK_BEGIN_NAMESPACE
-namespace quant_detail {
+namespace detail::quant {
 namespace uq {
 
 inline void reciprocals(const float* s, std::ptrdiff_t n, float* inv) {
-  ETK_DISPATCH_RETURN(quant_detail::uq::reciprocals(s, n, inv));
+  ETK_DISPATCH_RETURN(detail::quant::uq::reciprocals(s, n, inv));
 }
 
 template <typename T, bool kPerElement>
 bool quantize_run(const float* x, std::ptrdiff_t n, const float* s, const float* inv,
                   const std::int32_t* zp, std::int32_t qmin, std::int32_t qmax, T* out) {
-  ETK_DISPATCH_RETURN(quant_detail::uq::quantize_run<T, kPerElement>(x, n, s, inv, zp, qmin, qmax, out));
+  ETK_DISPATCH_RETURN(detail::quant::uq::quantize_run<T, kPerElement>(x, n, s, inv, zp, qmin, qmax, out));
 }
 
 template <typename T, bool kPerElement>
 void dequantize_run(const T* q, std::ptrdiff_t n, const float* s, const std::int32_t* zp, float* out) {
-  ETK_DISPATCH_RETURN(quant_detail::uq::dequantize_run<T, kPerElement>(q, n, s, zp, out));
+  ETK_DISPATCH_RETURN(detail::quant::uq::dequantize_run<T, kPerElement>(q, n, s, zp, out));
 }
 
 template <typename T>
 bool quantize_cols(const float* x, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t xs,
                    const float* s, const float* inv, const std::int32_t* zp, std::int32_t qmin,
                    std::int32_t qmax, T* out, std::ptrdiff_t os) {
-  ETK_DISPATCH_RETURN(quant_detail::uq::quantize_cols<T>(x, rows, cols, xs, s, inv, zp, qmin, qmax, out, os));
+  ETK_DISPATCH_RETURN(detail::quant::uq::quantize_cols<T>(x, rows, cols, xs, s, inv, zp, qmin, qmax, out, os));
 }
 
 template <typename T>
 void dequantize_cols(const T* q, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t qs,
                      const float* s, const std::int32_t* zp, float* out, std::ptrdiff_t os) {
-  ETK_DISPATCH_RETURN(quant_detail::uq::dequantize_cols<T>(q, rows, cols, qs, s, zp, out, os));
+  ETK_DISPATCH_RETURN(detail::quant::uq::dequantize_cols<T>(q, rows, cols, qs, s, zp, out, os));
 }
 
 }  // namespace uq
-}  // namespace quant_detail
+}  // namespace detail::quant
 ETK_END_NAMESPACE

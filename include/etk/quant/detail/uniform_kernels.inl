@@ -1,6 +1,6 @@
 // etk/quant/detail/uniform_kernels.inl: the bodies of uniform_kernels.hpp, compiled once
 // per dispatch path by etk/core/detail/for_each_target.hpp (no include guard, no includes).
-namespace quant_detail {
+namespace detail::quant {
 namespace uq {
 
 // 1.5 * 2^23: RN(y + kMagic + zp) = kMagic + zp + rne(y) for |y + zp| < 2^22 (SIMD form).
@@ -428,4 +428,4 @@ void dequantize_cols(const T* q, std::ptrdiff_t rows, std::ptrdiff_t cols, std::
 #endif
 
 }  // namespace uq
-}  // namespace quant_detail
+}  // namespace detail::quant

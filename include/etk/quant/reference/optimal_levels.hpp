@@ -16,7 +16,7 @@ ETK_BEGIN_NAMESPACE
 namespace reference {
 
 inline double optimal_levels_sse(const MomentHistogram& h, int levels) {
-  quant_detail::check_levels_input(h, levels);
+  detail::quant::check_levels_input(h, levels);
   const std::size_t B = h.bins();
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<double> prev(B + 1, inf), cur(B + 1);

@@ -27,7 +27,7 @@
 #endif
 
 ETK_BEGIN_NAMESPACE
-namespace permute_layout {
+namespace detail::permute_layout {
 
 // One 32-float source window of an output vector of 16 floats.
 struct Step {
@@ -45,7 +45,7 @@ struct Table {
   std::ptrdiff_t src_size = 0;
 };
 
-}  // namespace permute_layout
+}  // namespace detail::permute_layout
 ETK_END_NAMESPACE
 
 #define ETK_TARGET_FILE "etk/search/detail/permute_kernels.inl"
@@ -67,7 +67,7 @@ class FloatPermutation {
     for (std::ptrdiff_t o = 0; o < n; o += 16) {
       t_.start.push_back(std::int32_t(t_.steps.size()));
       for (std::int32_t w = 0; w * 32 < src_size; ++w) {
-        permute_layout::Step st{w, 0, {}};
+        etk::detail::permute_layout::Step st{w, 0, {}};
         for (std::ptrdiff_t l = 0; l < 16 && o + l < n; ++l) {
           const std::int32_t i = idx[std::size_t(o + l)];
           st.index[l] = i & 31;
@@ -84,17 +84,17 @@ class FloatPermutation {
   void apply(const float* src, float* dst) const { apply_permutation(t_, src, dst); }
 
  private:
-  static void apply_permutation(const permute_layout::Table& t, const float* src, float* dst) {
-    ETK_DISPATCH_RETURN(permute_kernels::apply(t, src, dst));
+  static void apply_permutation(const etk::detail::permute_layout::Table& t, const float* src, float* dst) {
+    ETK_DISPATCH_RETURN(detail::permute_kernels::apply(t, src, dst));
   }
-  permute_layout::Table t_;
+  etk::detail::permute_layout::Table t_;
 };
 
 // codes[idx[j]] = code j of the stream `in` (packed_bytes(n, bits) bytes), j < n.
 inline void unpack_scatter(const std::uint8_t* in, const std::int32_t* idx, std::size_t n, int bits,
                            std::uint8_t* codes) {
   const unsigned b = unsigned(bits);
-  const bit_swar::Swar w(b);
+  const etk::detail::bit_swar::Swar w(b);
   const std::uint8_t* const end = in + (n * b + 7) / 8;
   const std::uint8_t* p = in;
   for (std::size_t i = 0; i < n; i += 8, p += b) {

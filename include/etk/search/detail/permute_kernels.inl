@@ -1,7 +1,7 @@
 // etk/search/detail/permute_kernels.inl: the float permutation of permute_kernels.hpp on
 // one dispatch path, compiled once per path by etk/core/detail/for_each_target.hpp (no
 // include guard, no includes).
-namespace permute_kernels {
+namespace detail::permute_kernels {
 
 #if defined(ETK_HAS_AVX512)
 inline __mmask16 tail(std::ptrdiff_t left) {
@@ -10,13 +10,13 @@ inline __mmask16 tail(std::ptrdiff_t left) {
 #endif
 
 // dst[j] = src[t.idx[j]] for every j: exact copies on every path.
-inline void apply(const permute_layout::Table& t, const float* src, float* dst) {
+inline void apply(const ::etk::ETK_ISA_NAMESPACE::detail::permute_layout::Table& t, const float* src, float* dst) {
 #if defined(ETK_HAS_AVX512)
   const std::ptrdiff_t n = std::ptrdiff_t(t.idx.size());
   for (std::ptrdiff_t o = 0, v = 0; o < n; o += 16, ++v) {
     __m512 acc = _mm512_setzero_ps();
     for (std::int32_t s = t.start[std::size_t(v)]; s < t.start[std::size_t(v + 1)]; ++s) {
-      const permute_layout::Step& st = t.steps[std::size_t(s)];
+      const ::etk::ETK_ISA_NAMESPACE::detail::permute_layout::Step& st = t.steps[std::size_t(s)];
       const std::ptrdiff_t base = std::ptrdiff_t(st.window) * 32;
       const __m512 a = _mm512_maskz_loadu_ps(tail(t.src_size - base), src + base);
       const __m512 b = _mm512_maskz_loadu_ps(tail(t.src_size - base - 16), src + base + 16);
@@ -30,4 +30,4 @@ inline void apply(const permute_layout::Table& t, const float* src, float* dst) 
 #endif
 }
 
-}  // namespace permute_kernels
+}  // namespace detail::permute_kernels
