@@ -1,8 +1,8 @@
 // Tests of etk/quant/piecewise_linear.hpp: code structure and per-region error bounds,
 // PWLQ against uniform quantization with the best clipping (the bar: PWLQ wins by the
 // margin its expected-error model predicts), closed-form breakpoints close to the searched
-// ones, the expected-MSE breakpoint minimising its formula and close to the search, bias
-// correction matching mean and std, bad input.
+// ones, the expected-MSE breakpoint minimising its formula (and, refined, as good as the
+// search), bias correction matching mean and std, bad input.
 #include <catch2/catch.hpp>
 #include <etk/quant/observers.hpp>
 #include <etk/quant/piecewise_linear.hpp>
@@ -122,7 +122,7 @@ TEST_CASE("closed-form breakpoints are close to the searched optimum on matching
   }
 }
 
-TEST_CASE("the expected-MSE breakpoint minimises E(p) under the data's distribution, near the searched MSE") {
+TEST_CASE("the expected-MSE breakpoint minimises E(p) under the data's distribution; refined, it matches the search") {
   for (etk::Prior prior : {etk::Prior::gaussian, etk::Prior::laplace})
     for (int bits : {2, 3, 4, 7}) {
       const bool g = prior == etk::Prior::gaussian;
@@ -151,6 +151,10 @@ TEST_CASE("the expected-MSE breakpoint minimises E(p) under the data's distribut
                                        cview(row), etk::PwlqParams{bits, -1, {searched.range[size_t(c)]},
                                                                    {searched.breakpoint[size_t(c)]}}));
         CHECK(ee <= 1.15 * es);
+        const etk::PwlqParams refined = etk::pwlq_calibrate(cview(row), bits, -1, etk::PwlqBreakpoint::refined);
+        const double er = mse(row, etk::pwlq_fake_quantize(cview(row), refined));
+        CHECK(er <= ee);
+        CHECK(er <= 1.01 * es);
       }
     }
 }

@@ -40,7 +40,7 @@ TEST_CASE("best_weight_scheme returns the lower-error scheme, bias corrected") {
         etk::RowMatrixXf p;
         if (stored >= 3) {
           p = corrected(w, etk::pwlq_fake_quantize(cview(w), etk::pwlq_calibrate(cview(w), stored - 1, 0,
-                                                                                 etk::PwlqBreakpoint::expected)));
+                                                                                 etk::PwlqBreakpoint::refined)));
           ep = double((p - w).squaredNorm());
         }
         INFO(rows << "x" << cols << " at " << stored << " bits: uniform " << eu << " PWLQ " << ep << ", got "

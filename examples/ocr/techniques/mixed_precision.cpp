@@ -4,9 +4,10 @@
 // per weight and, per width, the scheme of the lower weight error among uniform per
 // output channel (symmetric, the clip that minimises each channel's MSE, min-max
 // included) and per-channel PWLQ with one bit less of code plus its region bit (its
-// breakpoint from the expected MSE), both with per-channel bias correction
-// (etk/search/weight_schemes.hpp; computed once per tensor and width, the "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8 calibration
-// lines (cached, so the 4/5/6-bit budgets and every objective share one table).
+// breakpoint from the expected MSE, refined by the actual error near it), both with
+// per-channel bias correction (etk/search/weight_schemes.hpp; computed once per tensor
+// and width, the "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8
+// calibration lines (cached, so the 4/5/6-bit budgets and every objective share one table).
 // Candidates per average of 4, 4.25, 4.5, 5 and 6 stored bits (parameter-weighted): uniform min-max
 // (the "weights uniform" rows), the bank at one width everywhere (uniform width, scheme
 // per layer), the additive table's Greedy MP and exact DP, the DP of the second-order

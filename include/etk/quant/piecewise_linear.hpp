@@ -15,7 +15,9 @@
 // own empirical distribution (one sort: between two consecutive magnitudes G = P(|w| <= p)
 // is constant and E is the convex quadratic p^2 G + (m - p)^2 (1 - G), up to C, whose
 // minimum is at p = m (1 - G), so the exact minimiser of E is one of n + 1 clamped
-// points), or by the paper's closed forms for a Gaussian / Laplacian fit in units of sigma:
+// points), by that minimiser refined by the actual error of 38 breakpoints around it
+// (E(p) assumes uniform rounding noise, which few levels per region do not give), or by
+// the paper's closed forms for a Gaussian / Laplacian fit in units of sigma:
 //     Gaussian  p* = ln(0.8614 m + 0.6079),   Laplacian  p* = 0.8030 sqrt(m) - 0.3167.
 // Per tensor or per channel (axis 0: rows, 1: columns). Bias correction then matches each
 // channel's mean and standard deviation to the float weights.
@@ -38,6 +40,7 @@ ETK_BEGIN_NAMESPACE
 enum class PwlqBreakpoint {
   search,    // minimise the actual quantization MSE of the data
   expected,  // minimise the expected MSE E(p) under the data's empirical distribution
+  refined,   // `expected`, then the actual MSE scanned near it (39 breakpoints, not 202)
   gaussian,  // closed form for a Gaussian fit
   laplace,   // closed form for a Laplacian fit
 };
@@ -156,6 +159,28 @@ inline float expected_breakpoint(const std::vector<float>& v, float m) {
   return static_cast<float>(best_p);
 }
 
+// The expected-MSE breakpoint p0, then the least actual MSE of p0 and 24 breakpoints
+// within m / 8 of it, then 12 within one of those steps of the best.
+inline float refined_breakpoint(const std::vector<float>& v, float m, std::int32_t levels) {
+  float best_p = expected_breakpoint(v, m);
+  double best = mse(v, m, best_p, levels);
+  auto scan = [&](double centre, double half, int n) {
+    for (int i = 0; i <= n; ++i) {
+      const float p = static_cast<float>(centre - half + 2 * half * i / n);
+      if (!(p > 0 && p < m)) continue;
+      const double e = mse(v, m, p, levels);
+      if (e < best) {
+        best = e;
+        best_p = p;
+      }
+    }
+  };
+  const double half = m / 8.0;
+  scan(best_p, half, 24);
+  scan(best_p, 2 * half / 24, 12);
+  return best_p;
+}
+
 inline float closed_form_breakpoint(const std::vector<float>& v, float m, PwlqBreakpoint how) {
   double mean = 0, var = 0;
   for (float x : v) mean += x;
@@ -203,6 +228,7 @@ inline PwlqParams pwlq_calibrate(ConstMatrixView<float> w, int bits, int axis = 
     p.breakpoint.push_back(m <= 0 ? 0.0f
                            : how == PwlqBreakpoint::search   ? pw::search_breakpoint(v, m, p.levels())
                            : how == PwlqBreakpoint::expected ? pw::expected_breakpoint(v, m)
+                           : how == PwlqBreakpoint::refined  ? pw::refined_breakpoint(v, m, p.levels())
                                                            : pw::closed_form_breakpoint(v, m, how));
   }
   return p;
