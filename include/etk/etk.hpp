@@ -46,6 +46,7 @@
 #include "etk/attention/reference/decode.hpp"
 #include "etk/search/allocation.hpp"
 #include "etk/search/mixed_precision.hpp"
+#include "etk/search/weight_schemes.hpp"
 #include "etk/search/projection.hpp"
 #include "etk/search/activation_compression.hpp"
 #include "etk/quant/optimal_levels.hpp"

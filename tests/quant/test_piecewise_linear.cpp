@@ -1,7 +1,8 @@
 // Tests of etk/quant/piecewise_linear.hpp: code structure and per-region error bounds,
 // PWLQ against uniform quantization with the best clipping (the bar: PWLQ wins by the
 // margin its expected-error model predicts), closed-form breakpoints close to the searched
-// ones, bias correction matching mean and std, bad input.
+// ones, the expected-MSE breakpoint minimising its formula (and, refined, as good as the
+// search), bias correction matching mean and std, bad input.
 #include <catch2/catch.hpp>
 #include <etk/quant/observers.hpp>
 #include <etk/quant/piecewise_linear.hpp>
@@ -119,6 +120,43 @@ TEST_CASE("closed-form breakpoints are close to the searched optimum on matching
     CHECK(es <= ec);
     CHECK(ec <= 1.1 * es);
   }
+}
+
+TEST_CASE("the expected-MSE breakpoint minimises E(p) under the data's distribution; refined, it matches the search") {
+  for (etk::Prior prior : {etk::Prior::gaussian, etk::Prior::laplace})
+    for (int bits : {2, 3, 4, 7}) {
+      const bool g = prior == etk::Prior::gaussian;
+      const etk::RowMatrixXf w = g ? quant_test::gaussian(3, 4001, 40 + bits) : quant_test::laplace(3, 4001, 50 + bits);
+      const etk::PwlqParams expected = etk::pwlq_calibrate(cview(w), bits, 0, etk::PwlqBreakpoint::expected);
+      const etk::PwlqParams searched = etk::pwlq_calibrate(cview(w), bits, 0);
+      for (Eigen::Index c = 0; c < w.rows(); ++c) {
+        const etk::RowMatrixXf row = w.row(c);
+        const double m = row.cwiseAbs().maxCoeff();
+        auto e_of = [&](double p) {
+          // The symmetric CDF whose 2F - 1 is the fraction of |w| <= p.
+          const double cdf = 0.5 * (1 + double((row.array().abs() <= float(p)).count()) / double(row.size()));
+          return etk::pwlq_expected_mse(m, p, cdf, bits);
+        };
+        const double p = expected.breakpoint[size_t(c)];
+        REQUIRE(p > 0);
+        REQUIRE(p < m);
+        double grid = std::numeric_limits<double>::infinity();
+        for (int i = 1; i < 2000; ++i) grid = std::min(grid, e_of(m * i / 2000));
+        INFO((g ? "gaussian" : "laplace") << " " << bits << " bits, channel " << c << ": p " << p << " of m " << m);
+        // E at p is the formula's value on p's interval; at p itself one more magnitude
+        // may count as centre, which moves E by at most m^2 / n times C.
+        CHECK(e_of(p) <= grid + etk::pwlq_expected_mse(m, 0, 0.0, bits) / double(row.size()));
+        const double ee = mse(row, etk::pwlq_fake_quantize(cview(row), etk::PwlqParams{bits, -1, {float(m)}, {float(p)}}));
+        const double es = mse(row, etk::pwlq_fake_quantize(
+                                       cview(row), etk::PwlqParams{bits, -1, {searched.range[size_t(c)]},
+                                                                   {searched.breakpoint[size_t(c)]}}));
+        CHECK(ee <= 1.15 * es);
+        const etk::PwlqParams refined = etk::pwlq_calibrate(cview(row), bits, -1, etk::PwlqBreakpoint::refined);
+        const double er = mse(row, etk::pwlq_fake_quantize(cview(row), refined));
+        CHECK(er <= ee);
+        CHECK(er <= 1.01 * es);
+      }
+    }
 }
 
 TEST_CASE("bias correction matches each channel's mean and standard deviation") {

@@ -3,11 +3,12 @@
 // Weights: every conv and linear (47 tensors) gets a width of {8,6,5,4,3,2} stored bits
 // per weight and, per width, the scheme of the lower weight error among uniform per
 // output channel (symmetric, the clip that minimises each channel's MSE, min-max
-// included) and per-channel PWLQ with one bit less of code plus its region bit, both with
-// per-channel bias correction (best_scheme; computed once per tensor and width, the
-// "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8 calibration
-// lines (cached, so the 4/5/6-bit budgets and every objective share one table).
-// Candidates per average of 4, 5 and 6 stored bits (parameter-weighted): uniform min-max
+// included) and per-channel PWLQ with one bit less of code plus its region bit (its
+// breakpoint from the expected MSE, refined by the actual error near it), both with
+// per-channel bias correction (etk/search/weight_schemes.hpp; computed once per tensor
+// and width, the "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8
+// calibration lines (cached, so the 4/5/6-bit budgets and every objective share one table).
+// Candidates per average of 4, 4.25, 4.5, 5 and 6 stored bits (parameter-weighted): uniform min-max
 // (the "weights uniform" rows), the bank at one width everywhere (uniform width, scheme
 // per layer), the additive table's Greedy MP and exact DP, the DP of the second-order
 // table (curvature per tensor from the 6-bit probe times the weight error, HAWQ-V2
@@ -35,6 +36,7 @@
 // concurrently on other threads).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -54,6 +56,7 @@
 #include <etk/search/activation_compression.hpp>
 #include <etk/search/mixed_precision.hpp>
 #include <etk/search/validated_mixed_precision.hpp>
+#include <etk/search/weight_schemes.hpp>
 
 #include "ctc.hpp"
 #include "lazy.hpp"
@@ -75,7 +78,16 @@ constexpr int kValidCount = 32;
 // The second-order objective's probe width, and the real-model greedy's evaluations per budget.
 constexpr int kProbeBits = 6;
 constexpr std::size_t kRefineEvaluations = 24;
-const std::vector<int> kBudgets = {4, 5, 6};
+const std::vector<double> kBudgets = {4, 4.25, 4.5, 5, 6};
+// The budgets that also get the greedy / DP / uniform-width rows (the others: "validated" only).
+const std::vector<double> kFullBudgets = {4, 5, 6};
+
+// "4", "4.25", "4.5": a budget as the row settings and stderr print it.
+std::string budget_name(double avg) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", avg);
+  return b;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,60 +100,25 @@ void quantize_weights(etk::MatrixView<float> w, int bits) {
   etk::fake_quantize(x, obs.params(), w);
 }
 
-// Per output channel, the clip minimising that channel's own quantization MSE (a scan of
-// kClipCandidates alphas, etk/quant mse_params, whose last candidate is the min-max
-// clip): outliers no longer set the step.
-constexpr int kClipCandidates = 32;
-etk::RowMatrixXf uniform_mse(etk::ConstMatrixView<float> x, int bits) {
-  const etk::CalibSpec spec{bits, true, false};
-  etk::RowMatrixXf q(x.rows(), x.cols());
-  etk::fake_quantize(x, etk::per_channel(x, 0, [&](etk::ConstMatrixView<float> row) {
-                       return etk::mse_params(row, spec, kClipCandidates);
-                     }),
-                     etk::matrix_view(q.data(), q.rows(), q.cols(), q.cols()));
-  return q;
-}
-
-// The search's weight schemes at `stored` bits per weight: uniform with the per-channel
-// MSE clip (min-max included) at `stored` bits, and per-channel PWLQ with a
-// (stored - 1)-bit code plus its region bit. Each gets the per-channel bias correction
-// (etk bias_correct: every output channel keeps the float channel's mean and standard
-// deviation), except single-column tensors, which it would restore to float.
-struct Coded {
-  etk::RowMatrixXf w;
-  const char* scheme = "";
-  double error = 0;  // ||Q(W) - W||^2
-};
-
-Coded best_scheme(const etk::RowMatrixXf& w, int stored) {
-  const auto x = etk::matrix_view(w.data(), w.rows(), w.cols(), w.cols());
-  auto finish = [&](etk::RowMatrixXf q, const char* scheme) {
-    if (w.cols() > 1)
-      q = etk::bias_correct(x, etk::matrix_view(static_cast<const float*>(q.data()), q.rows(), q.cols(), q.cols()), 0);
-    const double e = double((q - w).squaredNorm());
-    return Coded{std::move(q), scheme, e};
-  };
-  Coded best = finish(uniform_mse(x, stored), "uniform");
-  if (stored - 1 >= 2) {
-    Coded p = finish(etk::pwlq_fake_quantize(x, etk::pwlq_calibrate(x, stored - 1, 0)), "PWLQ");
-    if (p.error < best.error) best = std::move(p);
-  }
-  return best;
-}
-
 // The search's quantized weights, computed once: bank[i].at(bits) is Model::layers[i]'s
-// weight at that many stored bits, in the scheme of best_scheme with the least weight
-// error (the per-layer choice of scheme; the budget counts PWLQ's region bit).
-using Bank = std::vector<std::map<int, Coded>>;
+// weight at that many stored bits, in the scheme of es::best_weight_scheme with the least
+// weight error (the per-layer choice of scheme; the budget counts PWLQ's region bit).
+// CPU seconds of tasks on threads other than `main_thread` go to *other_cpu (ns).
+using Bank = std::vector<std::map<int, es::CodedWeights>>;
 
-std::shared_ptr<const Bank> make_bank(const ocr::Model& model, const etk::Context& ctx) {
+std::shared_ptr<const Bank> make_bank(const ocr::Model& model, const etk::Context& ctx, std::atomic<long long>& other_cpu,
+                                      std::thread::id main_thread) {
   auto bank = std::make_shared<Bank>(model.layers.size());
   for (auto& m : *bank)
     for (int b : kWidths) m[b];  // every key exists: the tasks below only assign values
   etk::parallel_for(ctx, std::ptrdiff_t(model.layers.size() * kWidths.size()), [&](std::ptrdiff_t t, int) {
+    const double c0 = ocr::thread_cpu_seconds();
     const size_t i = size_t(t) / kWidths.size();
     const int b = kWidths[size_t(t) % kWidths.size()];
-    (*bank)[i].at(b) = best_scheme(model.layers[i].w, b);
+    const auto& w = model.layers[i].w;
+    (*bank)[i].at(b) = es::best_weight_scheme(etk::matrix_view(w.data(), w.rows(), w.cols(), w.cols()), b);
+    if (std::this_thread::get_id() != main_thread)
+      other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
   });
   return bank;
 }
@@ -213,12 +190,12 @@ struct WeightSearch {
   std::map<std::string, size_t> index;
   std::shared_ptr<const Bank> bank;  // MSE-clipped weights, every tensor at every width
   es::SensitivityTable table, second_order;
-  std::map<std::pair<int, bool>, es::MixedPrecisionResult> results;  // (avg bits, exact)
-  std::map<int, std::vector<Candidate>> candidates;                  // per budget, uniform first
-  std::map<int, size_t> chosen;                                      // the best on validation
+  std::map<std::pair<double, bool>, es::MixedPrecisionResult> results;  // (avg bits, exact)
+  std::map<double, std::vector<Candidate>> candidates;                  // per budget, uniform first
+  std::map<double, size_t> chosen;                                      // the best on validation
   size_t validation_evaluations = 0;  // candidates scored on validation
   size_t validation_parts = 0;        // parts of kValidCount / kValidParts lines scored
-  const Candidate& find(int avg, const std::string& name) const {
+  const Candidate& find(double avg, const std::string& name) const {
     for (const auto& c : candidates.at(avg))
       if (c.name == name) return c;
     throw std::logic_error("mixed precision: no candidate '" + name + "'");
@@ -274,6 +251,16 @@ es::ValidationScore validation_score(ocr::Study& study, std::shared_ptr<const st
   return v;
 }
 
+// "99.12% chars" for a candidate scored on every part, else its character errors so far.
+std::string validation_text(const es::ValidationScore& v, size_t parts_scored, double chars) {
+  char b[96];
+  if (parts_scored == kValidParts)
+    std::snprintf(b, sizeof b, "%.2f%% chars", 100.0 * (1.0 - v.primary / chars));
+  else
+    std::snprintf(b, sizeof b, "stopped after %zu parts, %.0f character errors so far", parts_scored, v.primary);
+  return b;
+}
+
 std::string num(double v) {
   if (std::isnan(v)) return "-";
   char b[32];
@@ -303,8 +290,8 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
     c.second_order = es::predicted_damage(s.second_order, c.bits, es::Metric::kl);
     return c;
   };
-  for (int avg : kBudgets) {
-    const es::Budget b{es::BudgetKind::average_bits, double(avg)};
+  for (double avg : kBudgets) {
+    const es::Budget b{es::BudgetKind::average_bits, avg};
     auto& list = s.candidates[avg];
     const es::BitConfig uniform = es::uniform_configuration(s.tensors, kWidths, b);
     list.push_back(fill({"uniform", uniform, true}));
@@ -334,15 +321,15 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
   es::RefineOptions ro;
   ro.max_evaluations = kRefineEvaluations;
   etk::SimpleThreadPool refine_pool(2);
-  for (int avg : kBudgets) {
+  for (double avg : kBudgets) {
     auto& list = s.candidates[avg];
     const Candidate* start = &list[1];
     for (const auto& c : list)
       if (!c.min_max && c.measured.kl < start->measured.kl) start = &c;
-    const es::RefineResult r = es::refine_on_model(cache, s.tensors, s.table, {es::BudgetKind::average_bits, double(avg)},
+    const es::RefineResult r = es::refine_on_model(cache, s.tensors, s.table, {es::BudgetKind::average_bits, avg},
                                                    start->bits, ro, etk::Context{&refine_pool});
-    std::fprintf(stderr, "mixed precision: avg %d: greedy on the model from %s: KL %.4g -> %.4g, %zu of %zu moves kept\n",
-                 avg, start->name.c_str(), r.start.kl, r.damage.kl, r.accepted, r.evaluations - 1);
+    std::fprintf(stderr, "mixed precision: avg %s: greedy on the model from %s: KL %.4g -> %.4g, %zu of %zu moves kept\n",
+                 budget_name(avg).c_str(), start->name.c_str(), r.start.kl, r.damage.kl, r.accepted, r.evaluations - 1);
     Candidate c = fill({"greedy on the model", r.bits});
     c.measured = r.damage;
     list.push_back(c);
@@ -362,7 +349,7 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
   // A configuration met again (the model greedy that kept no move, say) is not rescored.
   std::map<std::tuple<bool, es::BitConfig, size_t>, es::ValidationScore> seen;
   std::mutex seen_mutex;
-  for (int avg : kBudgets) {
+  for (double avg : kBudgets) {
     auto& list = s.candidates[avg];
     std::vector<size_t> order(list.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -392,14 +379,12 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
     for (size_t i = 0; i < list.size(); ++i) {
       Candidate& c = list[i];
       c.valid = scored.scores[i];
-      const bool complete = scored.parts_scored[i] == kValidParts;
       std::fprintf(stderr,
-                   "mixed precision:   avg %d %-26s %.3f bits  predicted KL %s (additive) %s (second-order)  "
-                   "measured KL %.4g  validation %s%.2f%% chars, KL %.4g  [%s]%s\n",
-                   avg, c.name.c_str(), es::average_bits(s.tensors, c.bits), num(c.additive).c_str(),
+                   "mixed precision:   avg %-4s %-26s %.3f bits  predicted KL %s (additive) %s (second-order)  "
+                   "measured KL %.4g  validation %s, KL %.4g  [%s]%s\n",
+                   budget_name(avg).c_str(), c.name.c_str(), es::average_bits(s.tensors, c.bits), num(c.additive).c_str(),
                    num(c.second_order).c_str(), c.measured.kl,
-                   complete ? "" : ("stopped after " + std::to_string(scored.parts_scored[i]) + " parts, errors so far ").c_str(),
-                   complete ? 100.0 * (1.0 - c.valid.primary / chars) : c.valid.primary, c.valid.secondary,
+                   validation_text(c.valid, scored.parts_scored[i], chars).c_str(), c.valid.secondary,
                    c.min_max ? "uniform min-max" : scheme_counts(*s.bank, c.bits).c_str(),
                    i == scored.best ? "  <- chosen" : "");
     }
@@ -425,7 +410,7 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
     etk::SimpleThreadPool pool(2);
     etk::Context ctx;
     ctx.pool = &pool;
-    s->bank = make_bank(model, ctx);
+    s->bank = make_bank(model, ctx, *other_cpu, main_thread);
   }
   const double t_bank = seconds_since(t0);
   auto bank = s->bank;
@@ -452,9 +437,9 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
   etk::SimpleThreadPool sensitivity_pool(2);
   s->table = es::measure_sensitivity(cache, kWidths, etk::Context{&sensitivity_pool});
   const double t_sens = seconds_since(t0);
-  for (int avg : {4, 5, 6})
+  for (double avg : kBudgets)
     for (bool exact : {false, true}) {
-      const es::Budget b{es::BudgetKind::average_bits, double(avg)};
+      const es::Budget b{es::BudgetKind::average_bits, avg};
       s->results[{avg, exact}] = exact ? es::exact_mixed_precision(s->tensors, s->table, b)
                                        : es::greedy_mixed_precision(s->tensors, s->table, b);
     }
@@ -557,20 +542,23 @@ std::shared_ptr<ActivationSearch> activation_search(ocr::Study& study) {
 ETK_OCR_TECHNIQUE(mixed_precision, 50) {
   auto weights = std::make_shared<ocr::Lazy<WeightSearch>>();
   auto activations = std::make_shared<ocr::Lazy<ActivationSearch>>();
-  for (int avg : {4, 5, 6}) {
-    study.add("weights uniform", std::to_string(avg) + " bits", ocr::Set::Short, [avg](ocr::Run& run) {
-      run.hooks.weights = [avg](const ocr::LayerInfo&, etk::MatrixView<float> w, float*) {
-        quantize_weights(w, avg);
-      };
-      run.effect = [avg] { return ocr::Effect{"bits per value", double(avg)}; };
-    });
+  for (double avg : kBudgets) {
+    const bool full = std::find(kFullBudgets.begin(), kFullBudgets.end(), avg) != kFullBudgets.end();
+    if (full)
+      study.add("weights uniform", budget_name(avg) + " bits", ocr::Set::Short, [avg](ocr::Run& run) {
+        run.hooks.weights = [avg](const ocr::LayerInfo&, etk::MatrixView<float> w, float*) {
+          quantize_weights(w, int(avg));
+        };
+        run.effect = [avg] { return ocr::Effect{"bits per value", avg}; };
+      });
     // Uniform width with the bank's schemes, the additive table's greedy and DP, and the configuration returned:
     // the best of every candidate on validation lines. (The second-order DP and the greedy
     // on the model are candidates whose figures go to stderr, not rows: the machine is
     // shared, and each row costs a pass over the 400 scored lines.)
-    for (const char* name : {"uniform (scheme per layer)", "greedy MP", "exact DP", "validated"})
+    for (const char* name : {"uniform (scheme per layer)", "greedy MP", "exact DP", "validated"}) {
+      if (!full && std::string(name) != "validated") continue;
       study.add(name[0] == 'u' ? std::string("weights ") + name : std::string("weights mixed (") + name + ")",
-                name[0] == 'u' ? std::to_string(avg) + " bits" : "avg " + std::to_string(avg), ocr::Set::Short,
+                name[0] == 'u' ? budget_name(avg) + " bits" : "avg " + budget_name(avg), ocr::Set::Short,
                 [&study, weights, avg, name = std::string(name)](ocr::Run& run) {
                   auto s = weights->get([&study] { return weight_search(study); });
                   const Candidate& c = name == "validated" ? s->candidates.at(avg)[s->chosen.at(avg)]
@@ -580,6 +568,7 @@ ETK_OCR_TECHNIQUE(mixed_precision, 50) {
                   const double bits = es::average_bits(s->tensors, c.bits);
                   run.effect = [bits] { return ocr::Effect{"bits per value", bits}; };
                 });
+    }
   }
   for (int kind = 0; kind < 2; ++kind)
     for (int ratio : {2, 3, 4})

@@ -66,7 +66,7 @@ std::vector<Technique> sentence_techniques() {
   latte_rows(t);
   gqa_lut_rows(t);
   compression_rows(t);
-  // (mixed-precision weights: a mixed_precision_rows family goes here, techniques.hpp)
+  mixed_precision_rows(t);
   t.push_back(combined("w8a8-topk50", "W8A8 + top-k 50% after layer 0 attention, carried", "", PruneRule::top_k, 0.5,
                        PrunePoint::layer0_attention));
   t.push_back(combined("accelerated", "W8A8 + ToMe merging 25% after layer 1 attention",

@@ -56,6 +56,7 @@ void latte_rows(std::vector<Technique>& rows);        // LATTE calibrated and tr
 void quant_rows(std::vector<Technique>& rows);        // W8A8, uniform / PWLQ weights, two-scaled post-softmax
 void gqa_lut_rows(std::vector<Technique>& rows);      // GQA-LUT exp / rsqrt / tanh
 void compression_rows(std::vector<Technique>& rows);  // activation compression
+void mixed_precision_rows(std::vector<Technique>& rows);  // mixed-precision weights (etk/search)
 
 // ---- helpers the families share ----------------------------------------------------------
 
