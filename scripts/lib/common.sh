@@ -44,7 +44,7 @@ ETK_NEEDS_PEERS=("${ETK_NEEDS_BENCH[@]}" deb:libdnnl-dev deb:libopenblas-dev cmd
 ETK_NEEDS_ORT=("${ETK_NEEDS_REPORT[@]}" "npm:$ETK_ORT_PACKAGE")
 ETK_NEEDS_SENTENCE=("${ETK_NEEDS_REPORT[@]}" cmd:node:nodejs "npm:$ETK_SENTENCE_REFERENCE_PACKAGE")
 
-etk_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+etk_log() { printf '\033[1m==> %s %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
 # etk_needs_of COMMAND: the need list of tests | report | bench | peers | ort | sentence, one per line.
 etk_needs_of() {
