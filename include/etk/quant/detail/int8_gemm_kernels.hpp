@@ -35,6 +35,7 @@
 #include "etk/config.hpp"
 #include "etk/core/context.hpp"
 #include "etk/core/isa.hpp"
+#include "etk/quant/detail/int8_gemm_amx.hpp"
 #include "etk/quant/detail/uniform_kernels.hpp"
 #include "etk/quant/packed_weights.hpp"
 #include "etk/quant/requantize.hpp"
