@@ -396,18 +396,20 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
   const std::ptrdiff_t col_blocks = (w.panels() + block - 1) / block;
 #if defined(ETK_HAS_AVX512VNNI) && ETK_AMX_COMPILED
   if (use_tiles(m)) {
-    // The same tasks, each sweeping its rows in calls of up to 32 (kMR * chunk is 96).
+    // The same tasks, each sweeping its rows in calls of up to 32 (kMR * chunk is 96):
+    // rows outside, panels inside, so the 32 rows' tiles stay in L1 while the block's
+    // panels stream from L2.
     ::etk::parallel_for(ctx, col_blocks * chunks, [&](std::ptrdiff_t task, int) {
       const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
       const std::ptrdiff_t i_begin = (task % chunks) * chunk * kMR, i_end = std::min(m, i_begin + chunk * kMR);
       alignas(64) std::int32_t tile[kAmxRows * kNR];
       alignas(64) std::int8_t b_tail[kAmxTailBytes];
       int configured = 0;
-      for (std::ptrdiff_t p = pb; p < pe; ++p) {
-        const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
-        const std::int8_t* tail = amx_copy_tail(w.panel(p), ks, b_tail) ? b_tail : nullptr;
-        for (std::ptrdiff_t i0 = i_begin; i0 < i_end; i0 += kAmxRows) {
-          const int mr = static_cast<int>(std::min<std::ptrdiff_t>(kAmxRows, i_end - i0));
+      for (std::ptrdiff_t i0 = i_begin; i0 < i_end; i0 += kAmxRows) {
+        const int mr = static_cast<int>(std::min<std::ptrdiff_t>(kAmxRows, i_end - i0));
+        for (std::ptrdiff_t p = pb; p < pe; ++p) {
+          const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
+          const std::int8_t* tail = amx_copy_tail(w.panel(p), ks, b_tail) ? b_tail : nullptr;
           amx_panel(mr, rows + i0 * row_stride, row_stride, w.panel(p), ks, tail, configured, tile);
           for (int r = 0; r < mr; ++r)
             finish_row(tile + r * kNR, nr, j0, any_wzp ? rowsum[i0 + r] : 0, ep, out + (i0 + r) * ldo + j0);
