@@ -86,17 +86,35 @@ ETK_AMX_TARGET inline void amx_release(int& configured) {
   configured = 0;
 }
 
+// Where a call's C tiles start and go: c_init null starts them at zero, else every row
+// starts at c_init[0, 64) (a stride-0 load: the column offsets, added mod 2^32 exactly as
+// the epilogue adds them); the rows are stored at dst with a stride of ldd int32.
+struct AmxOut {
+  const std::int32_t* c_init;
+  std::int32_t* dst;
+  std::ptrdiff_t ldd;
+};
+
 // One 32-column half h of the call: C tiles over the full depth blocks, then the tail.
 template <bool kTwo>
 ETK_AMX_TARGET inline void amx_half(int h, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
                                     std::ptrdiff_t blocks, const std::uint8_t* a_tail, const std::int8_t* b_tail,
-                                    std::int32_t* tile) {
+                                    const AmxOut& o) {
   constexpr std::ptrdiff_t kStep = 4 * int8_gemm_layout::kNR, kBlock = kAmxBlockSteps * kStep;
-  _tile_zero(0);
-  _tile_zero(1);
-  if constexpr (kTwo) {
-    _tile_zero(2);
-    _tile_zero(3);
+  if (o.c_init) {
+    _tile_loadd(0, o.c_init + 32 * h, 0);
+    _tile_loadd(1, o.c_init + 32 * h + 16, 0);
+    if constexpr (kTwo) {
+      _tile_loadd(2, o.c_init + 32 * h, 0);
+      _tile_loadd(3, o.c_init + 32 * h + 16, 0);
+    }
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    if constexpr (kTwo) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
   }
   const std::int8_t* bh = b + 128 * h;
   for (std::ptrdiff_t kb = 0; kb < blocks; ++kb) {
@@ -123,21 +141,21 @@ ETK_AMX_TARGET inline void amx_half(int h, const std::uint8_t* a, std::ptrdiff_t
       _tile_dpbusd(3, 5, 7);
     }
   }
-  constexpr std::ptrdiff_t kLdc = int8_gemm_layout::kNR * 4;
-  _tile_stored(0, tile + 32 * h, kLdc);
-  _tile_stored(1, tile + 32 * h + 16, kLdc);
+  const std::ptrdiff_t ldc = o.ldd * 4;
+  _tile_stored(0, o.dst + 32 * h, ldc);
+  _tile_stored(1, o.dst + 32 * h + 16, ldc);
   if constexpr (kTwo) {
-    _tile_stored(2, tile + 16 * int8_gemm_layout::kNR + 32 * h, kLdc);
-    _tile_stored(3, tile + 16 * int8_gemm_layout::kNR + 32 * h + 16, kLdc);
+    _tile_stored(2, o.dst + 16 * o.ldd + 32 * h, ldc);
+    _tile_stored(3, o.dst + 16 * o.ldd + 32 * h + 16, ldc);
   }
 }
 
-// Raw sums tile[r][0, 64) = sum over the depth of a[r][t] * w[j][t] for r < mr (1 .. 32):
-// a: mr rows of 4 * ks bytes at stride lda; b: one weight panel of ks k-steps; b_tail:
-// its padded tail (amx_copy_tail) or null when ks is a multiple of 16.
+// o.dst[r][0, 64) = o.c_init (or 0) + sum over the depth of a[r][t] * w[j][t] for r < mr
+// (1 .. 32): a: mr rows of 4 * ks bytes at stride lda; b: one weight panel of ks k-steps;
+// b_tail: its padded tail (amx_copy_tail) or null when ks is a multiple of 16.
 ETK_AMX_TARGET inline void amx_panel(int mr, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* b,
                                      std::ptrdiff_t ks, const std::int8_t* b_tail, int& configured,
-                                     std::int32_t* tile) {
+                                     const AmxOut& o) {
   amx_configure(mr, configured);
   const std::ptrdiff_t blocks = ks / kAmxBlockSteps, tail_bytes = 4 * (ks % kAmxBlockSteps);
   alignas(64) std::uint8_t a_tail[kAmxRows * 64];
@@ -149,9 +167,9 @@ ETK_AMX_TARGET inline void amx_panel(int mr, const std::uint8_t* a, std::ptrdiff
   const std::uint8_t* at = tail_bytes ? a_tail : nullptr;
   for (int h = 0; h < 2; ++h) {
     if (mr > 16)
-      amx_half<true>(h, a, lda, b, blocks, at, b_tail, tile);
+      amx_half<true>(h, a, lda, b, blocks, at, b_tail, o);
     else
-      amx_half<false>(h, a, lda, b, blocks, at, b_tail, tile);
+      amx_half<false>(h, a, lda, b, blocks, at, b_tail, o);
   }
 }
 #endif

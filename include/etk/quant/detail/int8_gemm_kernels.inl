@@ -56,6 +56,7 @@ inline void vnni_step(__m512i (&c)[MR][4], const std::uint8_t* a, std::ptrdiff_t
 }
 
 #if ETK_AMX_COMPILED
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::AmxOut;
 using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_copy_tail;
 using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_panel;
 using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_release;
@@ -398,7 +399,9 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
   if (use_tiles(m)) {
     // The same tasks, each sweeping its rows in calls of up to 32 (kMR * chunk is 96):
     // rows outside, panels inside, so the 32 rows' tiles stay in L1 while the block's
-    // panels stream from L2.
+    // panels stream from L2. int32 output without weight zero points needs no epilogue
+    // but the column offsets: the C tiles start from them and are stored in place.
+    const bool direct = std::is_same<TO, std::int32_t>::value && !any_wzp;
     ::etk::parallel_for(ctx, col_blocks * chunks, [&](std::ptrdiff_t task, int) {
       const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
       const std::ptrdiff_t i_begin = (task % chunks) * chunk * kMR, i_end = std::min(m, i_begin + chunk * kMR);
@@ -410,7 +413,13 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
         for (std::ptrdiff_t p = pb; p < pe; ++p) {
           const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
           const std::int8_t* tail = amx_copy_tail(w.panel(p), ks, b_tail) ? b_tail : nullptr;
-          amx_panel(mr, rows + i0 * row_stride, row_stride, w.panel(p), ks, tail, configured, tile);
+          const std::uint8_t* ar = rows + i0 * row_stride;
+          if (direct && nr == kNR) {  // int32 out, a full panel: the tiles are the result
+            amx_panel(mr, ar, row_stride, w.panel(p), ks, tail, configured,
+                      AmxOut{ep.col_offset + j0, reinterpret_cast<std::int32_t*>(out + i0 * ldo + j0), ldo});
+            continue;
+          }
+          amx_panel(mr, ar, row_stride, w.panel(p), ks, tail, configured, AmxOut{nullptr, tile, kNR});
           for (int r = 0; r < mr; ++r)
             finish_row(tile + r * kNR, nr, j0, any_wzp ? rowsum[i0 + r] : 0, ep, out + (i0 + r) * ldo + j0);
         }
