@@ -5,7 +5,9 @@
 // oneDNN's prepacked matmul, dnnl_sgemm and OpenBLAS; dense attention (12 heads, dim 64) against oneDNN's batched
 // matmul + softmax + matmul. Families are named etk_<kernel> and peer_<library>_<kernel>;
 // scripts/bench-peers prints each peer's time over etk's (> 1: etk is faster).
-// The int8 products are checked bit for bit against etk's before timing.
+// The int8 products are checked bit for bit against etk's before timing. etk's int8 GEMM
+// takes the best path (amx where the CPU has it; ETK_ISA=avx512vnni pins it below, beside
+// ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI); its label names the path.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <dnnl.hpp>
@@ -19,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -69,6 +72,7 @@ void BM_etk_int8_gemm(benchmark::State& state) {
     p.etk_product(packed, y);
     benchmark::DoNotOptimize(y.data());
   }
+  state.SetLabel(std::string("path ") + etk::isa_name(etk::current_path()));
   set_rate(state, "GOP/s", 2.0 * double(p.m) * double(p.n) * double(p.k));
 }
 
@@ -115,6 +119,7 @@ void BM_peer_onednn_int8_gemm(benchmark::State& state) {
 
 void int8_shapes(benchmark::internal::Benchmark* b) {
   b->Args({128, 768, 768})->Args({1024, 1024, 1024})->Args({512, 768, 3072});
+  for (std::ptrdiff_t m : {1, 4, 16}) b->Args({m, 768, 768});
   for (std::ptrdiff_t m : {1, 4, 16}) b->Args({m, 4096, 4096});
   b->ArgNames({"M", "K", "N"})->Unit(benchmark::kMicrosecond);
 }

@@ -1,10 +1,12 @@
 // int8 GEMM (u8 x s8 -> requantized u8 / int32) vs Eigen fp32 sgemm on the same shapes, in
-// one binary. Counters: GOP/s (2*M*N*K per product) for both.
+// one binary, on the AMX-INT8 tiles and on the VNNI path (pinned with set_isa; a path the
+// CPU lacks is skipped with the reason). Counters: GOP/s (2*M*N*K per product) for all.
 #include <benchmark/benchmark.h>
 #include <etk/quant/int8_gemm.hpp>
 
 #include <Eigen/Core>
 #include <random>
+#include <string>
 
 namespace {
 
@@ -32,9 +34,15 @@ void BM_eigen_sgemm(benchmark::State& state) {
   set_rate(state, sh);
 }
 
-template <typename TO>
+template <typename TO, etk::Isa kPath>
 void BM_int8_gemm(benchmark::State& state) {
   const Shape sh = shape_of(state);
+  if (!etk::isa_supported(kPath)) {
+    state.SkipWithError((std::string("path ") + etk::isa_name(kPath) + " skipped: this CPU runs paths up to " +
+                         etk::isa_name(etk::best_isa())).c_str());
+    return;
+  }
+  etk::set_isa(kPath);
   std::mt19937 gen(1);
   std::uniform_int_distribution<int> ua(0, 255), uw(-127, 127);
   etk::RowMatrix<std::uint8_t> a(sh.m, sh.k);
@@ -58,6 +66,7 @@ void BM_int8_gemm(benchmark::State& state) {
       etk::int8_gemm<std::uint8_t, TO>(av, 128, packed, bias, rq, yv);
     benchmark::DoNotOptimize(y.data());
   }
+  etk::reset_isa();
   set_rate(state, sh);
 }
 
@@ -65,11 +74,14 @@ void shapes(benchmark::internal::Benchmark* b) {
   for (std::ptrdiff_t s : {256, 512, 1024, 2048}) b->Args({s, s, s});
   b->Args({128, 768, 768});
   b->Args({512, 768, 3072});
+  for (std::ptrdiff_t m : {1, 2, 3, 4, 16, 32}) b->Args({m, 768, 768});
   b->ArgNames({"M", "K", "N"})->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace
 
 BENCHMARK(BM_eigen_sgemm)->Apply(shapes);
-BENCHMARK_TEMPLATE(BM_int8_gemm, std::uint8_t)->Apply(shapes);
-BENCHMARK_TEMPLATE(BM_int8_gemm, std::int32_t)->Apply(shapes);
+BENCHMARK_TEMPLATE(BM_int8_gemm, std::uint8_t, etk::Isa::avx512vnni)->Apply(shapes);
+BENCHMARK_TEMPLATE(BM_int8_gemm, std::uint8_t, etk::Isa::amx)->Apply(shapes);
+BENCHMARK_TEMPLATE(BM_int8_gemm, std::int32_t, etk::Isa::avx512vnni)->Apply(shapes);
+BENCHMARK_TEMPLATE(BM_int8_gemm, std::int32_t, etk::Isa::amx)->Apply(shapes);

@@ -6,11 +6,23 @@
 #include <etk/quant/int8_gemm.hpp>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "support/paths.hpp"
 
 namespace {
+
+// GCC 12's __builtin_cpu_supports has no AMX feature names; the kernel's flags in
+// /proc/cpuinfo are the second opinion there (Linux lists amx_int8 only when it enables
+// the tile state; etk also asks for the per-process permission).
+bool kernel_reports_amx_int8() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0) return line.find(" amx_int8") != std::string::npos && line.find(" amx_tile") != std::string::npos;
+  return false;
+}
 
 // __builtin_cpu_supports checks the CPUID bits (and, in libgcc, the OS state for AVX and
 // AVX-512): an independent second opinion on the widest path.
@@ -20,7 +32,8 @@ etk::Isa compiler_probe() {
   if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")))
     return etk::Isa::avx2;
-  return __builtin_cpu_supports("avx512vnni") ? etk::Isa::avx512vnni : etk::Isa::avx512;
+  if (!__builtin_cpu_supports("avx512vnni")) return etk::Isa::avx512;
+  return kernel_reports_amx_int8() ? etk::Isa::amx : etk::Isa::avx512vnni;
 }
 
 // Sets ETK_ISA for one scope and forgets any pinned path, restoring both at the end.
@@ -45,7 +58,7 @@ TEST_CASE("the detected path is the widest one the CPU and OS run") {
 
 TEST_CASE("a plain translation unit dispatches and pins every path the CPU runs") {
   REQUIRE(etk::dispatched());
-  for (etk::Isa isa : {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni}) {
+  for (etk::Isa isa : {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni, etk::Isa::amx}) {
     CHECK(etk::isa_from_name(etk::isa_name(isa)) == isa);
     if (etk::isa_supported(isa)) {
       const paths::Pin pin(isa);
@@ -60,6 +73,20 @@ TEST_CASE("a plain translation unit dispatches and pins every path the CPU runs"
   CHECK(etk::active_isa() == etk::best_isa());
 }
 
+TEST_CASE("amx is the level above avx512vnni; pinning avx512vnni keeps the tiles unused") {
+  CHECK(static_cast<int>(etk::Isa::amx) > static_cast<int>(etk::Isa::avx512vnni));
+  CHECK(std::string(etk::isa_name(etk::Isa::amx)) == "amx");
+  if (etk::isa_supported(etk::Isa::amx)) {
+    CHECK(etk::isa_supported(etk::Isa::avx512vnni));
+    const paths::Pin pin(etk::Isa::avx512vnni);
+    CHECK(etk::active_isa() == etk::Isa::avx512vnni);
+    CHECK(etk::current_path() == etk::Isa::avx512vnni);
+  } else {
+    std::printf("path amx: this CPU or its OS lacks AMX-INT8; pinning it must be rejected\n");
+    CHECK_THROWS_WITH(etk::set_isa(etk::Isa::amx), Catch::Contains("amx"));
+  }
+}
+
 TEST_CASE("bad ISA names and values are rejected") {
   CHECK_THROWS_WITH(etk::isa_from_name("avx1024"), Catch::Contains("avx1024"));
   CHECK_THROWS_AS(etk::isa_from_name(""), etk::invalid_argument);
@@ -68,7 +95,7 @@ TEST_CASE("bad ISA names and values are rejected") {
 }
 
 TEST_CASE("ETK_ISA pins the path of dispatched calls") {
-  for (etk::Isa isa : {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni}) {
+  for (etk::Isa isa : {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni, etk::Isa::amx}) {
     const EnvIsa env(etk::isa_name(isa));
     if (etk::isa_supported(isa)) {
       CHECK(etk::active_isa() == isa);

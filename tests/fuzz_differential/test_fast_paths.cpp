@@ -5,7 +5,7 @@
 // Integer kernels must agree bit for bit; the float quantizer too (its contract is bit
 // exactness); dense attention within the bound derived in tests/support/attention_util.hpp.
 // A fixed seed per case keeps failures reproducible; the whole file runs in seconds.
-// etk:isa-variants
+// etk:isa-variants etk:amx-path (its dispatch variant also runs with ETK_ISA=amx: the int8 GEMM's tiles)
 #include <catch2/catch.hpp>
 #include <etk/attention/dense.hpp>
 #include <etk/attention/reference/dense.hpp>

@@ -1,4 +1,4 @@
-// etk:isa-variants etk:threads
+// etk:isa-variants etk:threads etk:amx-path
 // Tests of etk/quant/int8_gemm.hpp and requantize.hpp: every output form (int32, float,
 // requantized u8/s8) matches the int64 reference bit for bit on awkward shapes (integer
 // results: no tolerance; the float output is one int->float conversion and one multiply
@@ -153,6 +153,56 @@ TEST_CASE("int8 GEMM is exact on extreme codes for every row count of the last p
       }
     }
   });
+}
+
+TEST_CASE("the AMX tiles match the reference and the VNNI path bit for bit", "[threads]") {
+  // Pins amx and avx512vnni in turn in one process (a unit with VNNI flags follows the pin
+  // too). Randomised shapes: M 1 .. 70 (1 or 2 A tiles, fewer rows in the last), K 1 .. 300
+  // with the depth-block edges 1, 3, 63, 64, 65 (the zero-padded tail block), N 1 .. 200
+  // (partial B tiles and panels), every output form, then extreme codes and 2 threads.
+  if (!etk::isa_supported(etk::Isa::amx)) {
+    std::printf("SKIPPED the AMX tile test: this CPU (or its OS) runs paths up to %s, no AMX-INT8\n",
+                etk::isa_name(etk::best_isa()));
+    return;
+  }
+  std::mt19937 gen(1717);
+  std::uniform_int_distribution<int> md(1, 70), kd(1, 300), nd(1, 200);
+  const std::ptrdiff_t edges[] = {1, 3, 63, 64, 65};
+  for (int trial = 0; trial < 14; ++trial) {
+    const std::ptrdiff_t m = trial < 2 ? 16 * (trial + 1) + 1 : md(gen), n = nd(gen);
+    const std::ptrdiff_t k = trial < 5 ? edges[trial] : kd(gen);
+    const paths::Pin pin(etk::Isa::amx);
+    etk::set_isa(etk::Isa::amx);  // also in a unit with ISA flags (Pin pins dispatched units only)
+    const int mode = trial % 3;
+    compare_all<std::uint8_t>(m, n, k, mode, trial % 2 == 0, gen);
+    compare_all<std::int8_t>(m, n, k, (mode + 1) % 3, trial % 2 == 1, gen);
+  }
+  std::bernoulli_distribution pick(0.5);
+  auto extremes = [&](auto lo, auto hi, std::ptrdiff_t rows, std::ptrdiff_t cols) {
+    etk::RowMatrix<decltype(lo)> x(rows, cols);
+    for (std::ptrdiff_t i = 0; i < x.size(); ++i) x.data()[i] = pick(gen) ? lo : hi;
+    return x;
+  };
+  etk::SimpleThreadPool pool(2);
+  for (std::ptrdiff_t k : {65, 300}) {
+    const std::ptrdiff_t m = 101, n = 77;
+    const auto w = extremes(std::int8_t{-128}, std::int8_t{127}, n, k);
+    std::vector<std::int32_t> w_zp(static_cast<std::size_t>(n));
+    for (auto& z : w_zp) z = pick(gen) ? -128 : 127;
+    const etk::PackedWeightsS8 packed(cview(w), w_zp);
+    const auto au = extremes(std::uint8_t{0}, std::uint8_t{255}, m, k);
+    etk::RowMatrix<std::int32_t> ref(m, n);
+    etk::reference::int8_gemm_s32(au.data(), m, k, k, 0, w.data(), n, k, w_zp, nullptr, ref.data(), n);
+    for (etk::Isa isa : {etk::Isa::amx, etk::Isa::avx512vnni})
+      for (etk::ThreadPool* tp : {static_cast<etk::ThreadPool*>(nullptr), static_cast<etk::ThreadPool*>(&pool)}) {
+        const paths::Pin pin(isa);
+        etk::set_isa(isa);
+        INFO("K " << k << " path " << etk::isa_name(isa) << " threads " << (tp ? 2 : 1));
+        etk::RowMatrix<std::int32_t> out(m, n);
+        etk::int8_gemm_s32<std::uint8_t>(cview(au), 0, packed, {}, view(out), etk::Context{tp, nullptr});
+        REQUIRE((out.array() == ref.array()).all());
+      }
+  }
 }
 
 TEST_CASE("int8 GEMM gives the same bits for any thread count, arena or none", "[threads]") {
@@ -471,7 +521,7 @@ TEST_CASE("every int8 GEMM path computes the same bits, in one process") {
   const etk::PackedWeightsS8 packed(cview(w), {-7});
   const etk::Requantization rq = random_requant(n, true, false, gen);
   std::vector<etk::RowMatrix<std::int8_t>> outs;
-  for (etk::Isa isa : paths::all()) {
+  for (etk::Isa isa : paths::with_amx()) {
     if (!etk::isa_supported(isa)) {
       std::printf("SKIPPED path %s: this CPU runs paths up to %s\n", etk::isa_name(isa), etk::isa_name(etk::best_isa()));
       continue;

@@ -14,8 +14,15 @@
 
 namespace paths {
 
-// Every path a dispatched build has.
+// Every path a dispatched build has. `amx` runs every kernel's avx512vnni body except the
+// int8 GEMM's tiles, so only the tests of that GEMM add it (with_amx; their file carries
+// the marker etk:amx-path, which adds a ctest entry with ETK_ISA=amx).
 inline std::vector<etk::Isa> all() { return {etk::Isa::scalar, etk::Isa::avx2, etk::Isa::avx512, etk::Isa::avx512vnni}; }
+inline std::vector<etk::Isa> with_amx() {
+  std::vector<etk::Isa> v = all();
+  v.push_back(etk::Isa::amx);
+  return v;
+}
 
 // The paths a test body runs on: the one of the unit's flags (direct calls), the one ETK_ISA
 // names (ctest runs the dispatch variant once per path), or every path.

@@ -4,13 +4,20 @@
 // A translation unit built without ISA flags (plain -O2, x86-64 baseline) compiles every
 // dispatched kernel once per path (see etk/core/detail/for_each_target.hpp) and each call
 // takes the path `active_isa()` names: the best one this CPU and its OS support, unless
-// pinned by `set_isa()` or by the environment variable ETK_ISA=scalar|avx2|avx512|avx512vnni
+// pinned by `set_isa()` or by the environment variable ETK_ISA=scalar|avx2|avx512|avx512vnni|amx
 // (read once, at the first dispatched call). Pinning a path this CPU lacks, or an unknown
 // name, is an etk::invalid_argument, never an illegal instruction.
 //
+// `amx` is not a compiled copy of every kernel: every kernel runs its avx512vnni body on
+// it, and only the int8 GEMM's VNNI body branches to its AMX-INT8 tile code when the
+// active path is `amx`. Pinning `avx512vnni` therefore keeps the tiles unused.
+//
 // A translation unit built with ISA flags (-mavx2, -march=native, ...) keeps direct calls
 // to the path of its flags (`ETK_DISPATCH` is 0 there); define ETK_DISPATCH=1 to dispatch
-// anyway, ETK_DISPATCH=0 to never dispatch.
+// anyway, ETK_DISPATCH=0 to never dispatch. Such a unit with VNNI flags uses the int8
+// GEMM's AMX tiles exactly when active_isa() is `amx` (run-time detection, OS permission
+// included, and pinnable below: set_isa / ETK_ISA); its compile flags never enable them,
+// so it never executes a tile instruction where the CPU or the OS lacks AMX.
 //
 // Everything here is outside the ISA namespace: one state for the whole program.
 #pragma once
@@ -25,6 +32,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define ETK_X86 1
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 #if !defined(ETK_DISPATCH)
@@ -39,8 +50,10 @@
 namespace etk {
 
 // The paths, in increasing order of what they need. avx2: AVX2 + FMA. avx512: AVX-512
-// F/BW/DQ/VL (x86-64-v4). avx512vnni: the above + AVX-512 VNNI.
-enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, avx512vnni = 3 };
+// F/BW/DQ/VL (x86-64-v4). avx512vnni: the above + AVX-512 VNNI. amx: avx512vnni plus
+// AMX-TILE and AMX-INT8, with the OS granting the tile state (the int8 GEMM's tiles; every
+// other kernel runs its avx512vnni body).
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, avx512vnni = 3, amx = 4 };
 
 inline const char* isa_name(Isa isa) {
   switch (isa) {
@@ -48,15 +61,16 @@ inline const char* isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512vnni: return "avx512vnni";
+    case Isa::amx: return "amx";
   }
   return "unknown";
 }
 
-// "scalar", "avx2", "avx512", "avx512vnni" -> the path; anything else is rejected.
+// "scalar", "avx2", "avx512", "avx512vnni", "amx" -> the path; anything else is rejected.
 inline Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni})
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::amx})
     if (name == isa_name(isa)) return isa;
-  ETK_THROW("ISA name '" << name << "' is not one of scalar, avx2, avx512, avx512vnni");
+  ETK_THROW("ISA name '" << name << "' is not one of scalar, avx2, avx512, avx512vnni, amx");
 }
 
 namespace isa_detail {
@@ -69,10 +83,26 @@ inline unsigned long long xcr0() {
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
+
+// AMX-INT8 usable: CPUID.(7,0):EDX bit 24 (AMX-TILE) and 25 (AMX-INT8), XCR0 bits 17 and
+// 18 (XTILECFG, XTILEDATA), and on Linux the kernel's grant of the tile data state to this
+// process (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); without it the first tile
+// instruction faults). Asked once, by detect(); a refusal means no AMX, never a SIGILL.
+inline bool amx_usable(unsigned leaf7_edx, unsigned long long xcr) {
+  const bool tile = (leaf7_edx >> 24) & 1, int8 = (leaf7_edx >> 25) & 1;
+  if (!(tile && int8 && ((xcr >> 17) & 3) == 3)) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;  // no known way to ask this OS for the tile state: stay on VNNI
+#endif
+}
 #endif
 
 // The widest path this CPU and its OS run: CPUID feature bits and, through XCR0, OS
-// support for the YMM state (bits 1, 2) and the opmask/ZMM state (bits 5, 6, 7).
+// support for the YMM state (bits 1, 2), the opmask/ZMM state (bits 5, 6, 7) and the
+// tile state (bits 17, 18, plus the Linux permission, see amx_usable).
 inline Isa detect() {
 #if defined(ETK_X86)
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -87,7 +117,8 @@ inline Isa detect() {
              vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
   if (!(ymm_state && avx2 && fma)) return Isa::scalar;
   if (!(zmm_state && f && dq && bw && vl)) return Isa::avx2;
-  return vnni ? Isa::avx512vnni : Isa::avx512;
+  if (!vnni) return Isa::avx512;
+  return amx_usable(d, xcr) ? Isa::amx : Isa::avx512vnni;
 #else
   return Isa::scalar;
 #endif
@@ -113,7 +144,7 @@ inline bool isa_supported(Isa isa) { return static_cast<int>(isa) <= static_cast
 // Pins the path of every later dispatched call (all threads). Rejects a path this CPU
 // lacks.
 inline void set_isa(Isa isa) {
-  ETK_CHECK(static_cast<int>(isa) >= 0 && static_cast<int>(isa) <= 3,
+  ETK_CHECK(static_cast<int>(isa) >= 0 && static_cast<int>(isa) <= static_cast<int>(Isa::amx),
             "argument 'isa' " << static_cast<int>(isa) << " is not an etk::Isa");
   ETK_CHECK(isa_supported(isa), "argument 'isa' " << isa_name(isa) << ": this CPU only runs paths up to "
                                                   << isa_name(best_isa()));
@@ -153,12 +184,13 @@ ETK_BEGIN_NAMESPACE
 constexpr bool dispatched() { return ETK_DISPATCH != 0; }
 
 // The path a kernel call made from this translation unit takes now: active_isa() when
-// dispatched, otherwise the path of the unit's flags.
+// dispatched, otherwise the path of the unit's flags (with VNNI flags: amx when the
+// active path is amx, see the top of this file).
 inline Isa current_path() {
 #if ETK_DISPATCH
   return active_isa();
 #elif defined(ETK_HAS_AVX512VNNI)
-  return Isa::avx512vnni;
+  return active_isa() == Isa::amx ? Isa::amx : Isa::avx512vnni;
 #elif defined(ETK_HAS_AVX512)
   return Isa::avx512;
 #elif defined(ETK_HAS_AVX2)

@@ -9,6 +9,8 @@
 //   target_avx2         avx2,fma                          ETK_HAS_AVX2
 //   target_avx512       + avx512f,bw,dq,vl (x86-64-v4)    + ETK_HAS_AVX512
 //   target_avx512vnni   + avx512vnni                      + ETK_HAS_AVX512VNNI
+// Isa::amx has no copy of its own: it runs target_avx512vnni (the int8 GEMM's VNNI body
+// branches to its tile code at run time, etk/quant/detail/int8_gemm_amx.hpp).
 // Otherwise it is compiled once, as `target_native`, for the unit's own flags. Every
 // target namespace is inside the unit's ISA-tagged inline namespace, so a body compiled in
 // a unit built with -mavx512f can never be linked in place of the same path's body from a
@@ -111,6 +113,7 @@ ETK_END_NAMESPACE
 #define ETK_DISPATCH_RETURN(...)                                               \
   do {                                                                         \
     switch (::etk::active_isa()) {                                             \
+      case ::etk::Isa::amx:                                                    \
       case ::etk::Isa::avx512vnni: return target_avx512vnni::__VA_ARGS__;      \
       case ::etk::Isa::avx512: return target_avx512::__VA_ARGS__;              \
       case ::etk::Isa::avx2: return target_avx2::__VA_ARGS__;                  \

@@ -1,7 +1,9 @@
 // etk/quant/detail/int8_gemm_kernels.hpp: the per-call data, the scratch plan and the
 // per-path kernels of the int8 GEMM (AVX-512 VNNI, AVX-512 without VNNI, AVX2, scalar),
 // compiled once per dispatch path (bodies in int8_gemm_kernels.inl; see
-// etk/core/detail/for_each_target.hpp).
+// etk/core/detail/for_each_target.hpp). On Isa::amx the VNNI body runs the AMX-INT8
+// tile kernel instead (etk/quant/detail/int8_gemm_amx.hpp) for every call of 2 rows or
+// more: same layouts, same scratch, same integers.
 //
 // Layouts (K4 = K rounded up to 4, ksteps = K4 / 4, zero padding):
 //   weights: see etk/quant/packed_weights.hpp (one zmm = 16 columns x 4 depths, the
@@ -35,6 +37,7 @@
 #include "etk/config.hpp"
 #include "etk/core/context.hpp"
 #include "etk/core/isa.hpp"
+#include "etk/quant/detail/int8_gemm_amx.hpp"
 #include "etk/quant/detail/uniform_kernels.hpp"
 #include "etk/quant/packed_weights.hpp"
 #include "etk/quant/requantize.hpp"

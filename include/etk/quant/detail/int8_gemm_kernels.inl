@@ -55,6 +55,24 @@ inline void vnni_step(__m512i (&c)[MR][4], const std::uint8_t* a, std::ptrdiff_t
   }
 }
 
+#if ETK_AMX_COMPILED
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::AmxOut;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_copy_tail;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_panel;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::amx_release;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::kAmxRows;
+using ::etk::ETK_ISA_NAMESPACE::detail::quant::gemm::kAmxTailBytes;
+
+// Whether a call of m rows takes the AMX tiles (int8_gemm_amx.hpp): only on the amx path
+// (current_path(): pinned or detected, OS permission included), and only from 2 rows on.
+// A tile always computes 16 rows; one row (a decode step) runs 1.19x faster on VNNI,
+// while 2, 3, 4 and 16 rows ran 1.15x, 1.48x, 1.30x and 3.3x faster on the tiles
+// (K = N = 768, one thread, quant_bm_int8_gemm, docs/performance.md).
+inline bool use_tiles(std::ptrdiff_t m) {
+  return m >= 2 && ::etk::current_path() == ::etk::Isa::amx;
+}
+#endif
+
 // Weight bytes prefetched ahead into L1: 32 k-steps. A decode step (M = 1) streams its
 // weights from L3 or memory, where a shorter distance left it at half oneDNN's rate.
 constexpr int kPrefetchBytes = 8192;
@@ -377,6 +395,40 @@ void run(const TA* a, std::ptrdiff_t m, std::ptrdiff_t k, std::ptrdiff_t lda, st
 
   const std::ptrdiff_t block = ::etk::int8_gemm_layout::panels_per_block(ks);
   const std::ptrdiff_t col_blocks = (w.panels() + block - 1) / block;
+#if defined(ETK_HAS_AVX512VNNI) && ETK_AMX_COMPILED
+  if (use_tiles(m)) {
+    // The same tasks, each sweeping its rows in calls of up to 32 (kMR * chunk is 96):
+    // rows outside, panels inside, so the 32 rows' tiles stay in L1 while the block's
+    // panels stream from L2. int32 output without weight zero points needs no epilogue
+    // but the column offsets: the C tiles start from them and are stored in place.
+    const bool direct = std::is_same<TO, std::int32_t>::value && !any_wzp;
+    ::etk::parallel_for(ctx, col_blocks * chunks, [&](std::ptrdiff_t task, int) {
+      const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
+      const std::ptrdiff_t i_begin = (task % chunks) * chunk * kMR, i_end = std::min(m, i_begin + chunk * kMR);
+      alignas(64) std::int32_t tile[kAmxRows * kNR];
+      alignas(64) std::int8_t b_tail[kAmxTailBytes];
+      int configured = 0;
+      for (std::ptrdiff_t i0 = i_begin; i0 < i_end; i0 += kAmxRows) {
+        const int mr = static_cast<int>(std::min<std::ptrdiff_t>(kAmxRows, i_end - i0));
+        for (std::ptrdiff_t p = pb; p < pe; ++p) {
+          const std::ptrdiff_t j0 = p * kNR, nr = std::min<std::ptrdiff_t>(kNR, n - j0);
+          const std::int8_t* tail = amx_copy_tail(w.panel(p), ks, b_tail) ? b_tail : nullptr;
+          const std::uint8_t* ar = rows + i0 * row_stride;
+          if (direct && nr == kNR) {  // int32 out, a full panel: the tiles are the result
+            amx_panel(mr, ar, row_stride, w.panel(p), ks, tail, configured,
+                      AmxOut{ep.col_offset + j0, reinterpret_cast<std::int32_t*>(out + i0 * ldo + j0), ldo});
+            continue;
+          }
+          amx_panel(mr, ar, row_stride, w.panel(p), ks, tail, configured, AmxOut{nullptr, tile, kNR});
+          for (int r = 0; r < mr; ++r)
+            finish_row(tile + r * kNR, nr, j0, any_wzp ? rowsum[i0 + r] : 0, ep, out + (i0 + r) * ldo + j0);
+        }
+      }
+      amx_release(configured);
+    });
+    return;
+  }
+#endif
   ::etk::parallel_for(ctx, col_blocks * chunks, [&](std::ptrdiff_t task, int) {
     const std::ptrdiff_t pb = (task / chunks) * block, pe = std::min(w.panels(), pb + block);
     const std::ptrdiff_t r0 = (task % chunks) * chunk, r1 = std::min(row_panels, r0 + chunk);
