@@ -94,7 +94,7 @@ struct EncoderOptions {
   double prune_value = 1.0;
   PrunePoint point = PrunePoint::layer0_attention;
   PrunedPooling pooling = PrunedPooling::carried;
-  int chunk_tokens = 256;  // ceil(tokens / chunk_tokens) chunks of sentences, of about equal tokens
+  int chunk_tokens = 256;  // ceil(tokens / chunk_tokens) chunks of sentences (even), of about equal tokens
   EncoderHooks hooks;
 };
 
