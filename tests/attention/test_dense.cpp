@@ -88,7 +88,8 @@ void check_case(const Case& c, std::mt19937& rng) {
   etk::reference::attention_probs(in.q.cview(), in.k.cview(), ref_probs.view(), in.params);
 
   const double scale = resolved_scale(c), vmax = max_abs(in.v);
-  const std::ptrdiff_t blocks = (c.n_k + etk::detail::kKeyBlock - 1) / etk::detail::kKeyBlock;
+  const std::ptrdiff_t bk = etk::detail::dense_blocks(etk::detail::attention_shape(c.n_q, c.n_k, c.dk, c.dv)).keys;
+  const std::ptrdiff_t blocks = (c.n_k + bk - 1) / bk;
   int bad_out = 0, bad_out2 = 0, bad_p = 0;
   double worst = 0;
   for (std::ptrdiff_t h = 0; h < c.heads; ++h)
@@ -167,6 +168,82 @@ TEST_CASE("dense attention covers every dim with and without masks at seq 1000 a
       Case c{1, n, n + (mask == 3 ? 2 : 0), dk, dk == 120 ? 15 : dk, (mask & 1) != 0, (mask & 2) != 0, false, mask == 1, 0.0f};
       check_case(c, rng);
     }
+}
+
+TEST_CASE("block sizes follow the cache sizes, with the documented clamps") {
+  using etk::detail::dense_blocks_for;
+  const auto sh = etk::detail::attention_shape(4096, 4096, 64, 64);
+  // bq: multiple of 32 with dk * bq * 4 <= L1d; bk: multiple of 64 with bk * (ld + ldv) * 4
+  // <= L2 / 2, ld = 144 and ldv = 80 at bq = 128 and dv = 64.
+  CHECK(dense_blocks_for(sh, {32 * 1024, 1024 * 1024}).queries == 128);
+  CHECK(dense_blocks_for(sh, {32 * 1024, 1024 * 1024}).keys == 576);
+  CHECK(dense_blocks_for(sh, {48 * 1024, 2048 * 1024}).queries == 192);
+  CHECK(dense_blocks_for(sh, {16 * 1024, 128 * 1024}).queries == 64);
+  CHECK(dense_blocks_for(sh, {16 * 1024, 128 * 1024}).keys == 64);
+  CHECK(dense_blocks_for(sh, {1024 * 1024, 16 * 1024 * 1024}).queries == 256);
+  CHECK(dense_blocks_for(sh, {1024 * 1024, 16 * 1024 * 1024}).keys == 2048);
+  CHECK(dense_blocks_for(etk::detail::attention_shape(5, 7, 512, 3), {32 * 1024, 1024 * 1024}).queries == 5);
+  CHECK(dense_blocks_for(etk::detail::attention_shape(5, 7, 512, 3), {32 * 1024, 1024 * 1024}).keys == 7);
+  const auto here = etk::detail::dense_blocks(sh);
+  CHECK(here.queries >= 32);
+  CHECK(here.keys >= 64);
+}
+
+TEST_CASE("results do not depend on the block sizes: the same bits across query blocks, within the bound across key blocks") {
+  std::mt19937 rng(17);
+  // Odd sizes, both masks; several query and key blocks each.
+  for (int mask = 0; mask < 4; ++mask) {
+    const Case c{2, 77, 141, 15, 33, (mask & 1) != 0, (mask & 2) != 0, mask == 3, false, 0.0f};
+    INFO("mask " << mask);
+    Inputs in = make_inputs(c, rng);
+    HeadsBuffer ref(c.heads, c.n_q, c.dv), ref_p(c.heads, c.n_q, c.n_k);
+    etk::reference::dense_attention(in.q.cview(), in.k.cview(), in.v.cview(), ref.view(), in.params);
+    const double scale = resolved_scale(c), vmax = max_abs(in.v);
+    const std::vector<std::ptrdiff_t> key_blocks = {1, 7, 64, 141, 4096}, query_blocks = {1, 13, 32, 77, 256};
+    // The probabilities path: no block changes its arithmetic, except that under the causal
+    // mask the query block sets how many keys a row's softmax sums over (the ones past the
+    // block's horizon are 0 either way), which regroups the vectorised sum.
+    std::vector<HeadsBuffer> probs0, out_p0;
+    for (std::size_t kb = 0; kb < key_blocks.size(); ++kb) {
+      HeadsBuffer first(c.heads, c.n_q, c.dv);
+      for (std::size_t qb = 0; qb < query_blocks.size(); ++qb) {
+        const etk::detail::DenseBlocks b{query_blocks[qb], key_blocks[kb]};
+        INFO("blocks " << b.queries << " x " << b.keys);
+        HeadsBuffer out(c.heads, c.n_q, c.dv), probs(c.heads, c.n_q, c.n_k), out_p(c.heads, c.n_q, c.dv);
+        etk::detail::dense_attention_blocks(in.q.cview(), in.k.cview(), in.v.cview(), out.view(), in.params, {}, &b);
+        auto v = in.v.cview();
+        auto op = out_p.view();
+        etk::detail::probs_attention_blocks(in.q.cview(), in.k.cview(), &v, &op, probs.view(), in.params, {}, &b);
+        if (qb == 0) {
+          first = out;
+          const std::ptrdiff_t blocks = (c.n_k + b.keys - 1) / b.keys;
+          int bad = 0;
+          for (std::ptrdiff_t h = 0; h < c.heads; ++h)
+            for (std::ptrdiff_t i = 0; i < c.n_q; ++i) {
+              const double tol = etk_test::output_error_bound(etk_test::logit_error_bound(in.q, in.k, scale, h, i),
+                                                              vmax, c.n_k, blocks);
+              for (std::ptrdiff_t d = 0; d < c.dv; ++d)
+                if (!(std::fabs(double(out.at(h, i, d)) - ref.at(h, i, d)) <= tol)) ++bad;
+            }
+          CHECK(bad == 0);
+        } else {
+          CHECK(out.data == first.data);
+        }
+        if (kb == 0) {
+          probs0.push_back(probs);
+          out_p0.push_back(out_p);
+        }
+        const std::size_t base = c.causal ? qb : 0;
+        CHECK(probs.data == probs0[base].data);
+        CHECK(out_p.data == out_p0[base].data);
+      }
+    }
+  }
+  const etk::detail::DenseBlocks zero{0, 64};
+  HeadsBuffer q(1, 4, 8), out(1, 4, 8);
+  q.fill_normal(rng, 1.0f);
+  CHECK_THROWS_AS(etk::detail::dense_attention_blocks(q.cview(), q.cview(), q.cview(), out.view(), {}, {}, &zero),
+                  etk::invalid_argument);
 }
 
 TEST_CASE("results are bit-identical for any pool and with or without an arena") {

@@ -118,6 +118,31 @@ TEST_CASE("gemm_f32: the FMA paths compute the same bits, in one process") {
   }
 }
 
+TEST_CASE("gemm_f32: the depth block comes from L1d and never changes a result") {
+  using etk::detail::gemm_f32::depth_block_for;
+  CHECK(depth_block_for(32 * 1024) == 256);
+  CHECK(depth_block_for(48 * 1024) == 384);
+  CHECK(depth_block_for(4 * 1024) == 64);
+  CHECK(depth_block_for(1024 * 1024) == 512);
+  CHECK(etk::detail::gemm_f32::depth_block() >= 64);
+  CHECK(etk::detail::gemm_f32::depth_block() <= 512);
+  // One FMA chain per element, continued across depth blocks: the same bits for any kc,
+  // including blocks that do not divide K and one depth at a time.
+  std::mt19937 gen(13);
+  Strided a(29, 301, 2, gen), b(301, 45, 0, gen);
+  const etk::PackedWeightsF32 w = etk::PackedWeightsF32::from_kn(b.cview());
+  std::vector<float> first;
+  for (std::ptrdiff_t kc : {std::ptrdiff_t(1), std::ptrdiff_t(7), std::ptrdiff_t(64), std::ptrdiff_t(256),
+                            std::ptrdiff_t(301), std::ptrdiff_t(4096)}) {
+    std::vector<float> c(static_cast<std::size_t>(29 * 45));
+    etk::detail::gemm_f32::gemm_block(a.data.data(), a.ld, 1, 301, w.data(), 32, 32 * 301, 45, c.data(), 45, false,
+                                      0, 29, 0, etk::gemm_f32_layout::panels(45), kc);
+    INFO("kc " << kc);
+    if (first.empty()) first = c;
+    CHECK(c == first);
+  }
+}
+
 TEST_CASE("gemm_f32: bit-identical for any pool, with or without an arena", "[threads]") {
   std::mt19937 gen(9);
   Strided a(203, 300, 1, gen), b(300, 333, 2, gen);

@@ -254,7 +254,8 @@ TEST_CASE("differential fuzz: dense attention within the derived bound of the do
     for (std::ptrdiff_t h = 0; h < heads; ++h)
       for (std::ptrdiff_t j = 0; j < nk; ++j)
         for (std::ptrdiff_t c = 0; c < dv; ++c) vmax = std::max(vmax, std::fabs(double(v.at(h, j, c))));
-    const std::ptrdiff_t blocks = (nk + etk::detail::kKeyBlock - 1) / etk::detail::kKeyBlock;
+    const std::ptrdiff_t bk = etk::detail::dense_blocks(etk::detail::attention_shape(nq, nk, dk, dv)).keys;
+    const std::ptrdiff_t blocks = (nk + bk - 1) / bk;
     for (std::ptrdiff_t h = 0; h < heads; ++h)
       for (std::ptrdiff_t i = 0; i < nq; ++i) {
         const double bound = etk_test::output_error_bound(etk_test::logit_error_bound(q, k, scale, h, i), vmax, nk, blocks);

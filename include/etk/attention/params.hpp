@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -90,25 +91,36 @@ inline double head_max_abs(const HeadsView<const float>& v, std::ptrdiff_t h) {
   return static_cast<double>(v.head(h).cwiseAbs().maxCoeff());
 }
 
-// The same, after rejecting a NaN or infinity in the head as check::finite does (its
-// message and location): one read of each row serves both, not one pass for finiteness
-// and another for the range (x * 0 is NaN exactly when x is NaN or +-Inf). Under
-// -ffast-math, which may fold x * 0 to 0, the exact scan always runs.
+// Largest magnitude bit pattern (the float's bits without the sign) of n floats: for
+// finite floats these order as their values, and NaN or +-Inf are exactly the patterns
+// >= 0x7F800000. Integer max lanes (vectorised by the compiler), so no floating-point
+// mode (-ffast-math included) changes the answer.
+inline std::uint32_t max_magnitude_bits(const float* x, std::ptrdiff_t n) {
+  std::uint32_t m = 0;
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    u &= 0x7FFFFFFFu;
+    m = u > m ? u : m;
+  }
+  return m;
+}
+
+// The same as head_max_abs, after rejecting a NaN or infinity in the head as check::finite
+// does (its message and location), in one read of each row (before: a max pass and an
+// x * 0 sum pass, 22 us of the ~450 us of dense attention at 12 x 128 x 64 on the Xeon).
 inline double finite_head_max_abs(const char* name, const HeadsView<const float>& v, std::ptrdiff_t h) {
-  using Row = Eigen::Map<const Eigen::Array<float, Eigen::Dynamic, 1>>;
   const float* base = v.data + h * v.head_stride;
-  float m = 0.0f, probe = 0.0f;
+  std::uint32_t m = 0;
   const bool flat = v.row_stride == v.dim;  // the head is one contiguous vector
   for (std::ptrdiff_t r = 0; r < (flat ? 1 : v.seq); ++r) {
-    const Row row(base + r * v.row_stride, flat ? v.seq * v.dim : v.dim);
-    m = std::max(m, row.abs().maxCoeff());
-    probe += (row * 0.0f).sum();
+    const std::uint32_t row = max_magnitude_bits(base + r * v.row_stride, flat ? v.seq * v.dim : v.dim);
+    m = row > m ? row : m;
   }
-#if defined(__FAST_MATH__)
-  probe = 1.0f;
-#endif
-  if (probe != 0.0f) check::finite(name, base, v.seq, v.dim, v.row_stride);
-  return static_cast<double>(m);
+  if (m >= 0x7F800000u) check::finite(name, base, v.seq, v.dim, v.row_stride);
+  float f;
+  std::memcpy(&f, &m, sizeof f);
+  return static_cast<double>(f);
 }
 
 // The largest logit magnitude the kernels accept, in the base-2 units they compute in:

@@ -3,9 +3,9 @@
 // etk's own dispatched fp32 GEMM (etk/core/gemm_f32.hpp) and softmax pieces, so a plain
 // -O2 unit runs AVX-512 or AVX2 code.
 //
-// For a block of up to kQueryBlock queries, Qs^T = (Q_b * scale * log2(e))^T is packed once
+// For a block of up to bq queries (DenseBlocks below), Qs^T = (Q_b * scale * log2(e))^T is packed once
 // into GEMM panels (the logits are then in base 2). Keys are visited in blocks of up to
-// kKeyBlock; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
+// bk; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
 // queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
 // query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
 // O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
@@ -25,6 +25,7 @@
 #include "etk/attention/detail/softmax_kernels.hpp"
 #include "etk/attention/params.hpp"
 #include "etk/config.hpp"
+#include "etk/core/cache_sizes.hpp"
 #include "etk/core/detail/gemm_f32_kernels.hpp"
 #include "etk/core/packed_weights_f32.hpp"
 #include "etk/core/tensor_view.hpp"
@@ -32,11 +33,39 @@
 ETK_BEGIN_NAMESPACE
 namespace detail {
 
-// Block sizes: S^T (kKeyBlock x kQueryBlock floats, 256 KiB) and the V block stay in
-// L2 (1 MiB and more on the machines measured) while the two GEMMs and the softmax pass
-// sweep them; Qs^T (32 KiB at dk = 64) stays in L1/L2 for the whole key loop.
-constexpr std::ptrdiff_t kQueryBlock = 128;
-constexpr std::ptrdiff_t kKeyBlock = 512;
+// Block sizes, from the cache sizes of the running CPU (etk/core/cache_sizes.hpp):
+//  * queries bq: Qs^T (dk x bq floats) stays in L1d for the whole key loop while K's rows
+//    stream past it: bq = the largest multiple of 32 (one GEMM panel) with dk * bq * 4 B
+//    <= L1d, in [32, 256] (128 at dk = 64 on a 32 KiB L1d, 192 on a 48 KiB one);
+//  * keys bk: S^T (bk x ld floats) and the V_b copy (bk x ldv) stay in L2 while the two
+//    GEMMs and the softmax pass sweep them: the largest multiple of 64 with bk * (ld +
+//    ldv) * 4 B <= L2 / 2, in [64, 2048] (bq = 128, dv = 64: 576 on 1 MiB, 1152 on 2 MiB).
+// Never more than the problem has. A result does not depend on bq at all (every element's
+// arithmetic is the same); bk changes where the online softmax rescales, within the
+// tolerance tests/attention/test_dense.cpp derives per key block.
+struct DenseBlocks {
+  std::ptrdiff_t queries = 0, keys = 0;
+};
+
+// The row stride of a blocked tile of `cols` floats: whole GEMM panels plus one cache line
+// (see BlockedWorkspace).
+inline std::ptrdiff_t padded_stride(std::ptrdiff_t cols) {
+  return gemm_f32_layout::panels(cols) * gemm_f32_layout::kNR + 16;
+}
+
+inline DenseBlocks dense_blocks_for(const AttentionShape& sh, const cache_sizes::CacheSizes& cs) {
+  const std::ptrdiff_t f = std::ptrdiff_t(sizeof(float));
+  const std::ptrdiff_t bq = cache_sizes::clamp(cs.l1d / (sh.dk * f) / 32 * 32, 32, 256);
+  const std::ptrdiff_t q = std::min(sh.n_q, bq);
+  const std::ptrdiff_t per_key = (padded_stride(q) + padded_stride(sh.dv)) * f;
+  const std::ptrdiff_t bk = cache_sizes::clamp(cs.l2 / 2 / per_key / 64 * 64, 64, 2048);
+  DenseBlocks b;
+  b.queries = q;
+  b.keys = std::min(sh.n_k, bk);
+  return b;
+}
+
+inline DenseBlocks dense_blocks(const AttentionShape& sh) { return dense_blocks_for(sh, cache_sizes::get()); }
 
 // Workspace layout of blocked_attention_block, in floats (each part 16-float aligned).
 // ld: the row stride of the key-major tile S^T, bq rounded up to a GEMM panel plus one
@@ -50,13 +79,13 @@ struct BlockedWorkspace {
   std::ptrdiff_t qs = 0, s = 0, vt = 0, m = 0, l = 0, shift = 0, sum = 0, alpha = 0, bias = 0, total = 0;
 };
 
-inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_padding) {
+inline BlockedWorkspace blocked_workspace(const AttentionShape& sh, bool key_padding, const DenseBlocks& b) {
   const auto up16 = [](std::ptrdiff_t n) { return (n + 15) / 16 * 16; };
   BlockedWorkspace w;
-  w.bq = std::min(sh.n_q, kQueryBlock);
-  w.bk = std::min(sh.n_k, kKeyBlock);
-  w.ld = gemm_f32_layout::panels(w.bq) * gemm_f32_layout::kNR + 16;
-  w.ldv = gemm_f32_layout::panels(sh.dv) * gemm_f32_layout::kNR + 16;
+  w.bq = std::min(sh.n_q, b.queries);
+  w.bk = std::min(sh.n_k, b.keys);
+  w.ld = padded_stride(w.bq);
+  w.ldv = padded_stride(sh.dv);
   w.qs = 0;
   w.s = w.qs + up16(gemm_f32_layout::packed_floats(sh.dk, w.bq));
   w.vt = w.s + w.bk * w.ld;
@@ -97,14 +126,14 @@ inline void causal_mask_keys(float* st, std::ptrdiff_t ld, std::ptrdiff_t cols, 
   }
 }
 
-// Attention of query block `block` (queries [block*bq, +bq)) of head h into out.
-// ws: blocked_workspace(sh, mask).total floats, 64-byte aligned.
+// Attention of query block `block` (queries [block*bq, +bq)) of head h into out, blocks b.
+// ws: blocked_workspace(sh, mask, b).total floats, 64-byte aligned.
 inline void blocked_attention_block(const HeadsView<const float>& q,
                                     const HeadsView<const float>& k,
                                     const HeadsView<const float>& v, const HeadsView<float>& out,
                                     const AttentionShape& sh, const AttentionParams& p,
-                                    std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
-  const BlockedWorkspace w = blocked_workspace(sh, p.key_padding.data != nullptr);
+                                    const DenseBlocks& b, std::ptrdiff_t h, std::ptrdiff_t block, float* ws) {
+  const BlockedWorkspace w = blocked_workspace(sh, p.key_padding.data != nullptr, b);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
   const std::ptrdiff_t ld = w.ld;

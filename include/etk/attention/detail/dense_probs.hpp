@@ -3,10 +3,10 @@
 // etk's dispatched fp32 GEMM (etk/core/gemm_f32.hpp), so a plain -O2 unit runs AVX-512 or
 // AVX2 code.
 //
-// Per block of up to kQueryBlock queries: P_b = Q_b·Ks^T straight into the caller's probs
-// rows, Q_b read in place and Ks^T = (K * scale * log2(e))^T packed into GEMM panels a key
-// block (kKeyBlock keys) at a time; masks set to -inf; a base-2 softmax per row (the
-// shared etk/attention/softmax.hpp); then optionally O_b = P_b·V, P_b read in place and V
+// Per block of up to bq queries (DenseBlocks, etk/attention/detail/dense_blocked.hpp):
+// P_b = Q_b·Ks^T straight into the caller's probs rows, Q_b read in place and Ks^T = (K *
+// scale * log2(e))^T packed into GEMM panels a key block (bk keys) at a time; masks set to
+// -inf; a base-2 softmax per row (the shared etk/attention/softmax.hpp); then optionally O_b = P_b·V, P_b read in place and V
 // packed one 32-column panel of one key block at a time (the GEMM accumulates over key
 // blocks in one FMA chain per element). Keys beyond the causal horizon of the whole block
 // are neither multiplied nor read: their probabilities are written as 0. Workspace: one
@@ -27,35 +27,34 @@
 ETK_BEGIN_NAMESPACE
 namespace detail {
 
-// Keys per packed block: kKeyBlock, or all of them when fewer.
-inline std::ptrdiff_t probs_key_block(const AttentionShape& sh) { return std::min(sh.n_k, kKeyBlock); }
-
 // Floats of the packed operand buffer: a key block of K^T, or of one 32-column V panel.
-inline std::ptrdiff_t probs_pack_floats(const AttentionShape& sh) {
-  const std::ptrdiff_t bk = probs_key_block(sh);
+// The block sizes change no result here (each element is one FMA chain over dk, each
+// row's softmax one pass, P·V one chain over all keys).
+inline std::ptrdiff_t probs_pack_floats(const AttentionShape& sh, const DenseBlocks& b) {
+  const std::ptrdiff_t bk = std::min(sh.n_k, b.keys);
   return std::max(gemm_f32_layout::packed_floats(sh.dk, bk), bk * gemm_f32_layout::kNR);
 }
 
-inline std::ptrdiff_t probs_workspace_floats(const AttentionShape& sh, bool key_padding) {
-  return probs_pack_floats(sh) + (key_padding ? sh.n_k : 0);
+inline std::ptrdiff_t probs_workspace_floats(const AttentionShape& sh, bool key_padding, const DenseBlocks& b) {
+  return probs_pack_floats(sh, b) + (key_padding ? sh.n_k : 0);
 }
 
-// Probabilities of query block `block` (queries [block*kQueryBlock, +kQueryBlock)) of
-// head h into probs and, unless out is null, the output into *out.
+// Probabilities of query block `block` (queries [block*bq, +bq)) of head h into probs
+// and, unless out is null, the output into *out; ws: probs_workspace_floats floats.
 inline void probs_attention_block(const HeadsView<const float>& q,
                                   const HeadsView<const float>& k,
                                   const HeadsView<const float>* v, const HeadsView<float>& probs,
                                   const HeadsView<float>* out, const AttentionShape& sh,
-                                  const AttentionParams& p, std::ptrdiff_t h,
+                                  const AttentionParams& p, const DenseBlocks& b, std::ptrdiff_t h,
                                   std::ptrdiff_t block, float* ws) {
-  const std::ptrdiff_t bq = std::min(sh.n_q, kQueryBlock), bk = probs_key_block(sh);
+  const std::ptrdiff_t bq = std::min(sh.n_q, b.queries), bk = std::min(sh.n_k, b.keys);
   const std::ptrdiff_t i0 = block * bq;
   ETK_DEBUG_ASSERT(block >= 0 && i0 < sh.n_q);
   const std::ptrdiff_t rows = std::min(bq, sh.n_q - i0);
   const std::ptrdiff_t key_end = visible_key_end(p, i0 + rows - 1, sh.n_q, sh.n_k);
   const std::uint8_t* pad = key_padding_row(p, h, sh.n_k);
   float* const packed = ws;
-  float* const bias = pad ? ws + probs_pack_floats(sh) : nullptr;
+  float* const bias = pad ? ws + probs_pack_floats(sh, b) : nullptr;
   if (pad) padding_bias(pad, key_end, bias);
   const float* qh = q.data + h * q.head_stride + i0 * q.row_stride;
   const float* kh = k.data + h * k.head_stride;

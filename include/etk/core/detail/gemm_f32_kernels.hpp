@@ -6,13 +6,11 @@
 #include <type_traits>
 
 #include "etk/config.hpp"
+#include "etk/core/cache_sizes.hpp"
 #include "etk/core/isa.hpp"
 #include "etk/core/packed_weights_f32.hpp"
 #if defined(ETK_X86)
 #include <immintrin.h>
-#endif
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
 #endif
 
 #define ETK_TARGET_FILE "etk/core/detail/gemm_f32_kernels.inl"
@@ -21,31 +19,30 @@
 ETK_BEGIN_NAMESPACE
 namespace detail::gemm_f32 {
 
-// Depth block: one panel's kc x 32 floats fill L1d (its size read once from the OS, 32
-// KiB when unknown), at least 64 and at most 512 depths. Measured on Zen 4 (32 KiB L1d,
-// bench/peers, 128x768x768 to 1024^3): kc = 256 beat 128 by 5-30% and 384 by 0-25%; the
-// panel is read by every row tile of a task while the tiles' A rows stream from L2. The
-// block size never changes a result (see gemm_f32_kernels.inl).
+// Depth block: one panel's kc x 32 floats fill L1d (etk/core/cache_sizes.hpp: read at
+// run time, 32 KiB when unknown), at least 64 and at most 512 depths: kc = L1d / 128 B,
+// 256 on a 32 KiB L1d, 384 on this project's Intel Xeon (48 KiB). Measured on Zen 4 (32
+// KiB L1d, bench/peers, 128x768x768 to 1024^3): kc = 256 beat 128 by 5-30% and 384 by
+// 0-25%; on the Xeon (512x768x3072, one thread) 384 beat 128 / 192 / 256 by 11 / 6 / 2%.
+// The panel is read by every row tile of a task while the tiles' A rows stream from L2.
+// The block size never changes a result (see gemm_f32_kernels.inl; tested).
+inline std::ptrdiff_t depth_block_for(std::ptrdiff_t l1d_bytes) {
+  const std::ptrdiff_t v = l1d_bytes / (gemm_f32_layout::kNR * std::ptrdiff_t(sizeof(float)));
+  return v < 64 ? std::ptrdiff_t(64) : v > 512 ? std::ptrdiff_t(512) : v;
+}
+
 inline std::ptrdiff_t depth_block() {
-  static const std::ptrdiff_t kc = [] {
-    long l1 = 0;
-#if defined(_SC_LEVEL1_DCACHE_SIZE)
-    l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-#endif
-    if (l1 <= 0) l1 = 32 * 1024;
-    const std::ptrdiff_t v = static_cast<std::ptrdiff_t>(l1) / (32 * 4);
-    return v < 64 ? std::ptrdiff_t(64) : v > 512 ? std::ptrdiff_t(512) : v;
-  }();
+  static const std::ptrdiff_t kc = depth_block_for(cache_sizes::get().l1d);
   return kc;
 }
 
 // Rows [i0, i1) x panels [p0, p1) of C = (acc ? C : 0) + A·B on the active path; A(i, t) =
-// a[i*rs + t*cs], B as gemm_f32_kernels.inl's gemm_block reads it, C row stride ldc.
+// a[i*rs + t*cs], B as gemm_f32_kernels.inl's gemm_block reads it, C row stride ldc; depth
+// blocks of kc (> 0).
 inline void gemm_block(const float* a, std::ptrdiff_t rs, std::ptrdiff_t cs, std::ptrdiff_t k,
                        const float* bp, std::ptrdiff_t ldb, std::ptrdiff_t panel_stride, std::ptrdiff_t n,
                        float* c, std::ptrdiff_t ldc, bool acc, std::ptrdiff_t i0, std::ptrdiff_t i1,
-                       std::ptrdiff_t p0, std::ptrdiff_t p1) {
-  const std::ptrdiff_t kc = depth_block();
+                       std::ptrdiff_t p0, std::ptrdiff_t p1, std::ptrdiff_t kc = depth_block()) {
   ETK_DISPATCH_RETURN(detail::gemm_f32::gemm_block(a, rs, cs, k, bp, ldb, panel_stride, n, c, ldc, acc, i0, i1, p0, p1, kc));
 }
 
