@@ -73,7 +73,7 @@ std::vector<Technique> sentence_techniques() {
   // 25% after layer 1 attention, the row's second technique on Zen 4, saves a quarter of
   // one FFN but its matching costs as much there (A/B: 4% slower, cos 0.990 vs 0.9995);
   // every pruning point before it costs more than 0.02 of cosine (the pruning rows).
-  t.push_back(combined("accelerated", "W8A8 linears (etk::int8_linear on the VNNI int8 GEMM)",
+  t.push_back(combined("accelerated", "W8A8 linears (etk::int8_linear on the int8 GEMM)",
                        "issue bar: 3x at cos 0.98 (goal 4x)", PruneRule::none, 1.0, PrunePoint::layer0_attention));
   return t;
 }

@@ -10,6 +10,7 @@
 // change speed only, never a result beyond the tolerances their users document.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "etk/config.hpp"
@@ -29,10 +30,6 @@ struct CacheSizes {
 };
 
 constexpr std::ptrdiff_t kFallbackL1d = 32 * 1024, kFallbackL2 = 1024 * 1024;
-
-inline std::ptrdiff_t clamp(std::ptrdiff_t v, std::ptrdiff_t lo, std::ptrdiff_t hi) {
-  return v < lo ? lo : v > hi ? hi : v;
-}
 
 // CPUID's deterministic cache parameters: the size of the data or unified cache of `level`
 // (1: data only, 2: data or unified), 0 when the CPU does not describe it.
@@ -78,8 +75,8 @@ inline CacheSizes read_reported() {
 
 // Reported sizes with the fallbacks and clamps above applied.
 inline CacheSizes sanitise(CacheSizes s) {
-  s.l1d = s.l1d > 0 ? clamp(s.l1d, 16 * 1024, 1024 * 1024) : kFallbackL1d;
-  s.l2 = s.l2 > 0 ? clamp(s.l2, 128 * 1024, 16 * 1024 * 1024) : kFallbackL2;
+  s.l1d = s.l1d > 0 ? std::clamp<std::ptrdiff_t>(s.l1d, 16 * 1024, 1024 * 1024) : kFallbackL1d;
+  s.l2 = s.l2 > 0 ? std::clamp<std::ptrdiff_t>(s.l2, 128 * 1024, 16 * 1024 * 1024) : kFallbackL2;
   return s;
 }
 

@@ -55,10 +55,10 @@ inline std::ptrdiff_t padded_stride(std::ptrdiff_t cols) {
 
 inline DenseBlocks dense_blocks_for(const AttentionShape& sh, const cache_sizes::CacheSizes& cs) {
   const std::ptrdiff_t f = std::ptrdiff_t(sizeof(float));
-  const std::ptrdiff_t bq = cache_sizes::clamp(cs.l1d / (sh.dk * f) / 32 * 32, 32, 256);
+  const std::ptrdiff_t bq = std::clamp<std::ptrdiff_t>(cs.l1d / (sh.dk * f) / 32 * 32, 32, 256);
   const std::ptrdiff_t q = std::min(sh.n_q, bq);
   const std::ptrdiff_t per_key = (padded_stride(q) + padded_stride(sh.dv)) * f;
-  const std::ptrdiff_t bk = cache_sizes::clamp(cs.l2 / 2 / per_key / 64 * 64, 64, 2048);
+  const std::ptrdiff_t bk = std::clamp<std::ptrdiff_t>(cs.l2 / 2 / per_key / 64 * 64, 64, 2048);
   DenseBlocks b;
   b.queries = q;
   b.keys = std::min(sh.n_k, bk);

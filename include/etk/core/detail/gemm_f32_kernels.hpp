@@ -2,6 +2,7 @@
 // path (bodies in gemm_f32_kernels.inl, compiled once per path), and the blocking it uses.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 
@@ -27,8 +28,7 @@ namespace detail::gemm_f32 {
 // The panel is read by every row tile of a task while the tiles' A rows stream from L2.
 // The block size never changes a result (see gemm_f32_kernels.inl; tested).
 inline std::ptrdiff_t depth_block_for(std::ptrdiff_t l1d_bytes) {
-  const std::ptrdiff_t v = l1d_bytes / (gemm_f32_layout::kNR * std::ptrdiff_t(sizeof(float)));
-  return v < 64 ? std::ptrdiff_t(64) : v > 512 ? std::ptrdiff_t(512) : v;
+  return std::clamp<std::ptrdiff_t>(l1d_bytes / (gemm_f32_layout::kNR * std::ptrdiff_t(sizeof(float))), 64, 512);
 }
 
 inline std::ptrdiff_t depth_block() {

@@ -10,9 +10,9 @@
 // stride 256; 16 activation rows x 64 bytes (16 k-steps) at the rows' stride are an A
 // tile. One call computes up to 32 rows x 64 columns: 2 A tiles x 2 B tiles -> 4 C tiles
 // per 32-column half. The depth is taken in blocks of 16 k-steps; the last partial block
-// reads zero-padded copies (the panel's tail steps, once per panel: amx_copy_tail; the
-// rows' tail bytes, per call) so that every tile has one shape and reads only memory of
-// the call. The padding multiplies zeros: the sums are those of the VNNI path.
+// reads zero-padded copies (the panel's tail steps and the rows' tail bytes, both once
+// per call: amx_copy_tail, amx_panel) so that every tile has one shape and reads only
+// memory of the call. The padding multiplies zeros: the sums are those of the VNNI path.
 // Accumulators: tdpbusd adds 4 u8 x s8 products to an int32 lane exactly like vpdpbusd
 // (no saturation, wraps mod 2^32), so the raw sums are bit-identical to every other path.
 #pragma once
