@@ -29,6 +29,10 @@ TEST_CASE("finite finds a non-finite value and reports where it is") {
   data.assign(3 * 6, 1.0f);
   data[5] = std::numeric_limits<float>::quiet_NaN();
   CHECK_NOTHROW(etk::check::finite("x", data.data(), 3, 5, 6));
+  // A null pointer is rejected, not read; with nothing to read it is accepted.
+  CHECK_THROWS_WITH(etk::check::finite("x", static_cast<const float*>(nullptr), 3, 5, 5),
+                    Catch::Contains("'x'") && Catch::Contains("null"));
+  CHECK_NOTHROW(etk::check::finite("x", static_cast<const float*>(nullptr), 0, 5, 5));
 }
 
 TEST_CASE("heads_layout rejects empty and overlapping layouts") {

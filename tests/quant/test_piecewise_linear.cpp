@@ -181,6 +181,8 @@ TEST_CASE("PWLQ rejects bad input") {
   etk::RowMatrixXf w = quant_test::gaussian(3, 8, 2);
   for (int bits : {1, 9, 16}) CHECK_THROWS_WITH(etk::pwlq_calibrate(cview(w), bits), Catch::Contains("bits"));
   CHECK_THROWS_WITH(etk::pwlq_calibrate(cview(w), 4, 2), Catch::Contains("axis"));
+  CHECK_THROWS_WITH(etk::pwlq_calibrate(cview(w), 4, 0, static_cast<etk::PwlqBreakpoint>(5)), Catch::Contains("'how'"));
+  CHECK_THROWS_WITH(etk::pwlq_calibrate(cview(w), 4, 0, static_cast<etk::PwlqBreakpoint>(-1)), Catch::Contains("'how'"));
   CHECK_THROWS_WITH(etk::pwlq_calibrate(etk::matrix_view(static_cast<const float*>(w.data()), 0, 8, 8), 4),
                     Catch::Contains("empty"));
   etk::RowMatrixXf bad = w;

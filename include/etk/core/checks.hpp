@@ -19,10 +19,12 @@
 ETK_BEGIN_NAMESPACE
 namespace check {
 
-// Every element of the [rows, cols] block with row stride `stride` is finite.
+// Every element of the [rows, cols] block with row stride `stride` is finite (a non-empty
+// block with a null data pointer is rejected first, rather than read).
 template <typename T>
 void finite(const char* name, const T* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
             std::ptrdiff_t stride) {
+  ETK_CHECK(data != nullptr || rows <= 0 || cols <= 0, "argument '" << name << "' has a null data pointer");
   // Fast vectorised pass: x * 0 is 0 for finite x and NaN for NaN or +-Inf, and a NaN
   // survives the sum. Only when it finds something does the scan below locate it. (Not
   // under -ffast-math, which may fold x * 0 to 0.)

@@ -159,8 +159,9 @@ inline float expected_breakpoint(const std::vector<float>& v, float m) {
   return static_cast<float>(best_p);
 }
 
-// The expected-MSE breakpoint p0, then the least actual MSE of p0 and 24 breakpoints
-// within m / 8 of it, then 12 within one of those steps of the best.
+// The expected-MSE breakpoint p0, then the least actual MSE of p0 and the 25 breakpoints
+// of a grid over [p0 - m/8, p0 + m/8], then of 13 over one grid step either side of the
+// best (38 scanned besides p0).
 inline float refined_breakpoint(const std::vector<float>& v, float m, std::int32_t levels) {
   float best_p = expected_breakpoint(v, m);
   double best = mse(v, m, best_p, levels);
@@ -216,6 +217,9 @@ inline PwlqParams pwlq_calibrate(ConstMatrixView<float> w, int bits, int axis = 
   namespace pw = detail::quant::pwlq;
   pw::check_input(w, axis);
   check::bits_in_range("bits", bits, 2, 8);
+  ETK_CHECK(static_cast<int>(how) >= static_cast<int>(PwlqBreakpoint::search) &&
+                static_cast<int>(how) <= static_cast<int>(PwlqBreakpoint::laplace),
+            "argument 'how' " << static_cast<int>(how) << " is not an etk::PwlqBreakpoint");
   PwlqParams p;
   p.bits = bits;
   p.axis = axis;
