@@ -144,8 +144,11 @@ class KVCache {
       const std::ptrdiff_t pos = length_;
       const std::ptrdiff_t slot = pos % cfg_.page_tokens;
       if (slot == 0) open_page();
-      for (std::ptrdiff_t h = 0; h < H; ++h)
+      prefetch_put(0, pos);
+      for (std::ptrdiff_t h = 0; h < H; ++h) {
+        if (h + 1 < H) prefetch_put(h + 1, pos);
         put(h, pos, k.row(h, i), v.row(h, i), row_max_.data() + 2 * (i * H + h));
+      }
       ++length_;
     }
   }
@@ -237,9 +240,7 @@ class KVCache {
     pages_.push_back(std::move(free_.back()));
     free_.pop_back();
     Page& p = *pages_.back();
-    const std::ptrdiff_t H = cfg_.kv_heads, P = cfg_.page_tokens, nb = P / kBlock;
-    std::memset(p.hi, 0x88, std::size_t(H * nb * hi_block_bytes()));  // code 0
-    std::memset(p.lo, 0, std::size_t(H * P * lo_row_bytes()));
+    const std::ptrdiff_t H = cfg_.kv_heads, nb = cfg_.page_tokens / kBlock;
     std::fill(p.key_scale, p.key_scale + H * nb, 1.0f);
     std::fill(p.value_scale, p.value_scale + H * nb, 1.0f);
   }
@@ -256,14 +257,38 @@ class KVCache {
             p.values + h * P * value_row_bytes(), p.key_scale + h * nb, p.value_scale + h * nb};
   }
 
-  void quantize_key(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv) const {
-    detail::decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
-                                    pg.lo + s * lo_row_bytes());
+  // Prefetches for writing the cache lines of [p, p + bytes).
+  static void prefetch_range(std::uint8_t* p, std::ptrdiff_t bytes) {
+    const auto first = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63);
+    for (auto a = first; a < reinterpret_cast<std::uintptr_t>(p + bytes); a += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
   }
 
-  void store_value(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv) const {
+  // Prefetches what put(h, pos, ...) writes: the MS4B lines of the token's block (each
+  // token writes a dword of every line), its LS4B and value rows and its staged key row.
+  // One head ahead, the lines arrive while the previous head is written (a block's MS4B
+  // lines for all heads are more than L1 keeps between two appends).
+  void prefetch_put(std::ptrdiff_t h, std::ptrdiff_t pos) const {
+    const std::ptrdiff_t s = pos % cfg_.page_tokens;
+    const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);
+    prefetch_range(pg.hi + (s / kBlock) * hi_block_bytes(), hi_block_bytes());
+    prefetch_range(pg.lo + s * lo_row_bytes(), lo_row_bytes());
+    prefetch_range(pg.values + s * value_row_bytes(), value_row_bytes());
+    prefetch_range(reinterpret_cast<std::uint8_t*>(const_cast<float*>(stage_k_.data()) + (h * kBlock + s % kBlock) * cfg_.dim),
+                   cfg_.dim * std::ptrdiff_t(sizeof(float)));
+  }
+
+  // Writes key row s of the page; copy (null: none) also receives x.
+  void quantize_key(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv, float* copy) const {
+    detail::decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
+                                            pg.lo + s * lo_row_bytes(), copy);
+  }
+
+  // Writes value row s of the page (inv: int8 only); copy (null: none) also receives x.
+  void store_value(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv, float* copy) const {
     std::uint8_t* row = pg.values + s * value_row_bytes();
     const std::ptrdiff_t dv = cfg_.value_dim;
+    if (copy) std::memcpy(copy, x, std::size_t(dv) * sizeof(float));
     switch (cfg_.values) {
       case KVValueType::fp32: std::memcpy(row, x, std::size_t(4 * dv)); break;
       case KVValueType::fp16: detail::decode::simd_pack::store_fp16(x, dv, row); break;
@@ -274,33 +299,41 @@ class KVCache {
 
   // Row x (n floats, max-abs m) as row kk of an open block whose float rows are staged in
   // `stage`, whose max-abs so far is `block_max` and whose stored scale is `scale`:
-  // store(kk', row, 1 / scale) writes a row's codes. When x raises the block's max-abs
-  // (or opens the block), the scale becomes that max-abs / 127 (detail::latte::maxabs_scale of
-  // the block's rows, the max being exact) and the block's earlier rows are re-quantized;
-  // otherwise only x is written.
+  // store(kk', row, 1 / scale, copy) writes a row's codes (and copies the row to `copy`
+  // unless null). When x raises the block's max-abs (or opens the block), the scale
+  // becomes that max-abs / 127 (detail::latte::maxabs_scale of the block's rows, the max
+  // being exact) and the block's earlier rows are re-quantized; otherwise only x is
+  // written. x is staged while a later row of the block may still re-quantize it.
   template <typename Store>
   static void put_block_row(float* stage, float& block_max, float& scale, std::ptrdiff_t kk,
                             std::ptrdiff_t n, const float* x, float m, Store&& store) {
-    std::memcpy(stage + kk * n, x, std::size_t(n) * sizeof(float));
     if (kk == 0 || m > block_max) {
       block_max = m;
       scale = block_max > 0.0f ? block_max / 127.0f : 1.0f;
-      for (std::ptrdiff_t r = 0; r < kk; ++r) store(r, stage + r * n, 1.0f / scale);
+      for (std::ptrdiff_t r = 0; r < kk; ++r) store(r, stage + r * n, 1.0f / scale, nullptr);
     }
-    store(kk, x, 1.0f / scale);
+    store(kk, x, 1.0f / scale, kk + 1 < kBlock ? stage + kk * n : nullptr);
   }
 
   // Stores token `pos` of head h: O(dim + value_dim), plus a re-quantization of the open
   // block (<= 15 earlier rows) when this token raises the block's max-abs. m: the max-abs
   // of k and of v.
+  // A block's key planes are set to code 0 when it opens (its later rows' MS4B nibbles
+  // share its lines).
   void put(std::ptrdiff_t h, std::ptrdiff_t pos, const float* k, const float* v, const float* m) {
     const std::ptrdiff_t s = pos % cfg_.page_tokens, b = s / kBlock, kk = s % kBlock, s0 = s - kk;
     const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);
-    put_block_row(stage_k_.data() + h * kBlock * cfg_.dim, kmax_[std::size_t(h)], pg.key_scale[b], kk,
-                  cfg_.dim, k, m[0], [&](std::ptrdiff_t r, const float* x, float inv) { quantize_key(pg, s0 + r, x, inv); });
-    const auto value = [&](std::ptrdiff_t r, const float* x, float inv) { store_value(pg, s0 + r, x, inv); };
+    if (kk == 0) {
+      std::memset(pg.hi + b * hi_block_bytes(), 0x88, std::size_t(hi_block_bytes()));
+      std::memset(pg.lo + s0 * lo_row_bytes(), 0, std::size_t(kBlock * lo_row_bytes()));
+    }
+    put_block_row(stage_k_.data() + h * kBlock * cfg_.dim, kmax_[std::size_t(h)], pg.key_scale[b], kk, cfg_.dim, k,
+                  m[0], [&](std::ptrdiff_t r, const float* x, float inv, float* copy) { quantize_key(pg, s0 + r, x, inv, copy); });
+    const auto value = [&](std::ptrdiff_t r, const float* x, float inv, float* copy) {
+      store_value(pg, s0 + r, x, inv, copy);
+    };
     if (cfg_.values != KVValueType::int8) {
-      value(kk, v, 1.0f);
+      value(kk, v, 1.0f, nullptr);
       return;
     }
     put_block_row(stage_v_.data() + h * kBlock * cfg_.value_dim, vmax_[std::size_t(h)], pg.value_scale[b], kk,

@@ -30,9 +30,11 @@ namespace scalar = ::etk::ETK_ISA_NAMESPACE::target_native::detail::decode::scal
 
 namespace simd_pack {
 
+// Key row x[0..d) into its MS4B dwords (hi + 64*l) and LS4B row (lo); copy (null: none)
+// also receives x.
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
-                         std::uint8_t* lo) {
-  ETK_DISPATCH_RETURN(detail::decode::simd_pack::pack_key_row(x, d, inv, hi, lo));
+                         std::uint8_t* lo, float* copy = nullptr) {
+  ETK_DISPATCH_RETURN(detail::decode::simd_pack::pack_key_row(x, d, inv, hi, lo, copy));
 }
 
 // max |x[c]| over c < n, exactly, when every x[c] is finite; otherwise a non-finite

@@ -13,9 +13,11 @@ using ::etk::ETK_ISA_NAMESPACE::detail::latte::nibble_lo;
 using ::etk::ETK_ISA_NAMESPACE::detail::latte::quantize;
 
 // Key row x[0..d) with scale reciprocal inv: hi + 64*l receives line l's dword, lo + 4*l
-// its LS4B dword, for l < ceil(d/8).
+// its LS4B dword, for l < ceil(d/8). copy (null: none) receives x[0..d) as well, so a row
+// that must be kept (the open block's staged rows, kv_cache.hpp) is read once.
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
-                         std::uint8_t* lo) {
+                         std::uint8_t* lo, float* copy = nullptr) {
+  if (copy) std::memcpy(copy, x, std::size_t(d) * sizeof(float));
   const std::ptrdiff_t L = (d + 7) / 8;
   for (std::ptrdiff_t l = 0; l < L; ++l)
     for (std::ptrdiff_t t = 0; t < 4; ++t) {
@@ -89,7 +91,8 @@ inline __m128i high(__m128i v) {
 // halves (dims 8l..8l+3) of the 4 lines in the low 128 bits and the second halves in the
 // high 128 bits, in line order; each nibble plane's 4 dwords are then one OR apart.
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
-                         std::uint8_t* lo) {
+                         std::uint8_t* lo, float* copy = nullptr) {
+  if (copy) std::memcpy(copy, x, std::size_t(d) * sizeof(float));
   const std::ptrdiff_t L = (d + 7) / 8;
   const __m256 vinv = _mm256_set1_ps(inv);
   const __m128i m15 = _mm_set1_epi8(15);
@@ -175,69 +178,78 @@ namespace avx512 {
 using detail::latte::avx512::quantize16;
 using detail::latte::avx512::tail16;
 
+// Lanes [0, left) of 16, for any left (none when left <= 0).
+inline __mmask16 live16(std::ptrdiff_t left) { return left <= 0 ? __mmask16(0) : tail16(left); }
+
+// The codes of 16 floats y = x * inv as int32 lanes, before the lower clamp: min(127, y)
+// rounded to nearest even (the current mode); a NaN or a y below -2^31 gives INT32_MIN.
+// After the saturating packs to bytes, max(., -127) completes detail::latte::quantize:
+// every y < -127 and every NaN end at -127, as there (std::max(-127, NaN) is -127).
+// Lanes past `live` are code 0 (padding dims), whatever inv is.
+inline __m512i codes16_unclamped_below(__m512 xv, __mmask16 live, __m512 inv) {
+  return _mm512_maskz_cvtps_epi32(live, _mm512_min_ps(_mm512_set1_ps(127.0f), _mm512_mul_ps(xv, inv)));
+}
+
+// 64 dims (8 lines) a step, tails masked. The two saturating packs leave, in 128-bit lane
+// i, the codes of dim quads 4u + i (quad = 4 dims) of the step as dword u. Line l pairs
+// quads 2l (low nibbles) and 2l + 1 (high nibbles): lane 0 with lane 1 and lane 2 with
+// lane 3, dword by dword, so against its lane-pair swap each byte of lanes 0 and 2 takes
+// its low nibble from one vector and its high nibble from the other (one ternary logic op
+// per plane). Dword u of lane 0 holds line 2u, of lane 2 line 2u + 1; one permute puts
+// them in line order for the LS4B row (one store) and the MS4B dwords (one scatter, 64
+// bytes apart).
 inline void pack_key_row(const float* x, std::ptrdiff_t d, float inv, std::uint8_t* hi,
-                         std::uint8_t* lo) {
+                         std::uint8_t* lo, float* copy = nullptr) {
   const std::ptrdiff_t L = (d + 7) / 8;
   const __m512 vinv = _mm512_set1_ps(inv);
-  // Bytes 0..7 <- the codes of dims 0-3 and 8-11 (the low nibbles of lines 2m, 2m+1),
-  // and of dims 4-7 and 12-15 (their high nibbles).
-  const __m128i even = _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m128i odd = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m128i m15 = _mm_set1_epi8(15);
-  std::ptrdiff_t t = 0;
-  // 64 dims (8 lines) at a time: the same byte steps on four 16-dim lanes, the lanes'
-  // 8-byte results gathered into 32 contiguous bytes (the LS4B dwords are one store).
-  const __m512i even4 = _mm512_broadcast_i32x4(even), odd4 = _mm512_broadcast_i32x4(odd);
-  const __m512i m15z = _mm512_set1_epi8(15), top = _mm512_set1_epi8(-128);
-  const __m512i lanes = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  for (; t + 64 <= d; t += 64) {
-    __m512i c = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(quantize16(x + t, 0xFFFF, vinv)));
-    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 16, 0xFFFF, vinv)), 1);
-    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 32, 0xFFFF, vinv)), 2);
-    c = _mm512_inserti32x4(c, _mm512_cvtepi32_epi8(quantize16(x + t + 48, 0xFFFF, vinv)), 3);
-    const __m512i h = _mm512_and_si512(_mm512_srli_epi16(_mm512_xor_si512(c, top), 4), m15z);
-    const __m512i l4 = _mm512_and_si512(c, m15z);
-    const __m512i hr = _mm512_or_si512(_mm512_shuffle_epi8(h, even4),
-                                       _mm512_slli_epi16(_mm512_shuffle_epi8(h, odd4), 4));
-    const __m512i lr = _mm512_or_si512(_mm512_shuffle_epi8(l4, even4),
-                                       _mm512_slli_epi16(_mm512_shuffle_epi8(l4, odd4), 4));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + (t / 8) * 4),
-                        _mm512_castsi512_si256(_mm512_permutexvar_epi64(lanes, lr)));
-    alignas(32) std::uint32_t hw[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(hw), _mm512_castsi512_si256(_mm512_permutexvar_epi64(lanes, hr)));
-    for (std::ptrdiff_t u = 0; u < 8; ++u) std::memcpy(hi + (t / 8 + u) * 64, &hw[u], 4);
-  }
-  for (; t < d; t += 16) {
-    const __m128i c = _mm512_cvtepi32_epi8(quantize16(x + t, tail16(d - t), vinv));
-    // (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes.
-    const __m128i h = _mm_and_si128(_mm_srli_epi16(_mm_xor_si128(c, _mm_set1_epi8(-128)), 4), m15);
-    const __m128i l4 = _mm_and_si128(c, m15);
-    const __m128i hr = _mm_or_si128(_mm_shuffle_epi8(h, even), _mm_slli_epi16(_mm_shuffle_epi8(h, odd), 4));
-    const __m128i lr = _mm_or_si128(_mm_shuffle_epi8(l4, even), _mm_slli_epi16(_mm_shuffle_epi8(l4, odd), 4));
-    alignas(16) std::uint32_t hw[4], lw[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(hw), hr);
-    _mm_store_si128(reinterpret_cast<__m128i*>(lw), lr);
-    const std::ptrdiff_t l0 = t / 8;
-    for (std::ptrdiff_t u = 0; u < 2 && l0 + u < L; ++u) {
-      std::memcpy(hi + (l0 + u) * 64, &hw[u], 4);
-      std::memcpy(lo + (l0 + u) * 4, &lw[u], 4);
+  const __m512i top = _mm512_set1_epi8(-128), low4 = _mm512_set1_epi8(15), lowest = _mm512_set1_epi8(-127);
+  const __m512i line_order = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i line_offset = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
+  for (std::ptrdiff_t t = 0; t < d; t += 64) {
+    __m512i q[4];
+    for (int u = 0; u < 4; ++u) {
+      const __mmask16 live = live16(d - t - 16 * u);
+      const __m512 xv = _mm512_maskz_loadu_ps(live, x + t + 16 * u);
+      if (copy) _mm512_mask_storeu_ps(copy + t + 16 * u, live, xv);
+      q[u] = codes16_unclamped_below(xv, live, vinv);
     }
+    const __m512i c = _mm512_max_epi8(_mm512_packs_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])), lowest);
+    const __m512i swap = _mm512_shuffle_i64x2(c, c, _MM_SHUFFLE(2, 3, 0, 1));
+    // MS4B nibble (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes; 0xE4: m ? a : b bitwise.
+    const __m512i h = _mm512_ternarylogic_epi32(_mm512_srli_epi16(_mm512_xor_si512(c, top), 4),
+                                                _mm512_xor_si512(swap, top), low4, 0xE4);
+    const __m512i l = _mm512_ternarylogic_epi32(c, _mm512_slli_epi16(swap, 4), low4, 0xE4);
+    const std::ptrdiff_t nl = L - t / 8 < 8 ? L - t / 8 : 8;
+    const __mmask8 lines = __mmask8((1u << nl) - 1u);
+    _mm256_mask_storeu_epi32(lo + t / 2, lines, _mm512_castsi512_si256(_mm512_permutexvar_epi32(line_order, l)));
+    _mm256_mask_i32scatter_epi32(hi + 8 * t, lines, line_offset,
+                                 _mm512_castsi512_si256(_mm512_permutexvar_epi32(line_order, h)), 1);
   }
 }
 
+// Two chains over full vectors, then the masked tail.
 inline float maxabs_or_nonfinite(const float* x, std::ptrdiff_t n) {
   const __m512i mag = _mm512_set1_epi32(0x7FFFFFFF);
-  __m512i m = _mm512_setzero_si512();
-  for (std::ptrdiff_t c = 0; c < n; c += 16)
-    m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail16(n - c), x + c), mag));
-  const std::uint32_t r = _mm512_reduce_max_epu32(m);
+  __m512i m0 = _mm512_setzero_si512(), m1 = m0;
+  std::ptrdiff_t c = 0;
+  for (; c + 32 <= n; c += 32) {
+    m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_loadu_si512(x + c), mag));
+    m1 = _mm512_max_epu32(m1, _mm512_and_si512(_mm512_loadu_si512(x + c + 16), mag));
+  }
+  for (; c < n; c += 16)
+    m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail16(n - c), x + c), mag));
+  const std::uint32_t r = _mm512_reduce_max_epu32(_mm512_max_epu32(m0, m1));
   float f;
   std::memcpy(&f, &r, 4);
   return f;
 }
 
 inline void store_fp16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
-  for (std::ptrdiff_t c = 0; c < n; c += 16) {
+  std::ptrdiff_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * c),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(x + c), _MM_FROUND_TO_NEAREST_INT));
+  for (; c < n; c += 16) {
     const __mmask16 mk = tail16(n - c);
     _mm256_mask_storeu_epi16(out + 2 * c, mk,
                              _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mk, x + c), _MM_FROUND_TO_NEAREST_INT));
