@@ -733,3 +733,104 @@ TEST_CASE("accuracy: per-block key scales vs one scale per head on the synthetic
     REQUIRE(mass[0] >= mass[1] - 0.005);
   }
 }
+
+// ---- Appending (issue 14, append bar): the token writers' edge cases and the cache's
+// open-block bookkeeping.
+
+TEST_CASE("key and int8 writers: staged copy, zero padding and NaN / overflowing products equal the scalar path") {
+  namespace scalar = etk::detail::decode::scalar;
+  paths::for_each([](etk::Isa) {
+    std::mt19937 rng(77);
+    std::uniform_real_distribution<float> unif(-3.0f, 3.0f);
+    const float fmax = std::numeric_limits<float>::max(), tiny = std::numeric_limits<float>::denorm_min();
+    for (std::ptrdiff_t n : {1, 5, 8, 15, 16, 17, 31, 63, 64, 65, 100, 127, 128, 129, 200}) {
+      std::vector<float> x(static_cast<std::size_t>(n));
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        switch (i % 7) {
+          case 0: x[i] = 0.0f; break;   // 0 * inf is NaN: quantize gives -127
+          case 1: x[i] = -0.0f; break;
+          case 2: x[i] = tiny; break;
+          case 3: x[i] = i % 2 ? fmax : -fmax; break;  // products beyond +-2^31 and +-inf
+          default: x[i] = unif(rng); break;
+        }
+      }
+      const std::ptrdiff_t L = (n + 7) / 8;
+      // 1/scale of a block with a subnormal max-abs is +inf; 1e30 overflows int32.
+      for (float inv : {1.0f, 42.3f, 1e30f, kInf}) {
+        std::vector<std::uint8_t> hi_a(std::size_t(L * 64), 0x88), hi_b(hi_a), lo_a(std::size_t(L * 4 + 4), 0x5A), lo_b(lo_a);
+        std::vector<float> copy(static_cast<std::size_t>(n + 16), 7.0f);
+        etk::detail::decode::simd_pack::pack_key_row(x.data(), n, inv, hi_a.data(), lo_a.data(), copy.data());
+        scalar::pack_key_row(x.data(), n, inv, hi_b.data(), lo_b.data(), nullptr);
+        REQUIRE(hi_a == hi_b);
+        REQUIRE(lo_a == lo_b);
+        REQUIRE(std::memcmp(copy.data(), x.data(), std::size_t(n) * sizeof(float)) == 0);
+        for (std::size_t i = x.size(); i < copy.size(); ++i) REQUIRE(copy[i] == 7.0f);  // nothing past the row
+        std::vector<float> copy_b(copy.size(), 7.0f);
+        scalar::pack_key_row(x.data(), n, inv, hi_b.data(), lo_b.data(), copy_b.data());
+        REQUIRE(copy_b == copy);
+        // The bytes are the codes of detail::latte::quantize, padding dims code 0.
+        for (std::ptrdiff_t t = 0; t < 8 * L; ++t) {
+          const int shift = int((t % 8) / 4) * 4;
+          const int h = (hi_a[std::size_t((t / 8) * 64 + t % 4)] >> shift) & 15;
+          const int l = (lo_a[std::size_t((t / 8) * 4 + t % 4)] >> shift) & 15;
+          const int expect = t < n ? etk::detail::latte::quantize(x[std::size_t(t)], inv) : 0;
+          REQUIRE(16 * (h - 8) + l == expect);
+        }
+        std::vector<std::uint8_t> a(std::size_t(n + 16), 0x5A), b(a);
+        etk::detail::decode::simd_pack::store_int8(x.data(), n, inv, a.data());
+        scalar::store_int8(x.data(), n, inv, b.data());
+        REQUIRE(a == b);
+      }
+    }
+  });
+}
+
+TEST_CASE("a block whose max-abs is subnormal (scale 0) has the reference codes, one by one == at once") {
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  for (auto vt : kTypes) {
+    const std::ptrdiff_t H = 2, n = 21, d = 70, dv = 9;
+    std::mt19937 rng(8);
+    Heads K = random_heads(H, n, d, rng), V = random_heads(H, n, dv, rng);
+    for (std::ptrdiff_t j = 0; j < 16; ++j)  // head 1's first block: zeros and +-denorm_min
+      for (std::ptrdiff_t t = 0; t < d; ++t) K.row(1, j)[t] = (j + t) % 3 == 0 ? 0.0f : ((j + t) % 3 == 1 ? tiny : -tiny);
+    for (std::ptrdiff_t j = 0; j < 16; ++j)
+      for (std::ptrdiff_t c = 0; c < dv; ++c) V.row(1, j)[c] = j % 2 ? tiny : 0.0f;
+    etk::KVCache one = make_cache(H, d, dv, vt, 16), all = make_cache(H, d, dv, vt, 16);
+    for (std::ptrdiff_t i = 0; i < n; ++i) append_range(one, K, V, i, i + 1);
+    append_range(all, K, V, 0, n);
+    for (std::ptrdiff_t h = 0; h < H; ++h)
+      for (std::ptrdiff_t j = 0; j < n; ++j) {
+        const std::ptrdiff_t b0 = j / 16 * 16, rows = std::min<std::ptrdiff_t>(16, n - b0);
+        const float ks = etk::detail::latte::maxabs_scale(K.row(h, b0), rows, d, d);
+        if (h == 1 && j < 16) REQUIRE(ks == 0.0f);  // denorm_min / 127 rounds to 0
+        REQUIRE(one.key_scale(h, j) == ks);
+        REQUIRE(all.key_scale(h, j) == ks);
+        for (std::ptrdiff_t t = 0; t < d; ++t) {
+          REQUIRE(one.key_code(h, j, t) == etk::detail::latte::quantize(K.row(h, j)[t], 1.0f / ks));
+          REQUIRE(all.key_code(h, j, t) == one.key_code(h, j, t));
+        }
+        for (std::ptrdiff_t c = 0; c < dv; ++c) REQUIRE(one.value(h, j, c) == all.value(h, j, c));
+      }
+  }
+}
+
+TEST_CASE("the open block reads as code 0 past the last appended row, on a recycled page too") {
+  const std::ptrdiff_t H = 3, d = 40, n = 16 * 9 + 5;
+  std::mt19937 rng(9);
+  Heads K = random_heads(H, n, d, rng), V = random_heads(H, n, d, rng);
+  etk::KVCache c = make_cache(H, d, d, etk::KVValueType::fp16, 32, 16);  // pages recycle
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    append_range(c, K, V, i, i + 1);
+    const std::ptrdiff_t len = c.length(), b0 = (len - 1) / 16 * 16;
+    for (std::ptrdiff_t h = 0; h < H; ++h) {
+      const auto pv = c.page(b0 / c.page_tokens(), h);
+      const std::uint8_t* hi = pv.hi + (b0 % c.page_tokens()) / 16 * c.hi_block_bytes();
+      for (std::ptrdiff_t kk = len - b0; kk < 16; ++kk)
+        for (std::ptrdiff_t l = 0; l < c.lines(); ++l)
+          for (int t = 0; t < 4; ++t) REQUIRE(hi[l * 64 + kk * 4 + t] == 0x88);
+      for (std::ptrdiff_t j = b0; j < len; ++j)
+        for (std::ptrdiff_t t = 0; t < d; ++t)
+          REQUIRE(c.key_code(h, j, t) == etk::detail::latte::quantize(K.row(h, j)[t], 1.0f / c.key_scale(h, j)));
+    }
+  }
+}

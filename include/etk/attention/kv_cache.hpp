@@ -9,7 +9,8 @@
 //    in its high nibble. The estimate streams this plane only: 4 bits per element.
 //  * the LS4B plane: code & 15, one row of 4*L bytes per key in the same dword/nibble
 //    order, so a surviving key's low bits are one contiguous read.
-// Padding dims hold code 0 (MS4B nibble 8, LS4B nibble 0).
+// Padding dims, and the rows of the open block not yet appended, hold code 0 (MS4B nibble
+// 8, LS4B nibble 0; a block's planes are set when it opens).
 //
 // A block's key scale is the max-abs / 127 of the block's keys (detail::latte::maxabs_scale), the
 // scale a quantizer would pick for the complete block. While a block is open (fewer than
@@ -144,11 +145,8 @@ class KVCache {
       const std::ptrdiff_t pos = length_;
       const std::ptrdiff_t slot = pos % cfg_.page_tokens;
       if (slot == 0) open_page();
-      prefetch_put(0, pos);
-      for (std::ptrdiff_t h = 0; h < H; ++h) {
-        if (h + 1 < H) prefetch_put(h + 1, pos);
+      for (std::ptrdiff_t h = 0; h < H; ++h)
         put(h, pos, k.row(h, i), v.row(h, i), row_max_.data() + 2 * (i * H + h));
-      }
       ++length_;
     }
   }
@@ -257,27 +255,6 @@ class KVCache {
             p.values + h * P * value_row_bytes(), p.key_scale + h * nb, p.value_scale + h * nb};
   }
 
-  // Prefetches for writing the cache lines of [p, p + bytes).
-  static void prefetch_range(std::uint8_t* p, std::ptrdiff_t bytes) {
-    const auto first = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63);
-    for (auto a = first; a < reinterpret_cast<std::uintptr_t>(p + bytes); a += 64)
-      __builtin_prefetch(reinterpret_cast<const void*>(a), 1, 3);
-  }
-
-  // Prefetches what put(h, pos, ...) writes: the MS4B lines of the token's block (each
-  // token writes a dword of every line), its LS4B and value rows and its staged key row.
-  // One head ahead, the lines arrive while the previous head is written (a block's MS4B
-  // lines for all heads are more than L1 keeps between two appends).
-  void prefetch_put(std::ptrdiff_t h, std::ptrdiff_t pos) const {
-    const std::ptrdiff_t s = pos % cfg_.page_tokens;
-    const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);
-    prefetch_range(pg.hi + (s / kBlock) * hi_block_bytes(), hi_block_bytes());
-    prefetch_range(pg.lo + s * lo_row_bytes(), lo_row_bytes());
-    prefetch_range(pg.values + s * value_row_bytes(), value_row_bytes());
-    prefetch_range(reinterpret_cast<std::uint8_t*>(const_cast<float*>(stage_k_.data()) + (h * kBlock + s % kBlock) * cfg_.dim),
-                   cfg_.dim * std::ptrdiff_t(sizeof(float)));
-  }
-
   // Writes key row s of the page; copy (null: none) also receives x.
   void quantize_key(const MutablePage& pg, std::ptrdiff_t s, const float* x, float inv, float* copy) const {
     detail::decode::simd_pack::pack_key_row(x, cfg_.dim, inv, pg.hi + (s / kBlock) * hi_block_bytes() + (s % kBlock) * 4,
@@ -317,9 +294,8 @@ class KVCache {
 
   // Stores token `pos` of head h: O(dim + value_dim), plus a re-quantization of the open
   // block (<= 15 earlier rows) when this token raises the block's max-abs. m: the max-abs
-  // of k and of v.
-  // A block's key planes are set to code 0 when it opens (its later rows' MS4B nibbles
-  // share its lines).
+  // of k and of v. A block's key planes are set to code 0 when it opens (rows not yet
+  // appended read as code 0; the block's rows share its MS4B lines).
   void put(std::ptrdiff_t h, std::ptrdiff_t pos, const float* k, const float* v, const float* m) {
     const std::ptrdiff_t s = pos % cfg_.page_tokens, b = s / kBlock, kk = s % kBlock, s0 = s - kk;
     const MutablePage pg = slice<MutablePage>(pos / cfg_.page_tokens, h);

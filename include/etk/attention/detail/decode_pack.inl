@@ -74,12 +74,14 @@ inline __m256 load8(const float* x, std::ptrdiff_t left) {
   return left >= 8 ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, live8(left));
 }
 
-// The codes of x[t..t+8) (zero past n): product, clamp to [-127, 127], round to nearest
-// even (the current mode, as std::nearbyint; clamping first changes nothing as the bounds
-// are integers).
+// The codes of x[0..8) (code 0 past `left`): product, clamp to [-127, 127], round to
+// nearest even (the current mode, as std::nearbyint; clamping first changes nothing as
+// the bounds are integers). max(y, -127) is -127 for a NaN product (0 * inf), as
+// std::max(-127, NaN) in detail::latte::quantize.
 inline __m256i quantize8(const float* x, std::ptrdiff_t left, __m256 inv) {
   const __m256 y = _mm256_mul_ps(load8(x, left), inv);
-  return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), y)));
+  const __m256i c = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(y, _mm256_set1_ps(-127.0f))));
+  return left >= 8 ? c : _mm256_and_si256(c, live8(left));
 }
 
 // MS4B nibbles of code bytes v: (c >> 4) + 8 = (c ^ 0x80) >> 4 as unsigned bytes.
@@ -174,8 +176,7 @@ inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t
 #if defined(ETK_HAS_AVX512VNNI)
 namespace avx512 {
 
-// This path's LATTE AVX-512 helpers (latte_avx512.inl, same target namespace).
-using detail::latte::avx512::quantize16;
+// This path's LATTE AVX-512 helper (latte_avx512.inl, same target namespace).
 using detail::latte::avx512::tail16;
 
 // Lanes [0, left) of 16, for any left (none when left <= 0).
@@ -267,11 +268,13 @@ inline void store_bf16(const float* x, std::ptrdiff_t n, std::uint8_t* out) {
   }
 }
 
+// The saturating down-conversion and max(., -127) complete codes16_unclamped_below.
 inline void store_int8(const float* x, std::ptrdiff_t n, float inv, std::uint8_t* out) {
   const __m512 vinv = _mm512_set1_ps(inv);
   for (std::ptrdiff_t c = 0; c < n; c += 16) {
     const __mmask16 mk = tail16(n - c);
-    _mm_mask_storeu_epi8(out + c, mk, _mm512_cvtepi32_epi8(quantize16(x + c, mk, vinv)));
+    const __m128i q = _mm512_cvtsepi32_epi8(codes16_unclamped_below(_mm512_maskz_loadu_ps(mk, x + c), mk, vinv));
+    _mm_mask_storeu_epi8(out + c, mk, _mm_max_epi8(q, _mm_set1_epi8(-127)));
   }
 }
 
