@@ -7,17 +7,19 @@
 // heads of a group sharing a direction). LATTE's theta (one for all heads) is found by
 // bisection on the measured filtered share (90% / 75%), +inf for "inf".
 // Counters: bytes = bytes the step requests from the cache (dense: both key planes and
-// the value rows of every visible key per KV head; LATTE: the MS4B plane plus, per query
-// row, the LS4B and value rows of its survivors: rows shared by heads of a group are
-// counted once per head, so this overstates DRAM traffic when survivors overlap);
-// GBps = bytes / time; filtered = measured share filtered.
+// the value rows of every visible key per KV head; LATTE: the MS4B plane plus the LS4B and
+// value rows of the union of the survivors of a KV head's rows, each fetched once, as the
+// step does); GBps = bytes / time; filtered = measured share filtered; union = the union's
+// share of the visible keys (from the reference twin's kept sets).
 #include <benchmark/benchmark.h>
 
 #include <etk/attention/decode.hpp>
+#include <etk/attention/reference/decode.hpp>
 
 #include <Eigen/Core>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <tuple>
 #include <vector>
@@ -65,6 +67,24 @@ float theta_for(const Setup& s, std::ptrdiff_t nq, double filtered) {
     (st.filtered_fraction() > filtered ? lo : hi) = p.theta[0];
   }
   return float(hi);
+}
+
+// Keys in the union of the kept sets of each KV head's rows (query heads of its group x
+// queries: one pass of the step while nq * group <= kTileRows), summed over KV heads.
+std::int64_t union_kept(const Setup& s, std::ptrdiff_t nq, const etk::DecodeParams& p) {
+  std::vector<float> o(std::size_t(kQHeads * nq * kDim));
+  std::vector<std::vector<std::ptrdiff_t>> kept;
+  etk::reference::decode_attention(*s.cache, queries(s, nq), {o.data(), kQHeads, nq, kDim}, p, false,
+                                   nullptr, &kept);
+  const std::ptrdiff_t group = kQHeads / kKVHeads;
+  std::int64_t total = 0;
+  for (std::ptrdiff_t g = 0; g < kKVHeads; ++g) {
+    std::set<std::ptrdiff_t> u;
+    for (std::ptrdiff_t row = g * group * nq; row < (g + 1) * group * nq; ++row)
+      u.insert(kept[std::size_t(row)].begin(), kept[std::size_t(row)].end());
+    total += std::int64_t(u.size());
+  }
+  return total;
 }
 
 // The streaming-read baseline: a 1 GiB buffer (~2x the L3 reported here, far more than any
@@ -120,11 +140,12 @@ void run_step(benchmark::State& state, etk::KVValueType vt, int filtered_pct, in
   }
   const etk::KVCache& c = *s.cache;
   double bytes = double(kKVHeads * n * c.bytes_per_token());
-  if (latte) {
-    std::int64_t kept = 0;
-    for (auto k : st.kept) kept += k;
-    bytes = double(kKVHeads * n * c.lo_row_bytes()) + double(kept) * double(c.lo_row_bytes() + c.value_row_bytes());
+  if (latte) {  // the MS4B plane (as many bytes as the LS4B rows) plus the union's rows
+    const bool keeps_all = filtered_pct == 0 || filtered_pct == kKeepAll;
+    const std::int64_t u = keeps_all ? std::int64_t(kKVHeads * n) : union_kept(s, nq, p);
+    bytes = double(kKVHeads * n * c.lo_row_bytes()) + double(u) * double(c.lo_row_bytes() + c.value_row_bytes());
     state.counters["filtered"] = st.filtered_fraction();
+    state.counters["union"] = double(u) / double(kKVHeads * n);
   }
   state.counters["bytes"] = bytes;
   state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);

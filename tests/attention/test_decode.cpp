@@ -289,6 +289,26 @@ TEST_CASE("decode primitives on every path equal the scalar ones (integer parts 
         simd::block_dots(hi.data() + L * 64, L, ql.data(), ldq, nrows, 15, f.data(), 20);
         for (std::size_t i = 0; i < a.size(); ++i)
           if (i % 20 < 16) REQUIRE(16 * e[i] + f[i] == a[i]);
+        // Both planes of a block at once: q . (code + 128), the code byte + 128 of each
+        // dim being 16 x its MS4B nibble (stored + 8) + its LS4B nibble (block 0 holds the
+        // nibble extremes when L = 3).
+        for (std::ptrdiff_t blk : {0, 1}) {
+          std::vector<std::int32_t> g(a.size(), -1);
+          simd::block_scores(hi.data() + blk * L * 64, lo.data() + blk * 16 * L * 4, L, q.data(), ldq,
+                             nrows, g.data(), 20);
+          for (int r = 0; r < nrows; ++r)
+            for (std::ptrdiff_t kk = 0; kk < 16; ++kk) {
+              std::int32_t want = 0;
+              for (std::ptrdiff_t l = 0; l < L; ++l)
+                for (std::ptrdiff_t t = 0; t < 4; ++t) {
+                  const int h = hi[std::size_t(blk * L * 64 + l * 64 + kk * 4 + t)];
+                  const int w = lo[std::size_t((16 * blk + kk) * L * 4 + l * 4 + t)];
+                  want += q[std::size_t(r * ldq + 4 * l + t)] * (16 * (h & 15) + (w & 15)) +
+                          q[std::size_t(r * ldq + 4 * L + 4 * l + t)] * (16 * (h >> 4) + (w >> 4));
+                }
+              REQUIRE(g[std::size_t(r * 20 + kk)] == want);
+            }
+        }
         // Survivors in increasing order, some blocks skipped, odd counts.
         std::vector<std::int32_t> idx;
         for (std::int32_t j = 0; j < P; j += 1 + j % 3) idx.push_back(j);

@@ -189,18 +189,25 @@ inline void estimate_task(const KVCache& cache, const Plan& p, const Scratch& sc
   }
 }
 
-// Softmax partial of one row from its m keys idx (hi: their MS4B dots, lo scratch):
-// exact scores, logits into w, part[0] = max, part[1] = sum of weights.
+// Softmax partial of one row from G - off, the exact int8 scores of its m keys idx:
+// logits into w, part[0] = max, part[1] = sum of weights.
+inline void scores_softmax(const KVCache::PageView& pv, const Plan& p, const Scratch& sc,
+                           std::ptrdiff_t qr, const std::int32_t* idx, std::ptrdiff_t m,
+                           const std::int32_t* G, std::int32_t off, float* w, float* part) {
+  for (std::ptrdiff_t s = 0; s < m; ++s)
+    w[s] = float(G[s] - off) * logit_unit(sc.qs[qr], pv.key_scale[idx[s] / 16], p.s.scale);
+  part[0] = detail::row_max(w, nullptr, m);
+  part[1] = detail::exp2_shift_sum(w, m, part[0], detail::kLog2e);
+}
+
+// The same from the keys' MS4B dots hi (lo scratch): their LS4B dots complete the scores
+// 16 * hi + lo = q . (code + 128).
 inline void row_softmax(const KVCache::PageView& pv, const Plan& p, const Scratch& sc,
                         std::ptrdiff_t qr, const std::int32_t* idx, std::ptrdiff_t m,
                         const std::int32_t* hi, std::int32_t* lo, float* w, float* part) {
   simd::lo_dots(pv.lo, p.L, idx, m, sc.q8 + qr * p.ldq, lo);
-  for (std::ptrdiff_t s = 0; s < m; ++s) {
-    const std::int32_t S = 16 * (hi[s] - 8 * sc.sum_q[qr]) + lo[s];
-    w[s] = float(S) * logit_unit(sc.qs[qr], pv.key_scale[idx[s] / 16], p.s.scale);
-  }
-  part[0] = detail::row_max(w, nullptr, m);
-  part[1] = detail::exp2_shift_sum(w, m, part[0], detail::kLog2e);
+  for (std::ptrdiff_t s = 0; s < m; ++s) lo[s] += 16 * hi[s];
+  scores_softmax(pv, p, sc, qr, idx, m, lo, 128 * sc.sum_q[qr], w, part);
 }
 
 // Requests the LS4B and value rows of page keys idx[0..n) into L2.
@@ -223,8 +230,11 @@ inline void prefetch_rows(const KVCache::PageView& pv, const KVCache& cache, con
 // (dense), their exact scores, softmax partials and weighted value sums. Rows that see and
 // keep the same keys share each value row read (weighted_values_rows, same bits per row);
 // other rows go one by one. (A value pass over the union of a group's survivors, rows
-// weighting keys they did not keep by 0, measured no faster: the value pass waits on its
-// rows' fetches either way.)
+// weighting keys they did not keep by 0, measured 1.1-1.2x slower on the decode workload:
+// there the heads of a group share few survivors (at 90% filtered the union holds 0.34 of
+// the keys, 1.2 rows per union key), so it multiplies the value FMAs by ~3.4, while DRAM
+// already sees each row once: the rows of a group run back to back over one page, whose
+// LS4B and value rows (160 KiB at dim 128, fp16) stay in L2. docs/performance.md.)
 inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, const Tile& t,
                         std::ptrdiff_t task, std::ptrdiff_t page, const float* cutoff,
                         int worker) {
@@ -265,7 +275,7 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
   }
   if (shared) {
     // Every row sees and keeps the same keys of this page (dense, or LATTE keeping the
-    // whole page): the MS4B dots of all rows in one block pass.
+    // whole page): the exact scores of all rows from both planes in one block pass.
     const KeyRange k0 = range[0];
     const std::ptrdiff_t m = k0.end - k0.first;
     std::int32_t* idx = sel;
@@ -273,19 +283,21 @@ inline void attend_task(const KVCache& cache, const Plan& p, const Scratch& sc, 
     const std::int8_t* qrows = sc.q8 + t.qrow(p, 0) * p.ldq;
     for (std::ptrdiff_t blk = k0.first / 16; blk * 16 < k0.end; ++blk) {
       const std::uint8_t* line = pv.hi + blk * cache.hi_block_bytes();
+      const std::uint8_t* lrows = pv.lo + blk * 16 * cache.lo_row_bytes();
       const std::ptrdiff_t b0 = blk * 16;
       if (b0 >= k0.first) {  // straight into hi (a partial last block ends in the slack)
-        simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), 128, hi + (b0 - k0.first), W);
+        simd::block_scores(line, lrows, p.L, qrows, p.ldq, int(t.nrows), hi + (b0 - k0.first), W);
         continue;
       }
       alignas(64) std::int32_t d16[kTileRows * 16];
-      simd::block_dots(line, p.L, qrows, p.ldq, int(t.nrows), 128, d16, 16);
+      simd::block_scores(line, lrows, p.L, qrows, p.ldq, int(t.nrows), d16, 16);
       for (std::ptrdiff_t r = 0; r < t.nrows; ++r)
         for (std::ptrdiff_t j = k0.first; j < std::min(k0.end, b0 + 16); ++j)
           hi[r * W + j - k0.first] = d16[r * 16 + j - b0];
     }
     for (std::ptrdiff_t r = 0; r < t.nrows; ++r) {
-      row_softmax(pv, p, sc, t.qrow(p, r), idx, m, hi + r * W, lo, w + r * W, part0 + r * (dv + 2));
+      const std::ptrdiff_t qr = t.qrow(p, r);
+      scores_softmax(pv, p, sc, qr, idx, m, hi + r * W, 128 * sc.sum_q[qr], w + r * W, part0 + r * (dv + 2));
       sc.kept[task * p.rows + r] = m;
     }
     simd::weighted_values_rows(cache.value_type(), w, W, int(t.nrows), idx, m, pv.values,

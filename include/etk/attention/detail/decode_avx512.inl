@@ -4,6 +4,9 @@
 // bytes and adds groups of 4 into int32 lanes (bounds in decode_scalar.inl).
 //  * block_dots: one 64-byte MS4B line = 16 keys x 8 dims; each row's 2 dwords of the
 //    line are broadcast, so one pass over the block serves up to 4 rows per register set.
+//  * block_scores: the block's 16 LS4B rows transposed to the MS4B line layout (16 x 16
+//    dwords), then each line's two nibbles joined into the byte code + 128, so one
+//    vpdpbusd per half and row gives the exact score of 16 keys (dense decode).
 //  * lo_dots: one survivor per register (its LS4B row loaded), 16 survivors reduced
 //    together (detail::latte::avx512::reduce16).
 //  * weighted_values: detail::latte::avx512::gather_pv for fp32 values; for fp16 / bf16 / int8
@@ -48,6 +51,69 @@ inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8
   for (; r + 4 <= nrows; r += 4) block_dots_rows<4>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
   for (; r + 2 <= nrows; r += 2) block_dots_rows<2>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
   if (r < nrows) block_dots_rows<1>(hi, L, q + r * ldq, ldq, out + r * ldo, ldo);
+}
+
+// t[l] = dword l of rows r[0..16) (a 16 x 16 dword transpose: 64 shuffles).
+inline void transpose16(const __m512i* r, __m512i* t) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // b[4i + m], 128-bit lane k: dword 4k + m of rows 4i..4i+3
+    b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i s0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x88), s1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xdd);
+    const __m512i s2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x88), s3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xdd);
+    t[m] = _mm512_shuffle_i32x4(s0, s2, 0x88);
+    t[8 + m] = _mm512_shuffle_i32x4(s0, s2, 0xdd);
+    t[4 + m] = _mm512_shuffle_i32x4(s1, s3, 0x88);
+    t[12 + m] = _mm512_shuffle_i32x4(s1, s3, 0xdd);
+  }
+}
+
+// NR rows over lines [l0, l1) of one block: the line's MS4B nibbles (as stored, MS4B + 8)
+// and the transposed LS4B dwords lo_t[l - l0] form each key's unsigned code + 128 bytes
+// (one shift and one ternary select per half), one vpdpbusd per half and row.
+template <int NR>
+void block_scores_rows(const std::uint8_t* hi, const __m512i* lo_t, std::ptrdiff_t l0, std::ptrdiff_t l1,
+                       std::ptrdiff_t L, const std::int8_t* q, std::ptrdiff_t ldq, std::int32_t* out,
+                       std::ptrdiff_t ldo) {
+  const __m512i f0 = _mm512_set1_epi8(std::int8_t(0xF0));
+  __m512i acc[NR];
+  for (int r = 0; r < NR; ++r)
+    acc[r] = l0 == 0 ? _mm512_setzero_si512() : _mm512_loadu_si512(out + r * ldo);
+  for (std::ptrdiff_t l = l0; l < l1; ++l) {
+    const __m512i x = _mm512_loadu_si512(hi + l * 64), y = lo_t[l - l0];
+    // 0xE4: bytes of the third operand's 0xF0 nibble from the first, the rest from the second.
+    const __m512i a = _mm512_ternarylogic_epi32(_mm512_slli_epi16(x, 4), y, f0, 0xE4);
+    const __m512i b = _mm512_ternarylogic_epi32(x, _mm512_srli_epi16(y, 4), f0, 0xE4);
+    for (int r = 0; r < NR; ++r) {
+      acc[r] = _mm512_dpbusd_epi32(acc[r], a, bcast4(q + r * ldq + 4 * l));
+      acc[r] = _mm512_dpbusd_epi32(acc[r], b, bcast4(q + r * ldq + 4 * L + 4 * l));
+    }
+  }
+  for (int r = 0; r < NR; ++r) _mm512_storeu_si512(out + r * ldo, acc[r]);
+}
+
+inline void block_scores(const std::uint8_t* hi, const std::uint8_t* lo, std::ptrdiff_t L,
+                         const std::int8_t* q, std::ptrdiff_t ldq, int nrows, std::int32_t* out,
+                         std::ptrdiff_t ldo) {
+  for (std::ptrdiff_t l0 = 0; l0 < L; l0 += 16) {  // 16 lines (128 dims) per transpose
+    const std::ptrdiff_t l1 = L - l0 < 16 ? L : l0 + 16;
+    const __mmask16 live = tail16(l1 - l0);
+    __m512i rows[16], lo_t[16];
+    for (int kk = 0; kk < 16; ++kk) rows[kk] = _mm512_maskz_loadu_epi32(live, lo + (kk * L + l0) * 4);
+    transpose16(rows, lo_t);
+    int r = 0;
+    for (; r + 4 <= nrows; r += 4) block_scores_rows<4>(hi, lo_t, l0, l1, L, q + r * ldq, ldq, out + r * ldo, ldo);
+    for (; r + 2 <= nrows; r += 2) block_scores_rows<2>(hi, lo_t, l0, l1, L, q + r * ldq, ldq, out + r * ldo, ldo);
+    if (r < nrows) block_scores_rows<1>(hi, lo_t, l0, l1, L, q + r * ldq, ldq, out + r * ldo, ldo);
+  }
 }
 
 // out[s] = sum over the L dwords of key idx[s] (fetch(j, l0, mask) gives 16 of them, from

@@ -47,6 +47,15 @@ inline void block_dots(const std::uint8_t* hi, std::ptrdiff_t L, const std::int8
   ETK_DISPATCH_RETURN(detail::decode::simd::block_dots(hi, L, q, ldq, nrows, qmax, out, ldo));
 }
 
+// out[r*ldo + kk] = arranged code row r . (code + 128) of key kk of one 16-key block
+// (MS4B lines hi, the block's 16 LS4B rows lo): the exact int8 score plus 128 * sum of the
+// row's codes, both planes in one pass.
+inline void block_scores(const std::uint8_t* hi, const std::uint8_t* lo, std::ptrdiff_t L,
+                         const std::int8_t* q, std::ptrdiff_t ldq, int nrows, std::int32_t* out,
+                         std::ptrdiff_t ldo) {
+  ETK_DISPATCH_RETURN(detail::decode::simd::block_scores(hi, lo, L, q, ldq, nrows, out, ldo));
+}
+
 inline void lo_dots(const std::uint8_t* lo, std::ptrdiff_t L, const std::int32_t* idx,
                     std::ptrdiff_t n, const std::int8_t* q, std::int32_t* out) {
   ETK_DISPATCH_RETURN(detail::decode::simd::lo_dots(lo, L, idx, n, q, out));

@@ -3,7 +3,8 @@
 // decode_avx512.inl implements the same contracts. Compiled once per dispatch path
 // through decode_kernels.inl (no include guard, no includes).
 // Bounds: a dot of an arranged row (|q| <= 128) with nibbles (<= 15) over 8L <= kMaxDim + 7
-// dims is <= 128 * 15 * 8199 < 2^24: int32 with room to spare.
+// dims is <= 128 * 15 * 8199 < 2^24: int32 with room to spare; with byte codes + 128
+// (<= 255, block_scores) it is <= 128 * 255 * 8199 < 2^28.
 namespace detail::decode {
 namespace scalar {
 
