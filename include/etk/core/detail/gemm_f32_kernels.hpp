@@ -25,7 +25,9 @@ namespace detail::gemm_f32 {
 // 256 on a 32 KiB L1d, 384 on this project's Intel Xeon (48 KiB). Measured on Zen 4 (32
 // KiB L1d, bench/peers, 128x768x768 to 1024^3): kc = 256 beat 128 by 5-30% and 384 by
 // 0-25%; on the Xeon (512x768x3072, one thread) 384 beat 128 / 192 / 256 by 11 / 6 / 2%.
-// The panel is read by every row tile of a task while the tiles' A rows stream from L2.
+// (Those sweeps predate the tile-outer loop order of gemm_block, where a tile's kc x MR
+// values of A stay in L1 while the panels stream past; kc = 256 / 384 / 512 were within
+// noise of each other there at 128x768x768 to 1024^3 on the Xeon.)
 // The block size never changes a result (see gemm_f32_kernels.inl; tested).
 inline std::ptrdiff_t depth_block_for(std::ptrdiff_t l1d_bytes) {
   return std::clamp<std::ptrdiff_t>(l1d_bytes / (gemm_f32_layout::kNR * std::ptrdiff_t(sizeof(float))), 64, 512);
