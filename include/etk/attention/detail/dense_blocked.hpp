@@ -162,13 +162,19 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
     const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-    detail::gemm_f32::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
-    if (pad)
-      for (std::ptrdiff_t t = 0; t < cols; ++t)
-        if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
-    if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
-      causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
-    column_max(st, ld, cols, rows, sum);
+    const float* kb = kh + j0 * k.row_stride;
+    const bool causal_cut = p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols;
+    if (pad || causal_cut) {  // masks change the maxima: a pass of their own after masking
+      detail::gemm_f32::gemm_packed(kb, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
+      if (pad)
+        for (std::ptrdiff_t t = 0; t < cols; ++t)
+          if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
+      if (causal_cut) causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
+      column_max(st, ld, cols, rows, sum);
+    } else {  // the GEMM folds the column maxima in as it stores S^T: no pass of its own
+      std::fill(sum, sum + rows, neg_inf);
+      detail::gemm_f32::gemm_packed_column_max(kb, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, sum);
+    }
     bool rescale = false;
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
       const float m_new = std::max(m[r], sum[r]);
