@@ -33,8 +33,9 @@ namespace detail::gemm_f32 {
 // Task: at most kTaskRows rows, M split evenly (128 rows: one task of 128, not 96 + 32,
 // whose second task passed over the same columns of B again for a third of the rows;
 // 0.91-0.96 -> 1.00-1.03 of oneDNN's prepacked matmul at 128x768x768 on Zen 3 AVX2, best
-// of 10 repetitions, in three runs) x 128 columns. On Zen 4, 96 rows had beaten 48 and 192
-// by 10% at 512x768x3072 (fewer passes over B per row); 512 rows now make 4 tasks of 128.
+// of 10 repetitions, in three runs; then with tasks of 128 columns). On Zen 4, 96 rows had
+// beaten 48 and 192 by 10% at 512x768x3072 (fewer passes over B per row); 512 rows now
+// make 4 tasks of 128.
 // Columns: kTaskPanels panels (256 columns), halved while that leaves fewer than two tasks
 // per thread of ctx (one thread: 8 panels; two threads at 128x768x768: 4, so 6 tasks, not
 // 3). On the AVX-512 Xeon, one thread, 8 panels with column tasks inner beat 4 panels with

@@ -7,8 +7,9 @@
 // into GEMM panels (the logits are then in base 2). Keys are visited in blocks of up to
 // bk; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
 // queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
-// query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
-// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
+// query column i (max S_i folded in by the GEMM's kernels when no mask applies to the
+// block, else a pass over the masked tile): m' = max(m, max S_i), P_i = 2^(S_i - m'),
+// l = 2^(m - m')·l + sum P_i, O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
 // is S^T read column-major in place as the A operand and the B operand is V_b's rows
 // copied at a padded stride (see BlockedWorkspace). O is accumulated in the output rows themselves, which are scaled by 1 / l_i
 // at the end (a zero row when l_i = 0: nothing visible): no transposed copy of O. Memory
