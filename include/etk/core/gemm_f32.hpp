@@ -39,8 +39,9 @@ namespace detail::gemm_f32 {
 // Columns: kTaskPanels panels (256 columns), halved while that leaves fewer than two tasks
 // per thread of ctx (one thread: 8 panels; two threads at 128x768x768: 4, so 6 tasks, not
 // 3). On the AVX-512 Xeon, one thread, 8 panels with column tasks inner beat 4 panels with
-// row tasks inner by ~3% at 512x768x3072 (155 vs 150 GFLOP/s, fastest call of 20, four
-// alternating runs) and were even at 128x768x768 and 1024^3.
+// row tasks inner by ~3% at 512x768x3072 (155 vs 150 GFLOP/s: a scratch harness timing 20
+// calls, fastest call, four alternating runs; the peers benchmark then gave 153.5, 1.01x
+// oneDNN's prepacked matmul, docs/performance.md) and were even at 128x768x768 and 1024^3.
 constexpr std::ptrdiff_t kTaskRows = 132;
 constexpr std::ptrdiff_t kTaskPanels = 8;
 
