@@ -3,7 +3,8 @@
 // reference (etk/core/reference/gemm_f32.hpp) over awkward shapes (M = 1, sizes around
 // every tile height and the 32-column panel, depths around the depth block), row strides
 // wider than the rows, both output modes and both ways of passing B; the FMA paths (AVX2,
-// AVX-512) against each other bit for bit; thread-count invariance; bad input.
+// AVX-512) against each other bit for bit; the column maxima the kernels fold in (dense
+// attention's); thread-count invariance; bad input.
 //
 // Tolerance, derived: a fast path sums K products in fp32 in one chain, so |c - exact| <=
 // gamma_{K+1} * sum_t |a_it b_tj| (gamma_n = n u / (1 - n u), u = 2^-24; the +1 covers the
@@ -14,6 +15,7 @@
 #include <etk/core/gemm_f32.hpp>
 #include <etk/core/reference/gemm_f32.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -141,6 +143,44 @@ TEST_CASE("gemm_f32: the depth block comes from L1d and never changes a result")
     if (first.empty()) first = c;
     CHECK(c == first);
   }
+}
+
+TEST_CASE("gemm_f32: the column maxima folded in by the kernels are those of C, on every path") {
+  // gemm_block with col_max: C bit for bit as without it; col_max[j] = max(its value
+  // before, max_i C[i][j]) for j < n, from the last depth block only (kc below, at and
+  // above K), for tiles of every height and partial panels; the floats past n untouched.
+  std::mt19937 gen(31);
+  const std::vector<std::ptrdiff_t> ms = {1, 2, 5, 11, 12, 13, 25, 97};
+  const std::vector<std::ptrdiff_t> ks = {1, 3, 17, 64, 65, 300};
+  const std::vector<std::ptrdiff_t> ns = {1, 7, 16, 17, 32, 33, 70, 192};
+  paths::for_each([&](etk::Isa) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const std::ptrdiff_t m = ms[gen() % ms.size()], k = ks[gen() % ks.size()], n = ns[gen() % ns.size()];
+      const std::ptrdiff_t kc = trial % 3 == 0 ? 7 : trial % 3 == 1 ? k : 4096;
+      Strided a(m, k, std::ptrdiff_t(gen() % 3), gen), b(k, n, 0, gen);
+      const etk::PackedWeightsF32 w = etk::PackedWeightsF32::from_kn(b.cview());
+      const std::ptrdiff_t panels = etk::gemm_f32_layout::panels(n);
+      std::vector<float> want(static_cast<std::size_t>(m * n)), got(want.size());
+      etk::detail::gemm_f32::gemm_block(a.data.data(), a.ld, 1, k, w.data(), 32, 32 * k, n, want.data(), n, false, 0,
+                                        m, 0, panels, kc);
+      // Start values: -inf, a value above every |C| (kept), and values inside C's range.
+      std::vector<float> mx(static_cast<std::size_t>(panels * 32 + 8), 11.0f), before(mx.size());
+      for (std::ptrdiff_t j = 0; j < n; ++j)
+        mx[std::size_t(j)] = j % 3 == 0 ? -std::numeric_limits<float>::infinity() : j % 3 == 1 ? 1e30f : -0.5f;
+      before = mx;
+      etk::detail::gemm_f32::gemm_block(a.data.data(), a.ld, 1, k, w.data(), 32, 32 * k, n, got.data(), n, false, 0,
+                                        m, 0, panels, kc, mx.data());
+      INFO("M " << m << " K " << k << " N " << n << " kc " << kc);
+      REQUIRE(got == want);
+      for (std::ptrdiff_t j = 0; j < std::ptrdiff_t(mx.size()); ++j) {
+        float e = before[std::size_t(j)];
+        if (j < n)
+          for (std::ptrdiff_t i = 0; i < m; ++i) e = std::max(e, want[std::size_t(i * n + j)]);
+        INFO("column " << j);
+        REQUIRE(mx[std::size_t(j)] == e);
+      }
+    }
+  });
 }
 
 TEST_CASE("gemm_f32: bit-identical for any pool, with or without an arena", "[threads]") {

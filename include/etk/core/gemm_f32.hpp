@@ -6,8 +6,8 @@
 // Each element is one FMA chain over t = 0 .. K-1 in order, in fp32, so the error is
 // bounded as for any such sum: |c - exact| <= gamma_K * sum_t |a_it| |b_tj|, gamma_K =
 // K u / (1 - K u), u = 2^-24 (the portable path without FMA hardware rounds each product
-// too: gamma_{K+1}). Work is split into tasks of kTaskRows rows x kTaskPanels panels on
-// ctx's pool; results are bit-identical for every pool and thread count. No finiteness
+// too: gamma_{K+1}). Work is split into tasks of up to kTaskRows rows x kTaskPanels panels
+// on ctx's pool; results are bit-identical for every pool and thread count. No finiteness
 // check: NaN and Inf propagate as IEEE arithmetic says. Rejected: shape mismatch, an empty
 // operand, an output whose rows overlap or that overlaps an input.
 // Reference twin: etk/core/reference/gemm_f32.hpp.
@@ -33,10 +33,17 @@ namespace detail::gemm_f32 {
 // Task: at most kTaskRows rows, M split evenly (128 rows: one task of 128, not 96 + 32,
 // whose second task passed over the same columns of B again for a third of the rows;
 // 0.91-0.96 -> 1.00-1.03 of oneDNN's prepacked matmul at 128x768x768 on Zen 3 AVX2, best
-// of 10 repetitions, in three runs) x 128 columns. On Zen 4, 96 rows had beaten 48 and 192
-// by 10% at 512x768x3072 (fewer passes over B per row); 512 rows now make 4 tasks of 128.
+// of 10 repetitions, in three runs; then with tasks of 128 columns). On Zen 4, 96 rows had
+// beaten 48 and 192 by 10% at 512x768x3072 (fewer passes over B per row); 512 rows now
+// make 4 tasks of 128.
+// Columns: kTaskPanels panels (256 columns), halved while that leaves fewer than two tasks
+// per thread of ctx (one thread: 8 panels; two threads at 128x768x768: 4, so 6 tasks, not
+// 3). On the AVX-512 Xeon, one thread, 8 panels with column tasks inner beat 4 panels with
+// row tasks inner by ~3% at 512x768x3072 (155 vs 150 GFLOP/s: a scratch harness timing 20
+// calls, fastest call, four alternating runs; the peers benchmark then gave 153.5, 1.01x
+// oneDNN's prepacked matmul, docs/performance.md) and were even at 128x768x768 and 1024^3.
 constexpr std::ptrdiff_t kTaskRows = 132;
-constexpr std::ptrdiff_t kTaskPanels = 4;
+constexpr std::ptrdiff_t kTaskPanels = 8;
 
 // c [M, N] shares no element with the matrix m (the shared exact test of check::no_overlap).
 inline void check_apart(const char* m_name, const ConstMatrixView<float>& m, const MatrixView<float>& c) {
@@ -60,16 +67,19 @@ inline void run(const ConstMatrixView<float>& a, const float* bp, std::ptrdiff_t
   const std::ptrdiff_t m = a.rows(), k = a.cols();
   const std::ptrdiff_t row_tasks = (m + kTaskRows - 1) / kTaskRows, task_rows = (m + row_tasks - 1) / row_tasks;
   const std::ptrdiff_t panels = gemm_f32_layout::panels(n);
-  const std::ptrdiff_t col_tasks = (panels + kTaskPanels - 1) / kTaskPanels;
+  std::ptrdiff_t task_panels = kTaskPanels;
+  while (task_panels > 1 && row_tasks * ((panels + task_panels - 1) / task_panels) < 2 * ctx.concurrency())
+    task_panels /= 2;
+  const std::ptrdiff_t col_tasks = (panels + task_panels - 1) / task_panels;
   float* const cd = c.data();
   const std::ptrdiff_t ldc = c.outerStride();
-  // Row tasks inner: consecutive tasks share one column block of B (4 panels x K, 384 KiB
-  // at K = 768), which then stays in L2 while the rows stream past it (512x768x3072: 0.85
-  // -> 0.94 of oneDNN's prepacked matmul in one run).
+  // Column tasks inner: consecutive tasks share one row block of A (128 rows x K, 384 KiB
+  // at K = 768), which stays in L2 while the column blocks of B stream past it; within a
+  // task each row tile's A stays in L1 over the task's panels (gemm_f32_kernels.inl).
   parallel_for(ctx, row_tasks * col_tasks, [&](std::ptrdiff_t task, int) {
-    const std::ptrdiff_t i0 = (task % row_tasks) * task_rows, p0 = (task / row_tasks) * kTaskPanels;
+    const std::ptrdiff_t i0 = (task / col_tasks) * task_rows, p0 = (task % col_tasks) * task_panels;
     gemm_block(a.data(), a.outerStride(), 1, k, bp, 32, 32 * k, n, cd, ldc, acc, i0,
-               std::min(m, i0 + task_rows), p0, std::min(panels, p0 + kTaskPanels));
+               std::min(m, i0 + task_rows), p0, std::min(panels, p0 + task_panels));
   });
 }
 

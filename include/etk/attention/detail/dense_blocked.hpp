@@ -7,8 +7,9 @@
 // into GEMM panels (the logits are then in base 2). Keys are visited in blocks of up to
 // bk; per key block the scores are computed key-major, S^T = K_b·Qs^T ([keys,
 // queries]; K_b's rows are the GEMM's A operand in place); masks set logits to -inf; per
-// query column i: m' = max(m, max S_i), P_i = 2^(S_i - m'), l = 2^(m - m')·l + sum P_i,
-// O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
+// query column i (max S_i folded in by the GEMM's kernels when no mask applies to the
+// block, else a pass over the masked tile): m' = max(m, max S_i), P_i = 2^(S_i - m'),
+// l = 2^(m - m')·l + sum P_i, O_i = 2^(m - m')·O_i (column kernels of softmax_kernels.hpp); then O += P·V_b, where P
 // is S^T read column-major in place as the A operand and the B operand is V_b's rows
 // copied at a padded stride (see BlockedWorkspace). O is accumulated in the output rows themselves, which are scaled by 1 / l_i
 // at the end (a zero row when l_i = 0: nothing visible): no transposed copy of O. Memory
@@ -162,13 +163,19 @@ inline void blocked_attention_block(const HeadsView<const float>& q,
   std::fill(l, l + rows, 0.0f);
   for (std::ptrdiff_t j0 = 0; j0 < key_end; j0 += w.bk) {
     const std::ptrdiff_t cols = std::min(w.bk, key_end - j0);
-    detail::gemm_f32::gemm_packed(kh + j0 * k.row_stride, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
-    if (pad)
-      for (std::ptrdiff_t t = 0; t < cols; ++t)
-        if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
-    if (p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols)
-      causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
-    column_max(st, ld, cols, rows, sum);
+    const float* kb = kh + j0 * k.row_stride;
+    const bool causal_cut = p.causal && causal_key_end(i0, sh.n_q, sh.n_k) < j0 + cols;
+    if (pad || causal_cut) {  // masks change the maxima: a pass of their own after masking
+      detail::gemm_f32::gemm_packed(kb, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, false);
+      if (pad)
+        for (std::ptrdiff_t t = 0; t < cols; ++t)
+          if (bias[j0 + t] != 0.0f) std::fill(st + t * ld, st + t * ld + rows, neg_inf);
+      if (causal_cut) causal_mask_keys(st, ld, cols, rows, i0, j0, sh);
+      column_max(st, ld, cols, rows, sum);
+    } else {  // the GEMM folds the column maxima in as it stores S^T: no pass of its own
+      std::fill(sum, sum + rows, neg_inf);
+      detail::gemm_f32::gemm_packed_column_max(kb, k.row_stride, 1, cols, sh.dk, qs, rows, st, ld, sum);
+    }
     bool rescale = false;
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
       const float m_new = std::max(m[r], sum[r]);
