@@ -149,14 +149,9 @@ TEST_CASE("the greedy on the model: never worse than its start, within budget, b
     const es::BitConfig start = es::uniform_configuration(t, {8, 6, 5, 4, 3, 2}, b);
     es::RefineOptions o;
     o.max_evaluations = 10;
-    std::vector<es::BitConfig> kept;  // what on_move_kept was told, in order
-    o.on_move_kept = [&](const es::BitConfig& c) { kept.push_back(c); };
     etk::SimpleThreadPool pool(1 + trial % 2);
     const std::size_t before = cache.evaluations();
     const es::RefineResult r = es::refine_on_model(cache, t, table, b, start, o, etk::Context{&pool});
-    CHECK(kept.size() == r.accepted);
-    if (!kept.empty()) CHECK(kept.back() == r.bits);
-    for (std::size_t k = 1; k < kept.size(); ++k) CHECK(m(kept[k]).kl < m(kept[k - 1]).kl);
     CHECK(r.start.kl == m(start).kl);
     CHECK(r.damage.kl == m(r.bits).kl);  // the measured damage of what is returned
     CHECK(r.damage.kl <= r.start.kl);

@@ -30,7 +30,6 @@
 #include <cmath>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -149,10 +148,6 @@ struct RefineOptions {
   std::size_t max_evaluations = 24;  // real evaluations after the start's
   int batch = 2;                     // moves evaluated per round (concurrently, on ctx's pool)
   Metric metric = Metric::kl;
-  // Called with the new configuration each time a move is kept (on the calling thread,
-  // between rounds), e.g. so that an engine resumes the next moves' forward passes from
-  // that configuration's state.
-  std::function<void(const BitConfig&)> on_move_kept;
 };
 
 struct RefineResult {
@@ -267,7 +262,6 @@ inline RefineResult refine_on_model(SensitivityCache& cache, const std::vector<Q
     r.damage = cache.evaluate(r.bits);
     ++r.accepted;
     for (std::size_t i = 0; i < tensors.size(); ++i) at[i] = detail::option_index(table, i, r.bits[i]);
-    if (opt.on_move_kept) opt.on_move_kept(r.bits);
   }
   return r;
 }
