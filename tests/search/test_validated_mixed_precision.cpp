@@ -90,6 +90,46 @@ TEST_CASE("predicted damage sums the table; the second-order table scales one pr
   CHECK_THROWS_WITH(es::second_order_sensitivity(table, {err[0]}, 6), Catch::Contains("1 rows"));
 }
 
+TEST_CASE("a table measured at the probe alone for some tensors, completed from it") {
+  Model m{{1.0, 30.0, 500.0}};
+  es::SensitivityCache cache(m, 3);
+  const std::vector<int> widths = {8, 6, 4, 2};
+  const auto full = es::measure_sensitivity(cache, widths);
+  // Tensors 0 and 2 at the probe alone: 2 evaluations instead of 8.
+  es::SensitivityCache fresh(m, 3);
+  const auto part = es::measure_sensitivity(fresh, {{6}, widths, {6}});
+  CHECK(fresh.evaluations() == 6);
+  std::vector<std::vector<double>> err(3);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (int b : widths) err[i].push_back(3.0 * (double(i) + 1) * std::pow(4.0, -b));
+  err[1].clear();  // the fully measured row is not read
+  const auto t = es::fill_from_probe(part, {2, 4, 8, 6}, err, 6);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(t.bits[i] == widths);
+    // Errors proportional to 4^-b, as the model's damage: the estimate is exact.
+    for (std::size_t k = 0; k < widths.size(); ++k) CHECK(t.damage[i][k].kl == Approx(full.damage[i][k].kl).epsilon(1e-12));
+  }
+  // The measured row is kept bit for bit, the probe itself too.
+  for (std::size_t k = 0; k < widths.size(); ++k) CHECK(t.damage[1][k].kl == part.damage[1][k].kl);
+  CHECK(t.damage[2][1].kl == part.damage[2][0].kl);
+  // The same numbers as the second-order table of the full measurement.
+  auto err_full = err;
+  err_full[1] = err[0];
+  const auto so = es::second_order_sensitivity(full, err_full, 6);
+  CHECK(t.damage[0][3].kl == so.damage[0][3].kl);
+  // Bad inputs, by name.
+  CHECK_THROWS_WITH(es::fill_from_probe(part, {8, 4, 2}, err, 6), Catch::Contains("probe width"));
+  CHECK_THROWS_WITH(es::fill_from_probe(es::measure_sensitivity(fresh, {{4}, widths, {6}}), widths, err, 6),
+                    Catch::Contains("not at the probe"));
+  auto short_row = err;
+  short_row[2].pop_back();
+  CHECK_THROWS_WITH(es::fill_from_probe(part, widths, short_row, 6), Catch::Contains("expected 4"));
+  auto negative = err;
+  negative[0][2] = -1;
+  CHECK_THROWS_WITH(es::fill_from_probe(part, widths, negative, 6), Catch::Contains("'errors'"));
+  CHECK_THROWS_WITH(es::fill_from_probe(part, widths, {err[0]}, 6), Catch::Contains("1 rows"));
+}
+
 TEST_CASE("the greedy on the model: never worse than its start, within budget, bounded cost") {
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> u(0.0, 1.0);

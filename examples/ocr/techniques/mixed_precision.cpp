@@ -7,7 +7,9 @@
 // breakpoint from the expected MSE, refined by the actual error near it), both with
 // per-channel bias correction (etk/search/weight_schemes.hpp; computed once per tensor
 // and width, the "bank"). Sensitivity: each tensor alone at each width, KL vs float on 8
-// calibration lines (cached, so the 4/5/6-bit budgets and every objective share one table).
+// calibration lines (cached, so the 4/5/6-bit budgets and every objective share one table);
+// a tensor under 0.1% of the weights is measured at the probe width alone and its other
+// widths estimated from it by the second-order model below (es::fill_from_probe).
 // Candidates per average of 4, 4.25, 4.5, 5 and 6 stored bits (parameter-weighted): uniform min-max
 // (the "weights uniform" rows), the bank at one width everywhere (uniform width, scheme
 // per layer), the additive table's Greedy MP and exact DP, the DP of the second-order
@@ -30,7 +32,8 @@
 // The weight search's evaluations quantize one tensor (or, for the final checks, a few):
 // they resume from the float activations saved before the first changed layer
 // (src/prefix_cache.hpp), in a working copy of the model where only that layer is
-// re-packed, on 2 threads; the damage is bit for bit that of a full forward pass.
+// re-packed, on 2 threads; the damage is bit for bit that of a full forward pass. The
+// greedy on the model's moves resume likewise from the activations of its start point.
 // The search times go to stderr ("mixed precision: ..."): wall time, CPU time of the
 // threads doing the search, and the process CPU time (which includes rows evaluated
 // concurrently on other threads).
@@ -41,6 +44,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <thread>
 #include <map>
 #include <memory>
@@ -78,6 +82,9 @@ constexpr int kValidCount = 32;
 // The second-order objective's probe width, and the real-model greedy's evaluations per budget.
 constexpr int kProbeBits = 6;
 constexpr std::size_t kRefineEvaluations = 24;
+// Tensors under this share of all weights (9 of 47 here, 0.26% of the weights) get their
+// sensitivity measured at the probe width only: at any width they barely move the budget.
+constexpr double kSmallShare = 0.001;
 const std::vector<double> kBudgets = {4, 4.25, 4.5, 5, 6};
 // The budgets that also get the greedy / DP / uniform-width rows (the others: "validated" only).
 const std::vector<double> kFullBudgets = {4, 5, 6};
@@ -130,6 +137,15 @@ std::string scheme_counts(const Bank& bank, const es::BitConfig& config) {
     if (config[i] != es::kFloat) ++n[bank[i].at(config[i]).scheme];
   std::string s;
   for (const auto& [k, v] : n) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return s;
+}
+
+// How many tensors of `config` have each width, widest first, e.g. "8:3 6:10 5:20 4:14".
+std::string width_counts(const es::BitConfig& config) {
+  std::map<int, int, std::greater<int>> n;
+  for (int b : config) ++n[b];
+  std::string s;
+  for (const auto& [b, k] : n) s += (s.empty() ? "" : " ") + std::to_string(b) + ":" + std::to_string(k);
   return s;
 }
 
@@ -195,6 +211,9 @@ struct WeightSearch {
   std::map<double, size_t> chosen;                                      // the best on validation
   size_t validation_evaluations = 0;  // candidates scored on validation
   size_t validation_parts = 0;        // parts of kValidCount / kValidParts lines scored
+  // Wall seconds of choose_on_validation's phases: the candidates measured on the
+  // calibration lines, the greedy on the model, the validation.
+  double measure_seconds = 0, refine_seconds = 0, validation_seconds = 0;
   const Candidate& find(double avg, const std::string& name) const {
     for (const auto& c : candidates.at(avg))
       if (c.name == name) return c;
@@ -216,12 +235,95 @@ void apply_config(ocr::Run& run, std::shared_ptr<const std::map<std::string, siz
   };
 }
 
-// Squared error ||Q_b(W) - W||^2 of every tensor at each of its table widths.
-std::vector<std::vector<double>> weight_errors(const Bank& bank, const es::SensitivityTable& table) {
+// The calibration lines' probabilities under a configuration of the bank's weights,
+// resumed from saved activations: the float model's (src/prefix_cache.hpp), or those of
+// one quantized configuration, the "base" (the model greedy's start), when the
+// configuration differs from the base only from a later layer on. Either way bit for bit
+// a full forward pass. forward() may run on several threads at once; set_base() must not
+// run during a forward().
+class CalibrationForward {
+ public:
+  CalibrationForward(const ocr::Model& model, std::vector<const float*> images, int width,
+                     std::shared_ptr<const std::map<std::string, size_t>> index, std::shared_ptr<const Bank> bank)
+      : model_(&model), images_(std::move(images)), width_(width), index_(std::move(index)), bank_(std::move(bank)),
+        float_(std::make_shared<ocr::PrefixCache>(model, images_, width)) {}
+
+  void set_base(const es::BitConfig& config) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto b = std::make_shared<Base>();
+    b->config = config;
+    ocr::Run run;
+    apply_config(run, index_, config, bank_);
+    b->model = model_->with_weights(run.hooks.weights);
+    b->prefix = std::make_unique<ocr::PrefixCache>(b->model, images_, width_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    base_ = std::move(b);
+    ++base_count_;
+    base_seconds_ += seconds_since(t0);
+  }
+  // set_base() calls, and their wall seconds.
+  size_t base_count() const { return base_count_; }
+  double base_seconds() const { return base_seconds_; }
+
+  std::vector<ocr::Probs> forward(const es::BitConfig& config) {
+    std::shared_ptr<const Base> base;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      base = base_;
+    }
+    ocr::Run run;
+    apply_config(run, index_, config, bank_);
+    const std::vector<int> from_float = changed_layers(config, es::BitConfig(config.size(), es::kFloat));
+    if (base) {
+      const std::vector<int> from_base = changed_layers(config, base->config);
+      // A layer the base quantizes and the configuration leaves float cannot be rewritten
+      // by the configuration's hook (it leaves float layers alone).
+      bool usable = true;
+      for (int l : from_base) usable = usable && config[size_t(l)] != es::kFloat;
+      if (usable && first_step(from_base) > first_step(from_float)) return base->prefix->forward(from_base, run.hooks.weights);
+    }
+    return float_->forward(from_float, run.hooks.weights);
+  }
+
+  size_t checkpoint_bytes() const { return float_->checkpoint_bytes(); }
+
+ private:
+  struct Base {
+    es::BitConfig config;
+    ocr::Model model;
+    std::unique_ptr<ocr::PrefixCache> prefix;  // on `model`
+  };
+  static std::vector<int> changed_layers(const es::BitConfig& a, const es::BitConfig& b) {
+    std::vector<int> l;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) l.push_back(int(i));
+    return l;
+  }
+  // The step a forward pass resumes at (the model's step count when nothing changed).
+  int first_step(const std::vector<int>& layers) const {
+    int first = int(model_->steps.size());
+    for (int l : layers) first = std::min(first, model_->first_step_of(l));
+    return first;
+  }
+
+  const ocr::Model* model_;
+  std::vector<const float*> images_;
+  int width_;
+  std::shared_ptr<const std::map<std::string, size_t>> index_;
+  std::shared_ptr<const Bank> bank_;
+  std::shared_ptr<ocr::PrefixCache> float_;
+  std::mutex mutex_;
+  std::shared_ptr<const Base> base_;
+  size_t base_count_ = 0;
+  double base_seconds_ = 0;
+};
+
+// Squared error ||Q_b(W) - W||^2 of every tensor i at each width of widths[i].
+std::vector<std::vector<double>> weight_errors(const Bank& bank, const std::vector<std::vector<int>>& widths) {
   std::vector<std::vector<double>> e;
   for (size_t i = 0; i < bank.size(); ++i) {
     e.emplace_back();
-    for (int b : table.bits[i]) e.back().push_back(bank[i].at(b).error);
+    for (int b : widths[i]) e.back().push_back(bank[i].at(b).error);
   }
   return e;
 }
@@ -281,9 +383,11 @@ double validation_chars(ocr::Study& study) {
 // each measured on the calibration lines, scored on the validation lines; the best on
 // validation is chosen (uniform wins ties). Prints every candidate's figures.
 void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSearch& s, es::SensitivityCache& cache,
+                          CalibrationForward& forward,
                           std::shared_ptr<const std::map<std::string, size_t>> index,
                           std::shared_ptr<std::atomic<long long>> other_cpu, std::thread::id main_thread) {
-  s.second_order = es::second_order_sensitivity(s.table, weight_errors(*s.bank, s.table), kProbeBits);
+  const auto t0 = std::chrono::steady_clock::now();
+  s.second_order = es::second_order_sensitivity(s.table, weight_errors(*s.bank, s.table.bits), kProbeBits);
   auto fill = [&](Candidate c) {
     if (c.min_max) return c;
     c.additive = es::predicted_damage(s.table, c.bits, es::Metric::kl);
@@ -308,16 +412,23 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
     etk::SimpleThreadPool prefetch_pool(2);
     cache.prefetch(all, etk::Context{&prefetch_pool});
   }
+  std::map<es::BitConfig, es::Damage> min_max_measured;  // 4, 4.25 and 4.5 bits share one
   for (auto& l : s.candidates)
     for (auto& c : l.second) {
       if (!c.min_max) {
         c.measured = cache.evaluate(c.bits);
         continue;
       }
+      const auto it = min_max_measured.find(c.bits);
+      if (it != min_max_measured.end()) {
+        c.measured = it->second;
+        continue;
+      }
       ocr::Run run;
       apply_config(run, index, c.bits, nullptr);
-      c.measured = damage_of(study, ref, run);
+      c.measured = min_max_measured[c.bits] = damage_of(study, ref, run);
     }
+  s.measure_seconds = seconds_since(t0);
   es::RefineOptions ro;
   ro.max_evaluations = kRefineEvaluations;
   etk::SimpleThreadPool refine_pool(2);
@@ -326,6 +437,10 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
     const Candidate* start = &list[1];
     for (const auto& c : list)
       if (!c.min_max && c.measured.kl < start->measured.kl) start = &c;
+    // Its moves resume from the activations of its start where they can. (Rebuilding them
+    // after each kept move as well cost more than the later resumes saved: 65.5 s CPU for
+    // the whole search against 59.5, one run each.)
+    forward.set_base(start->bits);
     const es::RefineResult r = es::refine_on_model(cache, s.tensors, s.table, {es::BudgetKind::average_bits, avg},
                                                    start->bits, ro, etk::Context{&refine_pool});
     std::fprintf(stderr, "mixed precision: avg %s: greedy on the model from %s: KL %.4g -> %.4g, %zu of %zu moves kept\n",
@@ -334,6 +449,7 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
     c.measured = r.damage;
     list.push_back(c);
   }
+  s.refine_seconds = seconds_since(t0) - s.measure_seconds;
   // Per budget, every candidate on the validation lines, on 2 threads, in parts: the
   // lowest measured KL first, and a candidate stops once its character errors exceed a
   // complete one's (the same choice as scoring every line of every candidate).
@@ -381,14 +497,15 @@ void choose_on_validation(ocr::Study& study, const CalibReference& ref, WeightSe
       c.valid = scored.scores[i];
       std::fprintf(stderr,
                    "mixed precision:   avg %-4s %-26s %.3f bits  predicted KL %s (additive) %s (second-order)  "
-                   "measured KL %.4g  validation %s, KL %.4g  [%s]%s\n",
+                   "measured KL %.4g  validation %s, KL %.4g  [%s; widths %s]%s\n",
                    budget_name(avg).c_str(), c.name.c_str(), es::average_bits(s.tensors, c.bits), num(c.additive).c_str(),
                    num(c.second_order).c_str(), c.measured.kl,
                    validation_text(c.valid, scored.parts_scored[i], chars).c_str(), c.valid.secondary,
-                   c.min_max ? "uniform min-max" : scheme_counts(*s.bank, c.bits).c_str(),
+                   c.min_max ? "uniform min-max" : scheme_counts(*s.bank, c.bits).c_str(), width_counts(c.bits).c_str(),
                    i == scored.best ? "  <- chosen" : "");
     }
   }
+  s.validation_seconds = seconds_since(t0) - s.measure_seconds - s.refine_seconds;
 }
 
 // Built once per Study through an ocr::Lazy (shared by the rows, published when complete).
@@ -416,26 +533,34 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
   auto bank = s->bank;
   std::vector<const float*> images;
   for (int line : calib_lines(study)) images.push_back(study.image(ocr::Set::Short, line));
-  auto prefix = std::make_shared<ocr::PrefixCache>(model, images, study.data(ocr::Set::Short).width);
+  auto forward = std::make_shared<CalibrationForward>(model, images, study.data(ocr::Set::Short).width, index, bank);
   auto ref = std::make_shared<const CalibReference>(study);
   const double t_prefix = seconds_since(t0);
-  // Local: the cache and the checkpoints it holds (~200 MB) go when the search is done.
+  // Local: the cache and the checkpoints it holds (~200 MB each) go when the search is done.
   es::SensitivityCache cache(
-      [ref, index, prefix, bank, other_cpu, main_thread](const es::BitConfig& config) {
+      [ref, forward, other_cpu, main_thread](const es::BitConfig& config) {
         const double c0 = ocr::thread_cpu_seconds();
-        ocr::Run run;
-        apply_config(run, index, config, bank);
-        std::vector<int> layers;
-        for (size_t i = 0; i < config.size(); ++i)
-          if (config[i] != es::kFloat) layers.push_back(int(i));
-        const es::Damage d = damage_of(*ref, prefix->forward(layers, run.hooks.weights));
+        const es::Damage d = damage_of(*ref, forward->forward(config));
         if (std::this_thread::get_id() != main_thread)
           *other_cpu += static_cast<long long>(1e9 * (ocr::thread_cpu_seconds() - c0));
         return d;
       },
       s->tensors.size());
+  // A tensor holding less than kSmallShare of the weights is measured at the probe width
+  // alone, its other widths estimated from that (es::fill_from_probe).
+  double weights = 0;
+  for (const auto& t : s->tensors) weights += double(t.elements);
+  std::vector<std::vector<int>> measured_widths;
+  size_t small = 0;
+  for (const auto& t : s->tensors) {
+    const bool is_small = double(t.elements) < kSmallShare * weights;
+    small += is_small;
+    measured_widths.push_back(is_small ? std::vector<int>{kProbeBits} : kWidths);
+  }
   etk::SimpleThreadPool sensitivity_pool(2);
-  s->table = es::measure_sensitivity(cache, kWidths, etk::Context{&sensitivity_pool});
+  s->table = es::fill_from_probe(es::measure_sensitivity(cache, measured_widths, etk::Context{&sensitivity_pool}),
+                                 kWidths, weight_errors(*bank, std::vector<std::vector<int>>(s->tensors.size(), kWidths)),
+                                 kProbeBits);
   const double t_sens = seconds_since(t0);
   for (double avg : kBudgets)
     for (bool exact : {false, true}) {
@@ -444,17 +569,19 @@ std::shared_ptr<WeightSearch> weight_search(ocr::Study& study) {
                                        : es::greedy_mixed_precision(s->tensors, s->table, b);
     }
   const double t_search = seconds_since(t0);
-  choose_on_validation(study, *ref, *s, cache, index, other_cpu, main_thread);
+  choose_on_validation(study, *ref, *s, cache, *forward, index, other_cpu, main_thread);
   const double wall = seconds_since(t0);
   const double cpu = ocr::thread_cpu_seconds() - thread0 + 1e-9 * double(other_cpu->load());
   std::fprintf(stderr,
                "mixed precision: weight search %.1f s wall, %.1f s CPU on its threads (process CPU %.1f s, "
                "with any rows running meanwhile): weight bank (schemes per tensor and width) %.1f s, float prefix cache %.1f s (%.0f MB of checkpoints), "
-               "sensitivity %.1f s, greedy + DP %.2f s, candidates (second-order DP, greedy on the model, "
-               "validation) %.1f s; %zu forward evaluations of %zu lines, %zu cache hits; validation of %zu "
+               "sensitivity %.1f s (%zu small tensors at %d bits only), greedy + DP %.2f s, candidates measured %.1f s, greedy on the model %.1f s "
+               "(%zu resume points, %.1f s), validation %.1f s; %zu forward evaluations of %zu lines, %zu cache hits; validation of %zu "
                "candidates: %zu parts of %zu lines scored (of %zu)\n",
-               wall, cpu, process_cpu_seconds() - process0, t_bank, t_prefix - t_bank, double(prefix->checkpoint_bytes()) / 1e6,
-               t_sens - t_prefix, t_search - t_sens, wall - t_search, cache.evaluations(), size_t(kCalibCount),
+               wall, cpu, process_cpu_seconds() - process0, t_bank, t_prefix - t_bank, double(forward->checkpoint_bytes()) / 1e6,
+               t_sens - t_prefix, small, kProbeBits, t_search - t_sens, s->measure_seconds, s->refine_seconds,
+               forward->base_count(), forward->base_seconds(), s->validation_seconds,
+               cache.evaluations(), size_t(kCalibCount),
                cache.hits(), s->validation_evaluations, s->validation_parts, size_t(kValidCount) / kValidParts,
                s->validation_evaluations * kValidParts);
   return s;

@@ -10,6 +10,8 @@
 //    - W_i||^2, with the curvature t_i of tensor i estimated from one measured probe:
 //    KL(p || p_delta) ~ 1/2 delta^T F delta, so with F restricted to tensor i taken as
 //    t_i I, t_i = damage_i(probe) / ||Q_probe(W_i) - W_i||^2 (the constant folds in).
+//  * fill_from_probe: a table whose small tensors were measured at the probe width only,
+//    completed at every width by the same second-order estimate.
 //  * refine_on_model: a greedy that re-evaluates the real model after each step. From a
 //    feasible start it tries moves "raise tensor i one width, pay for it by lowering the
 //    tensors that the additive table says hurt least per bit saved", best predicted first,
@@ -71,6 +73,26 @@ inline BitConfig uniform_configuration(const std::vector<QuantTensor>& tensors, 
                                        << limit);
 }
 
+namespace detail {
+inline void check_errors(const std::vector<double>& errors, std::size_t tensor) {
+  for (double e : errors)
+    ETK_CHECK(std::isfinite(e) && e >= 0, "argument 'errors': tensor " << tensor << " has error " << e
+                                                                        << ", expected finite and >= 0");
+}
+
+// One tensor's damage at each width of `errors` from the damage d0 measured at the probe,
+// whose weight error is e0: d0 * errors[k] / e0 (a probe that changed nothing carries no
+// curvature information: zero damage).
+inline std::vector<Damage> scaled_by_error(const std::vector<double>& errors, double e0, const Damage& d0) {
+  std::vector<Damage> d;
+  for (double e : errors) {
+    const double r = e0 > 0 ? e / e0 : 0.0;
+    d.push_back(Damage{d0.mse * r, d0.kl * r});
+  }
+  return d;
+}
+}  // namespace detail
+
 // errors[i][k]: the squared weight error ||Q(W_i) - W_i||^2 of tensor i at
 // measured.bits[i][k]. The returned table has the same widths; its damage is
 // t_i * errors[i][k] with t_i = measured damage / error at `probe_bits` (per metric).
@@ -87,17 +109,37 @@ inline SensitivityTable second_order_sensitivity(const SensitivityTable& measure
     const auto at = std::find(measured.bits[i].begin(), measured.bits[i].end(), probe_bits);
     ETK_CHECK(at != measured.bits[i].end(),
               "argument 'probe_bits': tensor " << i << " has no measured damage at " << probe_bits << " bits");
+    detail::check_errors(errors[i], i);
     const std::size_t p = std::size_t(at - measured.bits[i].begin());
-    for (double e : errors[i])
-      ETK_CHECK(std::isfinite(e) && e >= 0, "argument 'errors': tensor " << i << " has error " << e
-                                                                         << ", expected finite and >= 0");
-    // A probe that changed nothing carries no curvature information: zero damage.
-    const double e0 = errors[i][p];
-    const Damage d0 = measured.damage[i][p];
-    for (std::size_t k = 0; k < errors[i].size(); ++k) {
-      const double r = e0 > 0 ? errors[i][k] / e0 : 0.0;
-      t.damage[i][k] = Damage{d0.mse * r, d0.kl * r};
-    }
+    t.damage[i] = detail::scaled_by_error(errors[i], errors[i][p], measured.damage[i][p]);
+  }
+  return t;
+}
+
+// A table measured at every width for some tensors and at `probe_bits` alone for the
+// others (small tensors, whose width barely moves a budget, to save their evaluations):
+// each of the latter gets every width of `widths`, estimated as second_order_sensitivity
+// does from its probe; errors[i][k] is tensor i's weight error at widths[k] (rows of the
+// fully measured tensors are not read). The fully measured rows are returned as they are.
+inline SensitivityTable fill_from_probe(const SensitivityTable& measured, std::vector<int> widths,
+                                        const std::vector<std::vector<double>>& errors, int probe_bits) {
+  ETK_CHECK(errors.size() == measured.tensors(), "argument 'errors' has " << errors.size()
+                                                     << " rows, expected " << measured.tensors());
+  widths = detail::normalized_candidates(std::move(widths), 0);
+  const auto at = std::find(widths.begin(), widths.end(), probe_bits);
+  ETK_CHECK(at != widths.end(), "argument 'widths' lacks the probe width " << probe_bits);
+  const std::size_t p = std::size_t(at - widths.begin());
+  SensitivityTable t = measured;
+  for (std::size_t i = 0; i < measured.tensors(); ++i) {
+    if (measured.bits[i].size() != 1) continue;
+    ETK_CHECK(measured.bits[i][0] == probe_bits, "argument 'measured': tensor " << i << " is measured at "
+                                                     << measured.bits[i][0] << " bits alone, not at the probe's "
+                                                     << probe_bits);
+    ETK_CHECK(errors[i].size() == widths.size(), "argument 'errors': tensor " << i << " has " << errors[i].size()
+                                                     << " entries, expected " << widths.size());
+    detail::check_errors(errors[i], i);
+    t.bits[i] = widths;
+    t.damage[i] = detail::scaled_by_error(errors[i], errors[i][p], measured.damage[i][0]);
   }
   return t;
 }
