@@ -423,7 +423,7 @@ TEST_CASE("LATTE on a pool: bit-identical for any pool, planned arena not reallo
     etk::SimpleThreadPool pool(threads);
     etk::ScratchArena arena;
     const etk::Context ctx{&pool, &arena};
-    arena.reserve(etk::latte_attention_scratch_bytes(H, nq, nk, d, p, ctx));
+    arena.reserve(etk::latte_attention_scratch_bytes(H, nq, nk, d, 24, p, ctx));
     const void* reserved = arena.data();
     std::fill(On.data.begin(), On.data.end(), -1.0f);
     etk::latte_attention(Q.view(), K.view(), V.view(), On.mview(), p, &sn, ctx);
