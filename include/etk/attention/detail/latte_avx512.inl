@@ -42,9 +42,9 @@ void estimate_block(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_
     }
 }
 
-// The hot full tile, 8 rows x 2 blocks, with 16 named accumulators: GCC 12 keeps an
-// array of accumulators in registers only with copies around every vpdpbusd, which
-// doubles the cost of this loop. all_visible: both blocks are visible to every row (the
+// The hot full tile, 8 rows x 2 blocks, with 16 named accumulators pinned to their
+// registers by an empty asm: GCC 12 otherwise copies every accumulator around its
+// vpdpbusd (and spills some), which doubles the cost of this loop. all_visible: both blocks are visible to every row (the
 // maxima then need no masks).
 inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
                                std::ptrdiff_t G, std::int32_t* E, std::ptrdiff_t ldE,
@@ -63,6 +63,7 @@ inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const 
     const __m512i q = _mm512_set1_epi32(w);                               \
     a##r##0 = _mm512_dpbusd_epi32(a##r##0, k0, q);                        \
     a##r##1 = _mm512_dpbusd_epi32(a##r##1, k1, q);                        \
+    __asm__("" : "+v"(a##r##0), "+v"(a##r##1));                           \
   }
     ETK_LATTE_ROW(0) ETK_LATTE_ROW(1) ETK_LATTE_ROW(2) ETK_LATTE_ROW(3)
     ETK_LATTE_ROW(4) ETK_LATTE_ROW(5) ETK_LATTE_ROW(6) ETK_LATTE_ROW(7)
