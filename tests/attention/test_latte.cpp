@@ -216,6 +216,41 @@ TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte fo
   }
 }
 
+TEST_CASE("survivor softmax weights: every path within float rounding of a double softmax") {
+  // w[s] = exp(S[s] * logit) / sum over the m scores, for positive, negative and zero
+  // logit factors, lengths around the vector width and the int8 score extremes.
+  std::mt19937 rng(23);
+  const std::int32_t big = 127 * 128 * 64;
+  std::uniform_int_distribution<std::int32_t> score(-big, big);
+  for (std::ptrdiff_t m : {1, 2, 15, 16, 17, 31, 33, 100}) {
+    for (float logit : {3e-5f, 1e-3f, -2e-4f, 0.0f}) {
+      std::vector<std::int32_t> S(static_cast<std::size_t>(m));
+      for (auto& x : S) x = score(rng);
+      if (m > 2) S[0] = big, S[1] = -big;
+      const float mult = logit * float(1.4426950408889634);
+      std::vector<double> ref(S.size());
+      double top = -1e300, z = 0;
+      for (std::int32_t x : S) top = std::max(top, double(x) * logit);
+      for (std::size_t s = 0; s < S.size(); ++s) z += ref[s] = std::exp(double(S[s]) * logit - top);
+      // lmax bounds |S * logit|: the exponent is off by <= 2 eps * (|lmax| + |S * logit|),
+      // the polynomial and scaling by <= 8 eps, the sum of m weights by <= m eps.
+      const double lmax = double(big) * std::abs(logit);
+      const double tol = (4.0 * lmax + 8.0 + double(m)) * kEps;
+      for (int path = 0; path < 2; ++path) {
+        std::vector<float> w(S.size() + 16, -1.0f);
+        if (path == 0)
+          etk::detail::latte::scalar::score_weights(S.data(), m, mult, w.data());
+        else
+          etk::detail::latte::simd::score_weights(S.data(), m, mult, w.data());
+        for (std::size_t s = 0; s < S.size(); ++s) {
+          INFO("m " << m << " logit " << logit << " path " << path << " s " << s << " S " << S[s] << " w " << w[s] << " ref " << ref[s] / z);
+          REQUIRE(std::abs(w[s] - ref[s] / z) <= tol);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("fast LATTE equals the reference: same kept sets, outputs within float rounding") {
   std::mt19937 rng(11);
   const std::ptrdiff_t lens[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 33, 63, 65};

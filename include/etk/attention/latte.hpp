@@ -256,9 +256,8 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
     std::int32_t* S = t.scores;
     simd::exact_scores(t.qh16 + r * L.Dp, t.ql + r * L.Dp, keys.k8, keys.kl, L.Dp, E, idx, m,
                        t.corr[r], S);
-    for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(S[s]) * sc.logit;
-  }
-  if (params.scores == LatteScores::fp32) {
+    simd::score_weights(S, m, sc.logit * detail::kLog2e, w);
+  } else {
     const float* q = Q.row(h, i);
     for (std::ptrdiff_t s = 0; s < m; ++s) {
       const float* k = K.row(h, keys.set.original(idx[s]));
@@ -266,10 +265,10 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
       for (std::ptrdiff_t c = 0; c < d; ++c) acc += q[c] * k[c];
       w[s] = acc * sc.softmax_scale;
     }
+    // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
+    // right after gather_pv's masked stores, which the store buffer cannot forward.
+    detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
   }
-  // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
-  // right after gather_pv's masked stores, which the store buffer cannot forward.
-  detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
   simd::gather_pv(w, idx, m, keys.values, L.dvp, dv, o);
   considered += n;
   kept += m;
