@@ -131,15 +131,20 @@ inline Tile tile_at(const Layout& L, unsigned char* mem) {
   return t;
 }
 
-// Empty packed-key buffers at mem (L.keys_bytes): every nibble 0 (stored as 8), codes 0.
-inline HeadKeys keys_at(const Layout& L, unsigned char* mem) {
+// Empty packed-key buffers at mem (L.keys_bytes): every nibble 0 (stored as 8), codes 0,
+// except where packing keys [0, written) will store every byte anyway (whole key blocks,
+// and the code rows when dim fills them).
+inline HeadKeys keys_at(const Layout& L, unsigned char* mem, std::ptrdiff_t written = 0) {
   HeadKeys k;
   k.kpack = mem + L.kpack;
   k.k8 = reinterpret_cast<std::int8_t*>(mem + L.k8);
   k.kl = mem + L.kl;
   if (L.dv > 0) k.values = reinterpret_cast<float*>(mem + L.values);
-  std::memset(mem + L.kpack, 8, std::size_t(L.nblk * L.G * 64));
-  std::memset(mem + L.k8, 0, L.index - L.k8);
+  const std::ptrdiff_t full_blocks = 4 * L.G == L.d ? written / 16 : 0;
+  const std::ptrdiff_t full_rows = L.Dp == L.d ? written : 0;
+  std::memset(mem + L.kpack + full_blocks * L.G * 64, 8, std::size_t((L.nblk - full_blocks) * L.G * 64));
+  std::memset(k.k8 + full_rows * L.Dp, 0, std::size_t((L.nk - full_rows) * L.Dp));
+  std::memset(k.kl + full_rows * L.Dp, 0, std::size_t((L.nk - full_rows) * L.Dp));
   return k;
 }
 
@@ -147,9 +152,10 @@ inline HeadKeys keys_at(const Layout& L, unsigned char* mem) {
 inline HeadKeys pack_keys(const HeadsView<const float>& K, const LatteParams& params,
                           std::ptrdiff_t h, const HeadScales& sc, const Layout& L,
                           unsigned char* mem) {
-  HeadKeys k = keys_at(L, mem);
-  k.set = key_set(params.attention, h, K.seq, reinterpret_cast<std::int32_t*>(mem + L.index),
-                  reinterpret_cast<std::int32_t*>(mem + L.before));
+  const KeySet set = key_set(params.attention, h, K.seq, reinterpret_cast<std::int32_t*>(mem + L.index),
+                             reinterpret_cast<std::int32_t*>(mem + L.before));
+  HeadKeys k = keys_at(L, mem, set.count);
+  k.set = set;
   for (std::ptrdiff_t c = 0; c < k.set.count; ++c)
     simd::pack_key(K.row(h, k.set.original(c)), K.dim, 1.0f / sc.k, c, L.G, L.Dp, k.kpack,
                    k.k8, k.kl);

@@ -185,6 +185,58 @@ inline __m512i reduce16(__m512i* a) {
   return combine4(c);
 }
 
+// One survivor's q.(k + 128) as 16 partial sums; OneLine: Dp == 64, the query line in q0.
+template <bool OneLine>
+inline __m512i survivor_dot(const std::int8_t* k, const std::int8_t* qh16, const std::uint8_t* ql,
+                            std::ptrdiff_t Dp, __m512i q0, __m512i flip) {
+  if (OneLine) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
+  __m512i a = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
+    const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
+    a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
+  }
+  return a;
+}
+
+// The scores of up to 16 survivors ids[0, cnt) (ids has 16 readable entries) into
+// S[0, cnt), reduced 4 survivors at a time so that few accumulators are live; groups of
+// 4 past cnt are not computed.
+template <bool OneLine>
+inline void survivor_scores16(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                              std::ptrdiff_t Dp, __m512i q0, __m512i offset, const std::int32_t* ids,
+                              int cnt, std::int32_t* S) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const auto dot = [&](int u) {
+    return survivor_dot<OneLine>(k8 + std::ptrdiff_t(ids[u]) * Dp, qh16, ql, Dp, q0, flip);
+  };
+  __m512i c[4];
+  for (int i = 0; i < 4; ++i)
+    c[i] = 4 * i < cnt ? reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3))
+                       : _mm512_setzero_si512();
+  _mm512_mask_storeu_epi32(S, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
+}
+
+template <bool OneLine>
+inline void exact_scores_lines(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                               std::ptrdiff_t Dp, const std::int32_t* idx, std::ptrdiff_t m,
+                               std::int32_t* S) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
+  __m512i qsum = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
+    qsum = _mm512_dpbusd_epi32(qsum, flip,
+                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
+  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
+  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
+  std::ptrdiff_t s0 = 0;
+  for (; s0 + 16 <= m; s0 += 16) survivor_scores16<OneLine>(qh16, ql, k8, Dp, q0, offset, idx + s0, 16, S + s0);
+  if (s0 < m) {  // the last survivors; the missing ones read key 0 and are not stored
+    alignas(64) std::int32_t ids[16];
+    _mm512_store_si512(ids, _mm512_maskz_loadu_epi32(tail16(m - s0), idx + s0));
+    survivor_scores16<OneLine>(qh16, ql, k8, Dp, q0, offset, ids, int(m - s0), S + s0);
+  }
+}
+
 // Exact scores of the survivors, 16 at a time, as one direct int8 dot per survivor and
 // 64 dims: with q = qh16 + ql (16*qH + qL, formed in register) and the key's code flipped
 // to unsigned (k ^ 0x80 = k + 128, formed in register), vpdpbusd gives q.(k + 128), so
@@ -195,35 +247,10 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
                          const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
                          const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
-  __m512i qsum = _mm512_setzero_si512();
-  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
-    qsum = _mm512_dpbusd_epi32(qsum, flip,
-                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
-  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
-  const bool one_line = Dp == 64;
-  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
-  for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
-    const int cnt = int(m - s0 < 16 ? m - s0 : 16);
-    // A full group of 16 rows (missing ones read row 0 and are not stored), reduced 4
-    // survivors at a time so that few accumulators are live.
-    const auto dot = [&](int u) {
-      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
-      if (one_line)
-        return _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                   _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
-      __m512i a = _mm512_setzero_si512();
-      for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
-        const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
-        a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
-      }
-      return a;
-    };
-    __m512i c[4];
-    for (int i = 0; i < 4; ++i) c[i] = reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3));
-    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
-  }
+  if (Dp == 64)
+    exact_scores_lines<true>(qh16, ql, k8, Dp, idx, m, S);
+  else
+    exact_scores_lines<false>(qh16, ql, k8, Dp, idx, m, S);
 }
 
 // score_weights of latte_scalar.inl in three vector passes over the scores (extremes,
