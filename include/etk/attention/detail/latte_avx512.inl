@@ -146,15 +146,18 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
   __m512i j16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i step = _mm512_set1_epi32(16);
   std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t j = 0; j < n; j += 16) {
-    const __mmask16 live = tail16(n - j);
-    const __m512i e = _mm512_maskz_loadu_epi32(live, E + j);
-    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(live, e, vcut);
-    // Compress in registers and store whole vectors (compress-to-memory is slow on some
-    // cores); the buffers have 16 entries of slack.
+  // Compress in registers and store whole vectors (compress-to-memory is slow on some
+  // cores); the buffers have 16 entries of slack. Whole blocks first, without masks.
+  const auto keep_block = [&](__mmask16 keep) {
     _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, j16));
     m += __builtin_popcount(keep);
     j16 = _mm512_add_epi32(j16, step);
+  };
+  std::ptrdiff_t j = 0;
+  for (; j + 16 <= n; j += 16) keep_block(_mm512_cmpge_epi32_mask(_mm512_loadu_si512(E + j), vcut));
+  if (j < n) {
+    const __mmask16 live = tail16(n - j);
+    keep_block(_mm512_mask_cmpge_epi32_mask(live, _mm512_maskz_loadu_epi32(live, E + j), vcut));
   }
   return m;
 }
