@@ -18,7 +18,7 @@
 //
 // Execution (etk/core/context.hpp): one task per head packs its keys, then one task per
 // head and block of kTaskQueries queries runs the filter, in tiles of 8 queries, with a
-// per-worker tile buffer. All memory comes from one ScratchLease of
+// per-worker tile buffer (one worker: each head packed right before its own tasks). All memory comes from one ScratchLease of
 // latte_attention_scratch_bytes: O(heads * Nk * dim) packed keys plus O(Nk) per worker,
 // never O(Nq * Nk). A query's result depends only on its head's packed keys and its own
 // row, so results are bit-identical for every pool.
@@ -364,15 +364,15 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
   auto* mem = lease.data<unsigned char>();
   auto* scales = reinterpret_cast<detail::latte::HeadScales*>(mem + plan.scales);
   auto* heads_keys = reinterpret_cast<detail::latte::HeadKeys*>(mem + plan.head_keys);
-  parallel_for(ctx, sh.heads, [&](std::ptrdiff_t h, int) {
+  const auto prepare_head = [&](std::ptrdiff_t h) {
     new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K));
     new (heads_keys + h) detail::latte::HeadKeys(
         detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h) * L.keys_bytes));
     detail::latte::copy_values(V, h, L, heads_keys[h]);
-  });
+  };
   auto* counters = reinterpret_cast<std::int64_t*>(mem + plan.counters);
   const std::ptrdiff_t per_head = plan.tasks_per_head;
-  parallel_for(ctx, sh.heads * per_head, [&](std::ptrdiff_t task, int worker) {
+  const auto run_task = [&](std::ptrdiff_t task, int worker) {
     const std::ptrdiff_t h = task / per_head;
     const std::ptrdiff_t first = (task % per_head) * detail::latte::kTaskQueries;
     const std::ptrdiff_t last = std::min(sh.n_q, first + detail::latte::kTaskQueries);
@@ -389,7 +389,18 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                                 });
     counters[2 * task] = considered;
     counters[2 * task + 1] = kept;
-  });
+  };
+  if (ctx.concurrency() == 1) {
+    // One worker: each head's tasks right after its packing, while its packed keys and
+    // value rows are still in L2 (packing every head first evicts them to L3).
+    for (std::ptrdiff_t h = 0; h < sh.heads; ++h) {
+      prepare_head(h);
+      for (std::ptrdiff_t b = 0; b < per_head; ++b) run_task(h * per_head + b, 0);
+    }
+  } else {
+    parallel_for(ctx, sh.heads, [&](std::ptrdiff_t h, int) { prepare_head(h); });
+    parallel_for(ctx, sh.heads * per_head, run_task);
+  }
   if (stats)
     for (std::ptrdiff_t task = 0; task < sh.heads * per_head; ++task) {
       stats->considered[std::size_t(task / per_head)] += counters[2 * task];

@@ -257,25 +257,35 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
 }
 
 // score_weights of latte_scalar.inl in three vector passes over the scores (extremes,
-// weights and their sum, scaling), the same formula lane by lane.
+// weights and their sum, scaling), the same formula lane by lane; whole vectors unmasked
+// (the buffers have 16 entries of slack), the ragged end masked.
 inline void score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+  const std::ptrdiff_t full = m / 16 * 16;
+  const __mmask16 last = tail16(m - full);
   __m512i lo = _mm512_set1_epi32(S[0]), hi = lo;
-  for (std::ptrdiff_t s = 0; s < m; s += 16) {
-    const __m512i x = _mm512_mask_loadu_epi32(lo, tail16(m - s), S + s);
+  for (std::ptrdiff_t s = 0; s < full; s += 16) {
+    const __m512i x = _mm512_loadu_si512(S + s);
     lo = _mm512_min_epi32(lo, x);
     hi = _mm512_max_epi32(hi, x);
   }
+  const __m512i x = _mm512_mask_loadu_epi32(lo, last, S + full);
+  lo = _mm512_min_epi32(lo, x);
+  hi = _mm512_max_epi32(hi, x);
   const __m512i top = _mm512_set1_epi32(mult >= 0.0f ? _mm512_reduce_max_epi32(hi)
                                                      : _mm512_reduce_min_epi32(lo));
   const __m512 vmult = _mm512_set1_ps(mult);
+  const auto weight = [&](__m512i x) {
+    return softmax::exp2_nonpositive(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(x, top)), vmult));
+  };
   __m512 sum = _mm512_setzero_ps();
-  for (std::ptrdiff_t s = 0; s < m; s += 16) {
-    const __mmask16 live = tail16(m - s);
-    const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(live, S + s), top));
-    const __m512 e = _mm512_maskz_mov_ps(live, softmax::exp2_nonpositive(_mm512_mul_ps(d, vmult)));
-    _mm512_storeu_ps(w + s, e);  // the buffers have 16 entries of slack
+  for (std::ptrdiff_t s = 0; s < full; s += 16) {
+    const __m512 e = weight(_mm512_loadu_si512(S + s));
+    _mm512_storeu_ps(w + s, e);
     sum = _mm512_add_ps(sum, e);
   }
+  const __m512 e = _mm512_maskz_mov_ps(last, weight(_mm512_maskz_loadu_epi32(last, S + full)));
+  _mm512_storeu_ps(w + full, e);
+  sum = _mm512_add_ps(sum, e);
   const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
   for (std::ptrdiff_t s = 0; s < m; s += 16)
     _mm512_storeu_ps(w + s, _mm512_mul_ps(_mm512_loadu_ps(w + s), inv));
