@@ -18,9 +18,10 @@
 //
 // Execution (etk/core/context.hpp): one task per head packs its keys, then one task per
 // head and block of kTaskQueries queries runs the filter, in tiles of 8 queries, with a
-// per-worker tile buffer (one worker: each head packed right before its own tasks). All memory comes from one ScratchLease of
-// latte_attention_scratch_bytes: O(heads * Nk * dim) packed keys plus O(Nk) per worker,
-// never O(Nq * Nk). A query's result depends only on its head's packed keys and its own
+// per-worker tile buffer (one worker: each head packed right before its own tasks, into
+// one key buffer shared by the heads). All memory comes from one ScratchLease of
+// latte_attention_scratch_bytes: O(heads * Nk * dim) packed keys and values (one head's
+// with one worker) plus O(Nk) per worker, never O(Nq * Nk). A query's result depends only on its head's packed keys and its own
 // row, so results are bit-identical for every pool.
 //
 // With theta = +inf for every head and fp32 scores nothing is filtered and every score is
@@ -304,9 +305,12 @@ inline std::int64_t visible_pairs(const AttentionParams& p, std::ptrdiff_t h, st
 }
 
 // Scratch of a latte_attention call, by part (bytes, each 64-byte aligned).
+// One worker runs each head's tasks right after packing it, so one head's packed keys
+// are live at a time and the heads share one key buffer (which stays in cache).
 struct ScratchPlan {
   Layout L;
-  std::ptrdiff_t tasks_per_head = 0;
+  bool one_worker = false;
+  std::ptrdiff_t tasks_per_head = 0, key_buffers = 0;
   std::size_t scales = 0, head_keys = 0, keys = 0, tiles = 0, counters = 0, total = 0;
 };
 
@@ -316,10 +320,12 @@ inline ScratchPlan scratch_plan(std::ptrdiff_t heads, std::ptrdiff_t nq, std::pt
   ScratchPlan s;
   s.L = layout(nk, d, padded, dv);
   s.tasks_per_head = (nq + kTaskQueries - 1) / kTaskQueries;
+  s.one_worker = ctx.concurrency() == 1;
+  s.key_buffers = s.one_worker ? 1 : heads;
   s.scales = 0;
   s.head_keys = align64(std::size_t(heads) * sizeof(HeadScales));
   s.keys = s.head_keys + align64(std::size_t(heads) * sizeof(HeadKeys));
-  s.tiles = s.keys + std::size_t(heads) * s.L.keys_bytes;
+  s.tiles = s.keys + std::size_t(s.key_buffers) * s.L.keys_bytes;
   s.counters = s.tiles + std::size_t(ctx.concurrency()) * s.L.tile_bytes;
   s.total = s.counters + align64(std::size_t(heads * s.tasks_per_head) * 2 * sizeof(std::int64_t));
   return s;
@@ -367,7 +373,7 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
   const auto prepare_head = [&](std::ptrdiff_t h) {
     new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K));
     new (heads_keys + h) detail::latte::HeadKeys(
-        detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h) * L.keys_bytes));
+        detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h % plan.key_buffers) * L.keys_bytes));
     detail::latte::copy_values(V, h, L, heads_keys[h]);
   };
   auto* counters = reinterpret_cast<std::int64_t*>(mem + plan.counters);
@@ -390,9 +396,9 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
     counters[2 * task] = considered;
     counters[2 * task + 1] = kept;
   };
-  if (ctx.concurrency() == 1) {
-    // One worker: each head's tasks right after its packing, while its packed keys and
-    // value rows are still in L2 (packing every head first evicts them to L3).
+  if (plan.one_worker) {
+    // Each head's tasks right after its packing, while its packed keys and value rows are
+    // still in L2 (packing every head first evicts them to L3).
     for (std::ptrdiff_t h = 0; h < sh.heads; ++h) {
       prepare_head(h);
       for (std::ptrdiff_t b = 0; b < per_head; ++b) run_task(h * per_head + b, 0);
