@@ -259,11 +259,14 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
   std::int32_t* idx = t.idx;
   const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
   float* w = t.w;
+  // Unnormalised weights and 1 / their sum, which P*V applies to its registers before
+  // the one store of the output row (no read-modify-write of o).
+  float inv_sum;
   if (params.scores == LatteScores::int8_reuse) {
     std::int32_t* S = t.scores;
     simd::exact_scores(t.qh16 + r * L.Dp, t.ql + r * L.Dp, keys.k8, keys.kl, L.Dp, E, idx, m,
                        t.corr[r], S);
-    simd::score_weights(S, m, sc.logit * detail::kLog2e, w);
+    inv_sum = simd::score_weights(S, m, sc.logit * detail::kLog2e, w);
   } else {
     const float* q = Q.row(h, i);
     for (std::ptrdiff_t s = 0; s < m; ++s) {
@@ -272,11 +275,9 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
       for (std::ptrdiff_t c = 0; c < d; ++c) acc += q[c] * k[c];
       w[s] = acc * sc.softmax_scale;
     }
-    // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
-    // right after gather_pv's masked stores, which the store buffer cannot forward.
-    detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
+    inv_sum = 1.0f / exp_shifted(w, m);
   }
-  simd::gather_pv(w, idx, m, keys.values, L.dvp, dv, o);
+  simd::gather_pv(w, idx, m, keys.values, L.dvp, dv, o, inv_sum);
   considered += n;
   kept += m;
 }

@@ -256,10 +256,10 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
     exact_scores_lines<false>(qh16, ql, k8, Dp, idx, m, S);
 }
 
-// score_weights of latte_scalar.inl in three vector passes over the scores (extremes,
-// weights and their sum, scaling), the same formula lane by lane; whole vectors unmasked
-// (the buffers have 16 entries of slack), the ragged end masked.
-inline void score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+// score_weights of latte_scalar.inl in two vector passes over the scores (extremes,
+// weights and their sum), the same formula lane by lane; whole vectors unmasked (the
+// buffers have 16 entries of slack), the ragged end masked.
+inline float score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
   const std::ptrdiff_t full = m / 16 * 16;
   const __mmask16 last = tail16(m - full);
   __m512i lo = _mm512_set1_epi32(S[0]), hi = lo;
@@ -286,9 +286,7 @@ inline void score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, f
   const __m512 e = _mm512_maskz_mov_ps(last, weight(_mm512_maskz_loadu_epi32(last, S + full)));
   _mm512_storeu_ps(w + full, e);
   sum = _mm512_add_ps(sum, e);
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-  for (std::ptrdiff_t s = 0; s < m; s += 16)
-    _mm512_storeu_ps(w + s, _mm512_mul_ps(_mm512_loadu_ps(w + s), inv));
+  return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
 // Quantizes 16 floats (lanes beyond `live` read as 0): clamp to [-127, 127] then round to
@@ -342,7 +340,8 @@ inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std:
 // accumulators so the FMA latency chain does not bound the loop.
 template <int NC, bool FULL>
 void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float* o) {
+                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float scale,
+                       float* o) {
   constexpr int U = NC / 16;
   __mmask16 mk[U];
   __m512 a0[U], a1[U];
@@ -374,16 +373,17 @@ void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n
     const __m512 w0 = _mm512_set1_ps(p[s]);
     for (int u = 0; u < U; ++u) a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
   }
+  const __m512 f = _mm512_set1_ps(scale);
   for (int u = 0; u < U; ++u)
-    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
+    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_mul_ps(_mm512_add_ps(a0[u], a1[u]), f));
 }
 
 // P*V over survivors, 64 output columns (4 registers) at a time; the ragged end masked.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
   std::ptrdiff_t c0 = 0;
-  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, o);
-  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, o);
+  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, scale, o);
+  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, scale, o);
 }
 
 }  // namespace avx512

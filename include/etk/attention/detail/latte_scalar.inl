@@ -171,31 +171,32 @@ inline std::int32_t top_score(const std::int32_t* S, std::ptrdiff_t m, float mul
   return mult >= 0.0f ? hi : lo;
 }
 
-// Softmax weights of m >= 1 int8 scores: w[s] = 2^((S[s] - top) * mult) / sum, top =
-// top_score. The differences are exact in float (|S| < 2^24), so the exponent carries the
+// Unnormalised softmax weights of m >= 1 int8 scores, w[s] = 2^((S[s] - top) * mult),
+// top = top_score; returns 1 / their sum (P*V applies it to its outputs). The differences are exact in float (|S| < 2^24), so the exponent carries the
 // rounding of one product only; the pieces are the path's softmax ones, given the
 // differences with the sign that makes their factor |mult| > 0 (exp2_shift_sum's own
 // padding lanes, -inf, need a factor > 0); mult = 0 makes every weight 1 / m.
-inline void score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+inline float score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
   if (mult == 0.0f) {
-    std::fill(w, w + m, 1.0f / static_cast<float>(m));
-    return;
+    std::fill(w, w + m, 1.0f);
+    return 1.0f / static_cast<float>(m);
   }
   const std::int32_t top = top_score(S, m, mult);
   const bool up = mult >= 0.0f;
   for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(up ? S[s] - top : top - S[s]);
-  softmax::scale_row(w, m, 1.0f / softmax::exp2_shift_sum(w, m, 0.0f, up ? mult : -mult));
+  return 1.0f / softmax::exp2_shift_sum(w, m, 0.0f, up ? mult : -mult);
 }
 
-// o[c] = sum_s p[s] * V[idx[s]][c] over the survivors only.
+// o[c] = scale * sum_s p[s] * V[idx[s]][c] over the survivors only.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
   for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
   for (std::ptrdiff_t s = 0; s < n; ++s) {
     const float* v = V + std::ptrdiff_t(idx[s]) * stride;
     const float w = p[s];
     for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] += w * v[c];
   }
+  for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= scale;
 }
 
 }  // namespace scalar
