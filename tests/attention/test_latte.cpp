@@ -202,15 +202,51 @@ TEST_CASE("LATTE primitives: packing and selection equal the scalar path byte fo
         p[std::size_t(s)] = float(pick(rng)) / float(1 << 20);
         idx[std::size_t(s)] = std::int32_t(pick(rng) % n);
       }
-      etk::detail::latte::simd::gather_pv(p.data(), idx.data(), m, V.data(), stride, dv, o.data());
+      const float scale = n % 2 ? 1.0f : 0.37f;  // the outputs' factor (1 / the weight sum)
+      etk::detail::latte::simd::gather_pv(p.data(), idx.data(), m, V.data(), stride, dv, o.data(), scale);
       for (std::ptrdiff_t c = 0; c < dv; ++c) {
         double ref = 0, mag = 0;
         for (std::ptrdiff_t s = 0; s < m; ++s) {
           const double t = double(p[std::size_t(s)]) * V[std::size_t(idx[std::size_t(s)] * stride + c)];
           ref += t, mag += std::abs(t);
         }
-        // m rounded additions (and products), each off by <= eps of the running magnitude.
-        REQUIRE(std::abs(o[std::size_t(c)] - ref) <= double(m + 1) * kEps * mag);
+        // m rounded additions (and products), each off by <= eps of the running magnitude,
+        // and the scaling.
+        REQUIRE(std::abs(o[std::size_t(c)] - ref * scale) <= double(m + 2) * kEps * mag * scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("survivor softmax weights: every path within float rounding of a double softmax") {
+  // w[s] = exp(S[s] * logit) / sum over the m scores, for positive, negative and zero
+  // logit factors, lengths around the vector width and the int8 score extremes.
+  std::mt19937 rng(23);
+  const std::int32_t big = 127 * 128 * 64;
+  std::uniform_int_distribution<std::int32_t> score(-big, big);
+  for (std::ptrdiff_t m : {1, 2, 15, 16, 17, 31, 33, 100}) {
+    for (float logit : {3e-5f, 1e-3f, -2e-4f, 0.0f}) {
+      std::vector<std::int32_t> S(static_cast<std::size_t>(m));
+      for (auto& x : S) x = score(rng);
+      if (m > 2) S[0] = big, S[1] = -big;
+      const float mult = logit * float(1.4426950408889634);
+      std::vector<double> ref(S.size());
+      double top = -1e300, z = 0;
+      for (std::int32_t x : S) top = std::max(top, double(x) * logit);
+      for (std::size_t s = 0; s < S.size(); ++s) z += ref[s] = std::exp(double(S[s]) * logit - top);
+      // lmax bounds |S * logit|: the exponent is off by <= 2 eps * (|lmax| + |S * logit|),
+      // the polynomial and scaling by <= 8 eps, the sum of m weights by <= m eps.
+      const double lmax = double(big) * std::abs(logit);
+      const double tol = (4.0 * lmax + 8.0 + double(m)) * kEps;
+      for (int path = 0; path < 2; ++path) {
+        std::vector<float> w(S.size() + 16, -1.0f);
+        const float inv = path == 0 ? etk::detail::latte::scalar::score_weights(S.data(), m, mult, w.data())
+                                    : etk::detail::latte::simd::score_weights(S.data(), m, mult, w.data());
+        for (std::size_t s = 0; s < S.size(); ++s) w[s] *= inv;
+        for (std::size_t s = 0; s < S.size(); ++s) {
+          INFO("m " << m << " logit " << logit << " path " << path << " s " << s << " S " << S[s] << " w " << w[s] << " ref " << ref[s] / z);
+          REQUIRE(std::abs(w[s] - ref[s] / z) <= tol);
+        }
       }
     }
   }
@@ -423,7 +459,7 @@ TEST_CASE("LATTE on a pool: bit-identical for any pool, planned arena not reallo
     etk::SimpleThreadPool pool(threads);
     etk::ScratchArena arena;
     const etk::Context ctx{&pool, &arena};
-    arena.reserve(etk::latte_attention_scratch_bytes(H, nq, nk, d, p, ctx));
+    arena.reserve(etk::latte_attention_scratch_bytes(H, nq, nk, d, 24, p, ctx));
     const void* reserved = arena.data();
     std::fill(On.data.begin(), On.data.end(), -1.0f);
     etk::latte_attention(Q.view(), K.view(), V.view(), On.mview(), p, &sn, ctx);

@@ -7,7 +7,10 @@
 // the softmax denominator. Only survivors get an exact score (reusing the estimate:
 // S = 256*E + 16*(qH.kL + qL.kH) + qL.kL, equal to the int8 dot product; the AVX-512
 // VNNI path forms the same S as one direct int8 dot per survivor), the softmax and
-// the P*V product, which gathers only the kept value rows.
+// the P*V product, which gathers only the kept value rows. Those rows come from a copy
+// of the head's value rows (the keys of the set, in set order) at a 64-byte aligned,
+// 16-float padded stride: a caller's rows at any other alignment split every vector load
+// across two cache lines, which doubles the time of the gather.
 //
 // Keys the padding mask removes are left out when a head's keys are packed (the kernel
 // works on the remaining keys, in order, and maps survivors back to their rows of V), so
@@ -15,9 +18,10 @@
 //
 // Execution (etk/core/context.hpp): one task per head packs its keys, then one task per
 // head and block of kTaskQueries queries runs the filter, in tiles of 8 queries, with a
-// per-worker tile buffer. All memory comes from one ScratchLease of
-// latte_attention_scratch_bytes: O(heads * Nk * dim) packed keys plus O(Nk) per worker,
-// never O(Nq * Nk). A query's result depends only on its head's packed keys and its own
+// per-worker tile buffer (one worker: each head packed right before its own tasks, into
+// one key buffer shared by the heads). All memory comes from one ScratchLease of
+// latte_attention_scratch_bytes: O(heads * Nk * dim) packed keys and values (one head's
+// with one worker) plus O(Nk) per worker, never O(Nq * Nk). A query's result depends only on its head's packed keys and its own
 // row, so results are bit-identical for every pool.
 //
 // With theta = +inf for every head and fp32 scores nothing is filtered and every score is
@@ -45,18 +49,21 @@ constexpr std::ptrdiff_t kTaskQueries = 64;  // queries per task (a multiple of 
 
 inline std::size_t align64(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-// Byte layout of one head's packed keys and of one worker's query tile buffers.
+// Byte layout of one head's packed keys (and, with dv > 0, its copied value rows, dvp
+// floats apart) and of one worker's query tile buffers.
 struct Layout {
-  std::ptrdiff_t nk = 0, d = 0, G = 0, Dp = 0, nblk = 0, ldE = 0;
-  std::size_t kpack = 0, k8 = 0, kl = 0, index = 0, before = 0, keys_bytes = 0;
+  std::ptrdiff_t nk = 0, d = 0, G = 0, Dp = 0, nblk = 0, ldE = 0, dv = 0, dvp = 0;
+  std::size_t kpack = 0, k8 = 0, kl = 0, index = 0, before = 0, values = 0, keys_bytes = 0;
   std::size_t qh = 0, qh16 = 0, ql = 0, corr = 0, E = 0, idx = 0, scores = 0, w = 0,
               tile_bytes = 0;
 };
 
-inline Layout layout(std::ptrdiff_t nk, std::ptrdiff_t d, bool padded) {
+inline Layout layout(std::ptrdiff_t nk, std::ptrdiff_t d, bool padded, std::ptrdiff_t dv = 0) {
   Layout L;
   L.nk = nk;
   L.d = d;
+  L.dv = dv;
+  L.dvp = (dv + 15) / 16 * 16;
   L.G = (d + 3) / 4;
   L.Dp = (d + 63) / 64 * 64;
   L.nblk = (nk + 15) / 16;
@@ -72,6 +79,7 @@ inline Layout layout(std::ptrdiff_t nk, std::ptrdiff_t d, bool padded) {
   L.kl = take(std::size_t(nk * L.Dp));
   L.index = take(padded ? std::size_t(nk) * 4 : 0);
   L.before = take(padded ? std::size_t(nk + 1) * 4 : 0);
+  L.values = take(std::size_t(nk * L.dvp) * sizeof(float));
   L.keys_bytes = at;
   at = 0;
   L.qh = take(std::size_t(kQueryTile * 4 * L.G));
@@ -86,12 +94,14 @@ inline Layout layout(std::ptrdiff_t nk, std::ptrdiff_t d, bool padded) {
   return L;
 }
 
-// One head's packed keys (layouts: detail/latte_scalar.hpp) and the key set they hold.
+// One head's packed keys (layouts: detail/latte_scalar.hpp), the key set they hold and
+// the copied value rows (position c of the set at values + c * dvp; null without dv).
 struct HeadKeys {
   KeySet set;
   std::uint8_t* kpack = nullptr;
   std::int8_t* k8 = nullptr;
   std::uint8_t* kl = nullptr;
+  float* values = nullptr;
 };
 
 // One worker's buffers for a tile of kQueryTile queries.
@@ -122,14 +132,20 @@ inline Tile tile_at(const Layout& L, unsigned char* mem) {
   return t;
 }
 
-// Empty packed-key buffers at mem (L.keys_bytes): every nibble 0 (stored as 8), codes 0.
-inline HeadKeys keys_at(const Layout& L, unsigned char* mem) {
+// Empty packed-key buffers at mem (L.keys_bytes): every nibble 0 (stored as 8), codes 0,
+// except where packing keys [0, written) will store every byte anyway (whole key blocks,
+// and the code rows when dim fills them).
+inline HeadKeys keys_at(const Layout& L, unsigned char* mem, std::ptrdiff_t written = 0) {
   HeadKeys k;
   k.kpack = mem + L.kpack;
   k.k8 = reinterpret_cast<std::int8_t*>(mem + L.k8);
   k.kl = mem + L.kl;
-  std::memset(mem + L.kpack, 8, std::size_t(L.nblk * L.G * 64));
-  std::memset(mem + L.k8, 0, L.index - L.k8);
+  if (L.dv > 0) k.values = reinterpret_cast<float*>(mem + L.values);
+  const std::ptrdiff_t full_blocks = 4 * L.G == L.d ? written / 16 : 0;
+  const std::ptrdiff_t full_rows = L.Dp == L.d ? written : 0;
+  std::memset(mem + L.kpack + full_blocks * L.G * 64, 8, std::size_t((L.nblk - full_blocks) * L.G * 64));
+  std::memset(k.k8 + full_rows * L.Dp, 0, std::size_t((L.nk - full_rows) * L.Dp));
+  std::memset(k.kl + full_rows * L.Dp, 0, std::size_t((L.nk - full_rows) * L.Dp));
   return k;
 }
 
@@ -137,13 +153,25 @@ inline HeadKeys keys_at(const Layout& L, unsigned char* mem) {
 inline HeadKeys pack_keys(const HeadsView<const float>& K, const LatteParams& params,
                           std::ptrdiff_t h, const HeadScales& sc, const Layout& L,
                           unsigned char* mem) {
-  HeadKeys k = keys_at(L, mem);
-  k.set = key_set(params.attention, h, K.seq, reinterpret_cast<std::int32_t*>(mem + L.index),
-                  reinterpret_cast<std::int32_t*>(mem + L.before));
+  const KeySet set = key_set(params.attention, h, K.seq, reinterpret_cast<std::int32_t*>(mem + L.index),
+                             reinterpret_cast<std::int32_t*>(mem + L.before));
+  HeadKeys k = keys_at(L, mem, set.count);
+  k.set = set;
   for (std::ptrdiff_t c = 0; c < k.set.count; ++c)
     simd::pack_key(K.row(h, k.set.original(c)), K.dim, 1.0f / sc.k, c, L.G, L.Dp, k.kpack,
                    k.k8, k.kl);
   return k;
+}
+
+// Copies the value rows of head h's key set into k.values (L.dv > 0), in set order, the
+// padding columns up to L.dvp zeroed.
+inline void copy_values(const HeadsView<const float>& V, std::ptrdiff_t h, const Layout& L,
+                        const HeadKeys& k) {
+  for (std::ptrdiff_t c = 0; c < k.set.count; ++c) {
+    float* dst = k.values + c * L.dvp;
+    std::memcpy(dst, V.row(h, k.set.original(c)), std::size_t(L.dv) * sizeof(float));
+    std::fill(dst + L.dv, dst + L.dvp, 0.0f);
+  }
 }
 
 // The tile of queries [i0, i0 + kQueryTile) of head h: packs their codes into t and forms
@@ -231,28 +259,25 @@ inline void attend_row(const HeadsView<const float>& Q, const HeadsView<const fl
   std::int32_t* idx = t.idx;
   const std::ptrdiff_t m = simd::select(E, n, cut32, idx);
   float* w = t.w;
+  // Unnormalised weights and 1 / their sum, which P*V applies to its registers before
+  // the one store of the output row (no read-modify-write of o).
+  float inv_sum;
   if (params.scores == LatteScores::int8_reuse) {
     std::int32_t* S = t.scores;
     simd::exact_scores(t.qh16 + r * L.Dp, t.ql + r * L.Dp, keys.k8, keys.kl, L.Dp, E, idx, m,
                        t.corr[r], S);
-    for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(S[s]) * sc.logit;
-  }
-  // From here on idx holds rows of K and V.
-  if (keys.set.index)
-    for (std::ptrdiff_t s = 0; s < m; ++s) idx[s] = keys.set.index[idx[s]];
-  if (params.scores == LatteScores::fp32) {
+    inv_sum = simd::score_weights(S, m, sc.logit * detail::kLog2e, w);
+  } else {
     const float* q = Q.row(h, i);
     for (std::ptrdiff_t s = 0; s < m; ++s) {
-      const float* k = K.row(h, idx[s]);
+      const float* k = K.row(h, keys.set.original(idx[s]));
       float acc = 0.0f;
       for (std::ptrdiff_t c = 0; c < d; ++c) acc += q[c] * k[c];
       w[s] = acc * sc.softmax_scale;
     }
+    inv_sum = 1.0f / exp_shifted(w, m);
   }
-  // Normalising the m weights (not the dv outputs) keeps o out of a read-modify-write
-  // right after gather_pv's masked stores, which the store buffer cannot forward.
-  detail::scale_row(w, m, 1.0f / exp_shifted(w, m));
-  simd::gather_pv(w, idx, m, V.row(h, 0), V.row_stride, dv, o);
+  simd::gather_pv(w, idx, m, keys.values, L.dvp, dv, o, inv_sum);
   considered += n;
   kept += m;
 }
@@ -281,21 +306,27 @@ inline std::int64_t visible_pairs(const AttentionParams& p, std::ptrdiff_t h, st
 }
 
 // Scratch of a latte_attention call, by part (bytes, each 64-byte aligned).
+// One worker runs each head's tasks right after packing it, so one head's packed keys
+// are live at a time and the heads share one key buffer (which stays in cache).
 struct ScratchPlan {
   Layout L;
-  std::ptrdiff_t tasks_per_head = 0;
+  bool one_worker = false;
+  std::ptrdiff_t tasks_per_head = 0, key_buffers = 0;
   std::size_t scales = 0, head_keys = 0, keys = 0, tiles = 0, counters = 0, total = 0;
 };
 
 inline ScratchPlan scratch_plan(std::ptrdiff_t heads, std::ptrdiff_t nq, std::ptrdiff_t nk,
-                                std::ptrdiff_t d, bool padded, const Context& ctx) {
+                                std::ptrdiff_t d, std::ptrdiff_t dv, bool padded,
+                                const Context& ctx) {
   ScratchPlan s;
-  s.L = layout(nk, d, padded);
+  s.L = layout(nk, d, padded, dv);
   s.tasks_per_head = (nq + kTaskQueries - 1) / kTaskQueries;
+  s.one_worker = ctx.concurrency() == 1;
+  s.key_buffers = s.one_worker ? 1 : heads;
   s.scales = 0;
   s.head_keys = align64(std::size_t(heads) * sizeof(HeadScales));
   s.keys = s.head_keys + align64(std::size_t(heads) * sizeof(HeadKeys));
-  s.tiles = s.keys + std::size_t(heads) * s.L.keys_bytes;
+  s.tiles = s.keys + std::size_t(s.key_buffers) * s.L.keys_bytes;
   s.counters = s.tiles + std::size_t(ctx.concurrency()) * s.L.tile_bytes;
   s.total = s.counters + align64(std::size_t(heads * s.tasks_per_head) * 2 * sizeof(std::int64_t));
   return s;
@@ -307,10 +338,11 @@ inline ScratchPlan scratch_plan(std::ptrdiff_t heads, std::ptrdiff_t nq, std::pt
 // this, then call); 0 when params make it dense attention (see dense_attention_scratch_bytes).
 inline std::size_t latte_attention_scratch_bytes(std::ptrdiff_t heads, std::ptrdiff_t nq,
                                                  std::ptrdiff_t nk, std::ptrdiff_t d,
-                                                 const LatteParams& params,
+                                                 std::ptrdiff_t dv, const LatteParams& params,
                                                  const Context& ctx = {}) {
   if (detail::latte::is_dense(params)) return 0;
-  return detail::latte::scratch_plan(heads, nq, nk, d, params.attention.key_padding.data != nullptr, ctx)
+  return detail::latte::scratch_plan(heads, nq, nk, d, dv,
+                                     params.attention.key_padding.data != nullptr, ctx)
       .total;
 }
 
@@ -332,21 +364,22 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
             detail::latte::visible_pairs(params.attention, h, sh.n_q, sh.n_k);
     return;
   }
-  const auto plan = detail::latte::scratch_plan(sh.heads, sh.n_q, sh.n_k, sh.dk,
-                                        params.attention.key_padding.data != nullptr, ctx);
+  const auto plan = detail::latte::scratch_plan(sh.heads, sh.n_q, sh.n_k, sh.dk, sh.dv,
+                                                params.attention.key_padding.data != nullptr, ctx);
   const detail::latte::Layout& L = plan.L;
   ScratchLease lease(ctx, plan.total);
   auto* mem = lease.data<unsigned char>();
   auto* scales = reinterpret_cast<detail::latte::HeadScales*>(mem + plan.scales);
   auto* heads_keys = reinterpret_cast<detail::latte::HeadKeys*>(mem + plan.head_keys);
-  parallel_for(ctx, sh.heads, [&](std::ptrdiff_t h, int) {
+  const auto prepare_head = [&](std::ptrdiff_t h) {
     new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K));
     new (heads_keys + h) detail::latte::HeadKeys(
-        detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h) * L.keys_bytes));
-  });
+        detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h % plan.key_buffers) * L.keys_bytes));
+    detail::latte::copy_values(V, h, L, heads_keys[h]);
+  };
   auto* counters = reinterpret_cast<std::int64_t*>(mem + plan.counters);
   const std::ptrdiff_t per_head = plan.tasks_per_head;
-  parallel_for(ctx, sh.heads * per_head, [&](std::ptrdiff_t task, int worker) {
+  const auto run_task = [&](std::ptrdiff_t task, int worker) {
     const std::ptrdiff_t h = task / per_head;
     const std::ptrdiff_t first = (task % per_head) * detail::latte::kTaskQueries;
     const std::ptrdiff_t last = std::min(sh.n_q, first + detail::latte::kTaskQueries);
@@ -363,7 +396,18 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                                 });
     counters[2 * task] = considered;
     counters[2 * task + 1] = kept;
-  });
+  };
+  if (plan.one_worker) {
+    // Each head's tasks right after its packing, while its packed keys and value rows are
+    // still in L2 (packing every head first evicts them to L3).
+    for (std::ptrdiff_t h = 0; h < sh.heads; ++h) {
+      prepare_head(h);
+      for (std::ptrdiff_t b = 0; b < per_head; ++b) run_task(h * per_head + b, 0);
+    }
+  } else {
+    parallel_for(ctx, sh.heads, [&](std::ptrdiff_t h, int) { prepare_head(h); });
+    parallel_for(ctx, sh.heads * per_head, run_task);
+  }
   if (stats)
     for (std::ptrdiff_t task = 0; task < sh.heads * per_head; ++task) {
       stats->considered[std::size_t(task / per_head)] += counters[2 * task];

@@ -333,7 +333,7 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
 // chain of each register is 8 survivors' latency apart at U = 8).
 template <int U, bool MASKED>
 void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                       std::ptrdiff_t stride, std::ptrdiff_t c0, __m256i last, float* o) {
+                       std::ptrdiff_t stride, std::ptrdiff_t c0, __m256i last, float scale, float* o) {
   __m256 a[U];
   for (int u = 0; u < U; ++u) a[u] = _mm256_setzero_ps();
   for (std::ptrdiff_t s = 0; s < n; ++s) {
@@ -348,28 +348,29 @@ void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n
       a[u] = _mm256_fmadd_ps(w, x, a[u]);
     }
   }
+  const __m256 f = _mm256_set1_ps(scale);
   for (int u = 0; u < U; ++u) {
     if (MASKED && u == U - 1)
-      _mm256_maskstore_ps(o + c0 + 8 * u, last, a[u]);
+      _mm256_maskstore_ps(o + c0 + 8 * u, last, _mm256_mul_ps(a[u], f));
     else
-      _mm256_storeu_ps(o + c0 + 8 * u, a[u]);
+      _mm256_storeu_ps(o + c0 + 8 * u, _mm256_mul_ps(a[u], f));
   }
 }
 
 // P*V over survivors (contract: latte_scalar.inl), 64 output columns at a time, then the
 // ragged end in 8-column registers, the last masked.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
   const __m256i all = _mm256_set1_epi32(-1);
   std::ptrdiff_t c0 = 0;
-  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<8, false>(p, idx, n, V, stride, c0, all, o);
+  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<8, false>(p, idx, n, V, stride, c0, all, scale, o);
   const std::ptrdiff_t left = dv - c0;
   if (left == 0) return;
   const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(int((left - 1) % 8 + 1)),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   switch ((left + 7) / 8) {
 #define ETK_LATTE_COLUMNS(u) \
-  case u: gather_pv_columns<u, true>(p, idx, n, V, stride, c0, last, o); break;
+  case u: gather_pv_columns<u, true>(p, idx, n, V, stride, c0, last, scale, o); break;
     ETK_LATTE_COLUMNS(1) ETK_LATTE_COLUMNS(2) ETK_LATTE_COLUMNS(3) ETK_LATTE_COLUMNS(4)
     ETK_LATTE_COLUMNS(5) ETK_LATTE_COLUMNS(6) ETK_LATTE_COLUMNS(7) ETK_LATTE_COLUMNS(8)
 #undef ETK_LATTE_COLUMNS

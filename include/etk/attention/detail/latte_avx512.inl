@@ -42,9 +42,9 @@ void estimate_block(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_
     }
 }
 
-// The hot full tile, 8 rows x 2 blocks, with 16 named accumulators: GCC 12 keeps an
-// array of accumulators in registers only with copies around every vpdpbusd, which
-// doubles the cost of this loop. all_visible: both blocks are visible to every row (the
+// The hot full tile, 8 rows x 2 blocks, with 16 named accumulators pinned to their
+// registers by an empty asm: GCC 12 otherwise copies every accumulator around its
+// vpdpbusd (and spills some), which doubles the cost of this loop. all_visible: both blocks are visible to every row (the
 // maxima then need no masks).
 inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const std::uint8_t* p,
                                std::ptrdiff_t G, std::int32_t* E, std::ptrdiff_t ldE,
@@ -63,6 +63,7 @@ inline void estimate_block_8x2(const std::int8_t* qh, std::ptrdiff_t ldq, const 
     const __m512i q = _mm512_set1_epi32(w);                               \
     a##r##0 = _mm512_dpbusd_epi32(a##r##0, k0, q);                        \
     a##r##1 = _mm512_dpbusd_epi32(a##r##1, k1, q);                        \
+    __asm__("" : "+v"(a##r##0), "+v"(a##r##1));                           \
   }
     ETK_LATTE_ROW(0) ETK_LATTE_ROW(1) ETK_LATTE_ROW(2) ETK_LATTE_ROW(3)
     ETK_LATTE_ROW(4) ETK_LATTE_ROW(5) ETK_LATTE_ROW(6) ETK_LATTE_ROW(7)
@@ -145,15 +146,18 @@ inline std::ptrdiff_t select(const std::int32_t* E, std::ptrdiff_t n, std::int32
   __m512i j16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i step = _mm512_set1_epi32(16);
   std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t j = 0; j < n; j += 16) {
-    const __mmask16 live = tail16(n - j);
-    const __m512i e = _mm512_maskz_loadu_epi32(live, E + j);
-    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(live, e, vcut);
-    // Compress in registers and store whole vectors (compress-to-memory is slow on some
-    // cores); the buffers have 16 entries of slack.
+  // Compress in registers and store whole vectors (compress-to-memory is slow on some
+  // cores); the buffers have 16 entries of slack. Whole blocks first, without masks.
+  const auto keep_block = [&](__mmask16 keep) {
     _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, j16));
     m += __builtin_popcount(keep);
     j16 = _mm512_add_epi32(j16, step);
+  };
+  std::ptrdiff_t j = 0;
+  for (; j + 16 <= n; j += 16) keep_block(_mm512_cmpge_epi32_mask(_mm512_loadu_si512(E + j), vcut));
+  if (j < n) {
+    const __mmask16 live = tail16(n - j);
+    keep_block(_mm512_mask_cmpge_epi32_mask(live, _mm512_maskz_loadu_epi32(live, E + j), vcut));
   }
   return m;
 }
@@ -184,6 +188,58 @@ inline __m512i reduce16(__m512i* a) {
   return combine4(c);
 }
 
+// One survivor's q.(k + 128) as 16 partial sums; OneLine: Dp == 64, the query line in q0.
+template <bool OneLine>
+inline __m512i survivor_dot(const std::int8_t* k, const std::int8_t* qh16, const std::uint8_t* ql,
+                            std::ptrdiff_t Dp, __m512i q0, __m512i flip) {
+  if (OneLine) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
+  __m512i a = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
+    const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
+    a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
+  }
+  return a;
+}
+
+// The scores of up to 16 survivors ids[0, cnt) (ids has 16 readable entries) into
+// S[0, cnt), reduced 4 survivors at a time so that few accumulators are live; groups of
+// 4 past cnt are not computed.
+template <bool OneLine>
+inline void survivor_scores16(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                              std::ptrdiff_t Dp, __m512i q0, __m512i offset, const std::int32_t* ids,
+                              int cnt, std::int32_t* S) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const auto dot = [&](int u) {
+    return survivor_dot<OneLine>(k8 + std::ptrdiff_t(ids[u]) * Dp, qh16, ql, Dp, q0, flip);
+  };
+  __m512i c[4];
+  for (int i = 0; i < 4; ++i)
+    c[i] = 4 * i < cnt ? reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3))
+                       : _mm512_setzero_si512();
+  _mm512_mask_storeu_epi32(S, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
+}
+
+template <bool OneLine>
+inline void exact_scores_lines(const std::int8_t* qh16, const std::uint8_t* ql, const std::int8_t* k8,
+                               std::ptrdiff_t Dp, const std::int32_t* idx, std::ptrdiff_t m,
+                               std::int32_t* S) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
+  __m512i qsum = _mm512_setzero_si512();
+  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
+    qsum = _mm512_dpbusd_epi32(qsum, flip,
+                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
+  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
+  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
+  std::ptrdiff_t s0 = 0;
+  for (; s0 + 16 <= m; s0 += 16) survivor_scores16<OneLine>(qh16, ql, k8, Dp, q0, offset, idx + s0, 16, S + s0);
+  if (s0 < m) {  // the last survivors; the missing ones read key 0 and are not stored
+    alignas(64) std::int32_t ids[16];
+    _mm512_store_si512(ids, _mm512_maskz_loadu_epi32(tail16(m - s0), idx + s0));
+    survivor_scores16<OneLine>(qh16, ql, k8, Dp, q0, offset, ids, int(m - s0), S + s0);
+  }
+}
+
 // Exact scores of the survivors, 16 at a time, as one direct int8 dot per survivor and
 // 64 dims: with q = qh16 + ql (16*qH + qL, formed in register) and the key's code flipped
 // to unsigned (k ^ 0x80 = k + 128, formed in register), vpdpbusd gives q.(k + 128), so
@@ -194,35 +250,43 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
                          const std::uint8_t*, std::ptrdiff_t Dp, const std::int32_t*,
                          const std::int32_t* idx, std::ptrdiff_t m, std::int32_t,
                          std::int32_t* S) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  // 128 * sum(q) by vpdpbusd with 128 on the unsigned side.
-  __m512i qsum = _mm512_setzero_si512();
-  for (std::ptrdiff_t t = 0; t < Dp; t += 64)
-    qsum = _mm512_dpbusd_epi32(qsum, flip,
-                               _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t)));
-  const __m512i offset = _mm512_set1_epi32(_mm512_reduce_add_epi32(qsum));
-  const bool one_line = Dp == 64;
-  const __m512i q0 = _mm512_add_epi8(_mm512_loadu_si512(qh16), _mm512_loadu_si512(ql));
-  for (std::ptrdiff_t s0 = 0; s0 < m; s0 += 16) {
-    const int cnt = int(m - s0 < 16 ? m - s0 : 16);
-    // A full group of 16 rows (missing ones read row 0 and are not stored), reduced 4
-    // survivors at a time so that few accumulators are live.
-    const auto dot = [&](int u) {
-      const std::int8_t* k = k8 + std::ptrdiff_t(u < cnt ? idx[s0 + u] : 0) * Dp;
-      if (one_line)
-        return _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                   _mm512_xor_si512(_mm512_loadu_si512(k), flip), q0);
-      __m512i a = _mm512_setzero_si512();
-      for (std::ptrdiff_t t = 0; t < Dp; t += 64) {
-        const __m512i q = _mm512_add_epi8(_mm512_loadu_si512(qh16 + t), _mm512_loadu_si512(ql + t));
-        a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(k + t), flip), q);
-      }
-      return a;
-    };
-    __m512i c[4];
-    for (int i = 0; i < 4; ++i) c[i] = reduce4(dot(4 * i), dot(4 * i + 1), dot(4 * i + 2), dot(4 * i + 3));
-    _mm512_mask_storeu_epi32(S + s0, tail16(cnt), _mm512_sub_epi32(combine4(c), offset));
+  if (Dp == 64)
+    exact_scores_lines<true>(qh16, ql, k8, Dp, idx, m, S);
+  else
+    exact_scores_lines<false>(qh16, ql, k8, Dp, idx, m, S);
+}
+
+// score_weights of latte_scalar.inl in two vector passes over the scores (extremes,
+// weights and their sum), the same formula lane by lane; whole vectors unmasked (the
+// buffers have 16 entries of slack), the ragged end masked.
+inline float score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+  const std::ptrdiff_t full = m / 16 * 16;
+  const __mmask16 last = tail16(m - full);
+  __m512i lo = _mm512_set1_epi32(S[0]), hi = lo;
+  for (std::ptrdiff_t s = 0; s < full; s += 16) {
+    const __m512i x = _mm512_loadu_si512(S + s);
+    lo = _mm512_min_epi32(lo, x);
+    hi = _mm512_max_epi32(hi, x);
   }
+  const __m512i x = _mm512_mask_loadu_epi32(lo, last, S + full);
+  lo = _mm512_min_epi32(lo, x);
+  hi = _mm512_max_epi32(hi, x);
+  const __m512i top = _mm512_set1_epi32(mult >= 0.0f ? _mm512_reduce_max_epi32(hi)
+                                                     : _mm512_reduce_min_epi32(lo));
+  const __m512 vmult = _mm512_set1_ps(mult);
+  const auto weight = [&](__m512i x) {
+    return softmax::exp2_nonpositive(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(x, top)), vmult));
+  };
+  __m512 sum = _mm512_setzero_ps();
+  for (std::ptrdiff_t s = 0; s < full; s += 16) {
+    const __m512 e = weight(_mm512_loadu_si512(S + s));
+    _mm512_storeu_ps(w + s, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  const __m512 e = _mm512_maskz_mov_ps(last, weight(_mm512_maskz_loadu_epi32(last, S + full)));
+  _mm512_storeu_ps(w + full, e);
+  sum = _mm512_add_ps(sum, e);
+  return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
 // Quantizes 16 floats (lanes beyond `live` read as 0): clamp to [-127, 127] then round to
@@ -276,7 +340,8 @@ inline std::int32_t pack_query(const float* x, std::ptrdiff_t d, float inv, std:
 // accumulators so the FMA latency chain does not bound the loop.
 template <int NC, bool FULL>
 void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float* o) {
+                       std::ptrdiff_t stride, std::ptrdiff_t dv, std::ptrdiff_t c0, float scale,
+                       float* o) {
   constexpr int U = NC / 16;
   __mmask16 mk[U];
   __m512 a0[U], a1[U];
@@ -308,16 +373,17 @@ void gather_pv_columns(const float* p, const std::int32_t* idx, std::ptrdiff_t n
     const __m512 w0 = _mm512_set1_ps(p[s]);
     for (int u = 0; u < U; ++u) a0[u] = _mm512_fmadd_ps(w0, load(v0, u), a0[u]);
   }
+  const __m512 f = _mm512_set1_ps(scale);
   for (int u = 0; u < U; ++u)
-    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_add_ps(a0[u], a1[u]));
+    _mm512_mask_storeu_ps(o + c0 + 16 * u, mk[u], _mm512_mul_ps(_mm512_add_ps(a0[u], a1[u]), f));
 }
 
 // P*V over survivors, 64 output columns (4 registers) at a time; the ragged end masked.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
   std::ptrdiff_t c0 = 0;
-  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, o);
-  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, o);
+  for (; c0 + 64 <= dv; c0 += 64) gather_pv_columns<64, true>(p, idx, n, V, stride, dv, c0, scale, o);
+  if (c0 < dv) gather_pv_columns<64, false>(p, idx, n, V, stride, dv, c0, scale, o);
 }
 
 }  // namespace avx512

@@ -4,11 +4,13 @@
 // translation unit built with ISA flags calls its own path directly.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
+#include "etk/attention/detail/softmax_kernels.hpp"
 #include "etk/attention/latte_params.hpp"
 #include "etk/core/isa.hpp"
 #if defined(ETK_X86)
@@ -66,9 +68,13 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
   ETK_DISPATCH_RETURN(detail::latte::simd::exact_scores(qh16, ql, k8, kl, Dp, E, idx, m, corr, S));
 }
 
+inline float score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+  ETK_DISPATCH_RETURN(detail::latte::simd::score_weights(S, m, mult, w));
+}
+
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
-  ETK_DISPATCH_RETURN(detail::latte::simd::gather_pv(p, idx, n, V, stride, dv, o));
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
+  ETK_DISPATCH_RETURN(detail::latte::simd::gather_pv(p, idx, n, V, stride, dv, o, scale));
 }
 
 }  // namespace simd

@@ -15,6 +15,7 @@ using avx512::gather_pv;
 using avx512::pack_key;
 using avx512::pack_query;
 using avx512::row_max;
+using avx512::score_weights;
 using avx512::select;
 #elif defined(ETK_HAS_AVX2)
 using avx2::estimate_tile;
@@ -24,6 +25,7 @@ using avx2::gather_pv;
 using avx2::pack_key;
 using avx2::pack_query;
 using avx2::row_max;
+using scalar::score_weights;
 using avx2::select;
 #else
 using scalar::estimate_tile;
@@ -33,6 +35,7 @@ using scalar::gather_pv;
 using scalar::pack_key;
 using scalar::pack_query;
 using scalar::row_max;
+using scalar::score_weights;
 using scalar::select;
 #endif
 }  // namespace simd

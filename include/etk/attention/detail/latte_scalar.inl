@@ -163,15 +163,40 @@ inline void exact_scores(const std::int8_t* qh16, const std::uint8_t* ql, const 
   }, E, idx, m, corr, S);
 }
 
-// o[c] = sum_s p[s] * V[idx[s]][c] over the survivors only.
+// The score of m >= 1 int8 scores that gives the largest logit S * mult (mult = the
+// logit factor times log2(e)): the largest score for mult >= 0, the smallest otherwise.
+inline std::int32_t top_score(const std::int32_t* S, std::ptrdiff_t m, float mult) {
+  std::int32_t lo = S[0], hi = S[0];
+  for (std::ptrdiff_t s = 1; s < m; ++s) lo = S[s] < lo ? S[s] : lo, hi = S[s] > hi ? S[s] : hi;
+  return mult >= 0.0f ? hi : lo;
+}
+
+// Unnormalised softmax weights of m >= 1 int8 scores, w[s] = 2^((S[s] - top) * mult),
+// top = top_score; returns 1 / their sum (P*V applies it to its outputs). The differences are exact in float (|S| < 2^24), so the exponent carries the
+// rounding of one product only; the pieces are the path's softmax ones, given the
+// differences with the sign that makes their factor |mult| > 0 (exp2_shift_sum's own
+// padding lanes, -inf, need a factor > 0); mult = 0 makes every weight 1 / m.
+inline float score_weights(const std::int32_t* S, std::ptrdiff_t m, float mult, float* w) {
+  if (mult == 0.0f) {
+    std::fill(w, w + m, 1.0f);
+    return 1.0f / static_cast<float>(m);
+  }
+  const std::int32_t top = top_score(S, m, mult);
+  const bool up = mult >= 0.0f;
+  for (std::ptrdiff_t s = 0; s < m; ++s) w[s] = static_cast<float>(up ? S[s] - top : top - S[s]);
+  return 1.0f / softmax::exp2_shift_sum(w, m, 0.0f, up ? mult : -mult);
+}
+
+// o[c] = scale * sum_s p[s] * V[idx[s]][c] over the survivors only.
 inline void gather_pv(const float* p, const std::int32_t* idx, std::ptrdiff_t n, const float* V,
-                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o) {
+                      std::ptrdiff_t stride, std::ptrdiff_t dv, float* o, float scale = 1.0f) {
   for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] = 0.0f;
   for (std::ptrdiff_t s = 0; s < n; ++s) {
     const float* v = V + std::ptrdiff_t(idx[s]) * stride;
     const float w = p[s];
     for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] += w * v[c];
   }
+  for (std::ptrdiff_t c = 0; c < dv; ++c) o[c] *= scale;
 }
 
 }  // namespace scalar
