@@ -470,6 +470,27 @@ TEST_CASE("LATTE on a pool: bit-identical for any pool, planned arena not reallo
   }
 }
 
+TEST_CASE("scratch bytes without dv plan for dv = d; an arena reserved to them grows for a wider V") {
+  std::mt19937 rng(37);
+  const std::ptrdiff_t H = 2, nq = 40, nk = 70, d = 16, dv = 48;
+  etk::LatteParams p;
+  p.theta = {1.0f, 3.0f};
+  etk::SimpleThreadPool pool(2);
+  const etk::Context ctx{&pool, nullptr};
+  CHECK(etk::latte_attention_scratch_bytes(H, nq, nk, d, p, ctx) ==
+        etk::latte_attention_scratch_bytes(H, nq, nk, d, d, p, ctx));
+  const std::size_t narrow = etk::latte_attention_scratch_bytes(H, nq, nk, d, p, ctx);
+  REQUIRE(narrow < etk::latte_attention_scratch_bytes(H, nq, nk, d, dv, p, ctx));
+  Heads Q = random_heads(H, nq, d, rng), K = random_heads(H, nk, d, rng), V = random_heads(H, nk, dv, rng);
+  Heads O(H, nq, dv), Or(H, nq, dv);
+  etk::ScratchArena arena;
+  arena.reserve(narrow);
+  const etk::Context with_arena{&pool, &arena};
+  etk::latte_attention(Q.view(), K.view(), V.view(), O.mview(), p, nullptr, with_arena);
+  etk::latte_attention(Q.view(), K.view(), V.view(), Or.mview(), p);
+  CHECK(std::memcmp(O.data.data(), Or.data.data(), O.data.size() * sizeof(float)) == 0);
+}
+
 TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged") {
   // Appending a component a_i to query i and a constant b to every key adds a_i*b to every
   // score of row i (and a_i_H * b_H to every estimate of the row). With fixed scales the

@@ -346,6 +346,16 @@ inline std::size_t latte_attention_scratch_bytes(std::ptrdiff_t heads, std::ptrd
       .total;
 }
 
+// The same for a value dimension equal to the key dimension (dv = d), the usual case and
+// this function's signature before dv was a parameter; an arena reserved to it for a wider
+// V grows on the call (ScratchLease), it is not overrun.
+inline std::size_t latte_attention_scratch_bytes(std::ptrdiff_t heads, std::ptrdiff_t nq,
+                                                 std::ptrdiff_t nk, std::ptrdiff_t d,
+                                                 const LatteParams& params,
+                                                 const Context& ctx = {}) {
+  return latte_attention_scratch_bytes(heads, nq, nk, d, d, params, ctx);
+}
+
 // LATTE attention over [heads, seq, dim] views: O = softmax over survivors of the
 // thresholded estimate, times V. Q [H, Nq, d], K [H, Nk, d], V [H, Nk, dv], O [H, Nq, dv].
 // A query with no visible key (fully masked) gets a zero output row. stats (optional)
