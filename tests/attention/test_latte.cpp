@@ -491,6 +491,37 @@ TEST_CASE("scratch bytes without dv plan for dv = d; an arena reserved to them g
   CHECK(std::memcmp(O.data.data(), Or.data.data(), O.data.size() * sizeof(float)) == 0);
 }
 
+TEST_CASE("scales from the finiteness check's maxima equal the scales of a second scan") {
+  // With params.attention.check_finite the call takes each head's max |Q| and |K| from the
+  // check; without it, it scans the heads. Same floats, so the same bits, for both kinds of
+  // score, with and without a padding row (whose keys must not set the key scale).
+  std::mt19937 rng(41);
+  const std::ptrdiff_t H = 3, nq = 33, nk = 61, d = 20;
+  Heads Q = random_heads(H, nq, d, rng), K = random_heads(H, nk, d, rng), V = random_heads(H, nk, d, rng);
+  for (float& x : K.data) x *= 0.25f;
+  for (std::ptrdiff_t j = 0; j < d; ++j) K.data[std::size_t(7 * d + j)] = 40.0f;  // head 0, key 7: the largest
+  std::vector<std::uint8_t> pad(std::size_t(nk), 0);
+  pad[7] = 1;
+  for (const bool padded : {false, true})
+    for (const auto scores : {etk::LatteScores::int8_reuse, etk::LatteScores::fp32}) {
+      etk::LatteParams p;
+      p.theta = {2.0f};
+      p.scores = scores;
+      if (padded) p.attention.key_padding = {pad.data(), nk};
+      Heads Oc(H, nq, d), Ou(H, nq, d);
+      etk::LatteStats sc, su;
+      etk::latte_attention(Q.view(), K.view(), V.view(), Oc.mview(), p, &sc);
+      p.attention.check_finite = false;
+      etk::latte_attention(Q.view(), K.view(), V.view(), Ou.mview(), p, &su);
+      CHECK(std::memcmp(Oc.data.data(), Ou.data.data(), Oc.data.size() * sizeof(float)) == 0);
+      CHECK(sc.kept == su.kept);
+      etk::LatteStats sr;
+      Heads Or(H, nq, d);
+      etk::reference::latte_attention(Q.view(), K.view(), V.view(), Or.mview(), p, &sr);
+      CHECK(sr.kept == sc.kept);
+    }
+}
+
 TEST_CASE("shifting a row's scores by a constant leaves its kept set unchanged") {
   // Appending a component a_i to query i and a constant b to every key adds a_i*b to every
   // score of row i (and a_i_H * b_H to every estimate of the row). With fixed scales the

@@ -364,7 +364,8 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
                             HeadsView<const float> V, HeadsView<float> O,
                             const LatteParams& params, LatteStats* stats = nullptr,
                             const Context& ctx = {}) {
-  const auto sh = detail::latte::check_args(Q, K, V, O, params);
+  detail::HeadMaxAbs maxabs;  // the check's per-head max |Q|, |K|: the scales need no second scan
+  const auto sh = detail::latte::check_args(Q, K, V, O, params, &maxabs);
   detail::latte::reset_stats(stats, sh.heads);
   if (detail::latte::is_dense(params)) {
     dense_attention(Q, K, V, O, params.attention, ctx);
@@ -382,7 +383,7 @@ inline void latte_attention(HeadsView<const float> Q, HeadsView<const float> K,
   auto* scales = reinterpret_cast<detail::latte::HeadScales*>(mem + plan.scales);
   auto* heads_keys = reinterpret_cast<detail::latte::HeadKeys*>(mem + plan.head_keys);
   const auto prepare_head = [&](std::ptrdiff_t h) {
-    new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K));
+    new (scales + h) detail::latte::HeadScales(detail::latte::head_scales(params, h, Q, K, &maxabs));
     new (heads_keys + h) detail::latte::HeadKeys(
         detail::latte::pack_keys(K, params, h, scales[h], L, mem + plan.keys + std::size_t(h % plan.key_buffers) * L.keys_bytes));
     detail::latte::copy_values(V, h, L, heads_keys[h]);

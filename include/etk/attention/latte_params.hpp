@@ -86,11 +86,14 @@ inline std::int8_t quantize(float x, float inv_scale) {
 inline int nibble_hi(std::int8_t x) { return static_cast<int>(x) >> 4; }
 inline int nibble_lo(std::int8_t x) { return static_cast<int>(x) & 15; }
 
-// Max-abs / 127 of a [rows, cols] block; 1 for an all-zero block (any scale codes it).
+// The scale of a block whose max-abs is m: m / 127; 1 for an all-zero block (any scale
+// codes it).
+inline float scale_of_maxabs(float m) { return m > 0.0f ? m / 127.0f : 1.0f; }
+
+// Max-abs / 127 of a [rows, cols] block (scale_of_maxabs).
 inline float maxabs_scale(const float* data, std::ptrdiff_t rows, std::ptrdiff_t cols,
                           std::ptrdiff_t stride) {
-  const float m = matrix_view(data, rows, cols, stride).cwiseAbs().maxCoeff();
-  return m > 0.0f ? m / 127.0f : 1.0f;
+  return scale_of_maxabs(matrix_view(data, rows, cols, stride).cwiseAbs().maxCoeff());
 }
 
 // Max-abs / 127 of head h's keys the padding row pad (null: none) leaves; 1 when none
@@ -101,7 +104,7 @@ float key_maxabs_scale(const HeadsView<T>& K, std::ptrdiff_t h, const std::uint8
   float m = 0.0f;
   for (std::ptrdiff_t j = 0; j < K.seq; ++j)
     if (!pad[j]) m = std::max(m, matrix_view(K.row(h, j), 1, K.dim, K.dim).cwiseAbs().maxCoeff());
-  return m > 0.0f ? m / 127.0f : 1.0f;
+  return scale_of_maxabs(m);
 }
 
 // The keys of one head the padding mask leaves, in increasing order: key c of the set is
@@ -165,15 +168,20 @@ inline std::int64_t margin_cut(double theta, double step) {
   return m;
 }
 
+// known (optional, or empty): the heads' max |Q| and |K| from the call's finiteness check
+// (detail::HeadMaxAbs), used instead of scanning Q and K again; the scales are the same
+// floats either way (K's with a padding row still scans the keys it leaves).
 template <typename T>
 HeadScales head_scales(const LatteParams& p, std::ptrdiff_t h, const HeadsView<T>& Q,
-                       const HeadsView<T>& K) {
+                       const HeadsView<T>& K, const detail::HeadMaxAbs* known = nullptr) {
   HeadScales s;
   const auto hh = static_cast<std::size_t>(h);
-  s.q = p.q_scale.empty() ? maxabs_scale(Q.row(h, 0), Q.seq, Q.dim, Q.row_stride)
-                          : p.q_scale[hh];
-  s.k = p.k_scale.empty() ? key_maxabs_scale(K, h, detail::key_padding_row(p.attention, h, K.seq))
-                          : p.k_scale[hh];
+  const bool have = known && !known->q.empty();
+  const std::uint8_t* pad = detail::key_padding_row(p.attention, h, K.seq);
+  if (!p.q_scale.empty()) s.q = p.q_scale[hh];
+  else s.q = have ? scale_of_maxabs(known->q[hh]) : maxabs_scale(Q.row(h, 0), Q.seq, Q.dim, Q.row_stride);
+  if (!p.k_scale.empty()) s.k = p.k_scale[hh];
+  else s.k = have && !pad ? scale_of_maxabs(known->k[hh]) : key_maxabs_scale(K, h, pad);
   s.softmax_scale = p.attention.scale == 0.0f ? default_attention_scale(Q.dim) : p.attention.scale;
   // Finite inputs must give finite softmax differences (see detail::kMaxLogit): every
   // int8 score is within 127^2 * dim codes, so |logit| <= 127^2 * dim * q * k * scale;
@@ -182,7 +190,8 @@ HeadScales head_scales(const LatteParams& p, std::ptrdiff_t h, const HeadsView<T
   const double int8_bound = 127.0 * 127.0 * dim * double(s.q) * double(s.k) * ss;
   double fp32_bound = 0.0;
   if (p.scores == LatteScores::fp32)
-    fp32_bound = dim * detail::head_max_abs(Q, h) * detail::head_max_abs(K, h) * std::max(1.0, ss);
+    fp32_bound = dim * (have ? double(known->q[hh]) : detail::head_max_abs(Q, h)) *
+                 (have ? double(known->k[hh]) : detail::head_max_abs(K, h)) * std::max(1.0, ss);
   detail::check_logit_bound("Q'/'K'/'params", h, std::max(int8_bound, fp32_bound));
   s.logit = s.q * s.k * s.softmax_scale;
   s.cut = margin_cut(double(theta_of(p, h)), 256.0 * double(s.logit));
@@ -212,8 +221,9 @@ inline void check_knobs(std::ptrdiff_t heads, std::ptrdiff_t dim, const LattePar
 inline detail::AttentionShape check_args(const HeadsView<const float>& Q,
                                          const HeadsView<const float>& K,
                                          const HeadsView<const float>& V,
-                                         const HeadsView<float>& O, const LatteParams& p) {
-  const auto sh = detail::check_attention(Q, K, &V, p.attention);
+                                         const HeadsView<float>& O, const LatteParams& p,
+                                         detail::HeadMaxAbs* maxabs = nullptr) {
+  const auto sh = detail::check_attention(Q, K, &V, p.attention, maxabs);
   detail::check_output("out", O, sh.heads, sh.n_q, "seq (= q.seq)", sh.dv, "dim (= v.dim)", Q, K, &V);
   check_knobs(sh.heads, sh.dk, p);
   return sh;

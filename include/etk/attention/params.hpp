@@ -142,15 +142,28 @@ inline void check_logit_bound(const char* args, std::ptrdiff_t h, double bound) 
 // Rejects NaN/Inf in q, k and v (if not null), in that order, then logits out of range:
 // dense attention forms q * scale first, then its dot products with k, both bounded per
 // head by max|q| * scale and dk * max|q| * max|k| * scale.
+// Per head, the largest |q| and |k| that check_finite_and_logit_range found (empty when the
+// call did not check): its by-product, which LATTE's quantization scales reuse instead of
+// scanning the heads a second time.
+struct HeadMaxAbs {
+  std::vector<float> q, k;
+};
+
 inline void check_finite_and_logit_range(const HeadsView<const float>& q, const HeadsView<const float>& k,
-                                         const HeadsView<const float>* v, double scale) {
-  std::vector<double> mq(static_cast<std::size_t>(q.heads)), mk(mq.size());
-  for (std::ptrdiff_t h = 0; h < q.heads; ++h) mq[std::size_t(h)] = finite_head_max_abs("q", q, h) * scale;
-  for (std::ptrdiff_t h = 0; h < k.heads; ++h) mk[std::size_t(h)] = finite_head_max_abs("k", k, h);
+                                         const HeadsView<const float>* v, double scale,
+                                         HeadMaxAbs* maxabs = nullptr) {
+  HeadMaxAbs own;
+  HeadMaxAbs& m = maxabs ? *maxabs : own;
+  m.q.resize(static_cast<std::size_t>(q.heads));
+  m.k.resize(static_cast<std::size_t>(k.heads));
+  // finite_head_max_abs's double holds a float exactly: the casts lose nothing.
+  for (std::ptrdiff_t h = 0; h < q.heads; ++h) m.q[std::size_t(h)] = static_cast<float>(finite_head_max_abs("q", q, h));
+  for (std::ptrdiff_t h = 0; h < k.heads; ++h) m.k[std::size_t(h)] = static_cast<float>(finite_head_max_abs("k", k, h));
   if (v) check::finite("v", *v);
   for (std::ptrdiff_t h = 0; h < q.heads; ++h) {
-    const double m = mq[std::size_t(h)];
-    check_logit_bound("q'/'k'/'params.scale", h, std::max(m, m * mk[std::size_t(h)] * static_cast<double>(q.dim)));
+    const double a = static_cast<double>(m.q[std::size_t(h)]) * scale;
+    check_logit_bound("q'/'k'/'params.scale", h,
+                      std::max(a, a * static_cast<double>(m.k[std::size_t(h)]) * static_cast<double>(q.dim)));
   }
 }
 
@@ -169,11 +182,12 @@ inline void check_output(const char* name, const HeadsView<float>& out, std::ptr
   if (v) check::no_overlap(name, out, "v", *v);
 }
 
-// Checks q, k, (v unless null) and p; returns the resolved shape.
+// Checks q, k, (v unless null) and p; returns the resolved shape. maxabs (optional)
+// receives the heads' max |q| and |k| when p.check_finite (else it is left empty).
 inline AttentionShape check_attention(const HeadsView<const float>& q,
                                       const HeadsView<const float>& k,
                                       const HeadsView<const float>* v,
-                                      const AttentionParams& p) {
+                                      const AttentionParams& p, HeadMaxAbs* maxabs = nullptr) {
   check::heads_layout("q", q);
   check::heads_layout("k", k);
   check::equal("k", k.heads, "heads (= q.heads)", q.heads);
@@ -202,7 +216,7 @@ inline AttentionShape check_attention(const HeadsView<const float>& q,
     ETK_CHECK(p.key_padding.size == 0, "argument 'params.key_padding' has size "
                                            << p.key_padding.size << " but no data");
   }
-  if (p.check_finite) check_finite_and_logit_range(q, k, v, static_cast<double>(s.scale));
+  if (p.check_finite) check_finite_and_logit_range(q, k, v, static_cast<double>(s.scale), maxabs);
   return s;
 }
 
